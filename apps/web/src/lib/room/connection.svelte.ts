@@ -1,0 +1,88 @@
+/** The Socket.IO link to the room: connect with the invite token, join on every (re)connect. */
+import { io, type Socket } from 'socket.io-client';
+import type { ClientToServerEvents, Refusal, RoomState, ServerToClientEvents } from '@loupe/shared';
+
+export type LoupeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+export type LinkState = 'connecting' | 'connected' | 'disconnected';
+
+/** Refusals no retry can fix: the page shows them instead of the room. */
+const FATAL_CODES = new Set(['TOKEN_MISSING', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'WRONG_ROOM', 'ROOM_NOT_FOUND', 'FORBIDDEN_ROLE']);
+const JOIN_TIMEOUT_MS = 10_000;
+const RETRY_MS = 2_000;
+
+export class Connection {
+  state = $state<LinkState>('connecting');
+  /** Set once the room cannot be entered with this link. */
+  fatal = $state<{ code: string; message: string } | null>(null);
+  readonly socket: LoupeSocket;
+  private retry: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    readonly roomId: string,
+    token: string,
+    private readonly onJoined: (state: RoomState) => void,
+  ) {
+    this.socket = io({ auth: { token }, transports: ['websocket'], autoConnect: false });
+    this.socket.on('connect', this.join);
+    this.socket.on('disconnect', (reason) => {
+      if (this.fatal) return;
+      this.state = 'disconnected';
+      // The server hung up on us (e.g. a restart): Socket.IO does not retry that by itself.
+      if (reason === 'io server disconnect') this.later(() => this.socket.connect());
+    });
+    this.socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
+      const code = err.data?.code;
+      if (code && FATAL_CODES.has(code)) return this.fail({ code, message: err.message });
+      this.state = 'disconnected';
+      // A middleware refusal stops the manager's own retries; transport errors do not.
+      if (!this.socket.active) this.later(() => this.socket.connect());
+    });
+  }
+
+  start(): void {
+    this.socket.connect();
+  }
+
+  stop(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.socket.disconnect();
+  }
+
+  private later(fn: () => void): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.fatal) fn();
+    }, RETRY_MS);
+  }
+
+  private fail(r: { code: string; message: string }): void {
+    this.fatal = { code: r.code, message: r.message };
+    this.state = 'disconnected';
+    this.stop();
+  }
+
+  private join = (): void => {
+    this.state = 'connecting';
+    this.socket.timeout(JOIN_TIMEOUT_MS).emit('room:join', { room: this.roomId }, (err, r) => {
+      if (err) {
+        // No answer in time: drop the socket and let the reconnect join again.
+        this.state = 'disconnected';
+        this.socket.disconnect();
+        this.later(() => this.socket.connect());
+        return;
+      }
+      if (!r.ok) {
+        const refusal = r as Refusal;
+        if (FATAL_CODES.has(refusal.code)) return this.fail(refusal);
+        this.state = 'disconnected';
+        this.socket.disconnect();
+        this.later(() => this.socket.connect());
+        return;
+      }
+      const { ok: _ok, ...state } = r;
+      this.onJoined(state as RoomState);
+      this.state = 'connected';
+    });
+  };
+}

@@ -1,0 +1,51 @@
+/** Fix jobs of the room and the tiles they stream, kept per job so a layer can be rebuilt any time. */
+import type { Job, Tile } from '@loupe/shared';
+
+export interface TileImage {
+  index: number;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  bitmap: ImageBitmap;
+}
+
+export class Jobs {
+  list = $state<Job[]>([]);
+  /** Tiles decoded so far per job; read through `tilesOf`, which tracks `tileCounts`. */
+  private tiles = new Map<string, Map<number, TileImage>>();
+  tileCounts = $state<Record<string, number>>({});
+
+  /** Newest first, for the list. */
+  readonly newestFirst = $derived([...this.list].sort((a, b) => b.createdAt.localeCompare(a.createdAt)));
+
+  replaceAll(jobs: Job[]): void {
+    this.list = [...jobs];
+  }
+
+  upsert(job: Job): void {
+    const i = this.list.findIndex((j) => j.id === job.id);
+    if (i >= 0) this.list[i] = job;
+    else this.list.push(job);
+  }
+
+  async addTile(tile: Tile): Promise<void> {
+    const data = tile.data instanceof Uint8Array ? tile.data : new Uint8Array(tile.data as ArrayBuffer);
+    const bitmap = await createImageBitmap(new Blob([data as BlobPart], { type: tile.mime }));
+    let byIndex = this.tiles.get(tile.jobId);
+    if (!byIndex) this.tiles.set(tile.jobId, (byIndex = new Map()));
+    byIndex.get(tile.index)?.bitmap.close();
+    byIndex.set(tile.index, { index: tile.index, x: tile.x, y: tile.y, width: tile.width, height: tile.height, bitmap });
+    this.tileCounts[tile.jobId] = byIndex.size;
+  }
+
+  tilesOf(jobId: string): TileImage[] {
+    void this.tileCounts[jobId];
+    return [...(this.tiles.get(jobId)?.values() ?? [])];
+  }
+
+  /** Jobs whose result should paint over this version and frame (queued, running or finished). */
+  overlaysFor(versionId: string, frame: number): Job[] {
+    return this.list.filter((j) => j.versionId === versionId && j.frame === frame && j.state !== 'failed');
+  }
+}

@@ -1,0 +1,55 @@
+/** Review-room shortcuts, the ones RV and SyncSketch users already have in their fingers. */
+import type { RoomSession } from './session.svelte';
+
+function typing(target: EventTarget | null): boolean {
+  const el = target as HTMLElement | null;
+  return !!el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName));
+}
+
+export function handleRoomKey(e: KeyboardEvent, room: RoomSession): void {
+  if (typing(e.target) || e.metaKey || e.ctrlKey || e.altKey) return;
+  const p = room.player;
+  const jump = e.shiftKey ? 10 : 1;
+  const tool = (t: 'pen' | 'arrow' | 'region' | 'mask') => {
+    if (room.canAnnotate) room.tools.tool = t;
+  };
+  switch (e.key) {
+    case ' ':
+      p.toggle();
+      break;
+    case 'ArrowLeft':
+      p.step(-jump);
+      break;
+    case 'ArrowRight':
+      p.step(jump);
+      break;
+    case 'Home':
+      p.first();
+      break;
+    case 'End':
+      p.last();
+      break;
+    case 'p':
+    case 'P':
+      tool('pen');
+      break;
+    case 'a':
+    case 'A':
+      tool('arrow');
+      break;
+    case 'r':
+    case 'R':
+      tool('region');
+      break;
+    case 'm':
+    case 'M':
+      tool('mask');
+      break;
+    case 'Escape':
+      room.tools.selection = null;
+      break;
+    default:
+      return;
+  }
+  e.preventDefault();
+}

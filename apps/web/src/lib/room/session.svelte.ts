@@ -1,0 +1,185 @@
+/**
+ * One open room: the socket, the shared document, server state (versions, jobs), the player and the
+ * tools, wired together once per page and kept across reconnects.
+ */
+import { can, type FixId, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { Collab } from './collab.svelte';
+import { Connection, type LoupeSocket } from './connection.svelte';
+import { Jobs } from './jobs.svelte';
+import { Player } from './player.svelte';
+import { Toasts } from './toasts.svelte';
+import { Tools } from './tools.svelte';
+import { Versions } from './versions.svelte';
+
+/** Refusals that only mean "not joined yet" while a reconnect is in flight. */
+const QUIET_CODES = new Set(['NOT_JOINED']);
+
+export class RoomSession {
+  readonly toasts = new Toasts();
+  readonly versions = new Versions();
+  readonly jobs = new Jobs();
+  readonly player = new Player();
+  readonly tools = new Tools();
+  readonly connection: Connection;
+  readonly collab: Collab;
+
+  room = $state<{ id: string; name: string } | null>(null);
+  member = $state<Member | null>(null);
+
+  readonly canAnnotate = $derived(!!this.member && can(this.member.role, 'annotate'));
+  readonly canRequestFix = $derived(!!this.member && can(this.member.role, 'requestFix'));
+  readonly canDecide = $derived(!!this.member && can(this.member.role, 'decide'));
+
+  constructor(
+    readonly roomId: string,
+    readonly token: string,
+  ) {
+    this.connection = new Connection(roomId, token, (s) => this.onJoined(s));
+    const socket = this.connection.socket;
+    this.collab = new Collab(socket, roomId, (r) => this.refused(r));
+    socket.on('fix:job', (job) => this.jobs.upsert(job));
+    socket.on('fix:tile', (tile) => {
+      this.jobs.addTile(tile).catch((e) => console.warn('[loupe] bad tile', tile.jobId, tile.index, e));
+    });
+    socket.on('version:created', (v) => this.versions.upsert(v));
+    socket.on('version:updated', (v) => this.versions.upsert(v));
+    socket.on('room:error', (r) => this.refused(r));
+  }
+
+  get socket(): LoupeSocket {
+    return this.connection.socket;
+  }
+
+  start(): void {
+    this.connection.start();
+  }
+
+  destroy(): void {
+    this.connection.stop();
+    this.collab.destroy();
+  }
+
+  /** Blob address with the token the server checks. */
+  blobSrc(sha256: string): string {
+    return `/blobs/${sha256}?token=${encodeURIComponent(this.token)}`;
+  }
+
+  select(versionId: string): void {
+    this.versions.currentId = versionId;
+    this.tools.selection = null;
+  }
+
+  refused(r: Refusal | { code: string; message: string }): void {
+    if (QUIET_CODES.has(r.code)) return;
+    this.toasts.error(r);
+  }
+
+  async requestFix(fix: FixId, versionId: string, frame: number, region: Region): Promise<Job | null> {
+    const r = await this.ask('fix:request', {
+      room: this.roomId,
+      versionId,
+      frame,
+      region,
+      fix,
+      params: {},
+      idempotencyKey: crypto.randomUUID(),
+    });
+    if (!r) return null;
+    const job = (r as { job: Job }).job;
+    if (job) this.jobs.upsert(job);
+    return job ?? null;
+  }
+
+  async decide(versionId: string, decision: 'approved' | 'changes-requested', note: string): Promise<boolean> {
+    const r = await this.ask('version:decide', { room: this.roomId, versionId, decision, note });
+    if (!r) return false;
+    const version = (r as { version: Version }).version;
+    if (version) this.versions.upsert(version);
+    return true;
+  }
+
+  /** Emit with an ack; a refusal or no answer becomes a toast and null. */
+  private async ask(event: 'fix:request' | 'version:decide', payload: object): Promise<object | null> {
+    if (!this.socket.connected) {
+      this.toasts.show('error', 'Not connected to the room. Wait for the connection to come back and try again.', 'DISCONNECTED');
+      return null;
+    }
+    try {
+      const r = (await this.socket.timeout(15_000).emitWithAck(event as never, payload as never)) as
+        | ({ ok: true } & object)
+        | Refusal;
+      if (!r.ok) {
+        this.toasts.error(r);
+        return null;
+      }
+      return r;
+    } catch {
+      this.toasts.show('error', 'The server did not answer in time. Try again.', 'TIMEOUT');
+      return null;
+    }
+  }
+
+  private onJoined(s: RoomState): void {
+    this.room = s.room;
+    this.member = s.member;
+    this.versions.replaceAll(s.versions, s.shots);
+    this.jobs.replaceAll(s.jobs);
+    this.collab.start(s.sync, s.member);
+  }
+
+  /** What tests inspect through window.__loupe. */
+  debugHandle(): LoupeDebugHandle {
+    const session = this;
+    return {
+      doc: this.collab.doc,
+      awareness: this.collab.awareness,
+      provider: this.collab.provider,
+      socket: this.socket,
+      session,
+      state: {
+        get versions() {
+          return session.versions.list;
+        },
+        get jobs() {
+          return session.jobs.list;
+        },
+        get currentVersionId() {
+          return session.versions.currentId;
+        },
+        get frame() {
+          return session.player.frame;
+        },
+        get playing() {
+          return session.player.playing;
+        },
+        get member() {
+          return session.member;
+        },
+        get connection() {
+          return session.connection.state;
+        },
+        get tileCounts() {
+          return session.jobs.tileCounts;
+        },
+      },
+    };
+  }
+}
+
+export interface LoupeDebugHandle {
+  doc: Collab['doc'];
+  awareness: Collab['awareness'];
+  provider: Collab['provider'];
+  socket: LoupeSocket;
+  session: RoomSession;
+  state: {
+    readonly versions: Version[];
+    readonly jobs: Job[];
+    readonly currentVersionId: string | null;
+    readonly frame: number;
+    readonly playing: boolean;
+    readonly member: Member | null;
+    readonly connection: string;
+    readonly tileCounts: Record<string, number>;
+  };
+}

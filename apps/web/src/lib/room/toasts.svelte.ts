@@ -1,0 +1,28 @@
+/** Short-lived messages at the bottom of the room: refusals from the server, local warnings. */
+export interface ToastItem {
+  id: number;
+  kind: 'error' | 'info';
+  code?: string;
+  message: string;
+}
+
+export class Toasts {
+  items = $state<ToastItem[]>([]);
+  private next = 1;
+
+  show(kind: ToastItem['kind'], message: string, code?: string, ms = 7000): void {
+    const id = this.next++;
+    this.items.push({ id, kind, code, message });
+    if (this.items.length > 4) this.items.shift();
+    setTimeout(() => this.dismiss(id), ms);
+  }
+
+  error(r: { code?: string; message: string }): void {
+    this.show('error', r.message, r.code);
+  }
+
+  dismiss(id: number): void {
+    const i = this.items.findIndex((t) => t.id === id);
+    if (i >= 0) this.items.splice(i, 1);
+  }
+}

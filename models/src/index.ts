@@ -1,0 +1,2 @@
+export * from './catalogue.js';
+export { convertEsrganLayersModel, type ConvertOptions } from './esrgan/convert.js';

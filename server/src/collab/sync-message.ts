@@ -1,0 +1,56 @@
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+import * as syncProtocol from 'y-protocols/sync';
+import { ErrorCode, LoupeError } from '@loupe/shared';
+import { changesDoc, type LoadedRoom, type Origin, type RoomDocRegistry } from './room-doc.registry.js';
+
+/**
+ * Handles one y-protocols sync message from a member. Step 1 is answered with step 2; step 2 and
+ * updates are applied (and stored) only if the member may write — a reader's message that would
+ * change the document is refused. Returns the reply to send back, if any.
+ */
+export function applySyncMessage(
+  room: LoadedRoom,
+  data: Uint8Array,
+  origin: Origin,
+  mayWrite: boolean,
+  docs: RoomDocRegistry,
+): Uint8Array | null {
+  const decoder = decoding.createDecoder(data);
+  let type: number;
+  try {
+    type = decoding.readVarUint(decoder);
+  } catch {
+    throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Empty Yjs message.');
+  }
+  if (type === syncProtocol.messageYjsSyncStep1) {
+    let sv: Uint8Array;
+    try {
+      sv = decoding.readVarUint8Array(decoder);
+    } catch {
+      throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Malformed sync step 1.');
+    }
+    const encoder = encoding.createEncoder();
+    try {
+      syncProtocol.writeSyncStep2(encoder, room.doc, sv);
+    } catch {
+      throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Malformed state vector in sync step 1.');
+    }
+    return encoding.toUint8Array(encoder);
+  }
+  if (type !== syncProtocol.messageYjsSyncStep2 && type !== syncProtocol.messageYjsUpdate) {
+    throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, `Unknown sync message type ${type}.`);
+  }
+  let update: Uint8Array;
+  let changes: boolean;
+  try {
+    update = decoding.readVarUint8Array(decoder);
+    changes = changesDoc(room.doc, update);
+  } catch {
+    throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Malformed Yjs update.');
+  }
+  if (!changes) return null;
+  if (!mayWrite) throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Your role can view this room but not draw in it.');
+  docs.applyUpdate(room, update, origin);
+  return null;
+}

@@ -1,0 +1,159 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import crypto from 'node:crypto';
+import { WebSocketServer, type WebSocket } from 'ws';
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+import * as syncProtocol from 'y-protocols/sync';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as authProtocol from 'y-protocols/auth';
+import { can, Limits, LoupeError } from '@loupe/shared';
+import type { InviteService } from '../auth/invite.service.js';
+import type { RoomRepository } from '../store/room.repository.js';
+import type { Logger } from '../log.js';
+import type { LoadedRoom, Origin, RoomDocRegistry } from './room-doc.registry.js';
+import { applySyncMessage } from './sync-message.js';
+
+/** y-websocket's message framing. */
+const messageSync = 0;
+const messageAwareness = 1;
+const messageAuth = 2;
+const messageQueryAwareness = 3;
+
+export const YJS_PATH = '/yjs';
+
+interface Peer {
+  ws: WebSocket;
+  origin: Origin & { kind: 'ws' };
+  room: LoadedRoom;
+  awarenessIds: Set<number>;
+}
+
+/**
+ * The standard y-websocket endpoint, `ws://HOST:PORT/yjs/<roomId>?token=...`, over the same room
+ * documents and with the same role rules as the Socket.IO gateway, so any stock Yjs client
+ * (`new WebsocketProvider(url + '/yjs', roomId, doc, { params: { token } })`) can read and draw.
+ */
+export function attachYjsWebsocket(
+  http: HttpServer,
+  deps: { log: Logger; invites: InviteService; docs: RoomDocRegistry; rooms: RoomRepository },
+): { close(): void } {
+  const { log, docs } = deps;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: Limits.maxMessageBytes });
+  const peers = new Map<string, Set<Peer>>();
+
+  docs.onUpdate((room, update, origin) => {
+    const set = peers.get(room.id);
+    if (!set?.size) return;
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, messageSync);
+    syncProtocol.writeUpdate(encoder, update);
+    const msg = encoding.toUint8Array(encoder);
+    for (const p of set) if (!(origin.kind === 'ws' && origin.id === p.origin.id)) send(p.ws, msg);
+  });
+  docs.onAwareness((room, changed, origin) => {
+    const set = peers.get(room.id);
+    if (!set?.size) return;
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, messageAwareness);
+    encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(room.awareness, changed));
+    const msg = encoding.toUint8Array(encoder);
+    const o = origin as Origin | null;
+    for (const p of set) if (!(o?.kind === 'ws' && o.id === p.origin.id)) send(p.ws, msg);
+  });
+
+  const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (!url.pathname.startsWith(YJS_PATH + '/')) return; // Socket.IO's or nobody's
+    const roomId = decodeURIComponent(url.pathname.slice(YJS_PATH.length + 1));
+    try {
+      const claims = await deps.invites.verify(url.searchParams.get('token'));
+      if (claims.room !== roomId) throw new LoupeError('WRONG_ROOM', 'This invite is for another room.');
+      if (!deps.rooms.get(roomId)) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
+      wss.handleUpgrade(req, socket, head, (ws) => connect(ws, roomId, claims.sub, can(claims.role, 'annotate')));
+    } catch (e) {
+      const code = e instanceof LoupeError ? e.code : 'TOKEN_INVALID';
+      const status = code === 'ROOM_NOT_FOUND' ? '404 Not Found' : code === 'WRONG_ROOM' ? '403 Forbidden' : '401 Unauthorized';
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${code}: ${(e as Error).message}\n`);
+    }
+  };
+  http.on('upgrade', onUpgrade);
+
+  function connect(ws: WebSocket, roomId: string, memberId: string, mayWrite: boolean) {
+    const id = `ws:${crypto.randomUUID()}`;
+    const room = docs.hold(roomId, id);
+    const peer: Peer = { ws, origin: { kind: 'ws', id, memberId }, room, awarenessIds: new Set() };
+    let set = peers.get(roomId);
+    if (!set) peers.set(roomId, (set = new Set()));
+    set.add(peer);
+    ws.binaryType = 'arraybuffer';
+
+    ws.on('message', (raw: ArrayBuffer) => {
+      try {
+        const decoder = decoding.createDecoder(new Uint8Array(raw));
+        const type = decoding.readVarUint(decoder);
+        if (type === messageSync) {
+          const body = decoding.readTailAsUint8Array(decoder);
+          try {
+            const reply = applySyncMessage(room, body, peer.origin, mayWrite, docs);
+            if (reply) send(ws, frame(messageSync, reply));
+          } catch (e) {
+            if (e instanceof LoupeError && e.code === 'FORBIDDEN_ROLE') {
+              const enc = encoding.createEncoder();
+              encoding.writeVarUint(enc, messageAuth);
+              authProtocol.writePermissionDenied(enc, e.message);
+              send(ws, encoding.toUint8Array(enc));
+            } else throw e;
+          }
+        } else if (type === messageAwareness) {
+          const before = new Set(room.awareness.getStates().keys());
+          awarenessProtocol.applyAwarenessUpdate(room.awareness, decoding.readVarUint8Array(decoder), peer.origin);
+          for (const k of room.awareness.getStates().keys()) if (!before.has(k)) peer.awarenessIds.add(k);
+        } else if (type === messageQueryAwareness) {
+          sendAwareness(peer, [...room.awareness.getStates().keys()]);
+        }
+      } catch (e) {
+        log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
+        ws.close(1003, 'bad message');
+      }
+    });
+    ws.on('close', () => {
+      set!.delete(peer);
+      if (peer.awarenessIds.size) awarenessProtocol.removeAwarenessStates(room.awareness, [...peer.awarenessIds], null);
+      docs.release(roomId, id);
+    });
+
+    // Start: our sync step 1, and who is here.
+    const enc = encoding.createEncoder();
+    syncProtocol.writeSyncStep1(enc, room.doc);
+    send(ws, frame(messageSync, encoding.toUint8Array(enc)));
+    const ids = [...room.awareness.getStates().keys()];
+    if (ids.length) sendAwareness(peer, ids);
+  }
+
+  function sendAwareness(peer: Peer, ids: number[]) {
+    const enc = encoding.createEncoder();
+    encoding.writeVarUint(enc, messageAwareness);
+    encoding.writeVarUint8Array(enc, awarenessProtocol.encodeAwarenessUpdate(peer.room.awareness, ids));
+    send(peer.ws, encoding.toUint8Array(enc));
+  }
+
+  return {
+    close() {
+      http.off('upgrade', onUpgrade);
+      for (const set of peers.values()) for (const p of set) p.ws.terminate();
+      wss.close();
+    },
+  };
+}
+
+function frame(type: number, body: Uint8Array): Uint8Array {
+  const enc = encoding.createEncoder();
+  encoding.writeVarUint(enc, type);
+  encoding.writeUint8Array(enc, body);
+  return encoding.toUint8Array(enc);
+}
+
+function send(ws: WebSocket, data: Uint8Array) {
+  if (ws.readyState === ws.OPEN) ws.send(data);
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LoupeError } from '@loupe/shared';
+import type { InviteService } from '../auth/invite.service.js';
+import type { BlobRepository } from '../store/blob.repository.js';
+import type { RoomRepository } from '../store/room.repository.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
+export const WEB_BUILD = path.resolve(fileURLToPath(new URL('../../../apps/web/build', import.meta.url)));
+
+/** The SvelteKit app (adapter-node), or a page saying how to build it. */
+export async function loadWebApp(): Promise<Handler | null> {
+  const file = path.join(WEB_BUILD, 'handler.js');
+  if (!fs.existsSync(file)) return null;
+  return (await import(pathToFileURL(file).href)).handler as Handler;
+}
+
+function json(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+const TYPES: Record<string, string> = { mp4: 'video/mp4', png: 'image/png' };
+
+/** HTTP routes: health, blobs (token-checked, with Range for video), then the web app. */
+export function httpRoutes(deps: {
+  invites: InviteService;
+  blobs: BlobRepository;
+  rooms: RoomRepository;
+  web: Handler | null;
+  ready: () => boolean;
+}) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/healthz') {
+      return deps.ready() ? json(res, 200, { ok: true }) : json(res, 503, { ok: false, code: 'STARTING' });
+    }
+    const blob = /^\/blobs\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (blob) return serveBlob(req, res, blob[1], url.searchParams.get('token'), deps);
+    if (deps.web) return deps.web(req, res, () => json(res, 404, { ok: false, code: 'NOT_FOUND', message: 'No such page.' }));
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end('The Loupe web app is not built: run `npm run build` (or `npm start`, which builds it).\n');
+  };
+}
+
+async function serveBlob(
+  req: IncomingMessage,
+  res: ServerResponse,
+  sha: string,
+  token: string | null,
+  deps: { invites: InviteService; blobs: BlobRepository; rooms: RoomRepository },
+) {
+  let room: string;
+  try {
+    room = (await deps.invites.verify(token)).room;
+  } catch (e) {
+    const err = e as LoupeError;
+    return json(res, 401, { ok: false, code: err.code, message: err.message });
+  }
+  if (!deps.rooms.mayReadBlob(room, sha) || !deps.blobs.has(sha)) {
+    return json(res, 404, { ok: false, code: 'NOT_FOUND', message: 'No such media in this room.' });
+  }
+  const file = deps.blobs.path(sha);
+  const size = (await fs.promises.stat(file)).size;
+  const head = Buffer.alloc(12);
+  const fd = await fs.promises.open(file, 'r');
+  await fd.read(head, 0, 12, 0);
+  await fd.close();
+  const type = head.subarray(4, 8).toString() === 'ftyp' ? TYPES.mp4 : head.subarray(1, 4).toString() === 'PNG' ? TYPES.png : 'application/octet-stream';
+  const headers = {
+    'content-type': type,
+    'accept-ranges': 'bytes',
+    // Content-addressed: the bytes behind a name never change.
+    'cache-control': 'private, max-age=31536000, immutable',
+  };
+  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+  if (range && (range[1] || range[2])) {
+    let start = range[1] ? Number(range[1]) : size - Number(range[2]);
+    let end = range[1] && range[2] ? Number(range[2]) : size - 1;
+    start = Math.max(0, start);
+    end = Math.min(size - 1, end);
+    if (start > end) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` });
+      return res.end();
+    }
+    res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+    if (req.method === 'HEAD') return res.end();
+    return fs.createReadStream(file, { start, end }).pipe(res);
+  }
+  res.writeHead(200, { ...headers, 'content-length': size });
+  if (req.method === 'HEAD') return res.end();
+  fs.createReadStream(file).pipe(res);
+}

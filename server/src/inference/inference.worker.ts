@@ -1,0 +1,81 @@
+/**
+ * The inference worker thread: ONNX Runtime sessions, execution-provider choice and tiling, off the
+ * server's event loop. Each finished tile is posted back as soon as it is ready.
+ */
+import { parentPort } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { blit, planTiles, planarToRgb, rgbToPlanar } from './tiling.js';
+import type { WorkerReply, WorkerRequest } from './messages.js';
+
+const sessions = new Map<string, Promise<{ session: ort.InferenceSession; provider: string }>>();
+
+/** onnxruntime-node does not fall back by itself: try each provider in order, catching failures. */
+async function openSession(modelPath: string, providers: string[]) {
+  const errors: string[] = [];
+  for (const provider of providers) {
+    try {
+      const session = await ort.InferenceSession.create(modelPath, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+      });
+      return { session, provider, errors };
+    } catch (e) {
+      errors.push(`${provider}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`no execution provider could load ${modelPath} (${errors.join('; ')})`);
+}
+
+function session(modelPath: string, providers: string[]) {
+  const key = `${modelPath}|${providers.join(',')}`;
+  let s = sessions.get(key);
+  if (!s) {
+    s = openSession(modelPath, providers).then(({ session, provider, errors }) => {
+      post({ type: 'log', message: `model ${modelPath} on ${provider}${errors.length ? ` (tried: ${errors.join('; ')})` : ''}` });
+      return { session, provider };
+    });
+    s.catch(() => sessions.delete(key));
+    sessions.set(key, s);
+  }
+  return s;
+}
+
+function post(msg: WorkerReply, transfer: ArrayBuffer[] = []) {
+  parentPort!.postMessage(msg, transfer);
+}
+
+async function run(req: WorkerRequest) {
+  const { jobId, width, height, scale, tileSize, context } = req;
+  const rgb = new Uint8Array(req.rgb);
+  const { session: s, provider } = await session(req.modelPath, req.providers);
+  const plans = planTiles(width, height, tileSize, context);
+  const outW = width * scale;
+  const outH = height * scale;
+  post({ type: 'started', jobId, provider, tiles: plans.length, width: outW, height: outH });
+  const out = new Uint8Array(outW * outH * 3);
+  const [inputName] = s.inputNames;
+  const [outputName] = s.outputNames;
+  for (let i = 0; i < plans.length; i++) {
+    const { core, padded } = plans[i];
+    const input = new ort.Tensor('float32', rgbToPlanar(rgb, width, padded), [1, 3, padded.height, padded.width]);
+    const result = await s.run({ [inputName]: input });
+    const t = result[outputName];
+    const crop = {
+      x: (core.x - padded.x) * scale,
+      y: (core.y - padded.y) * scale,
+      width: core.width * scale,
+      height: core.height * scale,
+    };
+    const tile = planarToRgb(t.data as Float32Array, padded.width * scale, padded.height * scale, crop);
+    const rect = { x: core.x * scale, y: core.y * scale, width: crop.width, height: crop.height };
+    blit(out, outW, tile, rect);
+    post({ type: 'tile', jobId, index: i, rect, rgb: tile.buffer as ArrayBuffer }, [tile.buffer as ArrayBuffer]);
+    input.dispose?.();
+    t.dispose?.();
+  }
+  post({ type: 'done', jobId, provider, rgb: out.buffer as ArrayBuffer }, [out.buffer as ArrayBuffer]);
+}
+
+parentPort!.on('message', (req: WorkerRequest) => {
+  run(req).catch((e: Error) => post({ type: 'error', jobId: req.jobId, message: e.message }));
+});

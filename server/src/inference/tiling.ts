@@ -1,0 +1,81 @@
+/** Tile maths for running a fully convolutional model over an image piece by piece. */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface TilePlan {
+  /** The part of the input this tile is responsible for. Cores cover the image exactly once. */
+  core: Rect;
+  /** core grown by `context` pixels on each side (clamped to the image): what the model sees. */
+  padded: Rect;
+}
+
+/**
+ * Splits width x height into tiles of at most `size` pixels, each computed with `context` pixels of
+ * surrounding picture so that the result is seamless once each tile is cropped back to its core.
+ */
+export function planTiles(width: number, height: number, size: number, context: number): TilePlan[] {
+  if (size <= 0 || width <= 0 || height <= 0) throw new Error('planTiles: sizes must be positive');
+  const plans: TilePlan[] = [];
+  for (let y = 0; y < height; y += size) {
+    for (let x = 0; x < width; x += size) {
+      const core = { x, y, width: Math.min(size, width - x), height: Math.min(size, height - y) };
+      const px = Math.max(0, x - context);
+      const py = Math.max(0, y - context);
+      const padded = {
+        x: px,
+        y: py,
+        width: Math.min(width, x + core.width + context) - px,
+        height: Math.min(height, y + core.height + context) - py,
+      };
+      plans.push({ core, padded });
+    }
+  }
+  return plans;
+}
+
+/** Interleaved RGB8 (HWC) of a rect -> planar float32 (CHW), values kept 0..255. */
+export function rgbToPlanar(rgb: Uint8Array, stride: number, r: Rect): Float32Array {
+  const plane = r.width * r.height;
+  const out = new Float32Array(plane * 3);
+  for (let y = 0; y < r.height; y++) {
+    let src = ((r.y + y) * stride + r.x) * 3;
+    const row = y * r.width;
+    for (let x = 0; x < r.width; x++, src += 3) {
+      out[row + x] = rgb[src];
+      out[plane + row + x] = rgb[src + 1];
+      out[2 * plane + row + x] = rgb[src + 2];
+    }
+  }
+  return out;
+}
+
+/**
+ * Copies the `crop` part of a planar float32 output (width `w`) into interleaved RGB8, rounded and
+ * clamped to 0..255.
+ */
+export function planarToRgb(planar: Float32Array, w: number, h: number, crop: Rect): Uint8Array {
+  const plane = w * h;
+  const out = new Uint8Array(crop.width * crop.height * 3);
+  let o = 0;
+  for (let y = 0; y < crop.height; y++) {
+    const row = (crop.y + y) * w + crop.x;
+    for (let x = 0; x < crop.width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const v = Math.round(planar[c * plane + row + x]);
+        out[o++] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  }
+  return out;
+}
+
+/** Writes an RGB8 tile into a bigger RGB8 image at (x, y). */
+export function blit(dst: Uint8Array, dstWidth: number, tile: Uint8Array, r: Rect): void {
+  for (let y = 0; y < r.height; y++) {
+    dst.set(tile.subarray(y * r.width * 3, (y + 1) * r.width * 3), ((r.y + y) * dstWidth + r.x) * 3);
+  }
+}

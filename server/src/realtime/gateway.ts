@@ -1,0 +1,201 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import {
+  DecideSchema,
+  ErrorCode,
+  FixRequestSchema,
+  JoinSchema,
+  Limits,
+  LoupeError,
+  PROTOCOL_VERSION,
+  YMessageSchema,
+  can,
+  refusal,
+  type ClientToServerEvents,
+  type InviteClaims,
+  type Member,
+  type RoomState,
+  type ServerToClientEvents,
+} from '@loupe/shared';
+import type { Logger } from '../log.js';
+import type { InviteService } from '../auth/invite.service.js';
+import { memberColor } from '../auth/invite.service.js';
+import type { RoomDocRegistry, LoadedRoom, Origin } from '../collab/room-doc.registry.js';
+import { applySyncMessage } from '../collab/sync-message.js';
+import type { RoomRepository } from '../store/room.repository.js';
+import type { VersionRepository } from '../store/version.repository.js';
+import type { FixService } from '../fixes/fix.service.js';
+import type { ReviewService } from '../review/review.service.js';
+import { handler, toRefusal } from './handler.js';
+
+interface SocketData {
+  claims: InviteClaims;
+  member: Member;
+  /** Awareness client ids this socket has published, removed when it leaves. */
+  awarenessIds: Set<number>;
+  joined: Set<string>;
+}
+export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'version:decide']);
+export const roomChannel = (roomId: string) => `room:${roomId}`;
+
+export interface GatewayDeps {
+  log: Logger;
+  invites: InviteService;
+  docs: RoomDocRegistry;
+  rooms: RoomRepository;
+  versions: VersionRepository;
+  fixes: FixService;
+  review: ReviewService;
+}
+
+/** The Socket.IO side of a room: auth, join, Yjs sync and awareness, fix requests, decisions. */
+export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer {
+  const { log, invites, docs } = deps;
+  const io: LoupeServer = new Server(http, {
+    maxHttpBufferSize: Limits.maxMessageBytes,
+    // The y-websocket endpoint shares the HTTP server; leave its upgrades alone.
+    destroyUpgrade: false,
+    serveClient: false,
+  });
+
+  io.use(async (socket, next) => {
+    try {
+      const claims = await invites.verify(socket.handshake.auth?.token);
+      socket.data.claims = claims;
+      socket.data.member = { id: claims.sub, name: claims.name, role: claims.role, color: memberColor(claims.sub) };
+      socket.data.awarenessIds = new Set();
+      socket.data.joined = new Set();
+      next();
+    } catch (e) {
+      const r = e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.TOKEN_INVALID, 'invalid token');
+      next(Object.assign(new Error(r.message), { data: { code: r.code } }));
+    }
+  });
+
+  // Fan out document changes to every other member of the room, never back to the sender.
+  docs.onUpdate((room, update, origin) => {
+    const encoder = encoding.createEncoder();
+    syncProtocol.writeUpdate(encoder, update);
+    const data = encoding.toUint8Array(encoder);
+    const target = origin.kind === 'socket' ? io.to(roomChannel(room.id)).except(origin.id) : io.to(roomChannel(room.id));
+    target.emit('y:sync', { room: room.id, data });
+  });
+  docs.onAwareness((room, changed, origin) => {
+    const data = awarenessProtocol.encodeAwarenessUpdate(room.awareness, changed);
+    const o = origin as Origin | null;
+    const target = o && o.kind === 'socket' ? io.to(roomChannel(room.id)).except(o.id) : io.to(roomChannel(room.id));
+    target.volatile.emit('y:awareness', { room: room.id, data });
+  });
+
+  io.on('connection', (socket: LoupeSocket) => {
+    const member = socket.data.member;
+    const slog = log.child({ socket: socket.id, user: member.id, role: member.role });
+    const origin: Origin = { kind: 'socket', id: socket.id, memberId: member.id };
+
+    const joinedRoom = (roomId: string): LoadedRoom => {
+      const room = socket.data.joined.has(roomId) ? docs.get(roomId) : undefined;
+      if (!room) throw new LoupeError(ErrorCode.NOT_JOINED, `Join room ${roomId} before sending to it.`);
+      return room;
+    };
+
+    socket.on(
+      'room:join',
+      handler(slog, 'room:join', JoinSchema, async ({ room: roomId }): Promise<Omit<RoomState, never>> => {
+        // The token is checked again on every join: it may have expired since the connection opened.
+        const claims = await invites.verify(socket.handshake.auth?.token);
+        if (claims.room !== roomId) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
+        const row = deps.rooms.get(roomId);
+        if (!row) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, `Room ${roomId} does not exist.`);
+        const room = docs.hold(roomId, socket.id);
+        socket.data.joined.add(roomId);
+        await socket.join(roomChannel(roomId));
+        const encoder = encoding.createEncoder();
+        syncProtocol.writeSyncStep1(encoder, room.doc);
+        // After the ack: who is here, and the tiles of fixes still running.
+        setImmediate(() => {
+          const ids = [...room.awareness.getStates().keys()];
+          if (ids.length) socket.emit('y:awareness', { room: roomId, data: awarenessProtocol.encodeAwarenessUpdate(room.awareness, ids) });
+          deps.fixes.replayTiles(roomId, (tile) => socket.emit('fix:tile', tile));
+        });
+        slog.info({ room: roomId }, 'joined');
+        return {
+          room: { id: row.id, name: row.name },
+          member,
+          shots: deps.rooms.shots(roomId),
+          versions: deps.versions.listForRoom(roomId),
+          jobs: deps.fixes.jobsForRoom(roomId),
+          sync: encoding.toUint8Array(encoder),
+          protocol: PROTOCOL_VERSION,
+        };
+      }),
+    );
+
+    socket.on(
+      'y:sync',
+      handler(slog, 'y:sync', YMessageSchema, ({ room: roomId, data }) => {
+        const room = joinedRoom(roomId);
+        if (data.byteLength > Limits.maxYjsMessageBytes) {
+          throw new LoupeError(ErrorCode.MESSAGE_TOO_LARGE, `Yjs message of ${data.byteLength} bytes is over the ${Limits.maxYjsMessageBytes}-byte limit.`);
+        }
+        const reply = applySyncMessage(room, data, origin, can(member.role, 'annotate'), docs);
+        if (reply) socket.emit('y:sync', { room: roomId, data: reply });
+        return {};
+      }),
+    );
+
+    socket.on('y:awareness', (payload: unknown) => {
+      const parsed = YMessageSchema.safeParse(payload);
+      try {
+        if (!parsed.success) throw new LoupeError(ErrorCode.BAD_REQUEST, 'y:awareness: expected { room, data: bytes }');
+        const room = joinedRoom(parsed.data.room);
+        const before = new Set(room.awareness.getStates().keys());
+        awarenessProtocol.applyAwarenessUpdate(room.awareness, parsed.data.data, origin);
+        for (const id of room.awareness.getStates().keys()) if (!before.has(id)) socket.data.awarenessIds.add(id);
+      } catch (e) {
+        socket.emit('room:error', e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.BAD_YJS_MESSAGE, 'y:awareness: malformed awareness update'));
+      }
+    });
+
+    socket.on(
+      'fix:request',
+      handler(slog, 'fix:request', FixRequestSchema, async (req) => {
+        joinedRoom(req.room);
+        return { job: await deps.fixes.request(member, req) };
+      }),
+    );
+
+    socket.on(
+      'version:decide',
+      handler(slog, 'version:decide', DecideSchema, (req) => {
+        joinedRoom(req.room);
+        return { version: deps.review.decide(member, req) };
+      }),
+    );
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (KNOWN_EVENTS.has(event)) return;
+      const r = refusal(ErrorCode.UNKNOWN_EVENT, `Unknown event "${String(event).slice(0, 64)}".`);
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') ack(r);
+      else socket.emit('room:error', r);
+    });
+
+    socket.on('disconnect', () => {
+      for (const roomId of socket.data.joined) {
+        const room = docs.get(roomId);
+        if (room && socket.data.awarenessIds.size) {
+          awarenessProtocol.removeAwarenessStates(room.awareness, [...socket.data.awarenessIds], null);
+        }
+        docs.release(roomId, socket.id);
+      }
+    });
+  });
+
+  return io;
+}

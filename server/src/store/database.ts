@@ -1,0 +1,45 @@
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type Db = Database.Database;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rooms (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS shots (
+  id TEXT PRIMARY KEY, room_id TEXT NOT NULL REFERENCES rooms(id), name TEXT NOT NULL,
+  fps REAL NOT NULL, drop_frame INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+  frame_count INTEGER NOT NULL, start_timecode TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+  id TEXT PRIMARY KEY, shot_id TEXT NOT NULL REFERENCES shots(id), room_id TEXT NOT NULL,
+  number INTEGER NOT NULL, label TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+  parent_version_id TEXT, media TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+  provenance TEXT, job_id TEXT UNIQUE, UNIQUE (shot_id, number));
+CREATE TABLE IF NOT EXISTS decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, version_id TEXT NOT NULL REFERENCES versions(id),
+  room_id TEXT NOT NULL, decision TEXT NOT NULL, note TEXT NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, room_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, state TEXT NOT NULL,
+  data TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (room_id, idempotency_key));
+CREATE TABLE IF NOT EXISTS doc_updates (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_updates_room ON doc_updates (room_id, id);
+CREATE TABLE IF NOT EXISTS room_blobs (
+  room_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (room_id, sha256));
+CREATE TABLE IF NOT EXISTS frames (
+  version_id TEXT NOT NULL, frame INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (version_id, frame));
+`;
+
+/** Opens (and creates) the SQLite database under the data folder. WAL: a crashed process loses no commit. */
+export function openDatabase(dataDir: string): Db {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, 'loupe.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return db;
+}

@@ -1,0 +1,27 @@
+import type { Db } from './database.js';
+
+/** The room documents' Yjs updates, appended one by one and compacted now and then. */
+export class DocRepository {
+  constructor(private readonly db: Db) {}
+
+  append(roomId: string, update: Uint8Array): void {
+    this.db.prepare('INSERT INTO doc_updates (room_id, data) VALUES (?, ?)').run(roomId, Buffer.from(update));
+  }
+
+  load(roomId: string): Uint8Array[] {
+    const rows = this.db.prepare('SELECT data FROM doc_updates WHERE room_id = ? ORDER BY id').all(roomId) as { data: Buffer }[];
+    return rows.map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+  }
+
+  count(roomId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM doc_updates WHERE room_id = ?').get(roomId) as { n: number }).n;
+  }
+
+  /** Replaces every stored update of the room by one snapshot, in one transaction. */
+  replaceAll(roomId: string, snapshot: Uint8Array): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM doc_updates WHERE room_id = ?').run(roomId);
+      this.append(roomId, snapshot);
+    })();
+  }
+}

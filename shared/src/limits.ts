@@ -1,0 +1,17 @@
+/** Limits both sides know. The server enforces them; the UI uses them to refuse early. */
+export const Limits = {
+  /** Largest Socket.IO message (bytes). Larger ones close the socket in Socket.IO; we refuse below that. */
+  maxMessageBytes: 1_000_000,
+  /** Largest single Yjs message (sync step 2 or update) a client may send. */
+  maxYjsMessageBytes: 512_000,
+  /** Points in one stroke. */
+  maxStrokePoints: 4_000,
+  /** Characters in a text annotation or a decision note. */
+  maxTextLength: 2_000,
+  /** Pending + running fix jobs per room. */
+  maxQueuedJobsPerRoom: 8,
+  /** Source pixels a single fix may read (the region's size at full resolution). */
+  maxFixRegionPixels: 1920 * 1080,
+  /** Smallest region side, in source pixels. */
+  minFixRegionSide: 8,
+} as const;

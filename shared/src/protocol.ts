@@ -1,0 +1,186 @@
+/**
+ * The wire protocol between the room UI and the server: one definition of every event, its payload
+ * (zod schema for what arrives at the server, TypeScript types for both sides) and its ack.
+ * Events are `domain:action`. Every ack is `{ ok: true, ... } | { ok: false, code, message }`.
+ */
+import { z } from 'zod';
+import type { Ack, Refusal } from './errors.js';
+import type { Role } from './roles.js';
+import { Decisions, type VersionStatus } from './versions.js';
+import { FixIds, type FixId } from './fixes.js';
+import type { Provenance } from './provenance.js';
+import { Limits } from './limits.js';
+
+export const PROTOCOL_VERSION = 1;
+
+const id = z.string().min(1).max(64);
+const unit = z.number().finite();
+const binary = z.instanceof(Uint8Array);
+
+/** A region of the picture, normalised 0..1 from the top-left; mask (optional) is a closed polygon inside it. */
+export const RegionSchema = z.object({
+  x: unit,
+  y: unit,
+  width: unit,
+  height: unit,
+  mask: z.array(z.tuple([unit, unit])).min(3).max(Limits.maxStrokePoints).optional(),
+});
+export type Region = z.infer<typeof RegionSchema>;
+
+export const JoinSchema = z.object({ room: id });
+export const YMessageSchema = z.object({ room: id, data: binary });
+export const FixRequestSchema = z.object({
+  room: id,
+  versionId: id,
+  frame: z.number().int().min(0),
+  region: RegionSchema,
+  fix: z.enum(FixIds),
+  params: z.record(z.string(), z.unknown()).default({}),
+  /** The same key twice returns the first job instead of queueing another. */
+  idempotencyKey: z.string().min(8).max(64),
+});
+export type FixRequest = z.input<typeof FixRequestSchema>;
+export const DecideSchema = z.object({
+  room: id,
+  versionId: id,
+  decision: z.enum(Decisions),
+  note: z.string().max(Limits.maxTextLength).default(''),
+});
+export type DecideRequest = z.input<typeof DecideSchema>;
+
+export interface Member {
+  id: string;
+  name: string;
+  role: Role;
+  color: string;
+}
+
+export interface Shot {
+  id: string;
+  name: string;
+  fps: number;
+  dropFrame: boolean;
+  width: number;
+  height: number;
+  frameCount: number;
+  startTimecode: string;
+}
+
+export type VersionMedia =
+  | { type: 'video'; blob: string; width: number; height: number; fps: number; frameCount: number }
+  /** A still made by a fix: the picture of `region` of `frame`, at width x height. */
+  | { type: 'still'; blob: string; width: number; height: number; frame: number; region: Region };
+
+export interface DecisionRecord {
+  decision: VersionStatus;
+  note: string;
+  by: { id: string; name: string; role: Role };
+  at: string;
+}
+
+export interface Version {
+  id: string;
+  shotId: string;
+  /** 1, 2, 3 ... within the shot; shown as v001. */
+  number: number;
+  label: string;
+  kind: 'source' | 'ai';
+  status: VersionStatus;
+  parentVersionId: string | null;
+  media: VersionMedia;
+  createdBy: { id: string; name: string };
+  createdAt: string;
+  provenance: Provenance | null;
+  decisions: DecisionRecord[];
+}
+
+export const JobStates = ['queued', 'running', 'done', 'failed'] as const;
+export type JobState = (typeof JobStates)[number];
+
+export interface Job {
+  id: string;
+  fix: FixId;
+  versionId: string;
+  frame: number;
+  region: Region;
+  state: JobState;
+  /** Place in the room's queue, 1 = next; 0 once running or finished. */
+  position: number;
+  /** 0..1 */
+  progress: number;
+  tilesDone: number;
+  tilesTotal: number;
+  /** Size of the result in pixels, known once the job starts. */
+  output: { width: number; height: number } | null;
+  requestedBy: { id: string; name: string; role: Role };
+  createdAt: string;
+  resultVersionId: string | null;
+  error: { code: string; message: string } | null;
+}
+
+/** One finished tile of a running fix, in result pixels. */
+export interface Tile {
+  jobId: string;
+  index: number;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  mime: 'image/png' | 'image/jpeg';
+  data: Uint8Array;
+}
+
+export interface RoomState {
+  room: { id: string; name: string };
+  member: Member;
+  shots: Shot[];
+  versions: Version[];
+  jobs: Job[];
+  /** The server's y-protocols sync step 1 for the room document. */
+  sync: Uint8Array;
+  protocol: number;
+}
+
+export interface ClientToServerEvents {
+  'room:join': (p: z.input<typeof JoinSchema>, ack: (r: Ack<RoomState>) => void) => void;
+  /** A y-protocols sync message (step 1, step 2 or update). Acked once applied and stored. */
+  'y:sync': (p: z.input<typeof YMessageSchema>, ack?: (r: Ack) => void) => void;
+  /** A y-protocols awareness update (cursor, live stroke, name). Volatile: never stored. */
+  'y:awareness': (p: z.input<typeof YMessageSchema>) => void;
+  'fix:request': (p: FixRequest, ack: (r: Ack<{ job: Job }>) => void) => void;
+  'version:decide': (p: DecideRequest, ack: (r: Ack<{ version: Version }>) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  'y:sync': (p: { room: string; data: Uint8Array }) => void;
+  'y:awareness': (p: { room: string; data: Uint8Array }) => void;
+  'fix:job': (job: Job) => void;
+  'fix:tile': (tile: Tile) => void;
+  'version:created': (v: Version) => void;
+  'version:updated': (v: Version) => void;
+  /** A refusal for a message that had no ack to carry it (unknown event, awareness). */
+  'room:error': (r: Refusal) => void;
+}
+
+/** What the Socket.IO handshake carries. */
+export interface HandshakeAuth {
+  token: string;
+}
+
+/** Token claims, signed by the server (HS256 JWT). */
+export interface InviteClaims {
+  room: string;
+  role: Role;
+  name: string;
+  /** Stable member id for this invite. */
+  sub: string;
+}
+
+/** Where a version's pixels are served; the browser adds ?token=. */
+export function blobUrl(sha256: string): string {
+  return `/blobs/${sha256}`;
+}
+
+export function versionLabel(v: Pick<Version, 'number'>): string {
+  return `v${String(v.number).padStart(3, '0')}`;
+}

@@ -1,0 +1,143 @@
+/**
+ * Binds a room's Y.Doc and Awareness to a Socket.IO socket with standard y-protocols frames:
+ * `y:sync` carries sync step 1 / step 2 / update messages, `y:awareness` awareness updates.
+ * Used by the room UI, the tests and any Node tool that speaks Socket.IO.
+ */
+import * as Y from 'yjs';
+import * as syncProtocol from 'y-protocols/sync';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+import type { Ack, Refusal } from './errors.js';
+
+/** The part of a Socket.IO client socket the provider needs. */
+export interface SocketLike {
+  emit(event: string, ...args: any[]): unknown;
+  on(event: string, fn: (...args: any[]) => void): unknown;
+  off(event: string, fn: (...args: any[]) => void): unknown;
+}
+
+export interface RoomDocProviderOptions {
+  /** Called when the server refuses one of our updates (e.g. a viewer drawing). */
+  onRefusal?: (r: Refusal) => void;
+}
+
+export class RoomDocProvider {
+  /** Updates that came from the server carry this origin, so they are never sent back. */
+  readonly origin = this;
+  synced = false;
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
+  private syncedWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly socket: SocketLike,
+    readonly room: string,
+    readonly doc: Y.Doc,
+    readonly awareness: awarenessProtocol.Awareness,
+    private readonly options: RoomDocProviderOptions = {},
+  ) {
+    socket.on('y:sync', this.onSync);
+    socket.on('y:awareness', this.onAwareness);
+    doc.on('update', this.onDocUpdate);
+    awareness.on('update', this.onAwarenessChange);
+  }
+
+  /** Call after each successful `room:join`, with the server's sync step 1 from the ack. */
+  start(serverStep1: Uint8Array): void {
+    this.synced = false;
+    this.receive(serverStep1);
+    const encoder = encoding.createEncoder();
+    syncProtocol.writeSyncStep1(encoder, this.doc);
+    this.send(encoding.toUint8Array(encoder));
+    // Re-announce ourselves: the server dropped our awareness when the old socket closed.
+    if (this.awareness.getLocalState() !== null) {
+      this.emitAwareness([this.doc.clientID]);
+    }
+  }
+
+  /** Resolves once the server's whole document has been applied locally. */
+  whenSynced(): Promise<void> {
+    return this.synced ? Promise.resolve() : new Promise((r) => this.syncedWaiters.push(r));
+  }
+
+  /** Resolves when every update we sent has been acknowledged (stored) by the server. */
+  whenAcked(): Promise<void> {
+    return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  get unacknowledged(): number {
+    return this.pending;
+  }
+
+  destroy(): void {
+    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'local');
+    this.socket.off('y:sync', this.onSync);
+    this.socket.off('y:awareness', this.onAwareness);
+    this.doc.off('update', this.onDocUpdate);
+    this.awareness.off('update', this.onAwarenessChange);
+  }
+
+  private receive(data: Uint8Array): void {
+    const encoder = encoding.createEncoder();
+    const type = syncProtocol.readSyncMessage(decoding.createDecoder(data), encoder, this.doc, this);
+    if (type === syncProtocol.messageYjsSyncStep2 && !this.synced) {
+      this.synced = true;
+      this.syncedWaiters.splice(0).forEach((r) => r());
+    }
+    if (encoding.length(encoder) > 0) this.send(encoding.toUint8Array(encoder));
+  }
+
+  private send(data: Uint8Array): void {
+    this.pending++;
+    this.socket.emit('y:sync', { room: this.room, data }, (r: Ack) => {
+      this.pending--;
+      if (!r.ok) this.options.onRefusal?.(r);
+      if (this.pending === 0) this.idleWaiters.splice(0).forEach((w) => w());
+    });
+  }
+
+  private emitAwareness(clients: number[]): void {
+    const data = awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients);
+    this.socket.emit('y:awareness', { room: this.room, data });
+  }
+
+  private onSync = (p: { room: string; data: Uint8Array }) => {
+    if (p.room === this.room) this.receive(new Uint8Array(p.data));
+  };
+
+  private onAwareness = (p: { room: string; data: Uint8Array }) => {
+    if (p.room === this.room) awarenessProtocol.applyAwarenessUpdate(this.awareness, new Uint8Array(p.data), this);
+  };
+
+  private onDocUpdate = (update: Uint8Array, origin: unknown) => {
+    if (origin === this) return;
+    const encoder = encoding.createEncoder();
+    syncProtocol.writeUpdate(encoder, update);
+    this.send(encoding.toUint8Array(encoder));
+  };
+
+  private onAwarenessChange = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ) => {
+    if (origin === this) return;
+    this.emitAwareness([...added, ...updated, ...removed]);
+  };
+}
+
+/** What each member publishes through awareness: never stored, gone when they leave. */
+export interface PresenceState {
+  user: { id: string; name: string; role: string; color: string };
+  /** Pointer over the picture, normalised 0..1; null when outside. */
+  cursor: { versionId: string; frame: number; x: number; y: number } | null;
+  /** The stroke being drawn right now, so others see it while it is drawn. */
+  drawing: {
+    versionId: string;
+    frame: number;
+    kind: string;
+    points: [number, number, number][];
+    color: string;
+    size: number;
+  } | null;
+}
