@@ -115,6 +115,7 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { log?:
     docs,
     async close() {
       ready = false;
+      fixes.shutdown();
       yws.close();
       await new Promise<void>((r) => io.close(() => r()));
       docs.closeAll();

@@ -45,6 +45,7 @@ export class FixService {
   private running: StoredRecord | null = null;
   /** Tiles of the running job, for members who join mid-job. */
   private tiles = new Map<string, Tile[]>();
+  private stopping = false;
 
   constructor(
     private readonly deps: {
@@ -131,6 +132,15 @@ export class FixService {
     }
   }
 
+  /**
+   * Stops taking jobs. A job cut short stays 'running' in the database and is run again, from the
+   * start, by the next process: it still makes exactly one version.
+   */
+  shutdown(): void {
+    this.stopping = true;
+    this.queue = [];
+  }
+
   get idle(): boolean {
     return !this.running && this.queue.length === 0;
   }
@@ -145,12 +155,13 @@ export class FixService {
   }
 
   private save(rec: StoredRecord) {
+    if (this.stopping) return;
     this.deps.jobs.update(rec);
     this.deps.events.job(rec.roomId, { ...rec.job });
   }
 
   private pump() {
-    if (this.running || this.queue.length === 0) return;
+    if (this.stopping || this.running || this.queue.length === 0) return;
     const rec = this.queue.shift()!;
     this.running = rec;
     this.renumber();

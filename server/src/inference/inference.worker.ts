@@ -3,16 +3,25 @@
  * server's event loop. Each finished tile is posted back as soon as it is ready.
  */
 import { parentPort } from 'node:worker_threads';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
 import { blit, planTiles, planarToRgb, rgbToPlanar } from './tiling.js';
 import type { WorkerReply, WorkerRequest } from './messages.js';
 
+const require = createRequire(import.meta.url);
 const sessions = new Map<string, Promise<{ session: ort.InferenceSession; provider: string }>>();
 
 /** onnxruntime-node does not fall back by itself: try each provider in order, catching failures. */
 async function openSession(modelPath: string, providers: string[]) {
   const errors: string[] = [];
   for (const provider of providers) {
+    const missing = missingProviderLibrary(provider);
+    if (missing) {
+      errors.push(`${provider}: ${missing}`);
+      continue;
+    }
     try {
       const session = await ort.InferenceSession.create(modelPath, {
         executionProviders: [provider],
@@ -24,6 +33,17 @@ async function openSession(modelPath: string, providers: string[]) {
     }
   }
   throw new Error(`no execution provider could load ${modelPath} (${errors.join('; ')})`);
+}
+
+/**
+ * The CUDA and TensorRT providers are separate libraries that onnxruntime-node's install script
+ * downloads (skipped here: see .npmrc). Without them ORT prints a native error; check first.
+ */
+function missingProviderLibrary(provider: string): string | null {
+  if (provider !== 'cuda' && provider !== 'tensorrt') return null;
+  const dir = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const lib = path.join(dir, `libonnxruntime_providers_${provider}.so`);
+  return fs.existsSync(lib) ? null : `provider library not installed (${lib})`;
 }
 
 function session(modelPath: string, providers: string[]) {

@@ -9,6 +9,7 @@ import {
   type Member,
   type PresenceState,
   type Refusal,
+  type SocketLike,
 } from '@loupe/shared';
 import type { LoupeSocket } from './connection.svelte';
 import { throttle } from '$lib/drawing/throttle';
@@ -35,7 +36,7 @@ export class Collab {
   constructor(socket: LoupeSocket, room: string, onRefusal: (r: Refusal) => void) {
     // Nobody hears from us until we have joined: no empty awareness state before the first join.
     this.awareness.setLocalState(null);
-    this.provider = new RoomDocProvider(socket, room, this.doc, this.awareness, { onRefusal });
+    this.provider = new RoomDocProvider(socket as unknown as SocketLike, room, this.doc, this.awareness, { onRefusal });
     annotationsMap(this.doc).observe(() => this.annotationsRev++);
     this.awareness.on('change', () => this.peersRev++);
   }

@@ -2,7 +2,8 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { can, type FixId, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { can, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import type { Socket } from 'socket.io-client';
 import { Collab } from './collab.svelte';
 import { Connection, type LoupeSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
@@ -75,7 +76,7 @@ export class RoomSession {
   }
 
   async requestFix(fix: FixId, versionId: string, frame: number, region: Region): Promise<Job | null> {
-    const r = await this.ask('fix:request', {
+    const request: FixRequest = {
       room: this.roomId,
       versionId,
       frame,
@@ -83,7 +84,8 @@ export class RoomSession {
       fix,
       params: {},
       idempotencyKey: crypto.randomUUID(),
-    });
+    };
+    const r = await this.ask('fix:request', request);
     if (!r) return null;
     const job = (r as { job: Job }).job;
     if (job) this.jobs.upsert(job);
@@ -91,7 +93,8 @@ export class RoomSession {
   }
 
   async decide(versionId: string, decision: 'approved' | 'changes-requested', note: string): Promise<boolean> {
-    const r = await this.ask('version:decide', { room: this.roomId, versionId, decision, note });
+    const request: DecideRequest = { room: this.roomId, versionId, decision, note };
+    const r = await this.ask('version:decide', request);
     if (!r) return false;
     const version = (r as { version: Version }).version;
     if (version) this.versions.upsert(version);
@@ -105,9 +108,9 @@ export class RoomSession {
       return null;
     }
     try {
-      const r = (await this.socket.timeout(15_000).emitWithAck(event as never, payload as never)) as
-        | ({ ok: true } & object)
-        | Refusal;
+      // The typed socket cannot name a union of events; the payload types are checked at the callers.
+      const untyped = this.socket as unknown as Socket;
+      const r = (await untyped.timeout(15_000).emitWithAck(event, payload)) as ({ ok: true } & object) | Refusal;
       if (!r.ok) {
         this.toasts.error(r);
         return null;

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { joinRoom, testServer, tmpDataDir } from './helpers.js';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+describe('the loupe CLI', () => {
+  it('explains itself', async () => {
+    const { stdout } = await run('npx', ['loupe', '--help'], { cwd: ROOT });
+    expect(stdout).toMatch(/room/);
+    expect(stdout).toMatch(/serve/);
+  });
+
+  it('creates a room and prints invite tokens per role as JSON that open the room', async () => {
+    const data = tmpDataDir();
+    const { stdout } = await run('npx', ['loupe', '--data', data, 'room', 'create', '--name', 'Grade review', '--json'], { cwd: ROOT });
+    const out = JSON.parse(stdout);
+    expect(out.room).toMatchObject({ name: 'Grade review' });
+    expect(out.invites.map((i: { role: string }) => i.role)).toEqual(['director', 'artist', 'editor', 'viewer']);
+    for (const i of out.invites) expect(i.url).toContain(`/room/${out.room.id}?token=${i.token}`);
+
+    const server = await testServer(data);
+    cleanup.push(() => server.close());
+    const member = await joinRoom(server.url, out.room.id, out.invites[0].token);
+    cleanup.push(() => member.close());
+    expect(member.state.room.name).toBe('Grade review');
+    expect(member.state.member.role).toBe('director');
+    expect(member.state.shots).toHaveLength(1);
+  });
+});

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { io as ioClient, type Socket } from 'socket.io-client';
+import * as Y from 'yjs';
+import { Awareness } from 'y-protocols/awareness';
+import {
+  RoomDocProvider,
+  annotationsMap,
+  type Ack,
+  type Annotation,
+  type ClientToServerEvents,
+  type Refusal,
+  type RoomState,
+  type ServerToClientEvents,
+} from '@loupe/shared';
+import { startServer, type RunningServer } from '../src/main.js';
+import { createLogger } from '../src/log.js';
+
+export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export function tmpDataDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'loupe-test-'));
+}
+
+let template: Promise<string> | undefined;
+/** A data folder that already holds the generated demo shot, made once per test process. */
+function templateDir(): Promise<string> {
+  template ??= (async () => {
+    const dir = tmpDataDir();
+    const s = await startServer({ port: 0, host: '127.0.0.1', dataDir: dir }, { log: createLogger('silent') });
+    await s.services.roomService.create('Template');
+    await s.close();
+    return dir;
+  })();
+  return template;
+}
+
+/** A real server on a random port with its own data folder (a fresh copy unless one is given). */
+export async function testServer(dataDir?: string): Promise<RunningServer & { dataDir: string }> {
+  if (!dataDir) {
+    dataDir = tmpDataDir();
+    fs.cpSync(await templateDir(), dataDir, { recursive: true });
+  }
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, roomIdleUnloadMs: 50 }, { log: createLogger(process.env.LOUPE_TEST_LOG ?? 'silent') });
+  return Object.assign(server, { dataDir });
+}
+
+export async function demoRoom(server: RunningServer, name = 'Test room') {
+  const { room, invites } = await server.services.roomService.create(name);
+  const token = (role: string) => invites.find((i) => i.role === role)!.token;
+  return { room, invites, token };
+}
+
+export function connect(url: string, token: string | undefined): ClientSocket {
+  return ioClient(url, { auth: token === undefined ? {} : { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+}
+
+export function connectError(socket: ClientSocket): Promise<{ message: string; code?: string }> {
+  return new Promise((resolve) => socket.once('connect_error', (e: Error & { data?: { code?: string } }) => resolve({ message: e.message, code: e.data?.code })));
+}
+
+export function emitAck<T extends object = object>(socket: ClientSocket, event: string, payload: unknown): Promise<Ack<T>> {
+  return (socket as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Ack<T>> } }).timeout(10_000).emitWithAck(event, payload);
+}
+
+/** A member in a room: socket, joined state, Y.Doc and awareness kept in sync. */
+export interface Member {
+  socket: ClientSocket;
+  state: RoomState;
+  doc: Y.Doc;
+  awareness: Awareness;
+  provider: RoomDocProvider;
+  refusals: Refusal[];
+  close(): void;
+}
+
+export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void): Promise<Member> {
+  const socket = connect(url, token);
+  before?.(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId });
+  if (!ack.ok) throw new Error(`join refused: ${ack.code} ${ack.message}`);
+  const doc = new Y.Doc();
+  const awareness = new Awareness(doc);
+  const refusals: Refusal[] = [];
+  const provider = new RoomDocProvider(socket, roomId, doc, awareness, { onRefusal: (r) => refusals.push(r) });
+  provider.start(new Uint8Array(ack.sync));
+  await provider.whenSynced();
+  return {
+    socket,
+    state: ack,
+    doc,
+    awareness,
+    provider,
+    refusals,
+    close() {
+      provider.destroy();
+      socket.disconnect();
+    },
+  };
+}
+
+export function stroke(versionId: string, frame: number, authorId = 'tester'): Annotation {
+  return {
+    id: crypto.randomUUID(),
+    kind: 'pen',
+    versionId,
+    frame,
+    frameEnd: frame,
+    points: [
+      [0.1, 0.1, 0.5],
+      [0.2, 0.25, 0.6],
+      [0.3, 0.2, 0.7],
+    ],
+    color: '#ff4d4d',
+    size: 0.005,
+    author: { id: authorId, name: 'Tester' },
+    createdAt: new Date().toISOString(),
+  };
+}
+
+export function draw(member: Member, a: Annotation): void {
+  member.doc.transact(() => annotationsMap(member.doc).set(a.id, a));
+}
+
+/** Waits until `check` returns a truthy value, polling. */
+export async function until<T>(check: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

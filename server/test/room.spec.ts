@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { annotationsMap } from '@loupe/shared';
+import { InviteService } from '../src/auth/invite.service.js';
+import { connect, connectError, demoRoom, draw, emitAck, joinRoom, sleep, stroke, testServer, until, type Member } from './helpers.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function setup() {
+  const server = await testServer();
+  cleanup.push(() => server.close());
+  const room = await demoRoom(server);
+  const join = async (role: string) => {
+    const m = await joinRoom(server.url, room.room.id, room.token(role));
+    cleanup.push(() => m.close());
+    return m;
+  };
+  return { server, room, join };
+}
+
+describe('joining a room', () => {
+  it('gives the member their role, the shot and its source version', async () => {
+    const { join } = await setup();
+    const a = await join('director');
+    expect(a.state.member.role).toBe('director');
+    expect(a.state.shots).toHaveLength(1);
+    expect(a.state.shots[0]).toMatchObject({ width: 1920, height: 1080, fps: 24, frameCount: 96 });
+    expect(a.state.versions).toHaveLength(1);
+    expect(a.state.versions[0]).toMatchObject({ kind: 'source', number: 1, status: 'pending' });
+  });
+
+  it('refuses a missing, forged, expired or wrong-room token with a clear code', async () => {
+    const { server, room } = await setup();
+    const missing = connect(server.url, undefined);
+    cleanup.push(() => missing.close());
+    expect(await connectError(missing)).toMatchObject({ code: 'TOKEN_MISSING' });
+
+    const forged = connect(server.url, await new InviteService('another-secret-entirely').sign({ room: room.room.id, role: 'director', name: 'Mallory' }, 3600));
+    cleanup.push(() => forged.close());
+    expect(await connectError(forged)).toMatchObject({ code: 'TOKEN_INVALID' });
+
+    const secret = server.services.rooms.setting('invite_secret')!;
+    const expired = connect(server.url, await new InviteService(secret).sign({ room: room.room.id, role: 'director', name: 'Late' }, -10));
+    cleanup.push(() => expired.close());
+    const e = await connectError(expired);
+    expect(e.code).toBe('TOKEN_EXPIRED');
+    expect(e.message).toMatch(/expired/);
+
+    const other = await server.services.roomService.create('Other room', { demo: false });
+    const wrong = connect(server.url, other.invites[0].token);
+    cleanup.push(() => wrong.close());
+    await new Promise((r) => wrong.once('connect', r));
+    const ack = await emitAck(wrong, 'room:join', { room: room.room.id });
+    expect(ack).toMatchObject({ ok: false, code: 'WRONG_ROOM' });
+  });
+});
+
+describe('drawing together', () => {
+  it('sends a stroke to the others and not back to the sender', async () => {
+    const { join } = await setup();
+    const a = await join('director');
+    const b = await join('artist');
+    const echoes: unknown[] = [];
+    a.socket.on('y:sync', (m) => echoes.push(m));
+    const s = stroke(a.state.versions[0].id, 12, a.state.member.id);
+    draw(a, s);
+    const seen = await until(() => annotationsMap(b.doc).get(s.id), 'stroke on B');
+    expect(seen).toMatchObject({ frame: 12, points: s.points, kind: 'pen' });
+    await a.provider.whenAcked();
+    await sleep(200);
+    expect(echoes).toHaveLength(0);
+  });
+
+  it('keeps every acknowledged stroke across a server restart', async () => {
+    const { server, room, join } = await setup();
+    const a = await join('artist');
+    const strokes = Array.from({ length: 20 }, (_, i) => stroke(a.state.versions[0].id, i));
+    for (const s of strokes) draw(a, s);
+    await a.provider.whenAcked();
+    a.close();
+    await server.close();
+    cleanup.length = 0;
+
+    const again = await testServer(server.dataDir);
+    cleanup.push(() => again.close());
+    const b = await joinRoom(again.url, room.room.id, room.token('viewer'));
+    cleanup.push(() => b.close());
+    const map = annotationsMap(b.doc);
+    expect(strokes.every((s) => map.has(s.id))).toBe(true);
+  });
+
+  it('refuses a viewer\'s drawing on the server, and nobody else sees it', async () => {
+    const { server, room, join } = await setup();
+    const director = await join('director');
+    const viewer = await join('viewer');
+    const s = stroke(viewer.state.versions[0].id, 3);
+    draw(viewer, s);
+    await viewer.provider.whenAcked();
+    expect(viewer.refusals.map((r) => r.code)).toContain('FORBIDDEN_ROLE');
+    await sleep(200);
+    expect(annotationsMap(director.doc).has(s.id)).toBe(false);
+    expect(annotationsMap(server.docs.get(room.room.id)!.doc).has(s.id)).toBe(false);
+    // A viewer who merely reconnects, holding the room's state, is not refused.
+    const again = await join('viewer');
+    await again.provider.whenAcked();
+    expect(again.refusals).toHaveLength(0);
+  });
+
+  it('shares presence through awareness and drops it when a member leaves', async () => {
+    const { join } = await setup();
+    const a = await join('director');
+    const b: Member = await join('artist');
+    a.awareness.setLocalState({ user: { id: a.state.member.id, name: 'Dee', role: 'director', color: '#fff' }, cursor: { versionId: 'v', frame: 1, x: 0.5, y: 0.5 }, drawing: null });
+    await until(() => b.awareness.getStates().get(a.doc.clientID)?.cursor, 'cursor on B');
+    a.close();
+    await until(() => !b.awareness.getStates().has(a.doc.clientID), 'presence gone on B', 2000);
+  });
+});
