@@ -117,3 +117,57 @@ describe('an AI fix in the room', () => {
     expect(artistTiles).toBe(32);
   });
 });
+
+describe('a fix on a drawn mask', () => {
+  it('changes only the pixels inside the mask: outside it the result is transparent', async () => {
+    const server = await testServer();
+    cleanup.push(() => server.close());
+    const { room, token } = await demoRoom(server);
+    const director = await joinRoom(server.url, room.id, token('director'));
+    cleanup.push(() => director.close());
+    const created = new Promise<Version>((r) => director.socket.once('version:created', r));
+    // A triangle inside a 192x108 region at the top-left of the picture.
+    const region = { x: 0, y: 0, width: 0.1, height: 0.1, mask: [[0, 0], [0.1, 0], [0, 0.1]] as [number, number][] };
+    const ack = await emitAck<{ job: Job }>(director.socket, 'fix:request', {
+      room: room.id, versionId: director.state.versions[0].id, frame: 10, region, fix: 'upscale-x2', params: {}, idempotencyKey: 'mask-key-0001',
+    });
+    expect(ack.ok).toBe(true);
+    const v = await created;
+    expect(v.provenance!.region.mask).toEqual(region.mask);
+    const file = server.services.blobs.path(v.media.blob);
+    const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+    expect(info).toMatchObject({ width: 384, height: 216, channels: 4 });
+    const alpha = (x: number, y: number) => data[(y * info.width + x) * 4 + 3];
+    expect(alpha(20, 20)).toBe(255); // inside, near the right angle
+    expect(alpha(370, 200)).toBe(0); // outside, far corner
+  });
+});
+
+describe('a restart during a fix', () => {
+  it('runs the job again after the restart and still makes exactly one version', async () => {
+    const server = await testServer();
+    const { room, token } = await demoRoom(server);
+    const artist = await joinRoom(server.url, room.id, token('artist'));
+    let firstTile!: () => void;
+    const gotFirst = new Promise<void>((r) => (firstTile = r));
+    artist.socket.on('fix:tile', () => firstTile());
+    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: room.id, versionId: artist.state.versions[0].id, frame: 2,
+      region: { x: 0, y: 0, width: 768 / 1920, height: 384 / 1080 }, fix: 'upscale-x2', params: {}, idempotencyKey: 'restart-key-01',
+    });
+    if (!ack.ok) throw new Error(ack.message);
+    await gotFirst;
+    artist.close();
+    await server.close();
+
+    const again = await testServer(server.dataDir);
+    cleanup.push(() => again.close());
+    const watcher = await joinRoom(again.url, room.id, token('viewer'));
+    cleanup.push(() => watcher.close());
+    await until(() => again.fixes.idle && again.services.versions.listForRoom(room.id).some((v) => v.kind === 'ai'), 'the resumed job to finish', 60_000);
+    const ai = again.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai');
+    expect(ai).toHaveLength(1);
+    expect(ai[0].provenance!.jobId).toBe(ack.job.id);
+    expect(again.fixes.jobsForRoom(room.id)).toEqual([expect.objectContaining({ id: ack.job.id, state: 'done', resultVersionId: ai[0].id })]);
+  });
+});

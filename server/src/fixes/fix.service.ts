@@ -216,8 +216,12 @@ export class FixService {
               tiles.push(tile);
               this.deps.events.tile(rec.roomId, tile);
               const done = rec.job.tilesDone + 1;
-              rec.job = { ...rec.job, tilesDone: done, progress: rec.job.tilesTotal ? done / rec.job.tilesTotal : 0 };
+              const total = rec.job.tilesTotal;
+              rec.job = { ...rec.job, tilesDone: done, progress: total ? done / total : 0 };
               this.save(rec);
+              if (total && Math.floor((4 * done) / total) > Math.floor((4 * (done - 1)) / total)) {
+                this.deps.log.info({ room: rec.roomId, job: job.id, tiles: `${done}/${total}` }, `fix ${Math.round((100 * done) / total)}%`);
+              }
             }),
           );
         },

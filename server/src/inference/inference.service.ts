@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import type { Rect } from './tiling.js';
 import type { WorkerReply, WorkerRequest } from './messages.js';
@@ -18,9 +19,9 @@ export interface InferenceEvents {
   onTile(tile: { index: number; rect: Rect; rgb: Uint8Array }): void;
 }
 
-/** Runs models in a worker thread, one run at a time, so the event loop keeps serving the rooms. */
+/** Runs models in a worker process, one run at a time, so the event loop keeps serving the rooms. */
 export class InferenceService {
-  private worker: Worker | null = null;
+  private worker: ChildProcess | null = null;
   private current: { jobId: string; events: InferenceEvents; resolve: (r: { provider: string; rgb: Uint8Array }) => void; reject: (e: Error) => void } | null = null;
 
   constructor(
@@ -33,27 +34,33 @@ export class InferenceService {
     const worker = this.ensureWorker();
     return new Promise((resolve, reject) => {
       this.current = { jobId, events, resolve, reject };
-      const rgb = req.rgb.slice().buffer as ArrayBuffer;
-      const msg: WorkerRequest = { type: 'run', jobId, providers: this.providers, ...req, rgb };
-      worker.postMessage(msg, [rgb]);
+      const msg: WorkerRequest = { type: 'run', jobId, providers: this.providers, ...req };
+      worker.send(msg);
     });
   }
 
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
-    if (w) await w.terminate();
+    if (w && w.exitCode === null) {
+      const exited = new Promise((r) => w.once('exit', r));
+      w.kill('SIGKILL');
+      await exited;
+    }
   }
 
-  private ensureWorker(): Worker {
+  private ensureWorker(): ChildProcess {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./inference.worker.mjs', import.meta.url));
-    worker.unref();
+    const worker = fork(fileURLToPath(new URL('./inference.worker.mjs', import.meta.url)), [], {
+      serialization: 'advanced',
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     worker.on('message', (m: WorkerReply) => this.onMessage(m));
-    worker.on('error', (e) => this.fail(new Error(`inference worker crashed: ${e.message}`)));
-    worker.on('exit', (code) => {
+    worker.on('error', (e) => this.fail(new Error(`inference worker failed: ${e.message}`)));
+    worker.on('exit', (code, signal) => {
       if (this.worker === worker) this.worker = null;
-      if (code !== 0) this.fail(new Error(`inference worker exited with code ${code}`));
+      this.fail(new Error(`inference worker stopped (${signal ?? `exit code ${code}`})`));
     });
     this.worker = worker;
     return worker;
@@ -64,10 +71,10 @@ export class InferenceService {
     const cur = this.current;
     if (!cur || cur.jobId !== m.jobId) return;
     if (m.type === 'started') cur.events.onStart(m);
-    else if (m.type === 'tile') cur.events.onTile({ index: m.index, rect: m.rect, rgb: new Uint8Array(m.rgb) });
+    else if (m.type === 'tile') cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb });
     else if (m.type === 'done') {
       this.current = null;
-      cur.resolve({ provider: m.provider, rgb: new Uint8Array(m.rgb) });
+      cur.resolve({ provider: m.provider, rgb: m.rgb });
     } else if (m.type === 'error') this.fail(new Error(m.message));
   }
 

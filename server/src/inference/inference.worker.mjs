@@ -1,4 +1,4 @@
-// Worker threads do not inherit the TypeScript loader from vitest or the CLI: register it here.
+// The worker process does not inherit the TypeScript loader from vitest or the CLI: register it here.
 import { register } from 'tsx/esm/api';
 register();
 await import('./inference.worker.ts');

@@ -1,8 +1,8 @@
 /**
- * The inference worker thread: ONNX Runtime sessions, execution-provider choice and tiling, off the
- * server's event loop. Each finished tile is posted back as soon as it is ready.
+ * The inference worker process: ONNX Runtime sessions, execution-provider choice and tiling, off the
+ * server's event loop. A child process rather than a thread, so that a native crash in a provider, or
+ * stopping it mid-run, cannot take the server down. Each finished tile is sent back as soon as it is ready.
  */
-import { parentPort } from 'node:worker_threads';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -60,13 +60,13 @@ function session(modelPath: string, providers: string[]) {
   return s;
 }
 
-function post(msg: WorkerReply, transfer: ArrayBuffer[] = []) {
-  parentPort!.postMessage(msg, transfer);
+function post(msg: WorkerReply) {
+  process.send!(msg);
 }
 
 async function run(req: WorkerRequest) {
   const { jobId, width, height, scale, tileSize, context } = req;
-  const rgb = new Uint8Array(req.rgb);
+  const rgb = req.rgb;
   const { session: s, provider } = await session(req.modelPath, req.providers);
   const plans = planTiles(width, height, tileSize, context);
   const outW = width * scale;
@@ -89,13 +89,15 @@ async function run(req: WorkerRequest) {
     const tile = planarToRgb(t.data as Float32Array, padded.width * scale, padded.height * scale, crop);
     const rect = { x: core.x * scale, y: core.y * scale, width: crop.width, height: crop.height };
     blit(out, outW, tile, rect);
-    post({ type: 'tile', jobId, index: i, rect, rgb: tile.buffer as ArrayBuffer }, [tile.buffer as ArrayBuffer]);
+    post({ type: 'tile', jobId, index: i, rect, rgb: tile });
     input.dispose?.();
     t.dispose?.();
   }
-  post({ type: 'done', jobId, provider, rgb: out.buffer as ArrayBuffer }, [out.buffer as ArrayBuffer]);
+  post({ type: 'done', jobId, provider, rgb: out });
 }
 
-parentPort!.on('message', (req: WorkerRequest) => {
+// The server went away: nothing left to work for.
+process.on('disconnect', () => process.exit(0));
+process.on('message', (req: WorkerRequest) => {
   run(req).catch((e: Error) => post({ type: 'error', jobId: req.jobId, message: e.message }));
 });

@@ -1,13 +1,13 @@
 import type { Rect } from './tiling.js';
 
-/** Main thread -> inference worker. */
+/** Server -> inference worker process (IPC with advanced serialization, so typed arrays travel as such). */
 export interface WorkerRequest {
   type: 'run';
   jobId: string;
   modelPath: string;
   providers: string[];
   /** Interleaved RGB8 of the input, width x height. */
-  rgb: ArrayBuffer;
+  rgb: Uint8Array;
   width: number;
   height: number;
   scale: number;
@@ -15,10 +15,10 @@ export interface WorkerRequest {
   context: number;
 }
 
-/** Inference worker -> main thread. */
+/** Inference worker process -> server. */
 export type WorkerReply =
   | { type: 'log'; message: string }
   | { type: 'started'; jobId: string; provider: string; tiles: number; width: number; height: number }
-  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb: ArrayBuffer }
-  | { type: 'done'; jobId: string; provider: string; rgb: ArrayBuffer }
+  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb: Uint8Array }
+  | { type: 'done'; jobId: string; provider: string; rgb: Uint8Array }
   | { type: 'error'; jobId: string; message: string };

@@ -56,8 +56,9 @@ export class RoomSession {
   }
 
   destroy(): void {
-    this.connection.stop();
+    // Tell the others we left (awareness removal) before the socket goes.
     this.collab.destroy();
+    this.connection.stop();
   }
 
   /** Blob address with the token the server checks. */
