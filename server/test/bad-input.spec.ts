@@ -54,7 +54,7 @@ describe('bad input', () => {
     // A message over Socket.IO's 1 MB limit closes only that socket; the server and the room carry on.
     const big = connect(server.url, token('artist'));
     cleanup.push(() => big.close());
-    await new Promise((r) => big.once('connect', r));
+    await new Promise<void>((r) => big.once('connect', () => r()));
     const closed = new Promise((r) => big.once('disconnect', r));
     big.emit('y:sync', { room: room.id, data: new Uint8Array(2_000_000) });
     await closed;

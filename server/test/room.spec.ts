@@ -51,7 +51,7 @@ describe('joining a room', () => {
     const other = await server.services.roomService.create('Other room', { demo: false });
     const wrong = connect(server.url, other.invites[0].token);
     cleanup.push(() => wrong.close());
-    await new Promise((r) => wrong.once('connect', r));
+    await new Promise<void>((r) => wrong.once('connect', () => r()));
     const ack = await emitAck(wrong, 'room:join', { room: room.room.id });
     expect(ack).toMatchObject({ ok: false, code: 'WRONG_ROOM' });
   });
