@@ -1,12 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { annotationsMap } from '@loupe/shared';
-import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer } from './helpers.js';
+import { autoCleanup, connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer } from './helpers.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = autoCleanup();
 
 describe('bad input', () => {
   it('answers every malformed, oversized, unknown or forbidden message with a code, and changes nothing', async () => {

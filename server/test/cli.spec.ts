@@ -1,15 +1,12 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { joinRoom, testServer, tmpDataDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { autoCleanup, joinRoom, testServer, tmpDataDir } from './helpers.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = autoCleanup();
 
 describe('the loupe CLI', () => {
   it('explains itself', async () => {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'vitest';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
@@ -139,3 +140,12 @@ export async function until<T>(check: () => T | undefined | null | false, what: 
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Things to undo after each test of the file that calls this, last first. */
+export function autoCleanup(): (() => unknown)[] {
+  const list: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const fn of list.splice(0).reverse()) await fn();
+  });
+  return list;
+}

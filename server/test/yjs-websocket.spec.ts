@@ -1,14 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import { annotationsMap } from '@loupe/shared';
-import { demoRoom, draw, joinRoom, sleep, stroke, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, draw, joinRoom, sleep, stroke, testServer, until } from './helpers.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = autoCleanup();
 
 function stockClient(url: string, roomId: string, token: string) {
   const doc = new Y.Doc();

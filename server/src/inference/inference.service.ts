@@ -2,17 +2,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import type { Rect } from './tiling.js';
-import type { WorkerReply, WorkerRequest } from './messages.js';
-
-export interface InferenceRun {
-  modelPath: string;
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-  scale: number;
-  tileSize: number;
-  context: number;
-}
+import type { InferenceRun, WorkerReply, WorkerRequest } from './messages.js';
+export type { InferenceRun };
 
 export interface InferenceEvents {
   onStart(info: { provider: string; tiles: number; width: number; height: number }): void;

@@ -1,11 +1,8 @@
 import type { Rect } from './tiling.js';
 
-/** Server -> inference worker process (IPC with advanced serialization, so typed arrays travel as such). */
-export interface WorkerRequest {
-  type: 'run';
-  jobId: string;
+/** One model run over an image, tile by tile. */
+export interface InferenceRun {
   modelPath: string;
-  providers: string[];
   /** Interleaved RGB8 of the input, width x height. */
   rgb: Uint8Array;
   width: number;
@@ -13,6 +10,13 @@ export interface WorkerRequest {
   scale: number;
   tileSize: number;
   context: number;
+}
+
+/** Server -> inference worker process (IPC with advanced serialization, so typed arrays travel as such). */
+export interface WorkerRequest extends InferenceRun {
+  type: 'run';
+  jobId: string;
+  providers: string[];
 }
 
 /** Inference worker process -> server. */

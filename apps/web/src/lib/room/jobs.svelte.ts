@@ -44,8 +44,16 @@ export class Jobs {
     return [...(this.tiles.get(jobId)?.values() ?? [])];
   }
 
-  /** Jobs whose result should paint over this version and frame (queued, running or finished). */
+  /**
+   * Jobs that paint over this version and frame: queued and running ones, and finished ones whose
+   * tiles streamed in while we watched. Older results live on as AI versions, not over the source.
+   */
   overlaysFor(versionId: string, frame: number): Job[] {
-    return this.list.filter((j) => j.versionId === versionId && j.frame === frame && j.state !== 'failed');
+    return this.list.filter(
+      (j) =>
+        j.versionId === versionId &&
+        j.frame === frame &&
+        (j.state === 'queued' || j.state === 'running' || (j.state === 'done' && (this.tileCounts[j.id] ?? 0) > 0)),
+    );
   }
 }
