@@ -45,9 +45,9 @@ export class RoomDocProvider {
   }
 
   /** Call after each successful `room:join`, with the server's sync step 1 from the ack. */
-  start(serverStep1: Uint8Array): void {
+  start(serverStep1: Uint8Array | ArrayBuffer): void {
     this.synced = false;
-    this.receive(serverStep1);
+    this.receive(new Uint8Array(serverStep1));
     const encoder = encoding.createEncoder();
     syncProtocol.writeSyncStep1(encoder, this.doc);
     this.send(encoding.toUint8Array(encoder));

@@ -16,8 +16,17 @@ export class Jobs {
   private tiles = new Map<string, Map<number, TileImage>>();
   tileCounts = $state<Record<string, number>>({});
 
-  /** Newest first, for the list. */
-  readonly newestFirst = $derived([...this.list].sort((a, b) => b.createdAt.localeCompare(a.createdAt)));
+  /** For the list: the running job, then the queue in order, then finished ones newest first. */
+  readonly ordered = $derived(
+    [...this.list].sort((a, b) => {
+      const rank = (j: Job) => (j.state === 'running' ? 0 : j.state === 'queued' ? 1 : 2);
+      return (
+        rank(a) - rank(b) ||
+        (a.state === 'queued' && b.state === 'queued' ? a.position - b.position : 0) ||
+        b.createdAt.localeCompare(a.createdAt)
+      );
+    }),
+  );
 
   replaceAll(jobs: Job[]): void {
     this.list = [...jobs];

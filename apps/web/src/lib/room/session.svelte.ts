@@ -38,7 +38,7 @@ export class RoomSession {
     this.connection = new Connection(roomId, token, (s) => this.onJoined(s));
     const socket = this.connection.socket;
     this.collab = new Collab(socket, roomId, (r) => this.refused(r));
-    socket.on('fix:job', (job) => this.jobs.upsert(job));
+    socket.on('fix:job', (job) => this.onJob(job));
     socket.on('fix:tile', (tile) => {
       this.jobs.addTile(tile).catch((e) => console.warn('[loupe] bad tile', tile.jobId, tile.index, e));
     });
@@ -120,6 +120,15 @@ export class RoomSession {
     } catch {
       this.toasts.show('error', 'The server did not answer in time. Try again.', 'TIMEOUT');
       return null;
+    }
+  }
+
+  private onJob(job: Job): void {
+    const before = this.jobs.list.find((j) => j.id === job.id);
+    this.jobs.upsert(job);
+    // Whoever asked for a fix hears when it fails; the job list shows it to everyone.
+    if (job.state === 'failed' && before?.state !== 'failed' && job.requestedBy.id === this.member?.id) {
+      this.toasts.error(job.error ?? { code: 'INTERNAL', message: 'The fix failed.' });
     }
   }
 

@@ -11,6 +11,9 @@ export class Toasts {
   private next = 1;
 
   show(kind: ToastItem['kind'], message: string, code?: string, ms = 7000): void {
+    // The same refusal twice in a row is one toast, shown afresh.
+    const same = this.items.findIndex((t) => t.code === code && t.message === message);
+    if (same >= 0) this.items.splice(same, 1);
     const id = this.next++;
     this.items.push({ id, kind, code, message });
     if (this.items.length > 4) this.items.shift();
