@@ -20,6 +20,7 @@ import { FrameService } from './media/frame.service.js';
 import { InferenceService } from './inference/inference.service.js';
 import { FixService } from './fixes/fix.service.js';
 import { ReviewService } from './review/review.service.js';
+import { PresentationService } from './playback/presentation.service.js';
 import { createGateway, roomChannel, type LoupeServer } from './realtime/gateway.js';
 import { httpRoutes, loadWebApp } from './http/routes.js';
 
@@ -84,11 +85,16 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { log?:
   });
   const review = new ReviewService(versions, (roomId, v: Version) => toRoom(roomId).emit('version:updated', v));
 
+  const presentation = new PresentationService(versions, {
+    playback: (roomId, state, exceptSocket) => toRoom(roomId).except(exceptSocket).emit('playback:state', { state, serverNow: Date.now() }),
+    presentation: (roomId, p) => toRoom(roomId).emit('presenter:state', p),
+  });
+
   let ready = false;
   const web = await loadWebApp();
   if (!web) log.warn('web app not built (apps/web/build missing): serving the API only');
   const httpServer = http.createServer(httpRoutes({ invites, blobs, rooms, web, ready: () => ready }));
-  io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review });
+  io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review, presentation });
   const yws = attachYjsWebsocket(httpServer, { log, invites, docs, rooms });
 
   await new Promise<void>((resolve, reject) => {
@@ -116,6 +122,7 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { log?:
     async close() {
       ready = false;
       fixes.shutdown();
+      presentation.close();
       yws.close();
       await new Promise<void>((r) => io.close(() => r()));
       docs.closeAll();

@@ -74,3 +74,41 @@ export function fitContain(
   const height = mediaHeight * scale;
   return { left: (boxWidth - width) / 2, top: (boxHeight - height) / 2, width, height };
 }
+
+/**
+ *   doc.getMap('notes'): Y.Map<Note>  keyed by note id. A reply is a Note with parentId set, so
+ *   concurrent replies never overwrite each other. Resolving replaces the top-level note's value.
+ */
+export const NOTES_KEY = 'notes';
+
+export interface Note {
+  id: string;
+  /** The thread this note answers; null for a top-level note. */
+  parentId: string | null;
+  versionId: string;
+  /** Frame or frame range (inclusive) the note is about; replies copy their parent's. */
+  frame: number;
+  frameEnd: number;
+  text: string;
+  author: { id: string; name: string };
+  createdAt: string;
+  /** Top-level notes only. */
+  status: 'open' | 'resolved';
+  resolvedBy?: { id: string; name: string; at: string } | null;
+  /** Drawings attached to the note (annotation ids). */
+  annotationIds: string[];
+}
+
+export function notesMap(doc: Y.Doc): Y.Map<Note> {
+  return doc.getMap<Note>(NOTES_KEY);
+}
+
+/** Top-level notes with their replies (oldest first), threads ordered by frame then time. */
+export function noteThreads(doc: Y.Doc): { note: Note; replies: Note[] }[] {
+  const all = [...notesMap(doc).values()];
+  const byTime = (a: Note, b: Note) => a.createdAt.localeCompare(b.createdAt);
+  return all
+    .filter((n) => n.parentId === null)
+    .sort((a, b) => a.frame - b.frame || byTime(a, b))
+    .map((note) => ({ note, replies: all.filter((r) => r.parentId === note.id).sort(byTime) }));
+}

@@ -21,6 +21,9 @@ export const ErrorCode = {
   UNKNOWN_EVENT: 'UNKNOWN_EVENT',
   FIX_FAILED: 'FIX_FAILED', // the fix ran and failed; no version was made
   NOT_FIXABLE: 'NOT_FIXABLE', // the version has no frames to fix (e.g. an AI still)
+  NOT_PRESENTER: 'NOT_PRESENTER', // only the presenter drives playback while control is 'presenter'
+  MEMBER_NOT_HERE: 'MEMBER_NOT_HERE', // presentation handed to someone not in the room
+  RATE_LIMITED: 'RATE_LIMITED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

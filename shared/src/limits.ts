@@ -12,6 +12,8 @@ export const Limits = {
   maxQueuedJobsPerRoom: 8,
   /** Source pixels a single fix may read (the region's size at full resolution). */
   maxFixRegionPixels: 1920 * 1080,
+  /** playback:set messages a member may send per second (a burst of rapid seeks is fine). */
+  maxPlaybackEventsPerSecond: 300,
   /** Smallest region side, in source pixels. */
   minFixRegionSide: 8,
 } as const;

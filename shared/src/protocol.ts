@@ -139,6 +139,11 @@ export interface RoomState {
   /** The server's y-protocols sync step 1 for the room document. */
   sync: Uint8Array;
   protocol: number;
+  /** Last accepted playback state, or null if nobody has driven playback yet. */
+  playback: PlaybackState | null;
+  presentation: PresentationState;
+  /** Server clock (ms since epoch) when the ack was made: clients estimate their clock offset from it. */
+  serverNow: number;
 }
 
 export interface ClientToServerEvents {
@@ -149,6 +154,10 @@ export interface ClientToServerEvents {
   'y:awareness': (p: z.input<typeof YMessageSchema>) => void;
   'fix:request': (p: FixRequest, ack: (r: Ack<{ job: Job }>) => void) => void;
   'version:decide': (p: DecideRequest, ack: (r: Ack<{ version: Version }>) => void) => void;
+  /** Presenter (or anyone, with control 'everyone') sets the room's playback. */
+  'playback:set': (p: z.input<typeof PlaybackSetSchema>, ack: (r: Ack<{ state: PlaybackState; serverNow: number }>) => void) => void;
+  /** Hand the presentation to a member, end it, or switch control. Director or current presenter. */
+  'presenter:set': (p: z.input<typeof PresenterSetSchema>, ack: (r: Ack<{ presentation: PresentationState }>) => void) => void;
 }
 
 export interface ServerToClientEvents {
@@ -158,6 +167,9 @@ export interface ServerToClientEvents {
   'fix:tile': (tile: Tile) => void;
   'version:created': (v: Version) => void;
   'version:updated': (v: Version) => void;
+  /** Playback changed; sent to everyone but the member who changed it (who has it in the ack). */
+  'playback:state': (p: { state: PlaybackState; serverNow: number }) => void;
+  'presenter:state': (p: PresentationState) => void;
   /** A refusal for a message that had no ack to carry it (unknown event, awareness). */
   'room:error': (r: Refusal) => void;
 }
@@ -183,4 +195,58 @@ export function blobUrl(sha256: string): string {
 
 export function versionLabel(v: Pick<Version, 'number'>): string {
   return `v${String(v.number).padStart(3, '0')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synced playback: the presenter drives, the others follow. Server-authoritative, in memory.
+
+export const CompareModes = ['off', 'side-by-side', 'wipe', 'difference', 'ab'] as const;
+export type CompareMode = (typeof CompareModes)[number];
+
+export const PlaybackInputSchema = z.object({
+  /** Version on screen (version A when comparing). */
+  versionId: id,
+  /** Frame on screen when the state was sent (0-based). */
+  frame: z.number().int().min(0),
+  playing: z.boolean(),
+  /** Playback speed, 0.25x to 2x. */
+  rate: z.number().min(0.25).max(2),
+  /** Loop between in and out points (inclusive), or null. */
+  loop: z.object({ in: z.number().int().min(0), out: z.number().int().min(0) }).refine((l) => l.in <= l.out, 'loop in must not be after out').nullable(),
+  compare: z.object({
+    mode: z.enum(CompareModes),
+    /** Version B, shown beside, under the wipe, in the difference or on toggle. */
+    versionB: id.nullable(),
+    /** Wipe position, 0..1 from the left. */
+    wipe: z.number().min(0).max(1),
+    /** For 'ab': which of the two is on screen. */
+    showing: z.enum(['A', 'B']),
+  }),
+});
+export type PlaybackInput = z.infer<typeof PlaybackInputSchema>;
+
+/** The room's playback as the server last accepted it. */
+export interface PlaybackState extends PlaybackInput {
+  /** Increases with every accepted change; followers ignore anything older than what they have. */
+  seq: number;
+  /** Server clock (ms since epoch) at which `frame` was on screen. While playing, the frame now is
+   *  frame + (serverNow - at) / 1000 * fps * rate (wrapped to the loop). */
+  at: number;
+  /** Who set it. */
+  by: string;
+}
+
+export const PlaybackSetSchema = z.object({ room: id, state: PlaybackInputSchema });
+export const PresenterSetSchema = z.object({
+  room: id,
+  /** Member to hand the presentation to; null ends presenting (everyone browses freely). */
+  presenterId: id.nullable(),
+  control: z.enum(['presenter', 'everyone']).optional(),
+});
+
+/** Who drives playback. Only the presenter (or, with control 'everyone', any member) may set it. */
+export interface PresentationState {
+  presenterId: string | null;
+  presenterName: string | null;
+  control: 'presenter' | 'everyone';
 }

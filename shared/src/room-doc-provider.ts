@@ -141,4 +141,6 @@ export interface PresenceState {
     color: string;
     size: number;
   } | null;
+  /** Laser pointer trail: never stored, fades after a second. t is the sender's ms timestamp. */
+  laser?: { versionId: string; frame: number; points: [number, number, number][]; color: string } | null;
 }

@@ -9,6 +9,8 @@ import {
   FixRequestSchema,
   JoinSchema,
   Limits,
+  PlaybackSetSchema,
+  PresenterSetSchema,
   LoupeError,
   PROTOCOL_VERSION,
   YMessageSchema,
@@ -29,6 +31,7 @@ import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import type { FixService } from '../fixes/fix.service.js';
 import type { ReviewService } from '../review/review.service.js';
+import type { PresentationService } from '../playback/presentation.service.js';
 import { handler, toRefusal } from './handler.js';
 
 interface SocketData {
@@ -41,7 +44,7 @@ interface SocketData {
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
-const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'version:decide']);
+const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'version:decide', 'playback:set', 'presenter:set']);
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 
 export interface GatewayDeps {
@@ -52,6 +55,7 @@ export interface GatewayDeps {
   versions: VersionRepository;
   fixes: FixService;
   review: ReviewService;
+  presentation: PresentationService;
 }
 
 /** The Socket.IO side of a room: auth, join, Yjs sync and awareness, fix requests, decisions. */
@@ -124,6 +128,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           deps.fixes.replayTiles(roomId, (tile) => socket.emit('fix:tile', tile));
         });
         slog.info({ room: roomId }, 'joined');
+        deps.presentation.memberJoined(roomId, member.id);
+        const pb = deps.presentation.get(roomId);
         return {
           room: { id: row.id, name: row.name },
           member,
@@ -132,6 +138,9 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           jobs: deps.fixes.jobsForRoom(roomId),
           sync: encoding.toUint8Array(encoder),
           protocol: PROTOCOL_VERSION,
+          playback: pb.playback,
+          presentation: pb.presentation,
+          serverNow: Date.now(),
         };
       }),
     );
@@ -178,6 +187,23 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       }),
     );
 
+    socket.on(
+      'playback:set',
+      handler(slog, 'playback:set', PlaybackSetSchema, ({ room, state }) => {
+        joinedRoom(room);
+        return { state: deps.presentation.set(member, socket.id, room, state), serverNow: Date.now() };
+      }),
+    );
+
+    socket.on(
+      'presenter:set',
+      handler(slog, 'presenter:set', PresenterSetSchema, async ({ room, presenterId, control }) => {
+        joinedRoom(room);
+        const here = new Map((await io.in(roomChannel(room)).fetchSockets()).map((s) => [s.data.member.id, s.data.member.name]));
+        return { presentation: deps.presentation.setPresenter(member, room, presenterId, control, here) };
+      }),
+    );
+
     socket.onAny((event: string, ...args: unknown[]) => {
       if (KNOWN_EVENTS.has(event)) return;
       const r = refusal(ErrorCode.UNKNOWN_EVENT, `Unknown event "${String(event).slice(0, 64)}".`);
@@ -186,8 +212,11 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       else socket.emit('room:error', r);
     });
 
-    socket.on('disconnect', () => {
+    socket.on('disconnect', async () => {
+      deps.presentation.socketGone(socket.id);
       for (const roomId of socket.data.joined) {
+        const stillHere = (await io.in(roomChannel(roomId)).fetchSockets()).some((s) => s.data.member.id === member.id);
+        if (!stillHere) deps.presentation.memberLeft(roomId, member.id);
         const room = docs.get(roomId);
         if (room && socket.data.awarenessIds.size) {
           awarenessProtocol.removeAwarenessStates(room.awareness, [...socket.data.awarenessIds], null);

@@ -1,0 +1,127 @@
+import {
+  ErrorCode,
+  Limits,
+  LoupeError,
+  type Member,
+  type PlaybackInput,
+  type PlaybackState,
+  type PresentationState,
+} from '@loupe/shared';
+import type { VersionRepository } from '../store/version.repository.js';
+
+interface RoomPlayback {
+  playback: PlaybackState | null;
+  presentation: PresentationState;
+  seq: number;
+  /** Ends the presentation when a presenter who dropped out does not come back. */
+  leaveTimer: NodeJS.Timeout | null;
+}
+
+export interface PresentationEvents {
+  playback(roomId: string, state: PlaybackState, exceptSocket: string): void;
+  presentation(roomId: string, p: PresentationState): void;
+}
+
+/**
+ * Synced playback: who presents, who may drive, and the room's last playback state. Kept in
+ * memory: it describes a live session, and a restarted server starts with everyone browsing freely.
+ */
+export class PresentationService {
+  private rooms = new Map<string, RoomPlayback>();
+  private rate = new Map<string, { second: number; count: number }>();
+
+  constructor(
+    private readonly versions: VersionRepository,
+    private readonly events: PresentationEvents,
+    private readonly presenterGraceMs = 5_000,
+  ) {}
+
+  get(roomId: string): RoomPlayback {
+    let r = this.rooms.get(roomId);
+    if (!r) {
+      r = { playback: null, presentation: { presenterId: null, presenterName: null, control: 'presenter' }, seq: 0, leaveTimer: null };
+      this.rooms.set(roomId, r);
+    }
+    return r;
+  }
+
+  /** Accepts a playback change from the presenter (or anyone, with control 'everyone'). */
+  set(member: Member, socketId: string, roomId: string, input: PlaybackInput): PlaybackState {
+    this.limit(socketId);
+    const r = this.get(roomId);
+    const { presenterId, control } = r.presentation;
+    if (control === 'presenter' && presenterId !== member.id) {
+      throw new LoupeError(
+        ErrorCode.NOT_PRESENTER,
+        presenterId ? `${r.presentation.presenterName} is presenting: follow, or browse alone.` : 'Nobody is presenting: start presenting to drive playback for the room.',
+      );
+    }
+    for (const id of [input.versionId, input.compare.versionB]) {
+      if (id !== null && this.versions.roomOf(id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
+    }
+    const state: PlaybackState = { ...input, seq: ++r.seq, at: Date.now(), by: member.id };
+    r.playback = state;
+    this.events.playback(roomId, state, socketId);
+    return state;
+  }
+
+  /** Hands the presentation over, ends it, or switches who may drive. */
+  setPresenter(member: Member, roomId: string, presenterId: string | null, control: PresentationState['control'] | undefined, here: Map<string, string>): PresentationState {
+    const r = this.get(roomId);
+    if (member.role !== 'director' && r.presentation.presenterId !== member.id) {
+      throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Only the director or the current presenter can hand over the presentation.');
+    }
+    if (presenterId !== null && !here.has(presenterId)) {
+      throw new LoupeError(ErrorCode.MEMBER_NOT_HERE, 'That member is not in the room.');
+    }
+    this.clearTimer(r);
+    r.presentation = {
+      presenterId,
+      presenterName: presenterId === null ? null : here.get(presenterId)!,
+      control: control ?? r.presentation.control,
+    };
+    this.events.presentation(roomId, r.presentation);
+    return r.presentation;
+  }
+
+  /** A member's last connection to the room closed. */
+  memberLeft(roomId: string, memberId: string): void {
+    const r = this.rooms.get(roomId);
+    if (!r || r.presentation.presenterId !== memberId) return;
+    this.clearTimer(r);
+    r.leaveTimer = setTimeout(() => {
+      r.leaveTimer = null;
+      r.presentation = { ...r.presentation, presenterId: null, presenterName: null };
+      this.events.presentation(roomId, r.presentation);
+    }, this.presenterGraceMs);
+    r.leaveTimer.unref();
+  }
+
+  /** The presenter came back within the grace period. */
+  memberJoined(roomId: string, memberId: string): void {
+    const r = this.rooms.get(roomId);
+    if (r?.presentation.presenterId === memberId) this.clearTimer(r);
+  }
+
+  socketGone(socketId: string): void {
+    this.rate.delete(socketId);
+  }
+
+  close(): void {
+    for (const r of this.rooms.values()) this.clearTimer(r);
+  }
+
+  private clearTimer(r: RoomPlayback) {
+    if (r.leaveTimer) clearTimeout(r.leaveTimer);
+    r.leaveTimer = null;
+  }
+
+  private limit(socketId: string) {
+    const second = Math.floor(Date.now() / 1000);
+    const w = this.rate.get(socketId);
+    if (!w || w.second !== second) return void this.rate.set(socketId, { second, count: 1 });
+    if (++w.count > Limits.maxPlaybackEventsPerSecond) {
+      throw new LoupeError(ErrorCode.RATE_LIMITED, `More than ${Limits.maxPlaybackEventsPerSecond} playback changes a second; slow down.`);
+    }
+  }
+}
