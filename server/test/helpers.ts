@@ -124,8 +124,15 @@ export function stroke(versionId: string, frame: number, authorId = 'tester'): A
   };
 }
 
+/** Draws as the member: the server refuses annotations authored by anyone else. */
 export function draw(member: Member, a: Annotation): void {
-  member.doc.transact(() => annotationsMap(member.doc).set(a.id, a));
+  const mine = { ...a, author: { id: member.state.member.id, name: member.state.member.name } };
+  member.doc.transact(() => annotationsMap(member.doc).set(a.id, mine));
+}
+
+/** The member id an invite token carries (its JWT subject). */
+export function memberIdOf(token: string): string {
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
 }
 
 /** Waits until `check` returns a truthy value, polling. */

@@ -3,7 +3,7 @@ import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import { annotationsMap } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, joinRoom, sleep, stroke, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, draw, joinRoom, memberIdOf, sleep, stroke, testServer, until } from './helpers.js';
 
 const cleanup = autoCleanup();
 
@@ -32,13 +32,13 @@ describe('the standard y-websocket endpoint', () => {
 
     const plugin = stockClient(server.url, room.id, token('editor'));
     await until(() => annotationsMap(plugin.doc).get(fromRoom.id), 'room stroke in the stock client');
-    const fromPlugin = stroke(versionId, 2);
+    const fromPlugin = stroke(versionId, 2, memberIdOf(token('editor')));
     plugin.doc.transact(() => annotationsMap(plugin.doc).set(fromPlugin.id, fromPlugin));
     await until(() => annotationsMap(member.doc).get(fromPlugin.id), 'plugin stroke in the room');
 
     const reader = stockClient(server.url, room.id, token('viewer'));
     await until(() => annotationsMap(reader.doc).get(fromPlugin.id), 'viewer reads');
-    const forbidden = stroke(versionId, 3);
+    const forbidden = stroke(versionId, 3, memberIdOf(token('viewer')));
     reader.doc.transact(() => annotationsMap(reader.doc).set(forbidden.id, forbidden));
     await sleep(500);
     expect(annotationsMap(member.doc).has(forbidden.id)).toBe(false);

@@ -16,6 +16,7 @@ export const ErrorCode = {
   UNKNOWN_FIX: 'UNKNOWN_FIX',
   QUEUE_FULL: 'QUEUE_FULL',
   BAD_YJS_MESSAGE: 'BAD_YJS_MESSAGE',
+  BAD_ANNOTATION: 'BAD_ANNOTATION', // a document change that is not a valid annotation or note of yours
   MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
   INVALID_DECISION: 'INVALID_DECISION',
   UNKNOWN_EVENT: 'UNKNOWN_EVENT',
@@ -24,6 +25,21 @@ export const ErrorCode = {
   NOT_PRESENTER: 'NOT_PRESENTER', // only the presenter drives playback while control is 'presenter'
   MEMBER_NOT_HERE: 'MEMBER_NOT_HERE', // presentation handed to someone not in the room
   RATE_LIMITED: 'RATE_LIMITED',
+  // Media upload and ingest (see docs/media.md)
+  UPLOAD_TOO_LARGE: 'UPLOAD_TOO_LARGE', // over UPLOAD_MAX_BYTES, or more bytes than the upload declared
+  UPLOAD_NOT_FOUND: 'UPLOAD_NOT_FOUND', // no such upload (or it was cancelled, finished or expired)
+  UPLOAD_OFFSET_MISMATCH: 'UPLOAD_OFFSET_MISMATCH', // PATCH at another offset than the server has: ask HEAD again
+  UPLOAD_TOO_MANY_FILES: 'UPLOAD_TOO_MANY_FILES',
+  BAD_FILE_NAME: 'BAD_FILE_NAME', // path separators, control characters, hidden or relative names
+  UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT', // file extension (or zip entry) Loupe does not ingest
+  UNSUPPORTED_CODEC: 'UNSUPPORTED_CODEC', // a movie whose video codec is not H.264, HEVC, ProRes or DNxHD/HR
+  CONTENT_MISMATCH: 'CONTENT_MISMATCH', // the bytes are not what the extension says
+  CORRUPT_MEDIA: 'CORRUPT_MEDIA', // the right kind of file, but it cannot be read or decoded
+  IMAGE_TOO_LARGE: 'IMAGE_TOO_LARGE', // over MEDIA_MAX_PIXELS (declared size: decompression bombs stop here)
+  ARCHIVE_UNSAFE: 'ARCHIVE_UNSAFE', // zip entry escaping the folder, absolute path, or unpacking past the limit
+  SEQUENCE_INVALID: 'SEQUENCE_INVALID', // names that do not make one sequence, frames of different sizes
+  SHOT_NOT_FOUND: 'SHOT_NOT_FOUND',
+  INGEST_FAILED: 'INGEST_FAILED', // processing failed for another reason; nothing was created
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

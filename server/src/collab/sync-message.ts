@@ -2,6 +2,7 @@ import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { ErrorCode, LoupeError } from '@loupe/shared';
+import { guardUpdate } from './update-guard.js';
 import { changesDoc, type LoadedRoom, type Origin, type RoomDocRegistry } from './room-doc.registry.js';
 
 /**
@@ -51,6 +52,7 @@ export function applySyncMessage(
   }
   if (!changes) return null;
   if (!mayWrite) throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Your role can view this room but not draw in it.');
+  if (origin.kind !== 'server') guardUpdate(room.doc, update, origin.memberId);
   docs.applyUpdate(room, update, origin);
   return null;
 }

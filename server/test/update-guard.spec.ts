@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { annotationsMap, notesMap, type Note } from '@loupe/shared';
+import { autoCleanup, demoRoom, draw, joinRoom, stroke, testServer, until, type Member } from './helpers.js';
+
+const cleanup = autoCleanup();
+
+/** Makes a change on a scratch copy of the member's doc and sends exactly that update. */
+async function send(m: Member, change: (doc: Y.Doc) => void) {
+  const scratch = new Y.Doc();
+  Y.applyUpdate(scratch, Y.encodeStateAsUpdate(m.doc));
+  const before = Y.encodeStateVector(scratch);
+  change(scratch);
+  const update = Y.encodeStateAsUpdate(scratch, before);
+  const refusalsBefore = m.refusals.length;
+  Y.applyUpdate(m.doc, update); // goes to the server through the provider
+  await m.provider.whenAcked();
+  return m.refusals.slice(refusalsBefore);
+}
+
+describe('the server authorises every document change before applying it', () => {
+  it('refuses what is not a valid annotation or note of the member, and keeps the room as it was', async () => {
+    const server = await testServer();
+    cleanup.push(() => server.close());
+    const { room, token } = await demoRoom(server);
+    const artist = await joinRoom(server.url, room.id, token('artist'));
+    const director = await joinRoom(server.url, room.id, token('director'));
+    cleanup.push(() => artist.close(), () => director.close());
+    const v = artist.state.versions[0].id;
+    const me = artist.state.member;
+    const ok = { ...stroke(v, 1), author: { id: me.id, name: me.name } };
+    const serverDoc = () => server.docs.get(room.id)!.doc;
+
+    const bad: [string, (d: Y.Doc) => void][] = [
+      ['a text root', (d) => d.getText('evil').insert(0, 'x')],
+      ['an array root', (d) => d.getArray('annotations2').push([1])],
+      ['a nested map', (d) => annotationsMap(d).set('nested', new Y.Map() as never)],
+      ['a spoofed author', (d) => annotationsMap(d).set('s1', { ...ok, id: 's1', author: { id: 'someone-else', name: 'X' } })],
+      ['a wrong kind', (d) => annotationsMap(d).set('s2', { ...ok, id: 's2', kind: 'virus' as never })],
+      ['too many points', (d) => annotationsMap(d).set('s3', { ...ok, id: 's3', points: Array.from({ length: 5000 }, () => [0.5, 0.5, 0.5] as [number, number, number]) })],
+      ['an id that is not its key', (d) => annotationsMap(d).set('s4', { ...ok, id: 'other' })],
+      ['a range that ends before it starts', (d) => annotationsMap(d).set('s5', { ...ok, id: 's5', frame: 9, frameEnd: 3 })],
+      ['an over-long note', (d) => notesMap(d).set('n1', { id: 'n1', parentId: null, versionId: v, frame: 1, frameEnd: 1, text: 'x'.repeat(3000), author: { id: me.id, name: me.name }, createdAt: '', status: 'open', annotationIds: [] })],
+    ];
+    const before = Y.encodeStateAsUpdate(serverDoc());
+    for (const [what, change] of bad) {
+      const refusals = await send(artist, change);
+      expect({ what, codes: refusals.map((r) => r.code) }).toEqual({ what, codes: ['BAD_ANNOTATION'] });
+    }
+    expect(Y.encodeStateAsUpdate(serverDoc())).toEqual(before);
+    expect(annotationsMap(director.doc).size).toBe(0);
+
+    // Valid changes still go through: a stroke, a note, another member resolving it, an erase.
+    expect(await send(artist, (d) => annotationsMap(d).set(ok.id, ok))).toEqual([]);
+    const note: Note = { id: 'n2', parentId: null, versionId: v, frame: 1, frameEnd: 4, text: 'Roto edge chatters', author: { id: me.id, name: me.name }, createdAt: new Date().toISOString(), status: 'open', annotationIds: [ok.id] };
+    expect(await send(artist, (d) => notesMap(d).set(note.id, note))).toEqual([]);
+    await until(() => notesMap(director.doc).get('n2'), 'note on the director');
+    expect(await send(director, (d) => notesMap(d).set('n2', { ...note, status: 'resolved', resolvedBy: { id: director.state.member.id, name: 'Director', at: new Date().toISOString() } }))).toEqual([]);
+    expect(await send(director, (d) => annotationsMap(d).delete(ok.id))).toEqual([]);
+    await until(() => notesMap(serverDoc()).get('n2')?.status === 'resolved' && !annotationsMap(serverDoc()).has(ok.id), 'valid changes applied');
+    draw(artist, stroke(v, 2));
+    await artist.provider.whenAcked();
+    expect(artist.refusals).toHaveLength(bad.length);
+  });
+});
