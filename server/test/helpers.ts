@@ -38,12 +38,12 @@ function templateDir(): Promise<string> {
 }
 
 /** A real server on a random port with its own data folder (a fresh copy unless one is given). */
-export async function testServer(dataDir?: string): Promise<RunningServer & { dataDir: string }> {
+export async function testServer(dataDir?: string, port = 0): Promise<RunningServer & { dataDir: string }> {
   if (!dataDir) {
     dataDir = tmpDataDir();
     fs.cpSync(await templateDir(), dataDir, { recursive: true });
   }
-  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, roomIdleUnloadMs: 50 }, { log: createLogger(process.env.LOUPE_TEST_LOG ?? 'silent') });
+  const server = await startServer({ port, host: '127.0.0.1', dataDir, roomIdleUnloadMs: 50 }, { log: createLogger(process.env.LOUPE_TEST_LOG ?? 'silent') });
   return Object.assign(server, { dataDir });
 }
 

@@ -28,6 +28,8 @@ export class RoomDocProvider {
   readonly origin = this;
   synced = false;
   private pending = 0;
+  /** Bumped on every (re)start: acks of messages sent over an earlier connection no longer count. */
+  private generation = 0;
   private idleWaiters: (() => void)[] = [];
   private syncedWaiters: (() => void)[] = [];
 
@@ -47,6 +49,9 @@ export class RoomDocProvider {
   /** Call after each successful `room:join`, with the server's sync step 1 from the ack. */
   start(serverStep1: Uint8Array | ArrayBuffer): void {
     this.synced = false;
+    // Whatever was unacknowledged on the old connection is covered by this sync exchange.
+    this.generation++;
+    this.pending = 0;
     this.receive(new Uint8Array(serverStep1));
     const encoder = encoding.createEncoder();
     syncProtocol.writeSyncStep1(encoder, this.doc);
@@ -90,8 +95,10 @@ export class RoomDocProvider {
   }
 
   private send(data: Uint8Array): void {
+    const generation = this.generation;
     this.pending++;
     this.socket.emit('y:sync', { room: this.room, data }, (r: Ack) => {
+      if (generation !== this.generation) return;
       this.pending--;
       if (!r.ok) this.options.onRefusal?.(r);
       if (this.pending === 0) this.idleWaiters.splice(0).forEach((w) => w());

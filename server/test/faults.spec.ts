@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
+import { io as ioClient } from 'socket.io-client';
+import { Awareness } from 'y-protocols/awareness';
+import { RoomDocProvider, annotationsMap, type Ack, type RoomState } from '@loupe/shared';
+import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket } from './helpers.js';
+import { openServices } from '../src/main.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+
+const cleanup = autoCleanup();
+const BIN = path.resolve(import.meta.dirname, '../bin/loupe.mjs');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function spawnServer(data: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, '--data', data, 'serve', '--port', String(port), '--no-demo'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1' },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 300; i++) {
+    if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not start');
+}
+
+describe('faults', () => {
+  it('loses no acknowledged stroke when the server is killed with SIGKILL while members draw', async () => {
+    const data = tmpDataDir();
+    const services = openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+    const { room, invites } = await services.roomService.create('Kill room', { demo: false });
+    services.db.close();
+    const token = invites.find((i) => i.role === 'artist')!.token;
+    const memberId = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
+    const port = await freePort();
+    let child = await spawnServer(data, port);
+    cleanup.push(() => child.kill('SIGKILL'));
+
+    const url = `http://127.0.0.1:${port}`;
+    const acked: string[] = [];
+    const drawers = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const socket: ClientSocket = ioClient(url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+        await new Promise<void>((r) => socket.once('connect', () => r()));
+        const join = await emitAck<RoomState>(socket, 'room:join', { room: room.id });
+        expect(join.ok).toBe(true);
+        return socket;
+      }),
+    );
+    let stop = false;
+    const loops = drawers.map(async (socket) => {
+      const doc = new Y.Doc();
+      for (let i = 0; !stop; i++) {
+        const s = { ...stroke('v', i), author: { id: memberId, name: 'Artist' } };
+        let update!: Uint8Array;
+        doc.once('update', (u: Uint8Array) => (update = u));
+        annotationsMap(doc).set(s.id, s);
+        const enc = encoding.createEncoder();
+        syncProtocol.writeUpdate(enc, update);
+        const ack: Ack | null = await (socket as any).timeout(2000).emitWithAck('y:sync', { room: room.id, data: encoding.toUint8Array(enc) }).catch(() => null);
+        if (ack?.ok) acked.push(s.id);
+        else if (!socket.connected) return;
+      }
+    });
+    await until(() => acked.length >= 150, '150 acknowledged strokes', 20_000);
+    child.kill('SIGKILL');
+    stop = true;
+    await Promise.all(loops);
+    drawers.forEach((s) => s.close());
+
+    child = await spawnServer(data, port);
+    const reader = await joinRoom(url, room.id, invites.find((i) => i.role === 'viewer')!.token);
+    cleanup.push(() => reader.close());
+    const map = annotationsMap(reader.doc);
+    const missing = acked.filter((id) => !map.has(id));
+    expect({ acked: acked.length, missing }).toEqual({ acked: acked.length, missing: [] });
+  });
+
+  it('converges: members editing at random through disconnects and a server restart end with the server\'s document', async () => {
+    const server0 = await testServer();
+    const { room, token } = await demoRoom(server0);
+    const dataDir = server0.dataDir;
+    let server = server0;
+    const port = server0.port;
+    const url = `http://127.0.0.1:${port}`;
+    const roles = ['director', 'artist', 'editor'];
+    const members = roles.map((role) => {
+      const doc = new Y.Doc();
+      const awareness = new Awareness(doc);
+      const socket: ClientSocket = ioClient(url, { auth: { token: token(role) }, transports: ['websocket'], reconnectionDelay: 50, reconnectionDelayMax: 200, forceNew: true });
+      const provider = new RoomDocProvider(socket, room.id, doc, awareness);
+      socket.on('connect', async () => {
+        const ack = await emitAck<RoomState>(socket, 'room:join', { room: room.id }).catch(() => null);
+        if (ack?.ok) provider.start(new Uint8Array(ack.sync));
+      });
+      const memberId = JSON.parse(Buffer.from(token(role).split('.')[1], 'base64url').toString()).sub;
+      cleanup.push(() => socket.close());
+      return { doc, socket, provider, memberId, role };
+    });
+    await until(() => members.every((m) => m.provider.synced), 'all synced');
+    const versionId = (await server.services.versions.listForRoom(room.id))[0].id;
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 40; i++) {
+        const m = members[Math.floor(rand() * members.length)];
+        const map = annotationsMap(m.doc);
+        const mine = [...map.values()].filter((a) => a.author.id === m.memberId);
+        if (mine.length && rand() < 0.3) map.delete(mine[Math.floor(rand() * mine.length)].id);
+        else {
+          const s = { ...stroke(versionId, Math.floor(rand() * 96)), author: { id: m.memberId, name: m.role } };
+          map.set(s.id, s);
+        }
+        if (rand() < 0.05) m.socket.io.engine.close(); // a network blip: the client reconnects by itself
+        await new Promise((r) => setTimeout(r, rand() * 10));
+      }
+      if (round === 2) {
+        await server.close();
+        server = await testServer(dataDir, port); // same port: the members reconnect by themselves
+      }
+    }
+    cleanup.push(() => server.close());
+    await until(() => members.every((m) => m.socket.connected && m.provider.synced && m.provider.unacknowledged === 0), 'everyone reconnected and acknowledged', 20_000);
+    const serverDoc = () => server.docs.get(room.id)!.doc;
+    const snapshot = (d: Y.Doc) => JSON.stringify([...annotationsMap(d).keys()].sort());
+    await until(() => members.every((m) => snapshot(m.doc) === snapshot(serverDoc())), 'every member equals the server', 20_000).catch(() => {});
+    for (const m of members) expect(snapshot(m.doc)).toBe(snapshot(serverDoc()));
+    expect(annotationsMap(serverDoc()).size).toBeGreaterThan(10);
+  });
+});
