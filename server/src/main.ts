@@ -12,6 +12,7 @@ import { VersionRepository } from './store/version.repository.js';
 import { JobRepository } from './store/job.repository.js';
 import { DocRepository } from './store/doc.repository.js';
 import { FrameRepository } from './store/frame.repository.js';
+import { InviteRepository } from './store/invite.repository.js';
 import { InviteService } from './auth/invite.service.js';
 import { RoomService } from './rooms/room.service.js';
 import { RoomDocRegistry } from './collab/room-doc.registry.js';
@@ -32,15 +33,16 @@ export function openServices(config: Config, log: Logger, progress: (line: strin
   const blobs = new BlobRepository(config.dataDir);
   let secret = config.secret ?? rooms.setting('invite_secret');
   if (!secret) rooms.setSetting('invite_secret', (secret = crypto.randomBytes(32).toString('base64url')));
-  const invites = new InviteService(secret);
+  const inviteRows = new InviteRepository(db);
+  const invites = new InviteService(secret, (sub) => inviteRows.isRevoked(sub));
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
-  const roomService = new RoomService(rooms, versions, blobs, invites, {
+  const roomService = new RoomService(rooms, versions, blobs, invites, inviteRows, {
     dataDir: config.dataDir,
     publicUrl,
     inviteTtlHours: config.inviteTtlHours,
     log: progress,
   });
-  return { db, rooms, versions, blobs, invites, roomService, publicUrl };
+  return { db, rooms, versions, blobs, invites, inviteRows, roomService, publicUrl };
 }
 
 export interface RunningServer {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { autoCleanup, joinRoom, testServer, tmpDataDir } from './helpers.js';
+import { autoCleanup, connect, connectError, joinRoom, testServer, tmpDataDir } from './helpers.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -30,5 +30,31 @@ describe('the loupe CLI', () => {
     expect(member.state.room.name).toBe('Grade review');
     expect(member.state.member.role).toBe('director');
     expect(member.state.shots).toHaveLength(1);
+  });
+});
+
+describe('revoking an invite', () => {
+  it('stops the invite at its next connection, on every way in, and leaves the others working', async () => {
+    const data = tmpDataDir();
+    const created = JSON.parse((await run('npx', ['loupe', '--data', data, 'room', 'create', '--name', 'Revocation', '--json', '--no-demo'], { cwd: ROOT })).stdout);
+    const artist = created.invites.find((i: { role: string }) => i.role === 'artist');
+    const server = await testServer(data);
+    cleanup.push(() => server.close());
+    const before = await joinRoom(server.url, created.room.id, artist.token);
+    before.close();
+
+    const listed = (await run('npx', ['loupe', '--data', data, 'invite', 'list', created.room.id], { cwd: ROOT })).stdout;
+    expect(listed).toContain(artist.id);
+    const { stdout } = await run('npx', ['loupe', '--data', data, 'invite', 'revoke', artist.id], { cwd: ROOT });
+    expect(stdout).toContain(`revoked ${artist.id}`);
+
+    const socket = connect(server.url, artist.token);
+    cleanup.push(() => socket.close());
+    expect(await connectError(socket)).toMatchObject({ code: 'TOKEN_REVOKED' });
+    const ws = await fetch(`${server.url}/blobs/${'0'.repeat(64)}?token=${artist.token}`);
+    expect(await ws.json()).toMatchObject({ code: 'TOKEN_REVOKED' });
+    const director = await joinRoom(server.url, created.room.id, created.invites[0].token);
+    cleanup.push(() => director.close());
+    expect(director.state.member.role).toBe('director');
   });
 });

@@ -4,6 +4,7 @@ export const ErrorCode = {
   TOKEN_MISSING: 'TOKEN_MISSING',
   TOKEN_INVALID: 'TOKEN_INVALID', // bad signature or malformed
   TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  TOKEN_REVOKED: 'TOKEN_REVOKED',
   WRONG_ROOM: 'WRONG_ROOM', // token is for another room
   NOT_JOINED: 'NOT_JOINED', // event for a room the socket has not joined
   ROOM_NOT_FOUND: 'ROOM_NOT_FOUND',

@@ -3,6 +3,8 @@ import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { ErrorCode, LoupeError, Roles, type InviteClaims, type Role } from '@loupe/shared';
 
 export interface Invite {
+  /** Also the member id of whoever uses it; revoke by this id. */
+  id: string;
   role: Role;
   name: string;
   token: string;
@@ -13,7 +15,11 @@ export interface Invite {
 /** Signs and checks room invites: HS256 JWTs carrying room, role, name and expiry. */
 export class InviteService {
   private readonly key: Uint8Array;
-  constructor(secret: string) {
+  /** @param isRevoked tells whether an invite (by its member id) was revoked. */
+  constructor(
+    secret: string,
+    private readonly isRevoked: (sub: string) => boolean = () => false,
+  ) {
     this.key = new TextEncoder().encode(secret);
   }
 
@@ -37,6 +43,7 @@ export class InviteService {
       if (typeof room !== 'string' || typeof name !== 'string' || typeof sub !== 'string' || !Roles.includes(role as Role)) {
         throw new LoupeError(ErrorCode.TOKEN_INVALID, 'The invite token is malformed.');
       }
+      if (this.isRevoked(sub)) throw new LoupeError(ErrorCode.TOKEN_REVOKED, 'This invite was revoked: ask the room owner for a new link.');
       return { room, role: role as Role, name, sub };
     } catch (e) {
       if (e instanceof LoupeError) throw e;

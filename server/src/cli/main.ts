@@ -56,24 +56,53 @@ room
     services.db.close();
   });
 
-program
-  .command('invite')
+const invite = program.command('invite').description('invite links: create, list, revoke');
+invite
+  .command('create')
   .description('print a new invite link for a room')
   .argument('<room>', 'room id')
   .addOption(new Option('--role <role>', 'role of the invitee').choices([...Roles]).makeOptionMandatory())
   .option('--name <name>', 'name shown to the others')
-  .option('--json', 'print JSON')
+  .option('--json', 'print JSON: { id, role, name, token, url, expiresAt }')
   .action(async (roomId: string, o: { role: Role; name?: string; json?: boolean }) => {
     const services = openCli();
-    if (!services.rooms.get(roomId)) {
-      console.error(`ROOM_NOT_FOUND: no room ${roomId} in ${program.opts().data}`);
-      process.exitCode = 2;
-      return;
-    }
-    const invite = await services.roomService.invite(roomId, o.role, o.name);
-    console.log(o.json ? JSON.stringify(invite, null, 2) : invite.url);
+    requireRoom(services, roomId);
+    const created = await services.roomService.invite(roomId, o.role, o.name);
+    console.log(o.json ? JSON.stringify(created, null, 2) : created.url);
     services.db.close();
   });
+invite
+  .command('list')
+  .description("list a room's invites")
+  .argument('<room>', 'room id')
+  .option('--json', 'print JSON')
+  .action((roomId: string, o: { json?: boolean }) => {
+    const services = openCli();
+    requireRoom(services, roomId);
+    const rows = services.inviteRows.listForRoom(roomId);
+    if (o.json) console.log(JSON.stringify(rows, null, 2));
+    else for (const r of rows) console.log(`${r.id}  ${r.role.padEnd(8)} ${r.name.padEnd(16)} ${r.revokedAt ? `revoked ${r.revokedAt}` : `expires ${r.expiresAt}`}`);
+    services.db.close();
+  });
+invite
+  .command('revoke')
+  .description('revoke an invite: it stops working at its next connection')
+  .argument('<invite>', 'invite id (from `invite list`)')
+  .action((id: string) => {
+    const services = openCli();
+    if (!services.inviteRows.revoke(id, new Date().toISOString())) {
+      console.error(`INVITE_NOT_FOUND: no invite ${id}`);
+      process.exitCode = 2;
+    } else console.log(`revoked ${id}`);
+    services.db.close();
+  });
+
+function requireRoom(services: ReturnType<typeof openCli>, roomId: string) {
+  if (!services.rooms.get(roomId)) {
+    console.error(`ROOM_NOT_FOUND: no room ${roomId} in ${program.opts().data}`);
+    process.exit(2);
+  }
+}
 
 program
   .command('models')

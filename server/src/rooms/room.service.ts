@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Roles, type Role, type Shot, type Version } from '@loupe/shared';
 import type { InviteService, Invite } from '../auth/invite.service.js';
 import type { BlobRepository } from '../store/blob.repository.js';
+import type { InviteRepository } from '../store/invite.repository.js';
 import type { RoomRepository, RoomRow } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import { DEMO, generateDemoShot } from '../media/demo.js';
@@ -21,6 +22,7 @@ export class RoomService {
     private readonly versions: VersionRepository,
     private readonly blobs: BlobRepository,
     private readonly invites: InviteService,
+    private readonly inviteRows: InviteRepository,
     private readonly opts: { dataDir: string; publicUrl: string; inviteTtlHours: number; log?: (msg: string) => void },
   ) {}
 
@@ -60,13 +62,17 @@ export class RoomService {
   async invite(roomId: string, role: Role, name?: string): Promise<Invite> {
     const ttl = this.opts.inviteTtlHours * 3600;
     const memberName = name ?? role[0].toUpperCase() + role.slice(1);
-    const token = await this.invites.sign({ room: roomId, role, name: memberName }, ttl);
+    const id = crypto.randomUUID();
+    const token = await this.invites.sign({ room: roomId, role, name: memberName, sub: id }, ttl);
+    const expiresAt = new Date(Date.now() + ttl * 1000).toISOString();
+    this.inviteRows.insert({ id, roomId, role, name: memberName, createdAt: new Date().toISOString(), expiresAt });
     return {
+      id,
       role,
       name: memberName,
       token,
       url: `${this.opts.publicUrl}/room/${roomId}?token=${token}`,
-      expiresAt: new Date(Date.now() + ttl * 1000).toISOString(),
+      expiresAt,
     };
   }
 

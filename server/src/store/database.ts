@@ -28,8 +28,16 @@ CREATE TABLE IF NOT EXISTS doc_updates (
 CREATE INDEX IF NOT EXISTS doc_updates_room ON doc_updates (room_id, id);
 CREATE TABLE IF NOT EXISTS room_blobs (
   room_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (room_id, sha256));
+CREATE TABLE IF NOT EXISTS invites (
+  id TEXT PRIMARY KEY, room_id TEXT NOT NULL, role TEXT NOT NULL, name TEXT NOT NULL,
+  created_at TEXT NOT NULL, expires_at TEXT NOT NULL, revoked_at TEXT);
 CREATE TABLE IF NOT EXISTS frames (
   version_id TEXT NOT NULL, frame INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (version_id, frame));
+CREATE TABLE IF NOT EXISTS ingests (
+  id TEXT PRIMARY KEY, room_id TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ingests_room ON ingests (room_id, created_at);
+CREATE INDEX IF NOT EXISTS ingests_state ON ingests (state);
 `;
 
 /** Opens (and creates) the SQLite database under the data folder. WAL: a crashed process loses no commit. */
