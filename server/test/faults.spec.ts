@@ -141,3 +141,26 @@ describe('faults', () => {
     expect(annotationsMap(serverDoc()).size).toBeGreaterThan(10);
   });
 });
+
+describe('a flood of strokes', () => {
+  it('is slowed down with RATE_LIMITED, and every stroke still lands', async () => {
+    const server = await testServer();
+    cleanup.push(() => server.close());
+    const { room, token } = await demoRoom(server);
+    const artist = await joinRoom(server.url, room.id, token('artist'));
+    const director = await joinRoom(server.url, room.id, token('director'));
+    cleanup.push(() => artist.close(), () => director.close());
+    const codes: string[] = [];
+    const orig = artist.socket.emit.bind(artist.socket);
+    (artist.socket as any).emit = (ev: string, p: unknown, ack?: (r: Ack) => void) =>
+      orig(ev as never, p as never, ((r: Ack) => (r.ok || codes.push(r.code), ack?.(r))) as never);
+    const ids = Array.from({ length: 350 }, (_, i) => {
+      const s = { ...stroke(artist.state.versions[0].id, i % 96), author: { id: artist.state.member.id, name: 'Artist' } };
+      annotationsMap(artist.doc).set(s.id, s); // one transaction (one update) each
+      return s.id;
+    });
+    await until(() => ids.every((id) => annotationsMap(director.doc).has(id)), 'all 350 strokes on the director', 15_000);
+    expect(codes).toContain('RATE_LIMITED');
+    expect(artist.refusals).toHaveLength(0);
+  });
+});

@@ -4,6 +4,10 @@ export const Limits = {
   maxMessageBytes: 1_000_000,
   /** Largest single Yjs message (sync step 2 or update) a client may send. */
   maxYjsMessageBytes: 512_000,
+  /** Yjs sync messages (strokes, notes, erasing) a socket may send per second. */
+  maxYjsMessagesPerSecond: 200,
+  /** Awareness updates (cursor, live stroke, laser) a socket may send per second; more are dropped. */
+  maxAwarenessPerSecond: 60,
   /** Points in one stroke. */
   maxStrokePoints: 4_000,
   /** Characters in a text annotation or a decision note. */
@@ -16,4 +20,10 @@ export const Limits = {
   maxPlaybackEventsPerSecond: 300,
   /** Smallest region side, in source pixels. */
   minFixRegionSide: 8,
+  /** Default upload size limit (bytes, all files of one upload together); the server's UPLOAD_MAX_BYTES may change it. */
+  defaultUploadMaxBytes: 20 * 1024 ** 3,
+  /** Default largest picture (width x height) a movie or image may declare; the server's MEDIA_MAX_PIXELS may change it. */
+  defaultMaxMediaPixels: 40_000_000,
+  /** Default number of files in one upload (frames of a sequence, or entries of a zip). */
+  defaultMaxUploadFiles: 20_000,
 } as const;

@@ -100,6 +100,8 @@ export class RoomDocProvider {
     this.socket.emit('y:sync', { room: this.room, data }, (r: Ack) => {
       if (generation !== this.generation) return;
       this.pending--;
+      // Too fast: the change is kept and sent again a moment later, not lost.
+      if (!r.ok && r.code === 'RATE_LIMITED') return void setTimeout(() => generation === this.generation && this.send(data), 1000);
       if (!r.ok) this.options.onRefusal?.(r);
       if (this.pending === 0) this.idleWaiters.splice(0).forEach((w) => w());
     });

@@ -8,6 +8,7 @@ import {
   type PresentationState,
 } from '@loupe/shared';
 import type { VersionRepository } from '../store/version.repository.js';
+import { RateLimiter } from '../realtime/rate-limit.js';
 
 interface RoomPlayback {
   playback: PlaybackState | null;
@@ -28,7 +29,7 @@ export interface PresentationEvents {
  */
 export class PresentationService {
   private rooms = new Map<string, RoomPlayback>();
-  private rate = new Map<string, { second: number; count: number }>();
+  private rate = new RateLimiter(Limits.maxPlaybackEventsPerSecond);
 
   constructor(
     private readonly versions: VersionRepository,
@@ -104,7 +105,7 @@ export class PresentationService {
   }
 
   socketGone(socketId: string): void {
-    this.rate.delete(socketId);
+    this.rate.forget(socketId);
   }
 
   close(): void {
@@ -117,10 +118,7 @@ export class PresentationService {
   }
 
   private limit(socketId: string) {
-    const second = Math.floor(Date.now() / 1000);
-    const w = this.rate.get(socketId);
-    if (!w || w.second !== second) return void this.rate.set(socketId, { second, count: 1 });
-    if (++w.count > Limits.maxPlaybackEventsPerSecond) {
+    if (!this.rate.allow(socketId)) {
       throw new LoupeError(ErrorCode.RATE_LIMITED, `More than ${Limits.maxPlaybackEventsPerSecond} playback changes a second; slow down.`);
     }
   }

@@ -33,6 +33,7 @@ import type { FixService } from '../fixes/fix.service.js';
 import type { ReviewService } from '../review/review.service.js';
 import type { PresentationService } from '../playback/presentation.service.js';
 import { handler, toRefusal } from './handler.js';
+import { RateLimiter } from './rate-limit.js';
 
 interface SocketData {
   claims: InviteClaims;
@@ -97,6 +98,9 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
     target.volatile.emit('y:awareness', { room: room.id, data });
   });
 
+  const yjsRate = new RateLimiter(Limits.maxYjsMessagesPerSecond);
+  const awarenessRate = new RateLimiter(Limits.maxAwarenessPerSecond);
+
   io.on('connection', (socket: LoupeSocket) => {
     const member = socket.data.member;
     const slog = log.child({ socket: socket.id, user: member.id, role: member.role });
@@ -149,6 +153,9 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       'y:sync',
       handler(slog, 'y:sync', YMessageSchema, ({ room: roomId, data }) => {
         const room = joinedRoom(roomId);
+        if (!yjsRate.allow(socket.id)) {
+          throw new LoupeError(ErrorCode.RATE_LIMITED, `More than ${Limits.maxYjsMessagesPerSecond} document changes a second; slow down.`);
+        }
         if (data.byteLength > Limits.maxYjsMessageBytes) {
           throw new LoupeError(ErrorCode.MESSAGE_TOO_LARGE, `Yjs message of ${data.byteLength} bytes is over the ${Limits.maxYjsMessageBytes}-byte limit.`);
         }
@@ -163,6 +170,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       try {
         if (!parsed.success) throw new LoupeError(ErrorCode.BAD_REQUEST, 'y:awareness: expected { room, data: bytes }');
         const room = joinedRoom(parsed.data.room);
+        if (!awarenessRate.allow(socket.id)) return; // presence is volatile: drop the excess quietly
         const before = new Set(room.awareness.getStates().keys());
         awarenessProtocol.applyAwarenessUpdate(room.awareness, parsed.data.data, origin);
         for (const id of room.awareness.getStates().keys()) if (!before.has(id)) socket.data.awarenessIds.add(id);
@@ -214,6 +222,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
     socket.on('disconnect', async () => {
       deps.presentation.socketGone(socket.id);
+      yjsRate.forget(socket.id);
+      awarenessRate.forget(socket.id);
       for (const roomId of socket.data.joined) {
         const stillHere = (await io.in(roomChannel(roomId)).fetchSockets()).some((s) => s.data.member.id === member.id);
         if (!stillHere) deps.presentation.memberLeft(roomId, member.id);
