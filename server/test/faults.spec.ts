@@ -151,9 +151,9 @@ describe('a flood of strokes', () => {
     const director = await joinRoom(server.url, room.id, token('director'));
     cleanup.push(() => artist.close(), () => director.close());
     const codes: string[] = [];
-    const orig = artist.socket.emit.bind(artist.socket);
-    (artist.socket as any).emit = (ev: string, p: unknown, ack?: (r: Ack) => void) =>
-      orig(ev as never, p as never, ((r: Ack) => (r.ok || codes.push(r.code), ack?.(r))) as never);
+    const sock = artist.socket as unknown as { emit: (ev: unknown, p: unknown, ack?: (r: Ack) => void) => unknown };
+    const orig = sock.emit.bind(sock);
+    sock.emit = (ev, p, ack) => orig(ev, p, (r: Ack) => (r.ok || codes.push(r.code), ack?.(r)));
     const ids = Array.from({ length: 350 }, (_, i) => {
       const s = { ...stroke(artist.state.versions[0].id, i % 96), author: { id: artist.state.member.id, name: 'Artist' } };
       annotationsMap(artist.doc).set(s.id, s); // one transaction (one update) each

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
 import { annotationsMap } from '@loupe/shared';
 import { InviteService } from '../src/auth/invite.service.js';
 import { autoCleanup, connect, connectError, demoRoom, draw, emitAck, joinRoom, sleep, stroke, testServer, until, type Member } from './helpers.js';
@@ -111,6 +113,19 @@ describe('drawing together', () => {
     const b: Member = await join('artist');
     a.awareness.setLocalState({ user: { id: a.state.member.id, name: 'Dee', role: 'director', color: '#fff' }, cursor: { versionId: 'v', frame: 1, x: 0.5, y: 0.5 }, drawing: null });
     await until(() => b.awareness.getStates().get(a.doc.clientID)?.cursor, 'cursor on B');
+    // B may neither move A's cursor nor publish a presence in A's name.
+    const errors: string[] = [];
+    b.socket.on('room:error', (r) => errors.push(r.code));
+    const forged = new Awareness(new Y.Doc({ guid: 'x' }));
+    (forged as any).clientID = a.doc.clientID;
+    (forged.doc as any).clientID = a.doc.clientID;
+    forged.setLocalState({ user: { id: b.state.member.id, name: 'B' }, cursor: { versionId: 'v', frame: 1, x: 0.9, y: 0.9 }, drawing: null });
+    b.socket.emit('y:awareness', { room: b.state.room.id, data: new Uint8Array(encodeAwarenessUpdate(forged, [a.doc.clientID])) });
+    b.awareness.setLocalState({ user: { id: a.state.member.id, name: 'Dee' }, cursor: null, drawing: null });
+    await until(() => errors.length >= 2, 'two refusals');
+    expect(errors).toEqual(['FORBIDDEN_ROLE', 'FORBIDDEN_ROLE']);
+    await sleep(100);
+    expect(a.awareness.getStates().get(a.doc.clientID)?.cursor).toMatchObject({ x: 0.5 });
     a.close();
     await until(() => !b.awareness.getStates().has(a.doc.clientID), 'presence gone on B', 2000);
   });

@@ -1,6 +1,7 @@
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { ErrorCode, LoupeError } from '@loupe/shared';
+import { guardAwareness } from './awareness-guard.js';
 import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
 
@@ -16,6 +17,8 @@ export interface LoadedRoom {
   awareness: awarenessProtocol.Awareness;
   /** Connections (sockets and y-websocket peers) holding the room in memory. */
   holders: Set<string>;
+  /** Awareness client id -> the connection that introduced it. */
+  awarenessOwners: Map<number, string>;
   unloadTimer: NodeJS.Timeout | null;
 }
 
@@ -83,6 +86,20 @@ export class RoomDocRegistry {
     }
   }
 
+  /** Applies a connection's awareness update after checking it owns the presences it touches. */
+  applyAwareness(room: LoadedRoom, update: Uint8Array, origin: Origin & { id: string; memberId: string }): void {
+    const claimed = guardAwareness(update, origin.id, origin.memberId, room.awarenessOwners);
+    awarenessProtocol.applyAwarenessUpdate(room.awareness, update, origin);
+    for (const c of claimed) room.awarenessOwners.set(c, origin.id);
+  }
+
+  /** Removes the presences a closed connection introduced, telling everyone. */
+  releaseAwareness(room: LoadedRoom, connectionId: string): void {
+    const ids = [...room.awarenessOwners].filter(([, owner]) => owner === connectionId).map(([c]) => c);
+    for (const c of ids) room.awarenessOwners.delete(c);
+    if (ids.length) awarenessProtocol.removeAwarenessStates(room.awareness, ids, null);
+  }
+
   closeAll(): void {
     for (const id of [...this.rooms.keys()]) this.unload(id);
   }
@@ -94,7 +111,7 @@ export class RoomDocRegistry {
     if (updates.length > COMPACT_AFTER) this.store.replaceAll(roomId, Y.encodeStateAsUpdate(doc));
     const awareness = new awarenessProtocol.Awareness(doc);
     awareness.setLocalState(null); // the server has no presence of its own
-    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), unloadTimer: null };
+    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null };
     doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
       if (origin === LOADING) return;
       // What the document integrated is stored before anyone is told, so an ack means durable.

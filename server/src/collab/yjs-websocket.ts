@@ -26,7 +26,6 @@ interface Peer {
   ws: WebSocket;
   origin: Origin & { kind: 'ws' };
   room: LoadedRoom;
-  awarenessIds: Set<number>;
 }
 
 /**
@@ -82,7 +81,7 @@ export function attachYjsWebsocket(
   function connect(ws: WebSocket, roomId: string, memberId: string, mayWrite: boolean) {
     const id = `ws:${crypto.randomUUID()}`;
     const room = docs.hold(roomId, id);
-    const peer: Peer = { ws, origin: { kind: 'ws', id, memberId }, room, awarenessIds: new Set() };
+    const peer: Peer = { ws, origin: { kind: 'ws', id, memberId }, room };
     let set = peers.get(roomId);
     if (!set) peers.set(roomId, (set = new Set()));
     set.add(peer);
@@ -106,9 +105,7 @@ export function attachYjsWebsocket(
             } else throw e;
           }
         } else if (type === messageAwareness) {
-          const before = new Set(room.awareness.getStates().keys());
-          awarenessProtocol.applyAwarenessUpdate(room.awareness, decoding.readVarUint8Array(decoder), peer.origin);
-          for (const k of room.awareness.getStates().keys()) if (!before.has(k)) peer.awarenessIds.add(k);
+          docs.applyAwareness(room, decoding.readVarUint8Array(decoder), peer.origin);
         } else if (type === messageQueryAwareness) {
           sendAwareness(peer, [...room.awareness.getStates().keys()]);
         }
@@ -119,7 +116,7 @@ export function attachYjsWebsocket(
     });
     ws.on('close', () => {
       set!.delete(peer);
-      if (peer.awarenessIds.size) awarenessProtocol.removeAwarenessStates(room.awareness, [...peer.awarenessIds], null);
+      docs.releaseAwareness(room, id);
       docs.release(roomId, id);
     });
 

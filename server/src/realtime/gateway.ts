@@ -38,8 +38,6 @@ import { RateLimiter } from './rate-limit.js';
 interface SocketData {
   claims: InviteClaims;
   member: Member;
-  /** Awareness client ids this socket has published, removed when it leaves. */
-  awarenessIds: Set<number>;
   joined: Set<string>;
 }
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -74,7 +72,6 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       const claims = await invites.verify(socket.handshake.auth?.token);
       socket.data.claims = claims;
       socket.data.member = { id: claims.sub, name: claims.name, role: claims.role, color: memberColor(claims.sub) };
-      socket.data.awarenessIds = new Set();
       socket.data.joined = new Set();
       next();
     } catch (e) {
@@ -104,7 +101,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
   io.on('connection', (socket: LoupeSocket) => {
     const member = socket.data.member;
     const slog = log.child({ socket: socket.id, user: member.id, role: member.role });
-    const origin: Origin = { kind: 'socket', id: socket.id, memberId: member.id };
+    const origin = { kind: 'socket', id: socket.id, memberId: member.id } as const satisfies Origin;
 
     const joinedRoom = (roomId: string): LoadedRoom => {
       const room = socket.data.joined.has(roomId) ? docs.get(roomId) : undefined;
@@ -171,9 +168,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (!parsed.success) throw new LoupeError(ErrorCode.BAD_REQUEST, 'y:awareness: expected { room, data: bytes }');
         const room = joinedRoom(parsed.data.room);
         if (!awarenessRate.allow(socket.id)) return; // presence is volatile: drop the excess quietly
-        const before = new Set(room.awareness.getStates().keys());
-        awarenessProtocol.applyAwarenessUpdate(room.awareness, parsed.data.data, origin);
-        for (const id of room.awareness.getStates().keys()) if (!before.has(id)) socket.data.awarenessIds.add(id);
+        docs.applyAwareness(room, parsed.data.data, origin);
       } catch (e) {
         socket.emit('room:error', e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.BAD_YJS_MESSAGE, 'y:awareness: malformed awareness update'));
       }
@@ -228,9 +223,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         const stillHere = (await io.in(roomChannel(roomId)).fetchSockets()).some((s) => s.data.member.id === member.id);
         if (!stillHere) deps.presentation.memberLeft(roomId, member.id);
         const room = docs.get(roomId);
-        if (room && socket.data.awarenessIds.size) {
-          awarenessProtocol.removeAwarenessStates(room.awareness, [...socket.data.awarenessIds], null);
-        }
+        if (room) docs.releaseAwareness(room, socket.id);
         docs.release(roomId, socket.id);
       }
     });
