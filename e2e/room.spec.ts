@@ -58,7 +58,7 @@ describe('two people in one room', () => {
     await director.locator('[data-testid=job][data-state=done]').waitFor({ timeout: 120_000 });
     const aiVersion = director.locator('[data-testid=version][data-kind=ai]');
     await aiVersion.waitFor({ timeout: 15_000 });
-    await expect.poll(() => aiVersion.locator('[data-testid=ai-badge]').count()).toBeGreaterThan(0);
+    await expect.poll(() => aiVersion.locator('[data-testid=ai-badge]').count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await screenshot(director, '04-director-sees-ai-version');
 
     // The director approves; the artist sees the status change.

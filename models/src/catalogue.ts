@@ -10,42 +10,67 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { convertEsrganLayersModel } from './esrgan/convert.js';
+import { buildColourGraph } from './graphs/colour.js';
+import { buildDenoiseGraph, DENOISE_DEFAULTS } from './graphs/denoise.js';
 
 /** Absolute path of the models/ workspace folder. */
 export const MODELS_DIR = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 const Range = z.tuple([z.number(), z.number()]);
+const Size = z.union([z.literal('dynamic'), z.tuple([z.number().int().positive(), z.number().int().positive()])]);
+
+export const ModelTasks = ['upscale', 'colour', 'denoise', 'inpaint'] as const;
+export type ModelTask = (typeof ModelTasks)[number];
 
 export const ModelManifestSchema = z.object({
-  /** Also the folder name under models/. */
+  /** Also the folder name (under models/, or under LOUPE_MODELS_DIR for a studio's own models). */
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
   name: z.string().min(1),
   /** Version of the upstream weights, not of Loupe. */
   version: z.string().min(1),
-  task: z.enum(['upscale']),
-  scale: z.number().int().positive(),
+  task: z.enum(ModelTasks),
+  /** Output pixels per input pixel along each side. */
+  scale: z.number().int().positive().default(1),
   /** File name inside the model's folder; a bare name so a manifest cannot point outside it. */
   file: z.string().regex(/^[\w.-]+\.onnx$/),
   licence: z.string().min(1),
   licenceFile: z.string().regex(/^[\w.-]+$/),
   source: z.string().min(1),
+  /** The picture input. `batch`: 'dynamic' lets the server run equal-sized tiles together. */
   input: z.object({
     name: z.string(),
     layout: z.literal('NCHW'),
     channels: z.number().int().positive(),
     range: Range,
-    size: z.union([z.literal('dynamic'), z.tuple([z.number().int().positive(), z.number().int().positive()])]),
+    size: Size,
+    batch: z.union([z.literal('dynamic'), z.literal(1)]).default(1),
   }),
+  /** Inpainting models: the hole mask input, its value range and which value marks the hole. */
+  mask: z
+    .object({
+      name: z.string(),
+      range: Range,
+      polarity: z.enum(['hole-is-1', 'hole-is-0']),
+    })
+    .optional(),
+  /** Further float32 inputs the server computes per job (colour matrix, curves, noise level ...). */
+  extraInputs: z.array(z.object({ name: z.string(), dims: z.array(z.number().int().positive()) })).default([]),
+  /** One of extraInputs (dims [2]) that the server fills, per tile, with the tile's x, y in the job's region. */
+  tileOrigin: z.string().optional(),
   output: z.object({ name: z.string(), layout: z.literal('NCHW'), range: Range }),
   /** Tiles the server feeds the model: `size` input pixels per side plus `context` pixels of overlap on each side. */
   tile: z.object({ size: z.number().int().positive(), context: z.number().int().nonnegative() }),
+  /** True when each output pixel depends only on its own input pixel (tiles then need no context). */
+  pointwise: z.boolean().default(false),
   /** ONNX Runtime execution providers to try, in order. */
-  providers: z.array(z.enum(['cuda', 'cpu'])).min(1),
+  providers: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1),
 });
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 
 export interface EnsuredModel {
   manifest: ModelManifest;
+  /** 'builtin': shipped or built by Loupe (models/); 'studio': found in LOUPE_MODELS_DIR. */
+  origin: 'builtin' | 'studio';
   /** Absolute path of the ONNX file. */
   path: string;
   /** Hex sha256 of the ONNX file. */
@@ -58,6 +83,8 @@ export interface EnsureOptions {
   log?: (line: string) => void;
   /** Rebuild even if the file exists (e.g. after changing the converter). */
   force?: boolean;
+  /** Folders of studio-owned models (LOUPE_MODELS_DIR): one sub-folder per model with manifest.json next to its .onnx. */
+  extraDirs?: string[];
 }
 
 const require = createRequire(import.meta.url);
@@ -76,57 +103,105 @@ export function packageRoot(name: string): string {
 interface Builder {
   /** What the progress line says is happening. */
   action: string;
+  /** Changes whenever the builder's output would change: an ONNX file built with another stamp is rebuilt. */
+  stamp: string;
   build: () => Promise<Uint8Array>;
 }
 
-/** How to make each model's ONNX file; keyed by manifest id. */
+const esrgan = (pkg: string, scale: number, label: string) => (): Builder => ({
+  action: 'converting TF.js -> ONNX',
+  stamp: 'esrgan-convert-2 (symbolic batch)',
+  build: () =>
+    convertEsrganLayersModel(path.join(packageRoot(pkg), `models/x${scale}/model.json`), {
+      docString: `${label} from npm ${pkg}@1.0.0 (MIT, Kevin Scott), converted by Loupe.`,
+    }),
+});
+
+/** How to make each built-in model's ONNX file; keyed by manifest id. */
 const BUILDERS: Record<string, () => Builder> = {
-  'esrgan-slim-x2': () => ({
-    action: 'converting TF.js -> ONNX',
-    build: () =>
-      convertEsrganLayersModel(path.join(packageRoot('@upscalerjs/esrgan-slim'), 'models/x2/model.json'), {
-        docString: 'ESRGAN slim x2 (RDN) from npm @upscalerjs/esrgan-slim@1.0.0 (MIT, Kevin Scott), converted by Loupe.',
-      }),
-  }),
+  'esrgan-slim-x2': esrgan('@upscalerjs/esrgan-slim', 2, 'ESRGAN slim x2 (RDN)'),
+  'esrgan-slim-x4': esrgan('@upscalerjs/esrgan-slim', 4, 'ESRGAN slim x4 (RDN)'),
+  'esrgan-medium-x2': esrgan('@upscalerjs/esrgan-medium', 2, 'ESRGAN medium x2 (RDN)'),
+  'esrgan-medium-x4': esrgan('@upscalerjs/esrgan-medium', 4, 'ESRGAN medium x4 (RDN)'),
+  'loupe-colour': () => ({ action: 'building the colour graph', stamp: 'colour-1', build: async () => buildColourGraph() }),
+  'loupe-denoise': () => ({ action: 'building the denoise graph', stamp: `denoise-1 ${JSON.stringify(DENOISE_DEFAULTS)}`, build: async () => buildDenoiseGraph() }),
 };
 
-export async function listManifests(): Promise<ModelManifest[]> {
-  const entries = await readdir(MODELS_DIR, { withFileTypes: true });
-  const manifests: ModelManifest[] = [];
+export interface CatalogueEntry {
+  manifest: ModelManifest;
+  dir: string;
+  origin: 'builtin' | 'studio';
+}
+
+async function readFolder(root: string, origin: CatalogueEntry['origin']): Promise<CatalogueEntry[]> {
+  if (!existsSync(root)) return [];
+  const entries = await readdir(root, { withFileTypes: true });
+  const out: CatalogueEntry[] = [];
   for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const file = path.join(MODELS_DIR, entry.name, 'manifest.json');
+    const file = path.join(root, entry.name, 'manifest.json');
     if (!existsSync(file)) continue;
-    const parsed = ModelManifestSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+    let json: unknown;
+    try {
+      json = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      throw new Error(`${file}: not JSON (${(e as Error).message})`);
+    }
+    const parsed = ModelManifestSchema.safeParse(json);
     if (!parsed.success) throw new Error(`${file}: ${z.prettifyError(parsed.error)}`);
     if (parsed.data.id !== entry.name) throw new Error(`${file}: id ${parsed.data.id} does not match its folder`);
-    manifests.push(parsed.data);
+    out.push({ manifest: parsed.data, dir: path.join(root, entry.name), origin });
   }
-  return manifests;
+  return out;
 }
 
-export async function getManifest(id: string): Promise<ModelManifest> {
-  const manifest = (await listManifests()).find((m) => m.id === id);
-  if (!manifest) throw new Error(`unknown model ${id}`);
-  return manifest;
+/**
+ * Every manifest: the built-in ones under models/, then each studio folder's. A studio model may not
+ * reuse a built-in id. A broken studio manifest throws with the file's path in the message.
+ */
+export async function listCatalogue(extraDirs: string[] = []): Promise<CatalogueEntry[]> {
+  const all = await readFolder(MODELS_DIR, 'builtin');
+  for (const dir of extraDirs) {
+    for (const entry of await readFolder(path.resolve(dir), 'studio')) {
+      if (all.some((e) => e.manifest.id === entry.manifest.id)) throw new Error(`${entry.dir}: model id ${entry.manifest.id} is already taken`);
+      all.push(entry);
+    }
+  }
+  return all;
 }
 
-/** Absolute path of the model's ONNX file (which may not exist yet). */
-export function modelFile(manifest: ModelManifest): string {
-  return path.join(MODELS_DIR, manifest.id, manifest.file);
+export async function listManifests(extraDirs: string[] = []): Promise<ModelManifest[]> {
+  return (await listCatalogue(extraDirs)).map((e) => e.manifest);
+}
+
+export async function getManifest(id: string, extraDirs: string[] = []): Promise<ModelManifest> {
+  return (await getEntry(id, extraDirs)).manifest;
+}
+
+async function getEntry(id: string, extraDirs: string[]): Promise<CatalogueEntry> {
+  const entry = (await listCatalogue(extraDirs)).find((e) => e.manifest.id === id);
+  if (!entry) throw new Error(`unknown model ${id}`);
+  return entry;
+}
+
+/** Absolute path of a built-in model's ONNX file (which may not exist yet). */
+export function modelFile(manifest: ModelManifest, dir = path.join(MODELS_DIR, manifest.id)): string {
+  return path.join(dir, manifest.file);
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const describe = (bytes: Uint8Array, hash: string) => `${(bytes.length / 1e6).toFixed(1)} MB, sha256 ${hash.slice(0, 12)}…`;
 
-async function ensure(manifest: ModelManifest, { log = () => {}, force = false }: EnsureOptions): Promise<EnsuredModel> {
-  const file = modelFile(manifest);
-  if (!force && existsSync(file)) {
+async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {}, force = false }: EnsureOptions): Promise<EnsuredModel> {
+  const file = modelFile(manifest, dir);
+  const builder = origin === 'builtin' ? BUILDERS[manifest.id]?.() : undefined;
+  const stampFile = `${file}.stamp`;
+  const current = !builder || (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === builder.stamp);
+  if ((!force || origin === 'studio') && existsSync(file) && current) {
     const bytes = await readFile(file);
     const hash = sha256(bytes);
     log(`model ${manifest.id}: up to date (${describe(bytes, hash)})`);
-    return { manifest, path: file, sha256: hash, bytes: bytes.length };
+    return { manifest, origin, path: file, sha256: hash, bytes: bytes.length };
   }
-  const builder = BUILDERS[manifest.id]?.();
   if (!builder) throw new Error(`model ${manifest.id}: ${file} is missing and there is no builder for it`);
   const started = performance.now();
   const bytes = await builder.build();
@@ -137,22 +212,34 @@ async function ensure(manifest: ModelManifest, { log = () => {}, force = false }
   try {
     await writeFile(tmp, bytes);
     await rename(tmp, file);
+    await writeFile(stampFile, builder.stamp);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   log(`model ${manifest.id}: ${builder.action} ... done (${describe(bytes, hash)}) in ${seconds} s`);
-  return { manifest, path: file, sha256: hash, bytes: bytes.length };
+  return { manifest, origin, path: file, sha256: hash, bytes: bytes.length };
 }
 
 /** Builds the model's ONNX file if it is missing; returns where it is and its hash. */
 export async function ensureModel(id: string, options: EnsureOptions = {}): Promise<EnsuredModel> {
-  return ensure(await getManifest(id), options);
+  return ensure(await getEntry(id, options.extraDirs ?? []), options);
 }
 
-export async function ensureAllModels(options: EnsureOptions = {}): Promise<EnsuredModel[]> {
+/**
+ * Every catalogued model, built where missing. A studio model whose file is missing is reported
+ * through `onError` (and left out) rather than failing the rest; built-in failures throw.
+ */
+export async function ensureAllModels(options: EnsureOptions & { onError?: (id: string, e: Error) => void } = {}): Promise<EnsuredModel[]> {
   const results: EnsuredModel[] = [];
-  for (const manifest of await listManifests()) results.push(await ensure(manifest, options));
+  for (const entry of await listCatalogue(options.extraDirs ?? [])) {
+    try {
+      results.push(await ensure(entry, options));
+    } catch (e) {
+      if (entry.origin === 'builtin' || !options.onError) throw e;
+      options.onError(entry.manifest.id, e as Error);
+    }
+  }
   return results;
 }

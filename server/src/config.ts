@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { Limits } from '@loupe/shared';
 
 /** Everything the server reads from its environment, parsed once. */
 const Env = z.object({
@@ -12,11 +13,35 @@ const Env = z.object({
   LOUPE_SECRET: z.string().min(16).optional(),
   /** Execution providers to try, in order. */
   LOUPE_PROVIDERS: z.string().default('cuda,cpu'),
+  /** A studio's own models (LaMa, Real-ESRGAN ...): one sub-folder per model, manifest.json next to the .onnx. */
+  LOUPE_MODELS_DIR: z.string().optional(),
+  /** A running fix is stopped after this many seconds (no version is made). */
+  FIX_TIMEOUT_S: z.coerce.number().positive().default(600),
   /** Invite lifetime. */
   INVITE_TTL_HOURS: z.coerce.number().positive().default(24 * 7),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds a room with nobody in it stays in memory. */
   ROOM_IDLE_UNLOAD_S: z.coerce.number().min(0).default(30),
+  /** Largest upload (all files of one upload together), bytes. */
+  UPLOAD_MAX_BYTES: z.coerce.number().int().positive().default(Limits.defaultUploadMaxBytes),
+  /** Most files in one upload (frames of a sequence) or entries in one zip. */
+  UPLOAD_MAX_FILES: z.coerce.number().int().positive().default(Limits.defaultMaxUploadFiles),
+  /** Hours an unfinished upload is kept for resuming. */
+  UPLOAD_EXPIRY_HOURS: z.coerce.number().positive().default(48),
+  /** Largest picture (width x height) of a movie or an image, from its header, before decoding. */
+  MEDIA_MAX_PIXELS: z.coerce.number().int().positive().default(Limits.defaultMaxMediaPixels),
+  /** Most bytes a zip may unpack to (default: 2 x UPLOAD_MAX_BYTES). */
+  UNPACK_MAX_BYTES: z.coerce.number().int().positive().optional(),
+  /** The browser proxy fits in this box. */
+  PROXY_MAX_WIDTH: z.coerce.number().int().min(16).default(1920),
+  PROXY_MAX_HEIGHT: z.coerce.number().int().min(16).default(1080),
+  /** Keyframe interval of the proxy (frames): short for scrubbing, 1 = all-intra. */
+  PROXY_GOP: z.coerce.number().int().min(1).default(6),
+  /** Frame rate of image sequences that do not carry one (DPX and EXR headers may). */
+  SEQUENCE_FPS: z.coerce.number().positive().max(1000).default(24),
+  /** ffmpeg / ffprobe binaries; default: the system's (Debian's), else @ffmpeg-installer/ffmpeg. */
+  FFMPEG_PATH: z.string().optional(),
+  FFPROBE_PATH: z.string().optional(),
 });
 
 export interface Config {
@@ -26,12 +51,31 @@ export interface Config {
   publicUrl?: string;
   secret?: string;
   providers: string[];
+  /** Folders of studio models (LOUPE_MODELS_DIR). */
+  modelsDirs: string[];
+  fixTimeoutMs: number;
   inviteTtlHours: number;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   roomIdleUnloadMs: number;
+  media: MediaConfig;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+export interface MediaConfig {
+  uploadMaxBytes: number;
+  uploadMaxFiles: number;
+  uploadExpiryHours: number;
+  maxPixels: number;
+  unpackMaxBytes: number;
+  proxyMaxWidth: number;
+  proxyMaxHeight: number;
+  proxyGop: number;
+  sequenceFps: number;
+}
+
+/** What a caller (tests, the CLI) may set over the environment; media limits one by one. */
+export type ConfigOverrides = Partial<Omit<Config, 'media'>> & { media?: Partial<MediaConfig> };
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const e = Env.parse(env);
   return {
     port: e.PORT,
@@ -40,9 +84,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     publicUrl: e.PUBLIC_URL,
     secret: e.LOUPE_SECRET,
     providers: e.LOUPE_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean),
+    modelsDirs: e.LOUPE_MODELS_DIR ? [path.resolve(e.LOUPE_MODELS_DIR)] : [],
+    fixTimeoutMs: e.FIX_TIMEOUT_S * 1000,
     inviteTtlHours: e.INVITE_TTL_HOURS,
     logLevel: e.LOG_LEVEL,
     roomIdleUnloadMs: e.ROOM_IDLE_UNLOAD_S * 1000,
     ...overrides,
+    media: {
+      uploadMaxBytes: e.UPLOAD_MAX_BYTES,
+      uploadMaxFiles: e.UPLOAD_MAX_FILES,
+      uploadExpiryHours: e.UPLOAD_EXPIRY_HOURS,
+      maxPixels: e.MEDIA_MAX_PIXELS,
+      unpackMaxBytes: e.UNPACK_MAX_BYTES ?? 2 * e.UPLOAD_MAX_BYTES,
+      proxyMaxWidth: e.PROXY_MAX_WIDTH,
+      proxyMaxHeight: e.PROXY_MAX_HEIGHT,
+      proxyGop: e.PROXY_GOP,
+      sequenceFps: e.SEQUENCE_FPS,
+      ...overrides.media,
+    },
   };
 }

@@ -22,6 +22,7 @@ export const ErrorCode = {
   INVALID_DECISION: 'INVALID_DECISION',
   UNKNOWN_EVENT: 'UNKNOWN_EVENT',
   FIX_FAILED: 'FIX_FAILED', // the fix ran and failed; no version was made
+  FIX_TIMEOUT: 'FIX_TIMEOUT', // the fix ran past its time limit and was stopped; no version was made
   NOT_FIXABLE: 'NOT_FIXABLE', // the version has no frames to fix (e.g. an AI still)
   NOT_PRESENTER: 'NOT_PRESENTER', // only the presenter drives playback while control is 'presenter'
   MEMBER_NOT_HERE: 'MEMBER_NOT_HERE', // presentation handed to someone not in the room
@@ -41,6 +42,14 @@ export const ErrorCode = {
   SEQUENCE_INVALID: 'SEQUENCE_INVALID', // names that do not make one sequence, frames of different sizes
   SHOT_NOT_FOUND: 'SHOT_NOT_FOUND',
   INGEST_FAILED: 'INGEST_FAILED', // processing failed for another reason; nothing was created
+  JOB_NOT_FOUND: 'JOB_NOT_FOUND',
+  JOB_FINISHED: 'JOB_FINISHED', // cancelling a job that is already done, failed or cancelled
+  MODEL_UNAVAILABLE: 'MODEL_UNAVAILABLE', // the fix's model is not installed or was refused at start
+  MASK_REQUIRED: 'MASK_REQUIRED', // the fix works on a drawn mask
+  // Exports and webhooks (see docs/exports.md)
+  UNKNOWN_EXPORT: 'UNKNOWN_EXPORT', // an export file name or format Loupe does not make
+  WEBHOOK_URL_INVALID: 'WEBHOOK_URL_INVALID', // not an absolute http(s) URL
+  WEBHOOK_NOT_FOUND: 'WEBHOOK_NOT_FOUND',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

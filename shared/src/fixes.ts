@@ -1,16 +1,27 @@
 import { z } from 'zod';
 
-/** The fixes a member can ask for. Each names the model it runs and its parameters. */
-export const FixIds = ['upscale-x2'] as const;
+/**
+ * The fixes a member can ask for. Each runs a model of the catalogue (models/) or an algorithm of the
+ * inference worker, with its parameters validated by the schema in `FixParams`.
+ */
+export const FixIds = ['upscale-x2', 'upscale-x4', 'exposure', 'match-grade', 'denoise', 'remove-object'] as const;
 export type FixId = (typeof FixIds)[number];
+
+/** What a model does; the fix picks a model of its task (a studio model of the same task may replace the default). */
+export type FixTask = 'upscale' | 'colour' | 'denoise' | 'inpaint';
 
 export interface FixDescription {
   id: FixId;
   label: string;
-  /** Model id in the catalogue (models/). */
+  task: FixTask;
+  /** Model id in the catalogue used unless the parameters name another one of the same task. */
   model: string;
+  /** Other built-in models the member may pick (params.model), e.g. a slower, better upscaler. */
+  alternatives: string[];
   /** Output pixels per input pixel along each side. */
   scale: number;
+  /** The fix needs a drawn mask (region.mask), not only a rectangle. */
+  needsMask: boolean;
   summary: string;
 }
 
@@ -18,12 +29,153 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
   'upscale-x2': {
     id: 'upscale-x2',
     label: 'Upscale ×2',
+    task: 'upscale',
     model: 'esrgan-slim-x2',
+    alternatives: ['esrgan-medium-x2'],
     scale: 2,
+    needsMask: false,
     summary: 'Doubles the resolution of the region with a pretrained ESRGAN (RDN) network.',
+  },
+  'upscale-x4': {
+    id: 'upscale-x4',
+    label: 'Upscale ×4',
+    task: 'upscale',
+    model: 'esrgan-slim-x4',
+    alternatives: ['esrgan-medium-x4'],
+    scale: 4,
+    needsMask: false,
+    summary: 'Four times the resolution of the region with a pretrained ESRGAN (RDN) network.',
+  },
+  exposure: {
+    id: 'exposure',
+    label: 'Exposure & white balance',
+    task: 'colour',
+    model: 'loupe-colour',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    summary: 'Neutralises a colour cast (automatic grey-world estimate) and sets exposure, temperature and tint; optionally relights one side.',
+  },
+  'match-grade': {
+    id: 'match-grade',
+    label: 'Match grade',
+    task: 'colour',
+    model: 'loupe-colour',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    summary: "Makes the region look like a reference frame: fitted colour transform when the frames show the same scene, colour statistics transfer otherwise.",
+  },
+  denoise: {
+    id: 'denoise',
+    label: 'Denoise',
+    task: 'denoise',
+    model: 'loupe-denoise',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    summary: 'Edge-preserving denoise (guided filter in an opponent colour space); the noise level is measured from the picture.',
+  },
+  'remove-object': {
+    id: 'remove-object',
+    label: 'Remove object',
+    task: 'inpaint',
+    model: 'patchmatch',
+    alternatives: ['diffuse'],
+    scale: 1,
+    needsMask: true,
+    summary: "Fills the masked area from the picture around it: PatchMatch for objects, a fast diffusion fill for thin wires, or the studio's inpainting model when one is installed.",
   },
 };
 
+/** A catalogue model id: lower-case letters, digits and dashes (built-in or from the studio's models folder). */
+const modelId = z.string().regex(/^[a-z0-9][a-z0-9-]*$/).max(64);
+
+const upscaleParams = z
+  .object({
+    /** A model of task 'upscale' with this fix's scale; default FixCatalogue[fix].model. */
+    model: modelId.optional(),
+  })
+  .strict();
+
+export const RelightSides = ['left', 'right', 'top', 'bottom'] as const;
+
+export const ExposureParamsSchema = z
+  .object({
+    /** Estimate and remove the colour cast (grey-world on the region's near-neutral pixels). */
+    autoWhiteBalance: z.boolean().default(true),
+    /** Bring the region's mean brightness to mid-grey (18% grey in linear light). */
+    autoExposure: z.boolean().default(false),
+    /** Extra exposure in stops, on top of the automatic one. */
+    exposure: z.number().min(-4).max(4).default(0),
+    /** Warmer (+) or cooler (-), on top of the automatic balance; -100..100 ≈ ∓1 stop blue/red. */
+    temperature: z.number().min(-100).max(100).default(0),
+    /** Magenta (+) or green (-); -100..100 ≈ ∓1 stop of green. */
+    tint: z.number().min(-100).max(100).default(0),
+    /** Brighten (amount > 0) or darken (< 0) towards one side, in stops at that edge, fading linearly to 0 at the other. */
+    relight: z
+      .object({ side: z.enum(RelightSides), amount: z.number().min(-3).max(3) })
+      .nullable()
+      .default(null),
+  })
+  .strict();
+export type ExposureParams = z.output<typeof ExposureParamsSchema>;
+
+export const MatchGradeParamsSchema = z
+  .object({
+    /** The version the director picked as the reference look (a shot's source or any still). */
+    referenceVersionId: z.string().min(1).max(64),
+    /** Frame of the reference version (ignored for stills). */
+    referenceFrame: z.number().int().min(0).default(0),
+    /** 0 = unchanged, 1 = full match. */
+    strength: z.number().min(0).max(1).default(1),
+    /** 'auto' fits a transform when the frames show the same scene, else transfers colour statistics. */
+    method: z.enum(['auto', 'fit', 'statistics']).default('auto'),
+  })
+  .strict();
+export type MatchGradeParams = z.output<typeof MatchGradeParamsSchema>;
+
+export const DenoiseParamsSchema = z
+  .object({
+    /** Multiplies the measured noise level: < 1 keeps more texture, > 1 smooths more. */
+    strength: z.number().min(0.25).max(3).default(1),
+    /** Noise standard deviation on the 8-bit scale; measured from the picture when absent. */
+    sigma: z.number().min(0).max(60).optional(),
+  })
+  .strict();
+export type DenoiseParams = z.output<typeof DenoiseParamsSchema>;
+
+export const RemoveObjectParamsSchema = z
+  .object({
+    /** 'auto': the studio's inpainting model if one is installed, else diffusion for thin masks, else PatchMatch. */
+    method: z.enum(['auto', 'patchmatch', 'diffuse', 'model']).default('auto'),
+    /** With method 'model': which inpainting model (default: the first installed). */
+    model: modelId.optional(),
+  })
+  .strict();
+export type RemoveObjectParams = z.output<typeof RemoveObjectParamsSchema>;
+
 export const FixParams = {
-  'upscale-x2': z.object({}).strict(),
+  'upscale-x2': upscaleParams,
+  'upscale-x4': upscaleParams,
+  exposure: ExposureParamsSchema,
+  'match-grade': MatchGradeParamsSchema,
+  denoise: DenoiseParamsSchema,
+  'remove-object': RemoveObjectParamsSchema,
 } satisfies Record<FixId, z.ZodType>;
+
+/** A model the server can run now, as listed by `fix:catalogue`. */
+export interface AvailableModel {
+  id: string;
+  name: string;
+  version: string;
+  licence: string;
+  task: FixTask;
+  scale: number;
+  origin: 'builtin' | 'studio';
+}
+
+/** A fix as offered in a room: its description and the models the member may choose between. */
+export interface AvailableFix extends FixDescription {
+  models: AvailableModel[];
+}

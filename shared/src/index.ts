@@ -10,3 +10,4 @@ export * from './media.js';
 export * from './protocol.js';
 export * from './room-doc-provider.js';
 export * from './doc-schema.js';
+export * from './exports.js';

@@ -14,6 +14,8 @@ export const Limits = {
   maxTextLength: 2_000,
   /** Pending + running fix jobs per room. */
   maxQueuedJobsPerRoom: 8,
+  /** Pending + running fix jobs one member may have in a room. */
+  maxQueuedJobsPerUser: 3,
   /** Source pixels a single fix may read (the region's size at full resolution). */
   maxFixRegionPixels: 1920 * 1080,
   /** playback:set messages a member may send per second (a burst of rapid seeks is fine). */

@@ -7,9 +7,10 @@ import { z } from 'zod';
 import type { Ack, Refusal } from './errors.js';
 import type { Role } from './roles.js';
 import { Decisions, type VersionStatus } from './versions.js';
-import { FixIds, type FixId } from './fixes.js';
+import { FixIds, type AvailableFix, type FixId } from './fixes.js';
 import type { Provenance } from './provenance.js';
 import { Limits } from './limits.js';
+import type { Filmstrip, MediaProgress, MediaSource } from './media.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -40,6 +41,8 @@ export const FixRequestSchema = z.object({
   idempotencyKey: z.string().min(8).max(64),
 });
 export type FixRequest = z.input<typeof FixRequestSchema>;
+export const FixCancelSchema = z.object({ room: id, jobId: id });
+export const FixCatalogueSchema = z.object({ room: id });
 export const DecideSchema = z.object({
   room: id,
   versionId: id,
@@ -67,7 +70,24 @@ export interface Shot {
 }
 
 export type VersionMedia =
-  | { type: 'video'; blob: string; width: number; height: number; fps: number; frameCount: number }
+  | {
+      type: 'video';
+      /** The browser proxy (H.264 mp4) the player plays. */
+      blob: string;
+      /** Size of the full-quality frames (the source), which regions and fixes refer to. */
+      width: number;
+      height: number;
+      fps: number;
+      frameCount: number;
+      /** Uploaded media: size of the proxy (at most 1080p; same aspect as width x height). */
+      proxy?: { width: number; height: number; gop: number };
+      /** Uploaded media: where the full-quality frames come from, and what the probe found. */
+      source?: MediaSource;
+      /** Uploaded media: a JPEG poster (the middle frame), served by /blobs. */
+      thumbnail?: string;
+      /** Uploaded media: a JPEG sprite of frames for the timeline, served by /blobs. */
+      filmstrip?: Filmstrip;
+    }
   /** A still made by a fix: the picture of `region` of `frame`, at width x height. */
   | { type: 'still'; blob: string; width: number; height: number; frame: number; region: Region };
 
@@ -94,7 +114,7 @@ export interface Version {
   decisions: DecisionRecord[];
 }
 
-export const JobStates = ['queued', 'running', 'done', 'failed'] as const;
+export const JobStates = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JobStates)[number];
 
 export interface Job {
@@ -116,6 +136,10 @@ export interface Job {
   createdAt: string;
   resultVersionId: string | null;
   error: { code: string; message: string } | null;
+  /** The source version's pixels changed while the job ran; its result was made from the older ones. */
+  stale?: boolean;
+  /** Who cancelled it, when state is 'cancelled'. */
+  cancelledBy?: { id: string; name: string; role: Role } | null;
 }
 
 /** One finished tile of a running fix, in result pixels. */
@@ -128,6 +152,8 @@ export interface Tile {
   height: number;
   mime: 'image/png' | 'image/jpeg';
   data: Uint8Array;
+  /** A coarse pass (e.g. PatchMatch at a lower scale): later tiles over the same pixels replace it. */
+  preview?: boolean;
 }
 
 export interface RoomState {
@@ -153,6 +179,10 @@ export interface ClientToServerEvents {
   /** A y-protocols awareness update (cursor, live stroke, name). Volatile: never stored. */
   'y:awareness': (p: z.input<typeof YMessageSchema>) => void;
   'fix:request': (p: FixRequest, ack: (r: Ack<{ job: Job }>) => void) => void;
+  /** Cancel a queued or running job: its requester or a director. Everyone sees the job move to 'cancelled'. */
+  'fix:cancel': (p: z.input<typeof FixCancelSchema>, ack: (r: Ack<{ job: Job }>) => void) => void;
+  /** The fixes this server offers now, with the models (built-in and the studio's) each may use. */
+  'fix:catalogue': (p: z.input<typeof FixCatalogueSchema>, ack: (r: Ack<{ fixes: AvailableFix[] }>) => void) => void;
   'version:decide': (p: DecideRequest, ack: (r: Ack<{ version: Version }>) => void) => void;
   /** Presenter (or anyone, with control 'everyone') sets the room's playback. */
   'playback:set': (p: z.input<typeof PlaybackSetSchema>, ack: (r: Ack<{ state: PlaybackState; serverNow: number }>) => void) => void;
@@ -166,6 +196,10 @@ export interface ServerToClientEvents {
   'fix:job': (job: Job) => void;
   'fix:tile': (tile: Tile) => void;
   'version:created': (v: Version) => void;
+  /** An upload made a new shot (sent before the 'version:created' of its first version). */
+  'shot:created': (shot: Shot) => void;
+  /** An upload's progress: receiving, then each processing stage, then done or failed. */
+  'media:progress': (p: MediaProgress) => void;
   'version:updated': (v: Version) => void;
   /** Playback changed; sent to everyone but the member who changed it (who has it in the ack). */
   'playback:state': (p: { state: PlaybackState; serverNow: number }) => void;

@@ -68,11 +68,11 @@ describe('convertEsrganLayersModel (esrgan-slim x2)', () => {
     if (!input.isTensor || !output.isTensor) throw new Error('expected tensor inputs and outputs');
     expect(input.type).toBe('float32');
     expect(output.type).toBe('float32');
-    // NCHW, batch 1, the manifest's channel count, and symbolic (dynamic) height and width.
+    // NCHW, symbolic batch (tiles run in batches), the manifest's channel count, symbolic height and width.
     expect(input.shape).toHaveLength(4);
     expect(output.shape).toHaveLength(4);
-    expect(input.shape.slice(0, 2)).toEqual([1, manifest.input.channels]);
-    expect(output.shape.slice(0, 2)).toEqual([1, manifest.input.channels]);
+    expect(input.shape.slice(0, 2)).toEqual(['batch', manifest.input.channels]);
+    expect(output.shape.slice(0, 2)).toEqual(['batch', manifest.input.channels]);
     expect(input.shape.slice(2).every((d) => typeof d === 'string')).toBe(manifest.input.size === 'dynamic');
   });
 

@@ -253,8 +253,9 @@ export async function convertEsrganLayersModel(modelJsonPath: string, options: C
       name: path.basename(path.dirname(modelJsonPath)),
       node: nodes,
       initializer: initializers,
-      input: [shapeValueInfo('input', [1, 3, 'height', 'width'])],
-      output: [shapeValueInfo('output', [1, 3, 'out_height', 'out_width'])],
+      // A symbolic batch lets the server run several equal-sized tiles in one call.
+      input: [shapeValueInfo('input', ['batch', 3, 'height', 'width'])],
+      output: [shapeValueInfo('output', ['batch', 3, 'out_height', 'out_width'])],
     },
   });
   return onnx.ModelProto.encode(modelProto).finish();

@@ -4,6 +4,8 @@ import { Roles, type Role } from '@loupe/shared';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { openServices, printInvites, startServer } from '../main.js';
+import { handOverCommands } from './hand-over.commands.js';
+import { isApiError, upload } from './upload.js';
 
 const program = new Command()
   .name('loupe')
@@ -105,11 +107,42 @@ function requireRoom(services: ReturnType<typeof openCli>, roomId: string) {
 }
 
 program
+  .command('upload')
+  .description('upload a movie, a zip or the frames of a sequence to a room: resumable, with a progress bar')
+  .argument('<room>', 'room id')
+  .argument('<files...>', 'a .mp4/.mov, a .zip of frames, or frame files / a folder of frames (shot_v003.1001.exr ...)')
+  .option('--shot <id>', 'add the upload as the next version of this shot (default: a new shot)')
+  .option('--server <url>', 'the Loupe server', process.env.LOUPE_SERVER ?? 'http://localhost:3000')
+  .option('--token <token>', 'invite token of an artist, editor or director (default: $LOUPE_TOKEN, or one made from --data)')
+  .option('--name <name>', 'name of the new shot')
+  .option('--fps <fps>', 'frame rate of an image sequence that carries none (default 24)')
+  .option('--json', 'print the finished upload as JSON on stdout')
+  .action(async (roomId: string, files: string[], o: { shot?: string; server: string; token?: string; name?: string; fps?: string; json?: boolean }) => {
+    let token = o.token ?? process.env.LOUPE_TOKEN;
+    if (!token) {
+      // On the server's machine: make an artist invite from the data folder.
+      const services = openCli();
+      requireRoom(services, roomId);
+      token = (await services.roomService.invite(roomId, 'artist', 'CLI upload')).token;
+      services.db.close();
+    }
+    try {
+      process.exitCode = await upload({ server: o.server, room: roomId, token, files, shotId: o.shot, shotName: o.name, fps: o.fps ? Number(o.fps) : undefined, json: o.json });
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      console.error(isApiError(e) ? `${err.code}: ${err.message}` : `upload failed: ${err.message}`);
+      process.exitCode = 1;
+    }
+  });
+
+program
   .command('models')
   .description('build the ONNX models that are missing and list the catalogue')
   .action(async () => {
     await ensureAllModels({ log: (l) => console.log(l) });
   });
+
+handOverCommands(program, { open: openCli, requireRoom });
 
 function openCli() {
   const { data } = program.opts<{ data: string }>();

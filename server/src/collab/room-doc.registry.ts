@@ -24,6 +24,7 @@ export interface LoadedRoom {
 
 type UpdateListener = (room: LoadedRoom, update: Uint8Array, origin: Origin) => void;
 type AwarenessListener = (room: LoadedRoom, changed: number[], origin: Origin | null) => void;
+type LoadListener = (room: LoadedRoom) => void;
 
 const COMPACT_AFTER = 500;
 const LOADING = Symbol('loading');
@@ -36,6 +37,7 @@ export class RoomDocRegistry {
   private rooms = new Map<string, LoadedRoom>();
   private updateListeners: UpdateListener[] = [];
   private awarenessListeners: AwarenessListener[] = [];
+  private loadListeners: LoadListener[] = [];
 
   constructor(
     private readonly store: DocRepository,
@@ -49,6 +51,11 @@ export class RoomDocRegistry {
 
   onAwareness(fn: AwarenessListener): void {
     this.awarenessListeners.push(fn);
+  }
+
+  /** Called each time a room's document is loaded, after its stored state (e.g. to observe its maps). */
+  onLoad(fn: LoadListener): void {
+    this.loadListeners.push(fn);
   }
 
   /** Loads (or returns) the room and marks `holder` as using it. */
@@ -123,6 +130,7 @@ export class RoomDocRegistry {
       for (const fn of this.awarenessListeners) fn(room, changed, origin);
     });
     this.rooms.set(roomId, room);
+    for (const fn of this.loadListeners) fn(room);
     this.log.debug({ room: roomId, updates: updates.length }, 'room document loaded');
     return room;
   }

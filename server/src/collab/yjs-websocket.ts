@@ -7,7 +7,7 @@ import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as authProtocol from 'y-protocols/auth';
-import { can, Limits, LoupeError } from '@loupe/shared';
+import { can, Limits, LoupeError, type InviteClaims } from '@loupe/shared';
 import type { InviteService } from '../auth/invite.service.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { Logger } from '../log.js';
@@ -35,7 +35,14 @@ interface Peer {
  */
 export function attachYjsWebsocket(
   http: HttpServer,
-  deps: { log: Logger; invites: InviteService; docs: RoomDocRegistry; rooms: RoomRepository },
+  deps: {
+    log: Logger;
+    invites: InviteService;
+    docs: RoomDocRegistry;
+    rooms: RoomRepository;
+    /** Told when an outside tool connects to a room and when it goes (the session event log). */
+    presence?: { joined(roomId: string, member: InviteClaims): void; left(roomId: string, member: InviteClaims): void };
+  },
 ): { close(): void } {
   const { log, docs } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: Limits.maxMessageBytes });
@@ -69,7 +76,11 @@ export function attachYjsWebsocket(
       const claims = await deps.invites.verify(url.searchParams.get('token'));
       if (claims.room !== roomId) throw new LoupeError('WRONG_ROOM', 'This invite is for another room.');
       if (!deps.rooms.get(roomId)) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
-      wss.handleUpgrade(req, socket, head, (ws) => connect(ws, roomId, claims.sub, can(claims.role, 'annotate')));
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        connect(ws, roomId, claims.sub, can(claims.role, 'annotate'));
+        deps.presence?.joined(roomId, claims);
+        ws.once('close', () => deps.presence?.left(roomId, claims));
+      });
     } catch (e) {
       const code = e instanceof LoupeError ? e.code : 'TOKEN_INVALID';
       const status = code === 'ROOM_NOT_FOUND' ? '404 Not Found' : code === 'WRONG_ROOM' ? '403 Forbidden' : '401 Unauthorized';

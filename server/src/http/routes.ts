@@ -6,6 +6,7 @@ import { LoupeError } from '@loupe/shared';
 import type { InviteService } from '../auth/invite.service.js';
 import type { BlobRepository } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
+import type { ApiHandler } from './uploads.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
@@ -23,7 +24,7 @@ function json(res: ServerResponse, status: number, body: unknown) {
   res.end(JSON.stringify(body));
 }
 
-const TYPES: Record<string, string> = { mp4: 'video/mp4', png: 'image/png' };
+const TYPES: Record<string, string> = { mp4: 'video/mp4', png: 'image/png', jpeg: 'image/jpeg' };
 
 /** HTTP routes: health, blobs (token-checked, with Range for video), then the web app. */
 export function httpRoutes(deps: {
@@ -32,12 +33,20 @@ export function httpRoutes(deps: {
   rooms: RoomRepository;
   web: Handler | null;
   ready: () => boolean;
+  /** JSON APIs under /api/ (media uploads: see docs/media.md), tried in order. */
+  api?: ApiHandler[];
+  /** Room exports under /export/<roomId>/<file> (see docs/exports.md). */
+  exports?: ApiHandler;
 }) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/healthz') {
       return deps.ready() ? json(res, 200, { ok: true }) : json(res, 503, { ok: false, code: 'STARTING' });
     }
+    if (url.pathname.startsWith('/api/') && deps.api) {
+      for (const api of deps.api) if (await api(req, res, url)) return;
+    }
+    if (url.pathname.startsWith('/export/') && deps.exports && (await deps.exports(req, res, url))) return;
     const blob = /^\/blobs\/([0-9a-f]{64})$/.exec(url.pathname);
     if (blob) return serveBlob(req, res, blob[1], url.searchParams.get('token'), deps);
     if (deps.web) return deps.web(req, res, () => json(res, 404, { ok: false, code: 'NOT_FOUND', message: 'No such page.' }));
@@ -69,7 +78,14 @@ async function serveBlob(
   const fd = await fs.promises.open(file, 'r');
   await fd.read(head, 0, 12, 0);
   await fd.close();
-  const type = head.subarray(4, 8).toString() === 'ftyp' ? TYPES.mp4 : head.subarray(1, 4).toString() === 'PNG' ? TYPES.png : 'application/octet-stream';
+  const type =
+    head.subarray(4, 8).toString() === 'ftyp'
+      ? TYPES.mp4
+      : head.subarray(1, 4).toString() === 'PNG'
+        ? TYPES.png
+        : head[0] === 0xff && head[1] === 0xd8
+          ? TYPES.jpeg
+          : 'application/octet-stream';
   const headers = {
     'content-type': type,
     'accept-ranges': 'bytes',

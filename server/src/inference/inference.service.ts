@@ -1,39 +1,83 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import type { Rect } from './tiling.js';
-import type { InferenceRun, WorkerReply, WorkerRequest } from './messages.js';
+import type { InferenceRun, ModelInspection, WorkerReply, WorkerRequest } from './messages.js';
 export type { InferenceRun };
 
 export interface InferenceEvents {
   onStart(info: { provider: string; tiles: number; width: number; height: number }): void;
-  onTile(tile: { index: number; rect: Rect; rgb: Uint8Array }): void;
+  onTile(tile: { index: number; rect: Rect; rgb: Uint8Array; preview?: boolean }): void;
 }
 
-/** Runs models in a worker process, one run at a time, so the event loop keeps serving the rooms. */
+export interface InferenceResult {
+  provider: string;
+  rgb: Uint8Array;
+  info?: Record<string, unknown>;
+}
+
+/** Why a run was stopped from outside: the job was cancelled, or ran past its time. */
+export class RunStopped extends Error {
+  constructor(readonly reason: 'cancelled' | 'timeout') {
+    super(reason === 'cancelled' ? 'cancelled' : 'timed out');
+  }
+}
+
+/**
+ * Runs models and fill algorithms in a worker process, one run at a time, so the event loop keeps
+ * serving the rooms. Stopping a run kills the process (it is restarted on the next run): nothing of
+ * a stopped run can come back afterwards.
+ */
 export class InferenceService {
   private worker: ChildProcess | null = null;
-  private current: { jobId: string; events: InferenceEvents; resolve: (r: { provider: string; rgb: Uint8Array }) => void; reject: (e: Error) => void } | null = null;
+  private current: { jobId: string; events: InferenceEvents; resolve: (r: InferenceResult) => void; reject: (e: Error) => void } | null = null;
+  private inspections = new Map<string, { resolve: (r: ModelInspection) => void; reject: (e: Error) => void }>();
 
   constructor(
     private readonly providers: string[],
     private readonly log: Logger,
   ) {}
 
-  run(jobId: string, req: InferenceRun, events: InferenceEvents): Promise<{ provider: string; rgb: Uint8Array }> {
+  run(jobId: string, req: InferenceRun, events: InferenceEvents): Promise<InferenceResult> {
     if (this.current) return Promise.reject(new Error('inference worker is busy'));
     const worker = this.ensureWorker();
     return new Promise((resolve, reject) => {
       this.current = { jobId, events, resolve, reject };
-      const msg: WorkerRequest = { type: 'run', jobId, providers: this.providers, ...req };
+      const msg = { ...req, type: 'run', jobId, providers: this.providers } as WorkerRequest;
       worker.send(msg);
     });
+  }
+
+  /** The model's real inputs and outputs, and the provider it loads on (for checking manifests). */
+  inspect(modelPath: string): Promise<ModelInspection> {
+    const worker = this.ensureWorker();
+    const requestId = crypto.randomUUID();
+    return new Promise((resolve, reject) => {
+      this.inspections.set(requestId, { resolve, reject });
+      const msg: WorkerRequest = { type: 'inspect', requestId, modelPath, providers: this.providers };
+      worker.send(msg);
+    });
+  }
+
+  /** Stops the run of `jobId` if it is the one running; its promise rejects with RunStopped. */
+  async stop(jobId: string, reason: RunStopped['reason']): Promise<boolean> {
+    if (this.current?.jobId !== jobId) return false;
+    const cur = this.current;
+    this.current = null;
+    cur.reject(new RunStopped(reason));
+    await this.close();
+    return true;
+  }
+
+  get busy(): boolean {
+    return this.current !== null;
   }
 
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
-    if (w && w.exitCode === null) {
+    if (w && w.exitCode === null && w.signalCode === null) {
       const exited = new Promise((r) => w.once('exit', r));
       w.kill('SIGKILL');
       await exited;
@@ -47,10 +91,15 @@ export class InferenceService {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    worker.on('message', (m: WorkerReply) => this.onMessage(m));
-    worker.on('error', (e) => this.fail(new Error(`inference worker failed: ${e.message}`)));
+    worker.on('message', (m: WorkerReply) => {
+      if (this.worker === worker) this.onMessage(m);
+    });
+    worker.on('error', (e) => {
+      if (this.worker === worker) this.fail(new Error(`inference worker failed: ${e.message}`));
+    });
     worker.on('exit', (code, signal) => {
-      if (this.worker === worker) this.worker = null;
+      if (this.worker !== worker) return; // stopped on purpose; its run was settled then
+      this.worker = null;
       this.fail(new Error(`inference worker stopped (${signal ?? `exit code ${code}`})`));
     });
     this.worker = worker;
@@ -59,19 +108,31 @@ export class InferenceService {
 
   private onMessage(m: WorkerReply) {
     if (m.type === 'log') return this.log.info(m.message);
+    if (m.type === 'inspected') {
+      const p = this.inspections.get(m.requestId);
+      this.inspections.delete(m.requestId);
+      if (m.result) p?.resolve(m.result);
+      else p?.reject(new Error(m.error ?? 'inspection failed'));
+      return;
+    }
     const cur = this.current;
     if (!cur || cur.jobId !== m.jobId) return;
     if (m.type === 'started') cur.events.onStart(m);
-    else if (m.type === 'tile') cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb });
+    else if (m.type === 'tile') cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, preview: m.preview });
     else if (m.type === 'done') {
       this.current = null;
-      cur.resolve({ provider: m.provider, rgb: m.rgb });
-    } else if (m.type === 'error') this.fail(new Error(m.message));
+      cur.resolve({ provider: m.provider, rgb: m.rgb, info: m.info });
+    } else if (m.type === 'error') {
+      this.current = null;
+      cur.reject(new Error(m.message));
+    }
   }
 
   private fail(e: Error) {
     const cur = this.current;
     this.current = null;
     cur?.reject(e);
+    for (const p of this.inspections.values()) p.reject(e);
+    this.inspections.clear();
   }
 }

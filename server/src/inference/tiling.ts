@@ -79,3 +79,44 @@ export function blit(dst: Uint8Array, dstWidth: number, tile: Uint8Array, r: Rec
     dst.set(tile.subarray(y * r.width * 3, (y + 1) * r.width * 3), ((r.y + y) * dstWidth + r.x) * 3);
   }
 }
+
+/** Tiles ordered so the middle of the picture paints first and the rest spreads outwards. */
+export function centreFirst<T extends { core: Rect }>(plans: T[], width: number, height: number): T[] {
+  const cx = width / 2;
+  const cy = height / 2;
+  const d = (p: T) => Math.hypot(p.core.x + p.core.width / 2 - cx, p.core.y + p.core.height / 2 - cy);
+  return plans
+    .map((p, i) => ({ p, i, d: d(p) }))
+    .sort((a, b) => a.d - b.d || a.i - b.i)
+    .map((e) => e.p);
+}
+
+/**
+ * Groups tiles into batches of at most `max` whose padded sizes are equal (one tensor per batch),
+ * keeping the given order as far as possible: each batch starts with the next tile in order and
+ * takes the following ones of the same size.
+ */
+export function batchTiles<T extends { padded: Rect }>(plans: T[], max: number): T[][] {
+  const left = [...plans];
+  const batches: T[][] = [];
+  while (left.length) {
+    const first = left.shift()!;
+    const batch = [first];
+    for (let i = 0; i < left.length && batch.length < max; ) {
+      if (left[i].padded.width === first.padded.width && left[i].padded.height === first.padded.height) batch.push(...left.splice(i, 1));
+      else i++;
+    }
+    batches.push(batch);
+  }
+  return batches;
+}
+
+/** Planar float32 of several equal-sized rects, stacked along the batch axis. */
+export function rgbToPlanarBatch(rgb: Uint8Array, stride: number, rects: Rect[], map?: (v: number) => number): Float32Array {
+  const { width, height } = rects[0];
+  const size = 3 * width * height;
+  const out = new Float32Array(size * rects.length);
+  rects.forEach((r, k) => out.set(rgbToPlanar(rgb, stride, r), k * size));
+  if (map) for (let i = 0; i < out.length; i++) out[i] = map(out[i]);
+  return out;
+}

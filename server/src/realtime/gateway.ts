@@ -7,6 +7,8 @@ import {
   DecideSchema,
   ErrorCode,
   FixRequestSchema,
+  FixCancelSchema,
+  FixCatalogueSchema,
   JoinSchema,
   Limits,
   PlaybackSetSchema,
@@ -43,7 +45,7 @@ interface SocketData {
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
-const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'version:decide', 'playback:set', 'presenter:set']);
+const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'fix:cancel', 'fix:catalogue', 'version:decide', 'playback:set', 'presenter:set']);
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 
 export interface GatewayDeps {
@@ -179,6 +181,22 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       handler(slog, 'fix:request', FixRequestSchema, async (req) => {
         joinedRoom(req.room);
         return { job: await deps.fixes.request(member, req) };
+      }),
+    );
+
+    socket.on(
+      'fix:cancel',
+      handler(slog, 'fix:cancel', FixCancelSchema, async ({ room, jobId }) => {
+        joinedRoom(room);
+        return { job: await deps.fixes.cancel(member, room, jobId) };
+      }),
+    );
+
+    socket.on(
+      'fix:catalogue',
+      handler(slog, 'fix:catalogue', FixCatalogueSchema, async ({ room }) => {
+        joinedRoom(room);
+        return { fixes: await deps.fixes.available() };
       }),
     );
 

@@ -97,6 +97,12 @@ export class RoomService {
   }
 }
 
+const ID_ALPHABET = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+/** A 12-character id of letters and digits: safe in URLs and never mistaken for a CLI option. */
 export function shortId(): string {
-  return crypto.randomBytes(9).toString('base64url');
+  const bytes = crypto.randomBytes(12);
+  let id = '';
+  for (const b of bytes) id += ID_ALPHABET[b % ID_ALPHABET.length];
+  return id;
 }

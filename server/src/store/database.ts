@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS ingests (
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ingests_room ON ingests (room_id, created_at);
 CREATE INDEX IF NOT EXISTS ingests_state ON ingests (state);
+CREATE TABLE IF NOT EXISTS room_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL, at TEXT NOT NULL, type TEXT NOT NULL,
+  actor TEXT, data TEXT NOT NULL, ref TEXT);
+CREATE INDEX IF NOT EXISTS room_events_room ON room_events (room_id, id);
+CREATE INDEX IF NOT EXISTS room_events_ref ON room_events (ref) WHERE ref IS NOT NULL;
+CREATE TABLE IF NOT EXISTS webhooks (
+  id TEXT PRIMARY KEY, room_id TEXT NOT NULL, url TEXT NOT NULL, created_at TEXT NOT NULL);
 `;
 
 /** Opens (and creates) the SQLite database under the data folder. WAL: a crashed process loses no commit. */

@@ -42,6 +42,17 @@ export class VersionRepository {
     })();
   }
 
+  /** The version a job (or an ingest, `ingest:<id>`) made, if any. */
+  byJob(jobId: string): Version | undefined {
+    const row = this.db.prepare('SELECT id FROM versions WHERE job_id = ?').get(jobId) as { id: string } | undefined;
+    return row && this.get(row.id);
+  }
+
+  /** Runs `fn` in one transaction (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   get(id: string): Version | undefined {
     const row = this.db.prepare('SELECT * FROM versions WHERE id = ?').get(id) as VersionRow | undefined;
     return row && this.toVersion(row);

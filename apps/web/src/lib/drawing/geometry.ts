@@ -47,3 +47,22 @@ export function regionProblem(r: Region, width: number, height: number): { code:
   }
   return null;
 }
+
+/**
+ * Shift while dragging a shape: rectangles and ellipses become squares and circles, lines and arrows
+ * snap to 45°. Works in picture pixels (w x h) so a square looks square on a wide picture.
+ */
+export function constrain(kind: string, a: readonly number[], b: readonly number[], w: number, h: number): [number, number] {
+  const dx = (b[0] - a[0]) * w;
+  const dy = (b[1] - a[1]) * h;
+  if (kind === 'rect' || kind === 'ellipse') {
+    const side = Math.max(Math.abs(dx), Math.abs(dy));
+    return [a[0] + (Math.sign(dx) || 1) * (side / w), a[1] + (Math.sign(dy) || 1) * (side / h)];
+  }
+  if (kind === 'line' || kind === 'arrow') {
+    const len = Math.hypot(dx, dy);
+    const angle = Math.round(Math.atan2(dy, dx) / (Math.PI / 4)) * (Math.PI / 4);
+    return [a[0] + (Math.cos(angle) * len) / w, a[1] + (Math.sin(angle) * len) / h];
+  }
+  return [b[0], b[1]];
+}

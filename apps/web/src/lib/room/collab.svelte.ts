@@ -1,11 +1,18 @@
-/** The room's Y.Doc (annotations) and awareness (who is here, cursors, strokes being drawn). */
+/**
+ * The room's Y.Doc (annotations and notes) and awareness (who is here, cursors, strokes being drawn,
+ * laser trails). Every local edit goes through `edit`, with this page's own origin, so the undo
+ * manager only ever undoes what this page did — never somebody else's drawing.
+ */
 import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
 import {
   annotationsMap,
   annotationsOn,
+  notesMap,
+  noteThreads,
   RoomDocProvider,
   type Annotation,
+  type Note,
   type Member,
   type PresenceState,
   type Refusal,
@@ -20,15 +27,31 @@ export interface Peer {
   state: PresenceState;
 }
 
+export interface Marker {
+  frame: number;
+  frameEnd: number;
+  kind: 'drawing' | 'note';
+}
+
+export type NoteThread = { note: Note; replies: Note[] };
+
 const CURSOR_MS = 40;
 const DRAWING_MS = 30;
+const LASER_MS = 30;
 
 export class Collab {
   readonly doc = new Y.Doc();
   readonly awareness = new Awareness(this.doc);
   readonly provider: RoomDocProvider;
+  /** The origin of this page's own edits: the only one the undo manager tracks. */
+  readonly localOrigin = { local: true, page: crypto.randomUUID() };
+  readonly undoManager: Y.UndoManager;
+  /** Local edits the undo manager must not track (erasing someone else's drawing). */
+  readonly foreignOrigin = { local: true, untracked: true };
   /** Bumped on every change of the annotations map, so readers re-run. */
   private annotationsRev = $state(0);
+  private notesRev = $state(0);
+  private undoRev = $state(0);
   private peersRev = $state(0);
   synced = $state(false);
   private joined = false;
@@ -38,7 +61,42 @@ export class Collab {
     this.awareness.setLocalState(null);
     this.provider = new RoomDocProvider(socket as unknown as SocketLike, room, this.doc, this.awareness, { onRefusal });
     annotationsMap(this.doc).observe(() => this.annotationsRev++);
+    notesMap(this.doc).observe(() => this.notesRev++);
     this.awareness.on('change', () => this.peersRev++);
+    // Drawings only: undo on the picture must not silently take back a posted note or a resolve.
+    // captureTimeout 0: every gesture is its own step, however fast the next one follows.
+    this.undoManager = new Y.UndoManager(annotationsMap(this.doc), {
+      trackedOrigins: new Set([this.localOrigin]),
+      captureTimeout: 0,
+    });
+    const bump = () => this.undoRev++;
+    this.undoManager.on('stack-item-added', bump);
+    this.undoManager.on('stack-item-popped', bump);
+    this.undoManager.on('stack-cleared', bump);
+  }
+
+  /** One local edit, one transaction, one undo step. */
+  edit(fn: () => void): void {
+    this.doc.transact(fn, this.localOrigin);
+    this.undoManager.stopCapturing();
+  }
+
+  get undoDepth(): number {
+    void this.undoRev;
+    return this.undoManager.undoStack.length;
+  }
+
+  get redoDepth(): number {
+    void this.undoRev;
+    return this.undoManager.redoStack.length;
+  }
+
+  undo(): boolean {
+    return this.undoManager.undo() !== null;
+  }
+
+  redo(): boolean {
+    return this.undoManager.redo() !== null;
   }
 
   /** After each join: sync the document and announce who we are. */
@@ -48,6 +106,7 @@ export class Collab {
       user: { id: member.id, name: member.name, role: member.role, color: member.color },
       cursor: prev?.cursor ?? null,
       drawing: null,
+      laser: null,
     } satisfies PresenceState);
     this.joined = true;
     this.synced = false;
@@ -70,8 +129,79 @@ export class Collab {
     return [...frames];
   }
 
+  /** Every annotation of a version (for ghosting and hit tests), oldest first. */
+  annotationsOf(versionId: string): Annotation[] {
+    void this.annotationsRev;
+    return [...annotationsMap(this.doc).values()]
+      .filter((a) => a.versionId === versionId)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  annotation(id: string): Annotation | null {
+    void this.annotationsRev;
+    return annotationsMap(this.doc).get(id) ?? null;
+  }
+
   add(annotation: Annotation): void {
-    this.doc.transact(() => annotationsMap(this.doc).set(annotation.id, annotation));
+    this.edit(() => annotationsMap(this.doc).set(annotation.id, annotation));
+  }
+
+  /**
+   * Remove drawings (eraser, clear mine). Removing my own is one undoable step. Someone else's
+   * drawing goes in a separate, untracked transaction: the server only accepts values written by
+   * their author, so an undo could not put it back for the others (it would refuse the update).
+   */
+  remove(ids: Iterable<string>, selfId: string): number {
+    const map = annotationsMap(this.doc);
+    const present = [...new Set(ids)].filter((id) => map.has(id));
+    const mine = present.filter((id) => map.get(id)!.author.id === selfId);
+    const theirs = present.filter((id) => map.get(id)!.author.id !== selfId);
+    if (mine.length) this.edit(() => mine.forEach((id) => map.delete(id)));
+    if (theirs.length) this.doc.transact(() => theirs.forEach((id) => map.delete(id)), this.foreignOrigin);
+    return present.length;
+  }
+
+  // ---- notes ------------------------------------------------------------------------------
+
+  /** Top-level notes with their replies, ordered by frame then time. */
+  get threads(): NoteThread[] {
+    void this.notesRev;
+    return noteThreads(this.doc);
+  }
+
+  note(id: string): Note | null {
+    void this.notesRev;
+    return notesMap(this.doc).get(id) ?? null;
+  }
+
+  putNote(note: Note): void {
+    this.doc.transact(() => notesMap(this.doc).set(note.id, note), this.localOrigin);
+  }
+
+  removeNotes(ids: string[]): void {
+    const map = notesMap(this.doc);
+    this.doc.transact(() => ids.forEach((id) => map.delete(id)), this.localOrigin);
+  }
+
+  /**
+   * Where the timeline gets a mark: drawings (by their frame range) and top-level notes of a
+   * version, sorted by frame, one entry per distinct range and kind.
+   */
+  markers(versionId: string): Marker[] {
+    void this.annotationsRev;
+    void this.notesRev;
+    const seen = new Map<string, Marker>();
+    const put = (frame: number, frameEnd: number, kind: Marker['kind']) => {
+      const key = `${frame}:${frameEnd}:${kind}`;
+      if (!seen.has(key)) seen.set(key, { frame, frameEnd: Math.max(frame, frameEnd), kind });
+    };
+    for (const a of annotationsMap(this.doc).values()) if (a.versionId === versionId) put(a.frame, a.frameEnd, 'drawing');
+    for (const n of notesMap(this.doc).values()) {
+      if (n.versionId === versionId && n.parentId === null) put(n.frame, n.frameEnd, 'note');
+    }
+    return [...seen.values()].sort(
+      (a, b) => a.frame - b.frame || a.frameEnd - b.frameEnd || a.kind.localeCompare(b.kind),
+    );
   }
 
   get peers(): Peer[] {
@@ -92,6 +222,27 @@ export class Collab {
     this.awareness.setLocalStateField('drawing', drawing);
   }, DRAWING_MS);
 
+  private readonly laserThrottle = throttle((laser: NonNullable<PresenceState['laser']>) => {
+    this.awareness.setLocalStateField('laser', laser);
+  }, LASER_MS);
+
+  /** Laser trail: never stored, only in awareness; null ends it (the others let it fade out). */
+  setLaser(laser: PresenceState['laser']): void {
+    if (!this.joined || !this.awareness.getLocalState()) return;
+    if (!laser) {
+      this.laserThrottle.cancel();
+      this.awareness.setLocalStateField('laser', null);
+    } else this.laserThrottle.call(laser);
+  }
+
+  /** The pointer went up: send the last trail at once (the others fade it out), then clear it. */
+  endLaser(last: NonNullable<PresenceState['laser']> | null): void {
+    if (!this.joined || !this.awareness.getLocalState()) return;
+    this.laserThrottle.cancel();
+    if (last) this.awareness.setLocalStateField('laser', last);
+    this.awareness.setLocalStateField('laser', null);
+  }
+
   setCursor(cursor: PresenceState['cursor']): void {
     if (!this.joined || !this.awareness.getLocalState()) return;
     if (cursor === null) {
@@ -109,6 +260,7 @@ export class Collab {
   }
 
   destroy(): void {
+    this.undoManager.destroy();
     this.provider.destroy();
     this.awareness.destroy();
     this.doc.destroy();

@@ -1,5 +1,7 @@
 /** Review-room shortcuts, the ones RV and SyncSketch users already have in their fingers. */
 import type { RoomSession } from './session.svelte';
+import { handleEditKey, handleToolKey } from './draw-keys';
+import { handlePlaybackKey } from './playback-keys';
 
 function typing(target: EventTarget | null): boolean {
   const el = target as HTMLElement | null;
@@ -7,6 +9,9 @@ function typing(target: EventTarget | null): boolean {
 }
 
 export function handleRoomKey(e: KeyboardEvent, room: RoomSession): void {
+  if (handleEditKey(e, room)) return; // Ctrl/Cmd+Z, Ctrl/Cmd+Shift+Z, Ctrl+Y
+  // J/K/L shuttle, I/O in/out, \ loop, Tab A/B, ? help (so L and O as tools are Shift+L, Shift+O).
+  if (handlePlaybackKey(e, room)) return;
   if (typing(e.target) || e.metaKey || e.ctrlKey || e.altKey) return;
   const p = room.player;
   const jump = e.shiftKey ? 10 : 1;
@@ -49,7 +54,8 @@ export function handleRoomKey(e: KeyboardEvent, room: RoomSession): void {
       room.tools.selection = null;
       break;
     default:
-      return;
+      // Drawing tools (L, B, O, T, E, X) and ghosting (G); keys handled above win.
+      if (!handleToolKey(e, room)) return;
   }
   e.preventDefault();
 }

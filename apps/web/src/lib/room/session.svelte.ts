@@ -4,10 +4,12 @@
  */
 import { can, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import type { Socket } from 'socket.io-client';
-import { Collab } from './collab.svelte';
+import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
 import { Player } from './player.svelte';
+import { Compare } from './compare.svelte';
+import { PlaybackSync } from './sync.svelte';
 import { Toasts } from './toasts.svelte';
 import { Tools } from './tools.svelte';
 import { Versions } from './versions.svelte';
@@ -21,7 +23,11 @@ export class RoomSession {
   readonly jobs = new Jobs();
   readonly player = new Player();
   readonly tools = new Tools();
+  /** Version B and how it is compared with the version on screen. */
+  readonly compare = new Compare(this.versions, this.player);
   readonly connection: Connection;
+  /** Synced playback: presenter, followers (needs the socket, so made in the constructor). */
+  readonly sync: PlaybackSync;
   readonly collab: Collab;
 
   room = $state<{ id: string; name: string } | null>(null);
@@ -30,6 +36,10 @@ export class RoomSession {
   readonly canAnnotate = $derived(!!this.member && can(this.member.role, 'annotate'));
   readonly canRequestFix = $derived(!!this.member && can(this.member.role, 'requestFix'));
   readonly canDecide = $derived(!!this.member && can(this.member.role, 'decide'));
+  /** Timeline marks (drawings and notes) of the version on screen, sorted by frame (reactive). */
+  get markers(): Marker[] {
+    return this.versions.currentId ? this.collab.markers(this.versions.currentId) : [];
+  }
 
   constructor(
     readonly roomId: string,
@@ -45,6 +55,7 @@ export class RoomSession {
     socket.on('version:created', (v) => this.versions.upsert(v));
     socket.on('version:updated', (v) => this.versions.upsert(v));
     socket.on('room:error', (r) => this.refused(r));
+    this.sync = new PlaybackSync(this);
   }
 
   get socket(): LoupeSocket {
@@ -56,6 +67,7 @@ export class RoomSession {
   }
 
   destroy(): void {
+    this.sync.destroy();
     // Tell the others we left (awareness removal) before the socket goes.
     this.collab.destroy();
     this.connection.stop();
@@ -67,8 +79,10 @@ export class RoomSession {
   }
 
   select(versionId: string): void {
+    const changed = this.versions.currentId !== versionId;
     this.versions.currentId = versionId;
     this.tools.selection = null;
+    if (changed) this.sync.versionChanged();
   }
 
   refused(r: Refusal | { code: string; message: string }): void {
@@ -138,6 +152,7 @@ export class RoomSession {
     this.versions.replaceAll(s.versions, s.shots);
     this.jobs.replaceAll(s.jobs);
     this.collab.start(s.sync, s.member);
+    this.sync.joined(s);
   }
 
   /** What tests inspect through window.__loupe. */
@@ -174,6 +189,33 @@ export class RoomSession {
         get tileCounts() {
           return session.jobs.tileCounts;
         },
+        get markers() {
+          return session.markers;
+        },
+        get notes() {
+          return session.collab.threads;
+        },
+        get undoDepth() {
+          return session.collab.undoDepth;
+        },
+        get following() {
+          return session.sync.following;
+        },
+        get presenterId() {
+          return session.sync.presentation.presenterId;
+        },
+        get playbackSeq() {
+          return session.sync.seq;
+        },
+        get rate() {
+          return session.player.rate;
+        },
+        get loop() {
+          return session.player.loopRange;
+        },
+        get compare() {
+          return session.compare.snapshot();
+        },
       },
     };
   }
@@ -194,5 +236,14 @@ export interface LoupeDebugHandle {
     readonly member: Member | null;
     readonly connection: string;
     readonly tileCounts: Record<string, number>;
+    readonly markers: Marker[];
+    readonly notes: NoteThread[];
+    readonly undoDepth: number;
+    readonly following: boolean;
+    readonly presenterId: string | null;
+    readonly playbackSeq: number;
+    readonly rate: number;
+    readonly loop: { in: number; out: number } | null;
+    readonly compare: ReturnType<Compare['snapshot']>;
   };
 }

@@ -1,0 +1,280 @@
+/**
+ * What the inference worker does, as a plain class: ONNX Runtime sessions with execution-provider
+ * fallback, models run over tiles (batched, centre first), and hole filling on a crop (PatchMatch,
+ * diffusion, or a studio's inpainting model). The worker process wraps it; tests and the benchmark
+ * can drive it in-process.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { batchTiles, blit, centreFirst, planTiles, planarToRgb, rgbToPlanarBatch, type Rect } from './tiling.js';
+import type { InferenceRun, InpaintRun, ModelInspection, TileRun, WorkerReply } from './messages.js';
+import { patchMatchFill } from './inpaint/patchmatch.js';
+import { diffuseFill } from './inpaint/diffuse.js';
+
+const require = createRequire(import.meta.url);
+export type Post = (msg: WorkerReply) => void;
+
+interface OpenSession {
+  session: ort.InferenceSession;
+  provider: string;
+}
+
+/**
+ * The CUDA and TensorRT providers are separate libraries that onnxruntime-node's install script
+ * downloads (skipped by default: see .npmrc and docs/gpu.md). Without them ORT prints a native error; check first.
+ */
+function missingProviderLibrary(provider: string): string | null {
+  if (provider !== 'cuda' && provider !== 'tensorrt') return null;
+  const dir = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const lib = path.join(dir, `libonnxruntime_providers_${provider}.so`);
+  return fs.existsSync(lib) ? null : `provider library not installed (${lib})`;
+}
+
+export class Engine {
+  private sessions = new Map<string, Promise<OpenSession>>();
+  /** Time spent inside session.run during the last run (ms), for the benchmark's overhead figure. */
+  lastRunMs = 0;
+
+  constructor(
+    private readonly providers: string[],
+    private readonly log: (message: string) => void = () => {},
+  ) {}
+
+  /** onnxruntime-node does not fall back by itself: try each provider in order, catching failures. */
+  session(modelPath: string): Promise<OpenSession> {
+    const key = `${modelPath}|${this.providers.join(',')}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = (async () => {
+        const errors: string[] = [];
+        for (const provider of this.providers) {
+          const missing = missingProviderLibrary(provider);
+          if (missing) {
+            errors.push(`${provider}: ${missing}`);
+            continue;
+          }
+          try {
+            const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+            this.log(`model ${path.basename(path.dirname(modelPath))} on ${provider}${errors.length ? ` (tried: ${errors.join('; ')})` : ''}`);
+            return { session, provider };
+          } catch (e) {
+            errors.push(`${provider}: ${(e as Error).message.split('\n')[0]}`);
+          }
+        }
+        throw new Error(`no execution provider could load ${modelPath} (${errors.join('; ')})`);
+      })();
+      s.catch(() => this.sessions.delete(key));
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  async inspect(modelPath: string): Promise<ModelInspection> {
+    const { session, provider } = await this.session(modelPath);
+    const meta = (m: readonly ort.InferenceSession.ValueMetadata[]) =>
+      m.map((v) => ({ name: v.name, isTensor: v.isTensor, ...(v.isTensor ? { type: v.type, shape: [...v.shape] } : {}) }));
+    return { provider, inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
+  }
+
+  async run(jobId: string, req: InferenceRun, post: Post): Promise<void> {
+    this.lastRunMs = 0;
+    if (req.kind === 'tiles') return this.runTiles(jobId, req, post);
+    return this.runInpaint(jobId, req, post);
+  }
+
+  private async timed<T>(p: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await p();
+    } finally {
+      this.lastRunMs += performance.now() - t0;
+    }
+  }
+
+  private async runTiles(jobId: string, req: TileRun, post: Post) {
+    const { width, height, scale, rgb } = req;
+    const { session: s, provider } = await this.session(req.modelPath);
+    const plans = centreFirst(planTiles(width, height, req.tileSize, req.context), width, height);
+    const outW = width * scale;
+    const outH = height * scale;
+    post({ type: 'started', jobId, provider, tiles: plans.length, width: outW, height: outH });
+    const out = new Uint8Array(outW * outH * 3);
+    const [ilo, ihi] = req.inputRange;
+    const [olo, ohi] = req.outputRange;
+    const toInput = ilo === 0 && ihi === 255 ? undefined : (v: number) => ilo + (v * (ihi - ilo)) / 255;
+    const extra: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(req.extraInputs ?? {})) extra[name] = new ort.Tensor('float32', t.data, t.dims);
+    const batchSize = req.tileOrigin ? 1 : Math.max(1, req.batch ?? 1);
+    let index = 0;
+    for (const batch of batchTiles(plans, batchSize)) {
+      const { width: pw, height: ph } = batch[0].padded;
+      const input = new ort.Tensor('float32', rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), toInput), [batch.length, 3, ph, pw]);
+      const feeds: Record<string, ort.Tensor> = { ...extra, [req.inputName]: input };
+      if (req.tileOrigin) feeds[req.tileOrigin] = new ort.Tensor('float32', Float32Array.from([batch[0].padded.x, batch[0].padded.y]), [2]);
+      const result = await this.timed(() => s.run(feeds));
+      const t = result[req.outputName];
+      const values = t.data as Float32Array;
+      if (olo !== 0 || ohi !== 255) for (let i = 0; i < values.length; i++) values[i] = ((values[i] - olo) * 255) / (ohi - olo);
+      const plane = 3 * pw * scale * ph * scale;
+      batch.forEach(({ core, padded }, k) => {
+        const crop = { x: (core.x - padded.x) * scale, y: (core.y - padded.y) * scale, width: core.width * scale, height: core.height * scale };
+        const tile = planarToRgb(values.subarray(k * plane, (k + 1) * plane), pw * scale, ph * scale, crop);
+        const rect = { x: core.x * scale, y: core.y * scale, width: crop.width, height: crop.height };
+        blit(out, outW, tile, rect);
+        post({ type: 'tile', jobId, index: index++, rect, rgb: tile });
+      });
+      input.dispose?.();
+      t.dispose?.();
+    }
+    post({ type: 'done', jobId, provider, rgb: out });
+  }
+
+  private async runInpaint(jobId: string, req: InpaintRun, post: Post) {
+    const { width: w, height: h, out } = req;
+    const grid = centreFirst(planTiles(out.width, out.height, req.tileSize, 0), out.width, out.height).map((p) => p.core);
+    const bbox = holeBox(req.hole, w, h);
+    const previewTiles = grid.filter((t) => bbox && intersects({ x: t.x + out.x, y: t.y + out.y, width: t.width, height: t.height }, bbox));
+    let provider = 'js';
+    let session: OpenSession | null = null;
+    if (req.method === 'model') {
+      if (!req.model) throw new Error('inpaint method "model" needs a model');
+      session = await this.session(req.model.modelPath);
+      provider = session.provider;
+    }
+    post({ type: 'started', jobId, provider, tiles: grid.length, width: out.width, height: out.height });
+    const pic = { data: Float32Array.from(req.rgb), width: w, height: h };
+    const sendTiles = (rgb: Uint8Array, tiles: Rect[], preview: boolean) => {
+      tiles.forEach((t, index) => {
+        const tile = new Uint8Array(t.width * t.height * 3);
+        for (let y = 0; y < t.height; y++) {
+          const src = ((out.y + t.y + y) * w + out.x + t.x) * 3;
+          tile.set(rgb.subarray(src, src + t.width * 3), y * t.width * 3);
+        }
+        post({ type: 'tile', jobId, index, rect: t, rgb: tile, ...(preview ? { preview: true } : {}) });
+      });
+    };
+    const info: Record<string, unknown> = { method: req.method };
+    if (req.method === 'patchmatch') {
+      let levels = 0;
+      patchMatchFill(pic, req.hole, {
+        seed: req.seed ?? 1,
+        onLevel: ({ picture, index, count }) => {
+          levels = count;
+          if (index === count - 1 || index === 0) return; // the coarsest is a blur; the finest is the result
+          sendTiles(toRgb8(upsampleInto(req.rgb, req.hole, w, h, picture)), previewTiles, true);
+        },
+      });
+      info.levels = levels;
+    } else if (req.method === 'diffuse') {
+      diffuseFill(pic, req.hole);
+    } else {
+      await this.inpaintWithModel(pic, req, session!);
+      info.model = path.basename(path.dirname(req.model!.modelPath));
+    }
+    const rgb = toRgb8(pic.data);
+    sendTiles(rgb, grid, false);
+    const result = new Uint8Array(out.width * out.height * 3);
+    for (let y = 0; y < out.height; y++) {
+      const src = ((out.y + y) * w + out.x) * 3;
+      result.set(rgb.subarray(src, src + out.width * 3), y * out.width * 3);
+    }
+    post({ type: 'done', jobId, provider, rgb: result, info });
+  }
+
+  /** Crop already made by the server: resize to the model's size, run, resize back, paste the hole with a feathered edge. */
+  private async inpaintWithModel(pic: { data: Float32Array; width: number; height: number }, req: InpaintRun, { session }: OpenSession) {
+    const m = req.model!;
+    const { width: w, height: h } = pic;
+    const [mh, mw] = m.size === 'dynamic' ? [Math.ceil(h / 8) * 8, Math.ceil(w / 8) * 8] : m.size;
+    const src = Buffer.from(req.rgb);
+    const img = mw === w && mh === h ? src : await sharp(src, { raw: { width: w, height: h, channels: 3 } }).resize(mw, mh, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+    const holeBuf = Buffer.from(req.hole.map((v) => (v ? 255 : 0)));
+    const hole = mw === w && mh === h ? holeBuf : await sharp(holeBuf, { raw: { width: w, height: h, channels: 1 } }).resize(mw, mh, { fit: 'fill', kernel: 'linear' }).extractChannel(0).raw().toBuffer();
+    const [ilo, ihi] = m.inputRange;
+    const image = rgbToPlanarBatch(new Uint8Array(img.buffer, img.byteOffset, img.byteLength), mw, [{ x: 0, y: 0, width: mw, height: mh }], (v) => ilo + (v * (ihi - ilo)) / 255);
+    const [klo, khi] = m.maskRange;
+    const holeValue = m.polarity === 'hole-is-1' ? khi : klo;
+    const keepValue = m.polarity === 'hole-is-1' ? klo : khi;
+    const mask = Float32Array.from(hole, (v) => (v > 0 ? holeValue : keepValue));
+    const result = await this.timed(() =>
+      session.run({ [m.imageInput]: new ort.Tensor('float32', image, [1, 3, mh, mw]), [m.maskInput]: new ort.Tensor('float32', mask, [1, 1, mh, mw]) }),
+    );
+    const values = result[m.outputName].data as Float32Array;
+    const [olo, ohi] = m.outputRange;
+    const rgb = planarToRgb(values.map((v) => ((v - olo) * 255) / (ohi - olo)), mw, mh, { x: 0, y: 0, width: mw, height: mh });
+    const back = mw === w && mh === h ? rgb : new Uint8Array(await sharp(Buffer.from(rgb), { raw: { width: mw, height: mh, channels: 3 } }).resize(w, h, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer());
+    const alpha = featherHole(req.hole, w, h, 2);
+    for (let i = 0; i < w * h; i++) {
+      const a = alpha[i];
+      if (!a) continue;
+      for (let c = 0; c < 3; c++) pic.data[i * 3 + c] = a * back[i * 3 + c] + (1 - a) * pic.data[i * 3 + c];
+    }
+  }
+}
+
+function toRgb8(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = Math.max(0, Math.min(255, Math.round(data[i])));
+  return out;
+}
+
+/** The crop with its hole pixels taken (bilinearly) from a lower-resolution fill. */
+function upsampleInto(rgb: Uint8Array, hole: Uint8Array, w: number, h: number, low: { data: Float32Array; width: number; height: number }): Float32Array {
+  const out = Float32Array.from(rgb);
+  const sx = low.width / w;
+  const sy = low.height / h;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (!hole[i]) continue;
+      const fx = Math.min(low.width - 1, Math.max(0, (x + 0.5) * sx - 0.5));
+      const fy = Math.min(low.height - 1, Math.max(0, (y + 0.5) * sy - 0.5));
+      const x0 = Math.floor(fx), y0 = Math.floor(fy);
+      const x1 = Math.min(low.width - 1, x0 + 1), y1 = Math.min(low.height - 1, y0 + 1);
+      const ax = fx - x0, ay = fy - y0;
+      for (let c = 0; c < 3; c++) {
+        const v = (yy: number, xx: number) => low.data[(yy * low.width + xx) * 3 + c];
+        out[i * 3 + c] = (1 - ay) * ((1 - ax) * v(y0, x0) + ax * v(y0, x1)) + ay * ((1 - ax) * v(y1, x0) + ax * v(y1, x1));
+      }
+    }
+  return out;
+}
+
+function holeBox(hole: Uint8Array, w: number, h: number): Rect | null {
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      if (hole[y * w + x]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+  return x1 < 0 ? null : { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
+}
+
+const intersects = (a: Rect, b: Rect) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+/** Alpha 1 inside the hole, falling off linearly over `r` pixels outside it (chessboard distance). */
+export function featherHole(hole: Uint8Array, w: number, h: number, r: number): Float32Array {
+  const alpha = new Float32Array(w * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      if (hole[y * w + x]) {
+        alpha[y * w + x] = 1;
+        continue;
+      }
+      let d = r + 1;
+      for (let dy = -r; dy <= r && d > 1; dy++)
+        for (let dx = -r; dx <= r; dx++) {
+          const xx = x + dx, yy = y + dy;
+          if (xx < 0 || yy < 0 || xx >= w || yy >= h || !hole[yy * w + xx]) continue;
+          d = Math.min(d, Math.max(Math.abs(dx), Math.abs(dy)));
+        }
+      if (d <= r) alpha[y * w + x] = 1 - d / (r + 1);
+    }
+  return alpha;
+}

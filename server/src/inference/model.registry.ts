@@ -1,0 +1,98 @@
+/**
+ * The models this server runs: the built-in catalogue (models/) and a studio's own models
+ * (LOUPE_MODELS_DIR), each checked at start against what ONNX Runtime reports for the loaded
+ * session. A model that does not match its manifest is refused with one clear log line and is not
+ * offered in the rooms; everything else keeps working.
+ */
+import { checkManifest, ensureAllModels, type EnsuredModel, type ModelTask } from '@loupe/models';
+import { FixCatalogue, FixIds, type AvailableFix, type AvailableModel } from '@loupe/shared';
+import type { Logger } from '../log.js';
+import type { InferenceService } from './inference.service.js';
+
+export interface RegisteredModel extends EnsuredModel {
+  /** Provider the session loaded on when checked. */
+  provider: string;
+}
+
+export class ModelRegistry {
+  private models = new Map<string, RegisteredModel>();
+  readonly refused = new Map<string, string>();
+  private loading: Promise<void> | null = null;
+
+  constructor(
+    private readonly deps: { inference: InferenceService; extraDirs: string[]; log: Logger },
+  ) {}
+
+  /** Builds what is missing, checks every model; safe to call more than once. */
+  load(): Promise<void> {
+    this.loading ??= this.doLoad();
+    return this.loading;
+  }
+
+  private async doLoad() {
+    const { log } = this.deps;
+    const started = performance.now();
+    let ensured: EnsuredModel[] = [];
+    try {
+      ensured = await ensureAllModels({
+        extraDirs: this.deps.extraDirs,
+        log: (line) => log.debug(line),
+        onError: (id, e) => this.refuse(id, e.message),
+      });
+    } catch (e) {
+      // A broken studio manifest (bad JSON, taken id) must not stop the built-in models from loading.
+      log.error({ err: (e as Error).message }, `model catalogue: ${(e as Error).message}`);
+      if (this.deps.extraDirs.length) ensured = await ensureAllModels({ log: (line) => log.debug(line) });
+      else throw e;
+    }
+    for (const model of ensured) {
+      try {
+        const meta = await this.deps.inference.inspect(model.path);
+        const problems = checkManifest(model.manifest, meta.inputs, meta.outputs);
+        if (problems.length) {
+          this.refuse(model.manifest.id, `${model.path} does not match its manifest: ${problems.join('; ')}`);
+          continue;
+        }
+        this.models.set(model.manifest.id, { ...model, provider: meta.provider });
+      } catch (e) {
+        this.refuse(model.manifest.id, `${model.path} cannot be loaded: ${(e as Error).message}`);
+      }
+    }
+    log.info(
+      { models: [...this.models.keys()], refused: [...this.refused.keys()], ms: Math.round(performance.now() - started) },
+      `models ready: ${this.models.size} (${[...this.models.values()].map((m) => `${m.manifest.id} on ${m.provider}`).join(', ')})`,
+    );
+  }
+
+  private refuse(id: string, why: string) {
+    this.refused.set(id, why);
+    this.deps.log.error({ model: id }, `model ${id} refused: ${why}`);
+  }
+
+  get(id: string): RegisteredModel | undefined {
+    return this.models.get(id);
+  }
+
+  byTask(task: ModelTask): RegisteredModel[] {
+    return [...this.models.values()].filter((m) => m.manifest.task === task);
+  }
+
+  /** The fixes as offered to a room: each with the models it may use now. */
+  available(): AvailableFix[] {
+    return FixIds.map((id) => {
+      const fix = FixCatalogue[id];
+      const models: AvailableModel[] = this.byTask(fix.task)
+        .filter((m) => m.manifest.scale === fix.scale && (m.origin === 'studio' || m.manifest.id === fix.model || fix.alternatives.includes(m.manifest.id)))
+        .map((m) => ({
+          id: m.manifest.id,
+          name: m.manifest.name,
+          version: m.manifest.version,
+          licence: m.manifest.licence,
+          task: fix.task,
+          scale: m.manifest.scale,
+          origin: m.origin,
+        }));
+      return { ...fix, models };
+    });
+  }
+}

@@ -1,0 +1,826 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ErrorCode,
+  LoupeError,
+  MovieCodecs,
+  SequenceError,
+  badFileName,
+  can,
+  extensionOf,
+  imageFormatOf,
+  layoutSequence,
+  mediaKindOf,
+  sequenceLabel,
+  type FrameGap,
+  type InviteClaims,
+  type IngestStage,
+  type MediaProgress,
+  type MediaSource,
+  type Shot,
+  type Version,
+  type VersionMedia,
+} from '@loupe/shared';
+import type { MediaConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { BlobRepository } from '../store/blob.repository.js';
+import type { IngestRecord, IngestRepository } from '../store/ingest.repository.js';
+import type { RoomRepository } from '../store/room.repository.js';
+import type { VersionRepository } from '../store/version.repository.js';
+import { shortId } from '../rooms/room.service.js';
+import { FfmpegError } from './ffmpeg.js';
+import { imageHeader, sniff, type ImageHeader } from './inspect.js';
+import { decoderFor, fpsOf, frameIndexMode, packetTimes, probeImage, probeMovie, toRational, type Rational } from './probe.js';
+import { fitBox, movieProxy, sequenceProxy, thumbnails } from './proxy.js';
+import { VIEW_TRANSFORM_ID } from './view-transform.js';
+import { unzipImages } from './zip.js';
+
+/** What a client asks for when it announces an upload. */
+export interface CreateIngest {
+  files: { name: string; size: number }[];
+  shotId?: string | null;
+  shotName?: string | null;
+  fps?: number | null;
+}
+
+export interface IngestEvents {
+  progress(roomId: string, p: MediaProgress): void;
+  shotCreated(roomId: string, shot: Shot): void;
+  versionCreated(roomId: string, v: Version): void;
+}
+
+export interface IngestDeps {
+  config: MediaConfig;
+  dataDir: string;
+  ingests: IngestRepository;
+  rooms: RoomRepository;
+  versions: VersionRepository;
+  blobs: BlobRepository;
+  events: IngestEvents;
+  log: Logger;
+}
+
+/** The files of one sequence's frames, in frame order, as stored in the manifest blob. */
+export interface SequenceManifest {
+  format: 'png' | 'jpeg' | 'tiff' | 'exr' | 'dpx';
+  firstFrame: number;
+  lastFrame: number;
+  bitDepth: number;
+  frames: { frame: number; sha256: string }[];
+}
+
+/** What GET /api/ingests/:id answers. */
+export interface IngestView {
+  id: string;
+  room: string;
+  state: IngestRecord['state'];
+  stage: IngestStage;
+  percent: number;
+  label: string;
+  shotId: string | null;
+  by: { id: string; name: string };
+  files: { name: string; size: number; offset: number; uploadUrl: string }[];
+  error: IngestRecord['error'];
+  result: IngestRecord['result'];
+  createdAt: string;
+}
+
+const MAX_SEQUENCE_SPAN = 100_000;
+
+export const uploadUrl = (ingestId: string, index: number) => `/api/uploads/${ingestId}.${index}`;
+
+/**
+ * Uploads and their processing. An upload is announced with its files (names and sizes), each file
+ * is received through the tus protocol (resumable), and once every byte is in, the ingest runs in the
+ * background: unpack, probe, proxy, thumbnails. Only then, in one transaction, the shot (when new) and
+ * the version are created: a failure at any step leaves no shot and no version.
+ */
+export class IngestService {
+  private readonly queue: string[] = [];
+  private running: { id: string; abort: AbortController; done: Promise<void> } | null = null;
+  private readonly live = new Map<string, IngestRecord & { received?: number }>();
+  private readonly writers = new Map<string, { req: Readable; done: Promise<unknown> }>();
+  private readonly lastEmit = new Map<string, number>();
+  private stopping = false;
+  private readonly expiryTimer: NodeJS.Timeout;
+
+  constructor(private readonly deps: IngestDeps) {
+    fs.mkdirSync(this.uploadsRoot, { recursive: true });
+    this.expiryTimer = setInterval(() => this.expireOld(), 3600_000);
+    this.expiryTimer.unref();
+  }
+
+  get idle(): boolean {
+    return !this.running && this.queue.length === 0;
+  }
+
+  private get uploadsRoot() {
+    return path.join(this.deps.dataDir, 'uploads');
+  }
+  private uploadDir(id: string) {
+    return path.join(this.uploadsRoot, id);
+  }
+  private partPath(id: string, index: number) {
+    return path.join(this.uploadDir(id), `${index}.part`);
+  }
+  private workDir(id: string) {
+    return path.join(this.deps.dataDir, 'tmp', `ingest-${id}`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Receiving
+
+  /** Checks an announced upload (names, formats, sizes, shot) and makes room for its files. Nothing is processed yet. */
+  create(claims: InviteClaims, req: CreateIngest): IngestRecord {
+    this.mayUpload(claims);
+    const { config } = this.deps;
+    const files = req.files;
+    if (!Array.isArray(files) || files.length === 0) throw new LoupeError(ErrorCode.BAD_REQUEST, 'An upload needs at least one file.');
+    if (files.length > config.uploadMaxFiles) {
+      throw new LoupeError(ErrorCode.UPLOAD_TOO_MANY_FILES, `${files.length} files in one upload; at most ${config.uploadMaxFiles} (UPLOAD_MAX_FILES).`);
+    }
+    let total = 0;
+    for (const f of files) {
+      const bad = badFileName(f?.name);
+      if (bad) throw new LoupeError(ErrorCode.BAD_FILE_NAME, `Bad file name: ${bad}.`);
+      if (!Number.isSafeInteger(f.size) || f.size < 0) throw new LoupeError(ErrorCode.BAD_REQUEST, `${f.name}: the size must be a whole number of bytes.`);
+      if (f.size === 0) throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${f.name} is empty.`);
+      total += f.size;
+    }
+    if (total > config.uploadMaxBytes) {
+      throw new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is ${total} bytes; at most ${config.uploadMaxBytes} bytes (UPLOAD_MAX_BYTES).`);
+    }
+    const kinds = files.map((f) => mediaKindOf(f.name));
+    const unknown = files.find((_, i) => !kinds[i]);
+    if (unknown) {
+      throw new LoupeError(
+        ErrorCode.UNSUPPORTED_FORMAT,
+        `${unknown.name}: Loupe ingests movies (.mp4, .mov), image sequences (.png, .jpg, .tif, .exr, .dpx) and zips of sequences; not .${extensionOf(unknown.name) || '(no extension)'}.`,
+      );
+    }
+    let label: string;
+    if (kinds.includes('movie') || kinds.includes('archive')) {
+      if (files.length > 1) throw new LoupeError(ErrorCode.BAD_REQUEST, 'Upload one movie or one zip at a time (or the frame files of one sequence).');
+      label = files[0].name;
+    } else {
+      try {
+        label = sequenceLabel(layoutSequence(files.map((f) => f.name), { maxFrames: MAX_SEQUENCE_SPAN }));
+      } catch (e) {
+        if (e instanceof SequenceError) throw new LoupeError(ErrorCode.SEQUENCE_INVALID, `Not one image sequence: ${e.message}.`);
+        throw e;
+      }
+    }
+    if (req.shotId && !this.deps.rooms.shots(claims.room).some((s) => s.id === req.shotId)) {
+      throw new LoupeError(ErrorCode.SHOT_NOT_FOUND, `There is no shot ${req.shotId} in this room.`);
+    }
+    if (req.fps != null && !(Number.isFinite(req.fps) && req.fps > 0 && req.fps <= 1000)) {
+      throw new LoupeError(ErrorCode.BAD_REQUEST, 'fps must be a number between 0 and 1000.');
+    }
+    if (req.shotName != null && (typeof req.shotName !== 'string' || req.shotName.length > 200)) {
+      throw new LoupeError(ErrorCode.BAD_REQUEST, 'The shot name must be text of at most 200 characters.');
+    }
+    const now = new Date().toISOString();
+    const rec: IngestRecord = {
+      id: shortId().replace(/[-_]/g, 'x'),
+      roomId: claims.room,
+      state: 'uploading',
+      files: files.map((f) => ({ name: f.name, size: f.size })),
+      label,
+      shotId: req.shotId ?? null,
+      shotName: req.shotName?.trim() || null,
+      fps: req.fps ?? null,
+      by: { id: claims.sub, name: claims.name, role: claims.role },
+      createdAt: now,
+      updatedAt: now,
+      stage: 'uploading',
+      percent: 0,
+      error: null,
+      result: null,
+    };
+    fs.mkdirSync(this.uploadDir(rec.id), { recursive: true });
+    rec.files.forEach((_, i) => fs.writeFileSync(this.partPath(rec.id, i), ''));
+    this.deps.ingests.insert(rec);
+    this.deps.log.info({ room: rec.roomId, ingest: rec.id, user: claims.sub, files: files.length, bytes: total }, `upload announced: ${label}`);
+    this.emit(rec, true);
+    return rec;
+  }
+
+  /** The record of an ingest the member's room owns (UPLOAD_NOT_FOUND otherwise). */
+  record(id: string, claims: InviteClaims): IngestRecord {
+    const rec = this.live.get(id) ?? this.deps.ingests.get(id);
+    if (!rec || rec.roomId !== claims.room) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${id} in this room.`);
+    return rec;
+  }
+
+  view(rec: IngestRecord): IngestView {
+    return {
+      id: rec.id,
+      room: rec.roomId,
+      state: rec.state,
+      stage: rec.stage,
+      percent: rec.percent,
+      label: rec.label,
+      shotId: rec.result?.shotId ?? rec.shotId,
+      by: { id: rec.by.id, name: rec.by.name },
+      files: rec.files.map((f, i) => ({ ...f, offset: this.offsetOf(rec, i), uploadUrl: uploadUrl(rec.id, i) })),
+      error: rec.error,
+      result: rec.result,
+      createdAt: rec.createdAt,
+    };
+  }
+
+  list(roomId: string): IngestRecord[] {
+    return this.deps.ingests.listForRoom(roomId).map((r) => this.live.get(r.id) ?? r);
+  }
+
+  private offsetOf(rec: IngestRecord, index: number): number {
+    if (rec.state !== 'uploading') return rec.state === 'cancelled' || rec.state === 'failed' ? 0 : rec.files[index].size;
+    try {
+      return fs.statSync(this.partPath(rec.id, index)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Resolves a tus upload id (`<ingest>.<file>`) to its ingest and file. */
+  file(uploadId: string, claims: InviteClaims): { rec: IngestRecord; index: number; size: number; offset: number } {
+    const m = /^([A-Za-z0-9]{6,32})\.(\d{1,6})$/.exec(uploadId);
+    if (!m) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
+    const rec = this.record(m[1], claims);
+    const index = Number(m[2]);
+    if (index >= rec.files.length) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
+    return { rec, index, size: rec.files[index].size, offset: this.offsetOf(rec, index) };
+  }
+
+  /**
+   * If a request is still writing this file (a client resuming after its connection dropped, before
+   * the server noticed), stops it and waits for its bytes to land, so the offset is final.
+   */
+  async settle(uploadId: string): Promise<void> {
+    const w = this.writers.get(uploadId);
+    if (!w) return;
+    w.req.destroy();
+    await w.done.catch(() => {});
+  }
+
+  /**
+   * Appends bytes to one file at `offset` (tus PATCH). Returns the new offset. When the last byte of
+   * the last file arrives the ingest is queued. A dropped connection keeps what was written.
+   */
+  async append(uploadId: string, claims: InviteClaims, offset: number, body: Readable, declaredLength?: number): Promise<{ offset: number; complete: boolean }> {
+    this.mayUpload(claims);
+    // The newest request for a file wins: an older one still writing is stopped first.
+    while (this.writers.has(uploadId)) await this.settle(uploadId);
+    const { rec, index, size, offset: current } = this.file(uploadId, claims);
+    if (rec.state !== 'uploading') {
+      if (rec.state === 'cancelled' || rec.state === 'failed') throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `Upload ${uploadId} was ${rec.state}.`);
+      throw new LoupeError(ErrorCode.UPLOAD_OFFSET_MISMATCH, `Upload ${uploadId} is complete.`);
+    }
+    if (offset !== current) {
+      throw new LoupeError(ErrorCode.UPLOAD_OFFSET_MISMATCH, `The server has ${current} bytes of ${rec.files[index].name}, not ${offset}: resume from ${current}.`);
+    }
+    const remaining = size - current;
+    if (declaredLength !== undefined && declaredLength > remaining) {
+      throw new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, `${rec.files[index].name} was announced as ${size} bytes; this request would write past it.`);
+    }
+    let received = 0;
+    let overflow = false;
+    const limiter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (received + chunk.length > remaining) {
+          overflow = true;
+          this.push(chunk.subarray(0, remaining - received));
+          received = remaining;
+          return cb(new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, 'More bytes than the file was announced with.'));
+        }
+        received += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const live = this.liveRecord(rec);
+    let before = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        before += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const done = pipeline(body, limiter, counter, fs.createWriteStream(this.partPath(rec.id, index), { flags: 'a' }));
+    this.writers.set(uploadId, { req: body, done });
+    const tick = setInterval(() => this.uploadProgress(live, before), 500);
+    try {
+      await done;
+    } catch (e) {
+      if (overflow) throw new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, `More bytes than ${rec.files[index].name} was announced with (${size}).`);
+      // The client went away: what arrived is kept, and a HEAD tells it where to resume.
+      this.deps.log.info({ ingest: rec.id, file: index, err: (e as Error).message }, 'upload interrupted');
+    } finally {
+      clearInterval(tick);
+      if (this.writers.get(uploadId)?.done === done) this.writers.delete(uploadId);
+    }
+    const now = fs.statSync(this.partPath(rec.id, index)).size;
+    live.received = (live.received ?? 0) + before;
+    // Progress counts against expiry, also after a restart.
+    live.updatedAt = new Date().toISOString();
+    this.deps.ingests.update(stripLive(live));
+    const complete = rec.files.every((_, i) => this.offsetOf(live, i) === rec.files[i].size);
+    if (complete && live.state === 'uploading') this.enqueue(live);
+    else this.uploadProgress(live, 0);
+    return { offset: now, complete };
+  }
+
+  private uploadProgress(rec: IngestRecord & { received?: number }, extra: number) {
+    if (rec.state !== 'uploading') return;
+    const total = rec.files.reduce((s, f) => s + f.size, 0);
+    const got = Math.min(total, (rec.received ?? 0) + extra);
+    this.setStage(rec, 'uploading', total ? (100 * got) / total : 0, false);
+  }
+
+  /** Cancels an upload (tus DELETE): its bytes are removed; nothing was created. */
+  async cancel(id: string, claims: InviteClaims): Promise<void> {
+    this.mayUpload(claims);
+    const rec = this.liveRecord(this.record(id, claims));
+    if (rec.state === 'done' || rec.state === 'failed' || rec.state === 'cancelled') return;
+    if (rec.state === 'processing') {
+      throw new LoupeError(ErrorCode.BAD_REQUEST, 'The upload is being processed; it can no longer be cancelled.');
+    }
+    await Promise.all(rec.files.map((_, i) => this.settle(`${rec.id}.${i}`)));
+    const q = this.queue.indexOf(rec.id);
+    if (q >= 0) this.queue.splice(q, 1);
+    rec.state = 'cancelled';
+    this.setStage(rec, 'cancelled', 0, true);
+    this.forget(rec);
+    await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true });
+  }
+
+  private mayUpload(claims: InviteClaims) {
+    if (!can(claims.role, 'upload')) {
+      throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${claims.role} cannot upload media; ask for an artist, editor or director invite.`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Progress
+
+  private liveRecord(rec: IngestRecord): IngestRecord & { received?: number } {
+    let live = this.live.get(rec.id);
+    if (!live) {
+      live = { ...rec };
+      if (live.state === 'uploading') live.received = rec.files.reduce((s, _, i) => s + this.offsetOf(rec, i), 0);
+      this.live.set(rec.id, live);
+    }
+    return live;
+  }
+
+  private forget(rec: IngestRecord) {
+    this.live.delete(rec.id);
+    this.lastEmit.delete(rec.id);
+  }
+
+  /** Updates the stage (stored and sent at once) or the percent (sent at most every 250 ms). */
+  private setStage(rec: IngestRecord, stage: IngestStage, percent: number, store: boolean) {
+    const changed = rec.stage !== stage;
+    rec.stage = stage;
+    rec.percent = Math.max(0, Math.min(100, Math.round(percent * 10) / 10));
+    rec.updatedAt = new Date().toISOString();
+    if (store || changed) this.deps.ingests.update(stripLive(rec));
+    this.emit(rec, store || changed);
+  }
+
+  private emit(rec: IngestRecord, force: boolean) {
+    const now = Date.now();
+    if (!force && now - (this.lastEmit.get(rec.id) ?? 0) < 250) return;
+    this.lastEmit.set(rec.id, now);
+    const p: MediaProgress = {
+      uploadId: rec.id,
+      room: rec.roomId,
+      name: rec.label,
+      stage: rec.stage,
+      percent: rec.percent,
+      by: { id: rec.by.id, name: rec.by.name },
+      shotId: rec.result?.shotId ?? rec.shotId,
+    };
+    if (rec.result) Object.assign(p, { versionId: rec.result.versionId, gaps: rec.result.gaps });
+    if (rec.error) p.error = rec.error;
+    this.deps.events.progress(rec.roomId, p);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Processing
+
+  private enqueue(rec: IngestRecord) {
+    rec.state = 'queued';
+    this.setStage(rec, 'queued', 0, true);
+    if (!this.queue.includes(rec.id)) this.queue.push(rec.id);
+    this.deps.log.info({ room: rec.roomId, ingest: rec.id }, `upload received: ${rec.label}`);
+    this.pump();
+  }
+
+  /** After a restart: ingests that were queued or processing run again; leftovers are cleaned. */
+  resumeUnfinished() {
+    const tmp = path.join(this.deps.dataDir, 'tmp');
+    if (fs.existsSync(tmp)) {
+      for (const d of fs.readdirSync(tmp)) if (d.startsWith('ingest-')) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
+    }
+    for (const rec of this.deps.ingests.inStates(['queued', 'processing'])) {
+      const live = this.liveRecord(rec);
+      live.state = 'queued';
+      live.stage = 'queued';
+      live.percent = 0;
+      this.deps.ingests.update(stripLive(live));
+      this.queue.push(live.id);
+    }
+    this.expireOld();
+    this.pump();
+  }
+
+  /** Unfinished uploads older than UPLOAD_EXPIRY_HOURS are removed. */
+  expireOld() {
+    const cutoff = Date.now() - this.deps.config.uploadExpiryHours * 3600_000;
+    for (const rec of this.deps.ingests.inStates(['uploading'])) {
+      const live = this.live.get(rec.id) ?? rec;
+      if (Date.parse(live.updatedAt) >= cutoff || this.writersFor(rec.id)) continue;
+      live.state = 'cancelled';
+      live.error = { code: ErrorCode.UPLOAD_NOT_FOUND, message: `The upload expired after ${this.deps.config.uploadExpiryHours} hours without progress.` };
+      this.setStage(live, 'cancelled', 0, true);
+      this.forget(live);
+      fs.rmSync(this.uploadDir(rec.id), { recursive: true, force: true });
+      this.deps.log.info({ room: rec.roomId, ingest: rec.id }, 'unfinished upload expired');
+    }
+  }
+
+  private writersFor(id: string) {
+    return [...this.writers.keys()].some((k) => k.startsWith(`${id}.`));
+  }
+
+  private pump(): void {
+    if (this.stopping || this.running || this.queue.length === 0) return;
+    const id = this.queue.shift()!;
+    const stored = this.deps.ingests.get(id);
+    if (!stored) {
+      this.pump();
+      return;
+    }
+    const rec = this.liveRecord(stored);
+    const abort = new AbortController();
+    const done = this.process(rec, abort.signal).finally(() => {
+      this.running = null;
+      this.pump();
+    });
+    this.running = { id, abort, done };
+  }
+
+  private async process(rec: IngestRecord, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    rec.state = 'processing';
+    const work = this.workDir(rec.id);
+    await fs.promises.rm(work, { recursive: true, force: true });
+    await fs.promises.mkdir(work, { recursive: true });
+    try {
+      const { shot, version, gaps } = await this.ingest(rec, work, signal);
+      rec.state = 'done';
+      rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps };
+      if (shot) this.deps.events.shotCreated(rec.roomId, shot);
+      this.deps.events.versionCreated(rec.roomId, version);
+      this.setStage(rec, 'done', 100, true);
+      this.deps.log.info({ room: rec.roomId, ingest: rec.id, version: version.id, shot: version.shotId, ms: Date.now() - started }, `ingest done: ${rec.label}`);
+    } catch (e) {
+      if (this.stopping) return; // stopped mid-way: runs again after the restart
+      const err = toIngestError(e, this.deps.dataDir);
+      rec.state = 'failed';
+      rec.error = err;
+      this.setStage(rec, 'failed', 0, true);
+      this.deps.log.warn({ room: rec.roomId, ingest: rec.id, code: err.code, err: err.message }, `ingest failed: ${rec.label}`);
+    } finally {
+      await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
+      if (rec.state === 'done' || rec.state === 'failed') {
+        await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true }).catch(() => {});
+        this.forget(rec);
+      }
+    }
+  }
+
+  private async ingest(rec: IngestRecord, work: string, signal: AbortSignal): Promise<{ shot: Shot | null; version: Version; gaps: FrameGap[] }> {
+    const files = rec.files.map((f, i) => ({ name: f.name, path: this.partPath(rec.id, i), size: f.size }));
+    for (const f of files) {
+      const size = fs.statSync(f.path).size;
+      if (size !== f.size) throw new LoupeError(ErrorCode.INGEST_FAILED, `${f.name}: ${size} of ${f.size} bytes arrived.`);
+    }
+    const kind = mediaKindOf(files[0].name);
+    if (kind === 'movie') return this.ingestMovie(rec, files[0], work, signal);
+    let images = files;
+    if (kind === 'archive') {
+      this.setStage(rec, 'unpacking', 0, true);
+      const sniffed = await sniff(files[0].path);
+      if (sniffed !== 'zip') throw mismatch(files[0].name, 'zip', sniffed);
+      const { config } = this.deps;
+      images = await unzipImages(files[0].path, path.join(work, 'unzipped'), { maxEntries: config.uploadMaxFiles, maxBytes: config.unpackMaxBytes }, (pct) =>
+        this.setStage(rec, 'unpacking', pct, false),
+      );
+    }
+    return this.ingestSequence(rec, images, work, signal);
+  }
+
+  private async ingestMovie(rec: IngestRecord, file: { name: string; path: string; size: number }, work: string, signal: AbortSignal) {
+    const { config } = this.deps;
+    this.setStage(rec, 'probing', 0, true);
+    const sniffed = await sniff(file.path);
+    if (sniffed !== 'isobmff') throw mismatch(file.name, 'movie', sniffed);
+    const p = await probeMovie(file.path, file.name);
+    if (!(MovieCodecs as readonly string[]).includes(p.codec)) {
+      throw new LoupeError(ErrorCode.UNSUPPORTED_CODEC, `${file.name} is ${p.codec}; Loupe takes H.264, HEVC, ProRes and DNxHD/DNxHR movies.`);
+    }
+    if (!p.width || !p.height) throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${file.name}: the video stream has no size.`);
+    checkPixels(file.name, p.width, p.height, config.maxPixels);
+    this.setStage(rec, 'probing', 50, false);
+
+    const size = fitBox(p.width, p.height, p.sar, config.proxyMaxWidth, config.proxyMaxHeight);
+    this.setStage(rec, 'proxy', 0, true);
+    const proxyFile = path.join(work, 'proxy.mp4');
+    const onFrame = (n: number) => p.frameCount && this.setStage(rec, 'proxy', (100 * n) / p.frameCount, false);
+    const proxy = await decodeErrors(file.name, () =>
+      movieProxy(file.path, proxyFile, p, size, config.proxyGop, onFrame, signal).catch((e) => {
+        // A sound track ffmpeg cannot decode should not cost the picture: try again without it.
+        if (!(e instanceof FfmpegError) || !p.hasAudio || signal.aborted) throw e;
+        this.deps.log.warn({ ingest: rec.id, err: e.message }, 'proxy with audio failed; making it without');
+        return movieProxy(file.path, proxyFile, { ...p, hasAudio: false }, size, config.proxyGop, onFrame, signal);
+      }),
+    );
+    if (proxy.frames === 0) throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${file.name}: no frame could be decoded.`);
+    if (p.frameCount && proxy.frames < p.frameCount * 0.98 - 2) {
+      throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${file.name}: only ${proxy.frames} of its ${p.frameCount} frames could be decoded.`);
+    }
+    const lookup = frameIndexMode(await packetTimes(file.path), p.rate, proxy.frames);
+
+    this.setStage(rec, 'thumbnails', 0, true);
+    const thumbs = await thumbnails(proxyFile, { frames: proxy.frames, rate: p.rate, gop: config.proxyGop, width: size.width, height: size.height }, work);
+    this.setStage(rec, 'thumbnails', 50, false);
+
+    const source: MediaSource = {
+      kind: 'movie',
+      name: file.name,
+      blob: '',
+      codec: p.codec,
+      profile: p.profile,
+      pixFmt: p.pixFmt,
+      bitDepth: p.bitDepth,
+      colour: p.colour,
+      rate: p.rate,
+      durationS: proxy.frames / fpsOf(p.rate),
+      startTimecode: p.startTimecode,
+      dropFrame: p.dropFrame,
+      sceneLinear: false,
+      viewTransform: null,
+      sizeBytes: file.size,
+      frameLookup: lookup,
+    };
+    const blobs = await this.storeOutputs(proxyFile, thumbs);
+    source.blob = await this.deps.blobs.putFile(file.path);
+    const media: VersionMedia = {
+      type: 'video',
+      blob: blobs.proxy,
+      width: p.width,
+      height: p.height,
+      fps: fpsOf(p.rate),
+      frameCount: proxy.frames,
+      proxy: { width: proxy.width, height: proxy.height, gop: config.proxyGop },
+      source,
+      thumbnail: blobs.poster,
+      filmstrip: { blob: blobs.strip, frames: thumbs.stripFrames, tileWidth: thumbs.tileWidth, tileHeight: thumbs.tileHeight, columns: thumbs.stripFrames.length },
+    };
+    const shotName = rec.shotName ?? file.name.replace(/\.[^.]+$/, '');
+    const created = this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip, source.blob]);
+    return { ...created, gaps: [] };
+  }
+
+  private async ingestSequence(rec: IngestRecord, files: { name: string; path: string; size: number }[], work: string, signal: AbortSignal) {
+    const { config } = this.deps;
+    this.setStage(rec, 'probing', 0, true);
+    let layout;
+    try {
+      layout = layoutSequence(
+        files.map((f) => f.name),
+        { maxFrames: MAX_SEQUENCE_SPAN },
+      );
+    } catch (e) {
+      if (e instanceof SequenceError) throw new LoupeError(ErrorCode.SEQUENCE_INVALID, `Not one image sequence: ${e.message}.`);
+      throw e;
+    }
+    const byName = new Map(files.map((f) => [f.name, f]));
+    const ordered = layout.files.map((n) => byName.get(n)!);
+    const format = imageFormatOf(ordered[0].name)!;
+    let first: ImageHeader | undefined;
+    let bitDepth = 8;
+    for (const [i, f] of ordered.entries()) {
+      const sniffed = await sniff(f.path);
+      if (sniffed !== format) throw mismatch(f.name, format, sniffed);
+      const h = await imageHeader(f.path, format, f.name);
+      checkPixels(f.name, h.width, h.height, config.maxPixels);
+      if (!first) first = h;
+      else if (h.width !== first.width || h.height !== first.height) {
+        throw new LoupeError(ErrorCode.SEQUENCE_INVALID, `${f.name} is ${h.width}x${h.height}; the first frame is ${first.width}x${first.height}.`);
+      }
+      bitDepth = Math.max(bitDepth, h.bitDepth);
+      if (i % 50 === 0) this.setStage(rec, 'probing', (80 * i) / ordered.length, false);
+    }
+    const decoded = await probeImage(ordered[0].path, ordered[0].name, format);
+    checkPixels(ordered[0].name, decoded.width, decoded.height, config.maxPixels);
+    const rate: Rational = toRational(rec.fps ?? first!.fps ?? config.sequenceFps);
+    const sceneLinear = format === 'exr';
+
+    // Frames 0..span-1 as links named for ffmpeg; a missing frame holds the one before it.
+    const span = layout.lastFrame - layout.firstFrame + 1;
+    const linkDir = path.join(work, 'frames');
+    await fs.promises.mkdir(linkDir, { recursive: true });
+    const ext = extensionOf(ordered[0].name);
+    let j = 0;
+    for (let i = 0; i < span; i++) {
+      while (j + 1 < layout.frames.length && layout.frames[j + 1] <= layout.firstFrame + i) j++;
+      await fs.promises.symlink(path.resolve(ordered[j].path), path.join(linkDir, `f_${String(i).padStart(8, '0')}.${ext}`));
+    }
+
+    const size = fitBox(decoded.width, decoded.height, 1, config.proxyMaxWidth, config.proxyMaxHeight);
+    this.setStage(rec, 'proxy', 0, true);
+    const proxyFile = path.join(work, 'proxy.mp4');
+    const proxy = await decodeErrors(layout.files[0], () =>
+      sequenceProxy(
+        path.join(linkDir, `f_%08d.${ext}`),
+        proxyFile,
+        { decoder: decoderFor(format), pixFmt: decoded.pixFmt, colour: decoded.colour, rate, sceneLinear },
+        size,
+        config.proxyGop,
+        (n) => this.setStage(rec, 'proxy', (100 * n) / span, false),
+        signal,
+      ),
+    );
+    if (proxy.frames !== span) {
+      throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${sequenceLabel(layout)}: ${proxy.frames} of ${span} frames could be decoded; a frame file is damaged.`);
+    }
+
+    this.setStage(rec, 'thumbnails', 0, true);
+    const thumbs = await thumbnails(proxyFile, { frames: span, rate, gop: config.proxyGop, width: size.width, height: size.height }, work);
+
+    const blobs = await this.storeOutputs(proxyFile, thumbs);
+    const frames: SequenceManifest['frames'] = [];
+    for (const [i, f] of ordered.entries()) frames.push({ frame: layout.frames[i], sha256: await this.deps.blobs.putFile(f.path) });
+    const manifest: SequenceManifest = { format, firstFrame: layout.firstFrame, lastFrame: layout.lastFrame, bitDepth, frames };
+    const manifestSha = await this.deps.blobs.put(Buffer.from(JSON.stringify(manifest)));
+    const label = sequenceLabel(layout);
+    const source: MediaSource = {
+      kind: 'sequence',
+      name: label,
+      manifest: manifestSha,
+      codec: decoded.codec,
+      pixFmt: decoded.pixFmt,
+      bitDepth,
+      colour: decoded.colour,
+      rate,
+      durationS: span / fpsOf(rate),
+      startTimecode: first!.timecode ?? '00:00:00:00',
+      dropFrame: !!first!.dropFrame,
+      firstFrame: layout.firstFrame,
+      lastFrame: layout.lastFrame,
+      gaps: layout.gaps,
+      sceneLinear,
+      viewTransform: sceneLinear ? VIEW_TRANSFORM_ID : null,
+      sizeBytes: files.reduce((s, f) => s + f.size, 0),
+    };
+    const media: VersionMedia = {
+      type: 'video',
+      blob: blobs.proxy,
+      width: decoded.width,
+      height: decoded.height,
+      fps: fpsOf(rate),
+      frameCount: span,
+      proxy: { width: proxy.width, height: proxy.height, gop: config.proxyGop },
+      source,
+      thumbnail: blobs.poster,
+      filmstrip: { blob: blobs.strip, frames: thumbs.stripFrames, tileWidth: thumbs.tileWidth, tileHeight: thumbs.tileHeight, columns: thumbs.stripFrames.length },
+    };
+    const shotName = rec.shotName ?? (layout.prefix.replace(/[._-]+$/, '') || label);
+    const created = this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip]);
+    return { ...created, gaps: layout.gaps };
+  }
+
+  private async storeOutputs(proxyFile: string, thumbs: { poster: string; strip: string }) {
+    return {
+      proxy: await this.deps.blobs.putFile(proxyFile),
+      poster: await this.deps.blobs.putFile(thumbs.poster),
+      strip: await this.deps.blobs.putFile(thumbs.strip),
+    };
+  }
+
+  /** The only write of an ingest: the shot (when new) and the version, in one transaction, once per ingest. */
+  private createVersion(rec: IngestRecord, media: VersionMedia & { type: 'video' }, shotName: string, grants: string[]): { shot: Shot | null; version: Version } {
+    const { rooms, versions } = this.deps;
+    const jobId = `ingest:${rec.id}`;
+    return versions.transaction(() => {
+      const existing = versions.byJob(jobId);
+      if (existing) return { shot: null, version: existing };
+      const now = new Date().toISOString();
+      let shot: Shot | null = null;
+      let shotId = rec.shotId;
+      if (shotId) {
+        if (!rooms.shots(rec.roomId).some((s) => s.id === shotId)) throw new LoupeError(ErrorCode.SHOT_NOT_FOUND, `Shot ${shotId} is gone from the room.`);
+      } else {
+        const src = media.source!;
+        shot = {
+          id: shortId(),
+          name: shotName.slice(0, 200),
+          fps: media.fps,
+          dropFrame: src.dropFrame,
+          width: media.width,
+          height: media.height,
+          frameCount: media.frameCount,
+          startTimecode: src.startTimecode,
+        };
+        rooms.addShot(rec.roomId, shot, now);
+        shotId = shot.id;
+      }
+      for (const sha of grants) rooms.grantBlob(rec.roomId, sha);
+      const version = versions.insert(
+        rec.roomId,
+        {
+          id: shortId(),
+          shotId,
+          label: rec.label,
+          kind: 'source',
+          status: 'pending',
+          parentVersionId: null,
+          media,
+          createdBy: { id: rec.by.id, name: rec.by.name },
+          createdAt: now,
+          provenance: null,
+        },
+        jobId,
+      );
+      return { shot, version };
+    });
+  }
+
+  /** Stops processing (it runs again after the restart); uploads in flight keep what they wrote. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.expiryTimer);
+    for (const w of this.writers.values()) w.req.destroy();
+    if (this.running) {
+      this.running.abort.abort();
+      await this.running.done.catch(() => {});
+    }
+  }
+}
+
+function stripLive(rec: IngestRecord & { received?: number }): IngestRecord {
+  const { received: _r, ...rest } = rec;
+  return rest;
+}
+
+function checkPixels(name: string, width: number, height: number, max: number) {
+  if (width * height > max) {
+    throw new LoupeError(ErrorCode.IMAGE_TOO_LARGE, `${name} is ${width}x${height} (${(width * height / 1e6).toFixed(1)} MP); at most ${(max / 1e6).toFixed(1)} MP (MEDIA_MAX_PIXELS).`);
+  }
+}
+
+const KIND_NAMES: Record<string, string> = {
+  isobmff: 'an MP4/QuickTime movie',
+  png: 'a PNG image',
+  jpeg: 'a JPEG image',
+  tiff: 'a TIFF image',
+  exr: 'an OpenEXR image',
+  dpx: 'a DPX image',
+  zip: 'a zip archive',
+  unknown: 'no format Loupe knows',
+};
+
+function mismatch(name: string, expected: string, found: string): LoupeError {
+  const want = expected === 'movie' ? KIND_NAMES.isobmff : KIND_NAMES[expected] ?? expected;
+  return new LoupeError(ErrorCode.CONTENT_MISMATCH, `${name} is named as ${want} but its content is ${KIND_NAMES[found] ?? found}.`);
+}
+
+/** ffmpeg failures while decoding a source are the source's fault: CORRUPT_MEDIA. */
+async function decodeErrors<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof FfmpegError) throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${name} could not be decoded (${e.message.replace(/^ffmpeg exited with \d+: /, '')}).`);
+    throw e;
+  }
+}
+
+function toIngestError(e: unknown, dataDir: string): { code: string; message: string } {
+  const r =
+    e instanceof LoupeError
+      ? { code: e.code, message: e.message }
+      : e instanceof FfmpegError
+        ? { code: ErrorCode.CORRUPT_MEDIA, message: e.message }
+        : { code: ErrorCode.INGEST_FAILED, message: `Processing failed: ${(e as Error)?.message ?? String(e)}` };
+  // The uploader reads this: no server paths, no decoder addresses.
+  r.message = r.message
+    .replace(/\[[\w,]+ @ 0x[0-9a-f]+\] ?/g, '')
+    .split(dataDir)
+    .join('')
+    .replace(/\/(uploads|tmp)\/[^\s:|)]*/g, '(file)');
+  return r;
+}

@@ -1,0 +1,273 @@
+import {
+  annotationsMap,
+  notesMap,
+  versionLabel,
+  type Annotation,
+  type Job,
+  type Note,
+  type Role,
+  type Version,
+} from '@loupe/shared';
+import type { Logger } from '../log.js';
+import type { LoadedRoom, Origin } from '../collab/room-doc.registry.js';
+import type { EventRepository, RoomEvent } from '../store/event.repository.js';
+import type { RoomRepository } from '../store/room.repository.js';
+import type { VersionRepository } from '../store/version.repository.js';
+import { shotTimecode } from './export/snapshot.js';
+
+export type Actor = NonNullable<RoomEvent['actor']>;
+export type EventListener = (e: RoomEvent) => void;
+
+/** Drawing changes of one member in one room, summed until they pause. */
+interface DrawTally {
+  roomId: string;
+  actor: Actor | null;
+  added: number;
+  changed: number;
+  removed: number;
+  kinds: Record<string, number>;
+  versions: Set<string>;
+  frames: Set<number>;
+  from: string;
+  to: string;
+  timer: NodeJS.Timeout | null;
+}
+
+const MAX_FRAMES_LISTED = 50;
+
+/** The parts of a version an event or a webhook needs. */
+export function versionSummary(v: Version, shotName?: string) {
+  const p = v.provenance;
+  return {
+    id: v.id,
+    shotId: v.shotId,
+    ...(shotName !== undefined ? { shot: shotName } : {}),
+    number: v.number,
+    label: versionLabel(v),
+    title: v.label,
+    kind: v.kind,
+    status: v.status,
+    aiMade: v.kind === 'ai',
+    ...(p ? { fix: p.fix, jobId: p.jobId, model: { id: p.model.id, version: p.model.version, sha256: p.model.sha256 }, provider: p.provider, frame: p.frame } : {}),
+    media: { type: v.media.type, sha256: v.media.blob, width: v.media.width, height: v.media.height },
+  };
+}
+
+/**
+ * The session event log of every room: who joined, drew (summed per member until they pause),
+ * wrote notes, asked for which fix, decided what, and when. Append-only in the database; each event
+ * also goes to the listeners (webhooks). Recording never throws into the caller: a room keeps
+ * working if the log cannot be written.
+ */
+export class EventLogService {
+  private listeners: EventListener[] = [];
+  private tallies = new Map<string, DrawTally>();
+  /** The last state of each unfinished job seen, so that progress ticks log nothing. */
+  private jobStates = new Map<string, Job['state']>();
+  /** Who is who (from joins), to name the author of a document change. */
+  private people = new Map<string, { name: string; role: Role }>();
+  private closed = false;
+
+  constructor(
+    private readonly deps: {
+      events: EventRepository;
+      rooms: RoomRepository;
+      versions: VersionRepository;
+      log: Logger;
+      /** A member's drawing is logged once they pause this long ... */
+      drawQuietMs?: number;
+      /** ... or after this long of drawing without a pause. */
+      drawMaxMs?: number;
+    },
+  ) {}
+
+  onEvent(fn: EventListener): void {
+    this.listeners.push(fn);
+  }
+
+  /** Appends an event (once per `ref` and type when a ref is given) and tells the listeners. */
+  record(roomId: string, type: string, actor: Actor | null, data: Record<string, unknown>, ref: string | null = null, at = new Date().toISOString()): RoomEvent | null {
+    if (this.closed) return null;
+    try {
+      if (ref && this.deps.events.has(roomId, type, ref)) return null;
+      const e = this.deps.events.append({ roomId, at, type, actor, data }, ref);
+      for (const fn of this.listeners) {
+        try {
+          fn(e);
+        } catch (err) {
+          this.deps.log.error({ err, room: roomId, type }, 'event listener failed');
+        }
+      }
+      return e;
+    } catch (err) {
+      this.deps.log.error({ err, room: roomId, type }, 'could not record the event');
+      return null;
+    }
+  }
+
+  memberJoined(roomId: string, member: { id: string; name: string; role: Role }, via: 'room' | 'yjs'): void {
+    this.people.set(member.id, { name: member.name, role: member.role });
+    this.record(roomId, 'member.joined', this.actor(member.id, member.name), { via });
+  }
+
+  memberLeft(roomId: string, member: { id: string; name: string; role: Role }, via: 'room' | 'yjs'): void {
+    this.flushTally(`${roomId}\0${member.id}`);
+    this.record(roomId, 'member.left', this.actor(member.id, member.name), { via });
+  }
+
+  /** Every job update of the fix queue: logs a request, a failure and a cancellation once each. */
+  fixJob(roomId: string, job: Job): void {
+    const prev = this.jobStates.get(job.id);
+    if (prev === job.state) return;
+    const terminal = job.state === 'done' || job.state === 'failed' || job.state === 'cancelled';
+    if (terminal) this.jobStates.delete(job.id);
+    else this.jobStates.set(job.id, job.state);
+    const by = this.actor(job.requestedBy.id, job.requestedBy.name, job.requestedBy.role);
+    const jobData = { jobId: job.id, fix: job.fix, versionId: job.versionId, frame: job.frame, region: job.region };
+    if (prev === undefined && !terminal) this.record(roomId, 'fix.requested', by, jobData, job.id, job.createdAt);
+    if (job.state === 'failed') this.record(roomId, 'fix.failed', by, { ...jobData, error: job.error }, job.id);
+    if (job.state === 'cancelled') {
+      const c = job.cancelledBy;
+      this.record(roomId, 'fix.cancelled', c ? this.actor(c.id, c.name, c.role) : null, jobData, job.id);
+    }
+  }
+
+  /** A new version: a finished fix (AI) or an upload. Logged once per job or version. */
+  versionCreated(roomId: string, v: Version): void {
+    const shot = this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId);
+    const data = { version: versionSummary(v, shot?.name) };
+    if (v.kind === 'ai') {
+      const p = v.provenance;
+      const by = p ? this.actor(p.requestedBy.id, p.requestedBy.name, p.requestedBy.role) : this.actor(v.createdBy.id, v.createdBy.name);
+      this.record(roomId, 'fix.finished', by, { ...data, jobId: p?.jobId ?? null }, p?.jobId ?? v.id);
+    } else {
+      this.record(roomId, 'version.created', this.actor(v.createdBy.id, v.createdBy.name), data, v.id);
+    }
+  }
+
+  /** A decision on a version (the newest entry of its audit trail; logged once each). */
+  decided(roomId: string, v: Version): void {
+    const d = v.decisions.at(-1);
+    if (!d) return;
+    const shot = this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId);
+    this.record(roomId, 'version.decided', this.actor(d.by.id, d.by.name, d.by.role), {
+      decision: d.decision,
+      previous: v.decisions.at(-2)?.decision ?? 'pending',
+      note: d.note,
+      version: versionSummary(v, shot?.name),
+    }, `${v.id}#${v.decisions.length}`, d.at);
+  }
+
+  /** Watches a loaded room document: drawings (summed) and notes (each) become events. */
+  watch(room: LoadedRoom): void {
+    const roomId = room.id;
+    annotationsMap(room.doc).observe((event, tx) => {
+      try {
+        const who = originMember(tx.origin);
+        const map = annotationsMap(room.doc);
+        for (const [key, change] of event.changes.keys) {
+          const a = (change.action === 'delete' ? change.oldValue : map.get(key)) as Annotation | undefined;
+          this.tally(roomId, who, a, change.action);
+        }
+      } catch (err) {
+        this.deps.log.error({ err, room: roomId }, 'event log: drawing change not logged');
+      }
+    });
+    notesMap(room.doc).observe((event, tx) => {
+      try {
+        const who = originMember(tx.origin);
+        const map = notesMap(room.doc);
+        for (const [key, change] of event.changes.keys) this.noteChange(roomId, who, change, map.get(key));
+      } catch (err) {
+        this.deps.log.error({ err, room: roomId }, 'event log: note change not logged');
+      }
+    });
+  }
+
+  /** Writes the drawing tallies still waiting and records nothing more (the database is about to close). */
+  close(): void {
+    for (const key of [...this.tallies.keys()]) this.flushTally(key);
+    this.closed = true;
+  }
+
+  private noteChange(roomId: string, who: string | null, change: { action: 'add' | 'update' | 'delete'; oldValue: unknown }, now: Note | undefined) {
+    const old = change.oldValue as Note | undefined;
+    if (change.action === 'add' && now) {
+      this.record(roomId, 'note.added', this.actor(who ?? now.author.id, now.author.name), this.noteData(roomId, now));
+    } else if (change.action === 'update' && now && old) {
+      const name = who === now.author.id ? now.author.name : undefined;
+      if (old.status !== now.status) {
+        const by = now.status === 'resolved' && now.resolvedBy ? this.actor(now.resolvedBy.id, now.resolvedBy.name) : this.actor(who, name);
+        this.record(roomId, now.status === 'resolved' ? 'note.resolved' : 'note.reopened', by, { noteId: now.id, versionId: now.versionId, frame: now.frame });
+      } else if (old.text !== now.text) {
+        this.record(roomId, 'note.edited', this.actor(who, name), { noteId: now.id, text: now.text });
+      }
+    } else if (change.action === 'delete' && old) {
+      this.record(roomId, 'note.deleted', this.actor(who, who === old.author.id ? old.author.name : undefined), { noteId: old.id, parentId: old.parentId, versionId: old.versionId, frame: old.frame });
+    }
+  }
+
+  /** A note as webhooks and the log carry it: with its shot, version label and timecode. */
+  private noteData(roomId: string, n: Note): Record<string, unknown> {
+    const v = this.deps.versions.roomOf(n.versionId) === roomId ? this.deps.versions.get(n.versionId) : undefined;
+    const shot = v ? this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId) : undefined;
+    const timecode = shot ? shotTimecode(shot, n.frame) : null;
+    return {
+      note: { id: n.id, parentId: n.parentId, reply: n.parentId !== null, versionId: n.versionId, frame: n.frame, frameEnd: n.frameEnd, text: n.text, status: n.status, createdAt: n.createdAt, annotationIds: n.annotationIds ?? [] },
+      timecode,
+      shot: shot ? { id: shot.id, name: shot.name } : null,
+      version: v ? { id: v.id, label: versionLabel(v), kind: v.kind } : null,
+    };
+  }
+
+  private tally(roomId: string, who: string | null, a: Annotation | undefined, action: 'add' | 'update' | 'delete') {
+    const key = `${roomId}\0${who ?? ''}`;
+    const now = new Date().toISOString();
+    let t = this.tallies.get(key);
+    if (!t) {
+      const name = a && a.author?.id === who ? a.author.name : undefined;
+      t = { roomId, actor: this.actor(who, name), added: 0, changed: 0, removed: 0, kinds: {}, versions: new Set(), frames: new Set(), from: now, to: now, timer: null };
+      this.tallies.set(key, t);
+    }
+    if (action === 'add') t.added++;
+    else if (action === 'update') t.changed++;
+    else t.removed++;
+    if (a) {
+      t.kinds[a.kind] = (t.kinds[a.kind] ?? 0) + 1;
+      t.versions.add(a.versionId);
+      if (t.frames.size < MAX_FRAMES_LISTED) t.frames.add(a.frame);
+    }
+    t.to = now;
+    if (t.timer) clearTimeout(t.timer);
+    if (Date.parse(now) - Date.parse(t.from) >= (this.deps.drawMaxMs ?? 60_000)) return this.flushTally(key);
+    t.timer = setTimeout(() => this.flushTally(key), this.deps.drawQuietMs ?? 3000);
+    t.timer.unref();
+  }
+
+  private flushTally(key: string) {
+    const t = this.tallies.get(key);
+    if (!t) return;
+    this.tallies.delete(key);
+    if (t.timer) clearTimeout(t.timer);
+    this.record(
+      t.roomId,
+      'annotations.drawn',
+      t.actor,
+      { added: t.added, changed: t.changed, removed: t.removed, kinds: t.kinds, versions: [...t.versions], frames: [...t.frames].sort((a, b) => a - b), from: t.from, to: t.to },
+      null,
+      t.to,
+    );
+  }
+
+  private actor(id: string | null, name?: string, role?: string): Actor | null {
+    if (!id) return null;
+    const known = this.people.get(id);
+    return { id, name: name ?? known?.name ?? id, ...(role ?? known?.role ? { role: role ?? known!.role } : {}) };
+  }
+}
+
+/** The member behind a document change (null for the server's own changes). */
+function originMember(origin: unknown): string | null {
+  const o = origin as Origin | null | undefined;
+  return o && typeof o === 'object' && 'memberId' in o && typeof o.memberId === 'string' ? o.memberId : null;
+}

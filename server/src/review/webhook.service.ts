@@ -1,0 +1,192 @@
+import crypto from 'node:crypto';
+import { ErrorCode, LoupeError } from '@loupe/shared';
+import type { Logger } from '../log.js';
+import type { RoomEvent } from '../store/event.repository.js';
+import type { RoomRepository } from '../store/room.repository.js';
+import type { WebhookRepository } from '../store/webhook.repository.js';
+
+/** The session events sent to webhooks (docs/exports.md has their payloads). */
+export const WebhookEvents = ['version.decided', 'fix.finished', 'note.added'] as const;
+export type WebhookEvent = (typeof WebhookEvents)[number];
+
+export interface WebhookSettings {
+  /** Server-wide URLs (LOUPE_WEBHOOKS), called for every room besides each room's own. */
+  urls: string[];
+  /** LOUPE_WEBHOOK_SECRET; else one generated into the database (`npx loupe webhook secret`). */
+  secret?: string;
+  /** Wait before the first retry; doubles each time (LOUPE_WEBHOOK_RETRY_MS). */
+  retryBaseMs: number;
+  /** Tries per delivery, the first included (LOUPE_WEBHOOK_ATTEMPTS). */
+  maxAttempts: number;
+  /** Time a receiver has to answer one try. */
+  timeoutMs: number;
+  /** Deliveries waiting at once; more are dropped (and logged) rather than grow without bound. */
+  maxPending: number;
+}
+
+/** An absolute http(s) URL, or a WEBHOOK_URL_INVALID refusal. */
+export function checkWebhookUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    throw new LoupeError(ErrorCode.WEBHOOK_URL_INVALID, `"${raw}" is not a URL; give an absolute http:// or https:// URL.`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new LoupeError(ErrorCode.WEBHOOK_URL_INVALID, `"${raw}" is not an http:// or https:// URL.`);
+  }
+  return u.href;
+}
+
+/** Reads the webhook settings from the environment; bad URLs are reported through `warn` and skipped. */
+export function webhookSettings(env: NodeJS.ProcessEnv, warn: (msg: string) => void = () => {}): WebhookSettings {
+  const urls: string[] = [];
+  for (const raw of (env.LOUPE_WEBHOOKS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    try {
+      urls.push(checkWebhookUrl(raw));
+    } catch (e) {
+      warn(`LOUPE_WEBHOOKS: ${(e as Error).message}`);
+    }
+  }
+  const num = (v: string | undefined, d: number, min: number) => (v && Number.isFinite(Number(v)) ? Math.max(min, Number(v)) : d);
+  return {
+    urls,
+    secret: env.LOUPE_WEBHOOK_SECRET || undefined,
+    retryBaseMs: num(env.LOUPE_WEBHOOK_RETRY_MS, 2000, 10),
+    maxAttempts: Math.round(num(env.LOUPE_WEBHOOK_ATTEMPTS, 8, 1)),
+    timeoutMs: 10_000,
+    maxPending: 1000,
+  };
+}
+
+/** `sha256=<hex HMAC-SHA256 of the raw body>`, the X-Loupe-Signature header. */
+export function signBody(secret: string, body: string): string {
+  return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+interface Delivery {
+  url: string;
+  event: string;
+  id: string;
+  body: string;
+  attempt: number;
+}
+
+/**
+ * Sends chosen session events to webhook URLs as signed JSON POSTs. Deliveries run in the
+ * background and never hold up the room; a try that fails (network error, time-out, 408, 429,
+ * 5xx) is retried with exponential back-off and jitter. Retries waiting when the server stops are
+ * dropped (and logged): the event log keeps every event.
+ */
+export class WebhookService {
+  readonly secret: string;
+  private pending = 0;
+  private timers = new Set<NodeJS.Timeout>();
+  private inflight = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly deps: { hooks: WebhookRepository; rooms: RoomRepository; settings: WebhookSettings; log: Logger },
+  ) {
+    this.secret = deps.settings.secret ?? deps.hooks.secret();
+  }
+
+  /** The URLs a room's events go to: the server-wide ones and the room's own. */
+  urlsFor(roomId: string): string[] {
+    return [...new Set([...this.deps.settings.urls, ...this.deps.hooks.list(roomId).map((h) => h.url)])];
+  }
+
+  /** An event from the event log: queued for each URL if it is one webhooks receive. */
+  handle(e: RoomEvent): void {
+    if (this.closed || !(WebhookEvents as readonly string[]).includes(e.type)) return;
+    const urls = this.urlsFor(e.roomId);
+    if (urls.length === 0) return;
+    const room = this.deps.rooms.get(e.roomId);
+    const id = crypto.randomUUID();
+    const body = JSON.stringify({
+      id,
+      event: e.type,
+      seq: e.id,
+      at: e.at,
+      room: { id: e.roomId, name: room?.name ?? null },
+      actor: e.actor,
+      data: e.data,
+    });
+    for (const url of urls) {
+      if (this.pending >= this.deps.settings.maxPending) {
+        this.deps.log.warn({ room: e.roomId, url, event: e.type }, 'webhook dropped: too many deliveries waiting');
+        continue;
+      }
+      this.pending++;
+      this.run({ url, event: e.type, id, body, attempt: 1 });
+    }
+  }
+
+  /** Waits (at most `ms`) for the deliveries under way; for tests and shutdown. */
+  async idle(ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while ((this.pending > 0 || this.inflight.size > 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timers.size) this.deps.log.warn({ retries: this.timers.size }, 'webhooks: retries still waiting are dropped');
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private run(d: Delivery): void {
+    const p = this.attempt(d).finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async attempt(d: Delivery): Promise<void> {
+    const { settings, log } = this.deps;
+    let retry = false;
+    let why = '';
+    let retryAfterMs = 0;
+    try {
+      const res = await fetch(d.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Loupe-Webhooks/1',
+          'x-loupe-event': d.event,
+          'x-loupe-delivery': d.id,
+          'x-loupe-attempt': String(d.attempt),
+          'x-loupe-signature': signBody(this.secret, d.body),
+        },
+        body: d.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(settings.timeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) {
+        this.pending--;
+        log.debug({ url: d.url, event: d.event, delivery: d.id, attempt: d.attempt }, 'webhook delivered');
+        return;
+      }
+      why = `HTTP ${res.status}`;
+      retry = res.status === 408 || res.status === 425 || res.status === 429 || res.status >= 500;
+      const ra = Number(res.headers.get('retry-after'));
+      if (Number.isFinite(ra) && ra > 0) retryAfterMs = Math.min(ra * 1000, 10 * 60_000);
+    } catch (e) {
+      why = (e as Error).name === 'TimeoutError' ? `no answer in ${settings.timeoutMs} ms` : (e as Error).message;
+      retry = true;
+    }
+    if (!retry || d.attempt >= settings.maxAttempts || this.closed) {
+      this.pending--;
+      log.warn({ url: d.url, event: d.event, delivery: d.id, attempts: d.attempt, why }, 'webhook not delivered; giving up');
+      return;
+    }
+    const backoff = settings.retryBaseMs * 2 ** (d.attempt - 1) * (0.8 + Math.random() * 0.4);
+    const wait = Math.min(Math.max(backoff, retryAfterMs), 10 * 60_000);
+    log.info({ url: d.url, event: d.event, delivery: d.id, attempt: d.attempt, why, retryInMs: Math.round(wait) }, 'webhook failed; will retry');
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.run({ ...d, attempt: d.attempt + 1 });
+    }, wait);
+    t.unref();
+    this.timers.add(t);
+  }
+}
