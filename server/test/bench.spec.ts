@@ -23,6 +23,35 @@ describe('npm run bench', () => {
     for (const r of json.rows) expect(r.value).toBeGreaterThan(0);
   });
 
+  it('runs the fan-out benchmark (tiny: 1 room x 4 clients, 2 drawing at 10 Hz for 1 s) against Loupe and the bare relay', async () => {
+    const out = tmpDataDir();
+    const { stdout } = await run('node', ['server/bin/bench.mjs', 'fanout', '--rooms', '1', '--clients', '4', '--drawers', '2', '--hz', '10', '--seconds', '1', '--warmup', '0', '--out', out], { cwd: ROOT });
+    expect(stdout).toMatch(/p99 delivery latency, Loupe\s+[\d.]+\s+ms/);
+    expect(stdout).toMatch(/p99 delivery latency, bare relay\s+[\d.]+\s+ms/);
+    expect(stdout).toMatch(/goal: p99 vs bare relay .*(PASS|FAIL)/);
+    const files = fs.readdirSync(out);
+    expect(files.some((f) => f.endsWith('.svg'))).toBe(true);
+    expect(files.some((f) => f.endsWith('.md'))).toBe(true);
+    const json = JSON.parse(fs.readFileSync(path.join(out, files.find((f) => f.endsWith('.json'))!), 'utf8'));
+    expect(json).toMatchObject({ bench: 'fanout', options: { clients: '4' } });
+    const rows = Object.fromEntries(json.rows.map((r: { metric: string; value: number }) => [r.metric, r.value]));
+    expect(rows['delivered ratio, Loupe']).toBe(1);
+    expect(rows['delivered ratio, bare relay']).toBe(1);
+    expect(rows['strokes sent']).toBeGreaterThan(0);
+    expect(rows['p99 delivery latency, Loupe']).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('runs the cold-load benchmark (tiny: 500 strokes) and compares with a bare Y.applyUpdate', async () => {
+    const out = tmpDataDir();
+    const { stdout } = await run('node', ['server/bin/bench.mjs', 'coldload', '--strokes', '500', '--out', out], { cwd: ROOT });
+    expect(stdout).toMatch(/first join to synced \(compacted\)\s+[\d.]+\s+ms/);
+    expect(stdout).toMatch(/bare Y\.applyUpdate of the snapshot/);
+    const json = JSON.parse(fs.readFileSync(path.join(out, fs.readdirSync(out).find((f) => f.endsWith('.json'))!), 'utf8'));
+    expect(json).toMatchObject({ bench: 'coldload', meta: { strokes: 500 } });
+    const metrics = json.rows.map((r: { metric: string }) => r.metric);
+    expect(metrics).toEqual(expect.arrayContaining(['snapshot size', 'first join to synced (compacted)', 'heap delta, loaded room']));
+  }, 60_000);
+
   it('says which benchmarks exist when asked for one that does not', async () => {
     const e = await run('node', ['server/bin/bench.mjs', 'nope'], { cwd: ROOT }).catch((x) => x);
     expect(e.code).toBe(2);

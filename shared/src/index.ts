@@ -11,3 +11,4 @@ export * from './protocol.js';
 export * from './room-doc-provider.js';
 export * from './doc-schema.js';
 export * from './exports.js';
+export * from './drawing-history.js';

@@ -6,6 +6,7 @@
 import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
 import {
+  DrawingHistory,
   annotationsMap,
   annotationsOn,
   notesMap,
@@ -43,11 +44,8 @@ export class Collab {
   readonly doc = new Y.Doc();
   readonly awareness = new Awareness(this.doc);
   readonly provider: RoomDocProvider;
-  /** The origin of this page's own edits: the only one the undo manager tracks. */
-  readonly localOrigin = { local: true, page: crypto.randomUUID() };
-  readonly undoManager: Y.UndoManager;
-  /** Local edits the undo manager must not track (erasing someone else's drawing). */
-  readonly foreignOrigin = { local: true, untracked: true };
+  /** This member's undo history over the drawings (shared/src/drawing-history.ts). */
+  readonly history: DrawingHistory;
   /** Bumped on every change of the annotations map, so readers re-run. */
   private annotationsRev = $state(0);
   private notesRev = $state(0);
@@ -63,40 +61,34 @@ export class Collab {
     annotationsMap(this.doc).observe(() => this.annotationsRev++);
     notesMap(this.doc).observe(() => this.notesRev++);
     this.awareness.on('change', () => this.peersRev++);
-    // Drawings only: undo on the picture must not silently take back a posted note or a resolve.
-    // captureTimeout 0: every gesture is its own step, however fast the next one follows.
-    this.undoManager = new Y.UndoManager(annotationsMap(this.doc), {
-      trackedOrigins: new Set([this.localOrigin]),
-      captureTimeout: 0,
-    });
+    this.history = new DrawingHistory(this.doc);
     const bump = () => this.undoRev++;
-    this.undoManager.on('stack-item-added', bump);
-    this.undoManager.on('stack-item-popped', bump);
-    this.undoManager.on('stack-cleared', bump);
+    this.history.manager.on('stack-item-added', bump);
+    this.history.manager.on('stack-item-popped', bump);
+    this.history.manager.on('stack-cleared', bump);
   }
 
   /** One local edit, one transaction, one undo step. */
   edit(fn: () => void): void {
-    this.doc.transact(fn, this.localOrigin);
-    this.undoManager.stopCapturing();
+    this.history.edit(fn);
   }
 
   get undoDepth(): number {
     void this.undoRev;
-    return this.undoManager.undoStack.length;
+    return this.history.undoDepth;
   }
 
   get redoDepth(): number {
     void this.undoRev;
-    return this.undoManager.redoStack.length;
+    return this.history.redoDepth;
   }
 
   undo(): boolean {
-    return this.undoManager.undo() !== null;
+    return this.history.undo();
   }
 
   redo(): boolean {
-    return this.undoManager.redo() !== null;
+    return this.history.redo();
   }
 
   /** After each join: sync the document and announce who we are. */
@@ -146,19 +138,9 @@ export class Collab {
     this.edit(() => annotationsMap(this.doc).set(annotation.id, annotation));
   }
 
-  /**
-   * Remove drawings (eraser, clear mine). Removing my own is one undoable step. Someone else's
-   * drawing goes in a separate, untracked transaction: the server only accepts values written by
-   * their author, so an undo could not put it back for the others (it would refuse the update).
-   */
+  /** Remove drawings (eraser, clear mine): see DrawingHistory.remove for what undo restores. */
   remove(ids: Iterable<string>, selfId: string): number {
-    const map = annotationsMap(this.doc);
-    const present = [...new Set(ids)].filter((id) => map.has(id));
-    const mine = present.filter((id) => map.get(id)!.author.id === selfId);
-    const theirs = present.filter((id) => map.get(id)!.author.id !== selfId);
-    if (mine.length) this.edit(() => mine.forEach((id) => map.delete(id)));
-    if (theirs.length) this.doc.transact(() => theirs.forEach((id) => map.delete(id)), this.foreignOrigin);
-    return present.length;
+    return this.history.remove(ids, selfId);
   }
 
   // ---- notes ------------------------------------------------------------------------------
@@ -175,12 +157,12 @@ export class Collab {
   }
 
   putNote(note: Note): void {
-    this.doc.transact(() => notesMap(this.doc).set(note.id, note), this.localOrigin);
+    this.doc.transact(() => notesMap(this.doc).set(note.id, note), this.history.untrackedOrigin);
   }
 
   removeNotes(ids: string[]): void {
     const map = notesMap(this.doc);
-    this.doc.transact(() => ids.forEach((id) => map.delete(id)), this.localOrigin);
+    this.doc.transact(() => ids.forEach((id) => map.delete(id)), this.history.untrackedOrigin);
   }
 
   /**
@@ -260,7 +242,7 @@ export class Collab {
   }
 
   destroy(): void {
-    this.undoManager.destroy();
+    this.history.destroy();
     this.provider.destroy();
     this.awareness.destroy();
     this.doc.destroy();

@@ -2,7 +2,7 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { can, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { can, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import type { Socket } from 'socket.io-client';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket } from './connection.svelte';
@@ -13,6 +13,7 @@ import { PlaybackSync } from './sync.svelte';
 import { Toasts } from './toasts.svelte';
 import { Tools } from './tools.svelte';
 import { Versions } from './versions.svelte';
+import { Uploads } from './uploads.svelte';
 
 /** Refusals that only mean "not joined yet" while a reconnect is in flight. */
 const QUIET_CODES = new Set(['NOT_JOINED']);
@@ -36,6 +37,15 @@ export class RoomSession {
   readonly canAnnotate = $derived(!!this.member && can(this.member.role, 'annotate'));
   readonly canRequestFix = $derived(!!this.member && can(this.member.role, 'requestFix'));
   readonly canDecide = $derived(!!this.member && can(this.member.role, 'decide'));
+  readonly canUpload = $derived(!!this.member && can(this.member.role, 'upload'));
+  readonly canExport = $derived(!!this.member && can(this.member.role, 'export'));
+  /** Uploads in flight in the room (ours and everyone's ingest stages). */
+  readonly uploads: Uploads;
+  /** The fixes the server offers now (`fix:catalogue`), or null until it answers. */
+  fixes = $state<AvailableFix[] | null>(null);
+  /** The fix picked in the fix panel, and the parameters set per fix (kept across selections). */
+  fixChoice = $state<FixId>('upscale-x2');
+  fixParams = $state<Partial<Record<FixId, Record<string, unknown>>>>({});
   /** Timeline marks (drawings and notes) of the version on screen, sorted by frame (reactive). */
   get markers(): Marker[] {
     return this.versions.currentId ? this.collab.markers(this.versions.currentId) : [];
@@ -53,6 +63,18 @@ export class RoomSession {
       this.jobs.addTile(tile).catch((e) => console.warn('[loupe] bad tile', tile.jobId, tile.index, e));
     });
     socket.on('version:created', (v) => this.versions.upsert(v));
+    socket.on('shot:created', (shot) => {
+      if (!this.versions.shots.some((x) => x.id === shot.id)) this.versions.shots.push(shot);
+    });
+    this.uploads = new Uploads(token, (e) => this.toasts.error(e));
+    socket.on('media:progress', (p) => {
+      if (p.room && p.room !== this.roomId) return;
+      const before = this.uploads.items.find((u) => u.id === p.uploadId);
+      this.uploads.onProgress(p);
+      if (p.stage === 'failed' && before?.mine && before.stage !== 'failed') {
+        this.toasts.error(p.error ?? { code: 'INGEST_FAILED', message: `The upload of ${p.name} failed.` });
+      }
+    });
     socket.on('version:updated', (v) => this.versions.upsert(v));
     socket.on('room:error', (r) => this.refused(r));
     this.sync = new PlaybackSync(this);
@@ -90,14 +112,14 @@ export class RoomSession {
     this.toasts.error(r);
   }
 
-  async requestFix(fix: FixId, versionId: string, frame: number, region: Region): Promise<Job | null> {
+  async requestFix(fix: FixId, versionId: string, frame: number, region: Region, params: Record<string, unknown> = {}): Promise<Job | null> {
     const request: FixRequest = {
       room: this.roomId,
       versionId,
       frame,
       region,
       fix,
-      params: {},
+      params,
       idempotencyKey: crypto.randomUUID(),
     };
     const r = await this.ask('fix:request', request);
@@ -105,6 +127,37 @@ export class RoomSession {
     const job = (r as { job: Job }).job;
     if (job) this.jobs.upsert(job);
     return job ?? null;
+  }
+
+  /** Cancel a queued or running job (its requester or a director). */
+  async cancelJob(jobId: string): Promise<boolean> {
+    const r = await this.ask('fix:cancel', { room: this.roomId, jobId });
+    const job = r && (r as { job: Job }).job;
+    if (job) this.jobs.upsert(job);
+    return !!r;
+  }
+
+  /** Who may cancel a job: its requester or a director, while it is queued or running. */
+  canCancel(job: Job): boolean {
+    if (!this.member || (job.state !== 'queued' && job.state !== 'running')) return false;
+    return job.requestedBy.id === this.member.id || this.member.role === 'director';
+  }
+
+  /** Ask the server which fixes (and models) it offers; kept in `fixes`. */
+  async loadFixes(): Promise<void> {
+    if (!this.socket.connected) return;
+    try {
+      const untyped = this.socket as unknown as Socket;
+      const r = (await untyped.timeout(15_000).emitWithAck('fix:catalogue', { room: this.roomId })) as { ok: boolean; fixes?: AvailableFix[] };
+      if (r.ok && r.fixes) this.fixes = r.fixes;
+    } catch {
+      /* the picker falls back to the built-in catalogue */
+    }
+  }
+
+  /** Address of an export, with the token (a download). */
+  exportHref(url: string): string {
+    return `${url}?token=${encodeURIComponent(this.token)}`;
   }
 
   async decide(versionId: string, decision: 'approved' | 'changes-requested', note: string): Promise<boolean> {
@@ -117,7 +170,7 @@ export class RoomSession {
   }
 
   /** Emit with an ack; a refusal or no answer becomes a toast and null. */
-  private async ask(event: 'fix:request' | 'version:decide', payload: object): Promise<object | null> {
+  private async ask(event: 'fix:request' | 'fix:cancel' | 'version:decide', payload: object): Promise<object | null> {
     if (!this.socket.connected) {
       this.toasts.show('error', 'Not connected to the room. Wait for the connection to come back and try again.', 'DISCONNECTED');
       return null;
@@ -153,6 +206,7 @@ export class RoomSession {
     this.jobs.replaceAll(s.jobs);
     this.collab.start(s.sync, s.member);
     this.sync.joined(s);
+    void this.loadFixes();
   }
 
   /** What tests inspect through window.__loupe. */
@@ -216,6 +270,9 @@ export class RoomSession {
         get compare() {
           return session.compare.snapshot();
         },
+        get uploads() {
+          return session.uploads.items;
+        },
       },
     };
   }
@@ -245,5 +302,6 @@ export interface LoupeDebugHandle {
     readonly rate: number;
     readonly loop: { in: number; out: number } | null;
     readonly compare: ReturnType<Compare['snapshot']>;
+    readonly uploads: Uploads['items'];
   };
 }

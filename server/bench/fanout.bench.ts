@@ -1,0 +1,247 @@
+/**
+ * Annotation fan-out: R rooms x C clients, K of them (per room) drawing at H Hz with real
+ * socket.io-client sockets and Y.Docs (RoomDocProvider), the load generator in its own process.
+ * Measured twice in the same run with the same load: against Loupe (startServer in this process)
+ * and against a bare Socket.IO relay (join a room, rebroadcast the binary update, nothing else).
+ *
+ *   npm run bench -- fanout [--rooms 1 --clients 50 --drawers 10 --hz 30 --seconds 10 --warmup 2 --full 4]
+ *
+ * --full N: clients per room that keep a whole Y.Doc in sync (RoomDocProvider; latency from the
+ * doc's events); the others are real sockets in the room that read the send time from the bytes
+ * they receive, so the one load-generator process is not the bottleneck on a 2-core machine.
+ *   npm run bench -- fanout --scenario viewers   (1 room x 201 clients, 1 drawer)
+ *   npm run bench -- fanout --scenario rooms     (100 rooms x 10 clients, 1 drawer each)
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { Server } from 'socket.io';
+import type { Bench, BenchRow } from './runner.js';
+import type { LoadMessage, LoadReply } from './fanout-load.js';
+import { barChartSvg, resultsDir, stamp, writeMarkdown, type Comparison } from './report.js';
+import { startServer } from '../src/main.js';
+import { createLogger } from '../src/log.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const SCENARIOS: Record<string, { rooms: number; clients: number; drawers: number; hz: number }> = {
+  default: { rooms: 1, clients: 50, drawers: 10, hz: 30 },
+  viewers: { rooms: 1, clients: 201, drawers: 1, hz: 30 },
+  rooms: { rooms: 100, clients: 10, drawers: 1, hz: 30 },
+};
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+function memory() {
+  for (let i = 0; i < 3; i++) gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss };
+}
+
+/** The load generator: a forked process spoken to over IPC. */
+class LoadGen {
+  private child: ChildProcess;
+  private waiting: ((m: LoadReply) => void)[] = [];
+  private failed: Error | null = null;
+  constructor() {
+    this.child = fork(path.join(here, 'fanout-load.ts'), [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: LoadReply) => this.waiting.shift()?.(m));
+    this.child.on('exit', (code) => {
+      this.failed = new Error(`load generator exited (${code})`);
+      for (const w of this.waiting.splice(0)) w({ type: 'error', message: this.failed.message });
+    });
+  }
+  /** Sends `m` (if any) and waits for the next reply, which must be `want`. */
+  async ask<T extends LoadReply['type']>(m: LoadMessage | null, want: T, timeoutMs: number): Promise<Extract<LoadReply, { type: T }>> {
+    if (this.failed) throw this.failed;
+    const reply = await new Promise<LoadReply>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`load generator: no '${want}' within ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.push((r) => (clearTimeout(t), resolve(r)));
+      if (m) this.child.send(m);
+    });
+    if (reply.type === 'error') throw new Error(`load generator: ${reply.message}`);
+    if (reply.type !== want) throw new Error(`load generator: expected ${want}, got ${reply.type}`);
+    return reply as Extract<LoadReply, { type: T }>;
+  }
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill();
+  }
+}
+
+/** The baseline: a Socket.IO server that joins rooms and rebroadcasts binary payloads. */
+async function bareRelay(): Promise<{ url: string; close(): Promise<void> }> {
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { transports: ['websocket'] });
+  io.on('connection', (socket) => {
+    let room = '';
+    socket.on('join', (r: string, ack: () => void) => {
+      room = r;
+      void socket.join(r);
+      ack();
+    });
+    socket.on('u', (data: Buffer) => {
+      if (room) socket.to(room).emit('u', data);
+    });
+  });
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const { port } = httpServer.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => io.close(() => r())) };
+}
+
+interface Phase {
+  connections: number;
+  setupMs: number;
+  result: Extract<LoadReply, { type: 'result' }>;
+  serverCpuPct: number;
+  loopP50: number;
+  loopP99: number;
+  loopMax: number;
+  heapPerConn: number;
+  rssPerConn: number;
+  deliveriesPerSec: number;
+  deliveredRatio: number;
+}
+
+async function measure(setup: Extract<LoadMessage, { type: 'setup' }>, draw: Extract<LoadMessage, { type: 'draw' }>, log: (l: string) => void): Promise<Phase> {
+  const gen = new LoadGen();
+  try {
+    const m0 = memory();
+    const ready = await gen.ask(setup, 'ready', 120_000);
+    const m1 = memory();
+    log(`${setup.mode}: ${ready.connections} connections in ${(ready.setupMs / 1000).toFixed(1)} s`);
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    await gen.ask(draw, 'measuring', (draw.warmupSeconds + 30) * 1000);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    loop.enable();
+    const result = await gen.ask(null, 'result', (draw.seconds + 60) * 1000);
+    loop.disable();
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    await gen.ask({ type: 'close' }, 'closed', 30_000);
+    log(`${setup.mode}: sent ${result.sent} strokes, ${result.delivered}/${result.expected} deliveries, p99 ${result.p99.toFixed(1)} ms`);
+    return {
+      connections: ready.connections,
+      setupMs: ready.setupMs,
+      result,
+      serverCpuPct: ((cpu.user + cpu.system) / 1000 / wall) * 100,
+      loopP50: loop.percentile(50) / 1e6,
+      loopP99: loop.percentile(99) / 1e6,
+      loopMax: loop.max / 1e6,
+      heapPerConn: (m1.heap - m0.heap) / ready.connections,
+      rssPerConn: (m1.rss - m0.rss) / ready.connections,
+      deliveriesPerSec: result.delivered / (result.drawMs / 1000),
+      deliveredRatio: result.expected ? result.delivered / result.expected : NaN,
+    };
+  } finally {
+    gen.kill();
+  }
+}
+
+export const bench: Bench = {
+  name: 'fanout',
+  description: 'annotation fan-out latency and throughput (real sockets + Yjs, load in its own process), next to a bare Socket.IO relay',
+  async run({ options, tmp, log }) {
+    const scenarioName = options.scenario ?? 'default';
+    const base = SCENARIOS[scenarioName];
+    if (!base) throw new Error(`unknown scenario ${scenarioName}; there are: ${Object.keys(SCENARIOS).join(', ')}`);
+    const rooms = Number(options.rooms ?? base.rooms);
+    const clients = Number(options.clients ?? base.clients);
+    const drawers = Math.min(clients, Number(options.drawers ?? base.drawers));
+    const hz = Number(options.hz ?? base.hz);
+    const seconds = Number(options.seconds ?? 10);
+    // Clients per room that keep a whole Y.Doc in sync; the others read the send time from the bytes.
+    const full = Math.min(clients, Number(options.full ?? 4));
+    const isDefault = rooms === 1 && clients === 50 && drawers === 10 && hz === 30;
+    const load = `${rooms} room(s) x ${clients} clients, ${drawers} drawing at ${hz} Hz per room, ${seconds} s (${full} full Y.Doc clients per room)`;
+    log(`scenario ${scenarioName}: ${load}`);
+    const warmupSeconds = Number(options.warmup ?? 2);
+    const draw = { type: 'draw', hz, seconds, warmupSeconds, drainMs: 3000 } as const;
+
+    // Baseline first, then Loupe, each with a fresh load-generator process.
+    const relay = await bareRelay();
+    let bare: Phase;
+    try {
+      const fakeRooms = Array.from({ length: rooms }, (_, i) => ({ id: `bare-${i}`, drawerToken: '', viewerToken: '' }));
+      bare = await measure({ type: 'setup', mode: 'bare', url: relay.url, rooms: fakeRooms, clientsPerRoom: clients, drawersPerRoom: drawers, fullPerRoom: full }, draw, log);
+    } finally {
+      await relay.close();
+    }
+
+    const server = await startServer({ port: 0, host: '127.0.0.1', dataDir: path.join(tmp, 'data') }, { log: createLogger('silent') });
+    let ours: Phase;
+    try {
+      const list = [];
+      for (let i = 0; i < rooms; i++) {
+        const { room, invites } = await server.services.roomService.create(`Bench ${i}`, { demo: false });
+        list.push({ id: room.id, drawerToken: invites.find((x) => x.role === 'artist')!.token, viewerToken: invites.find((x) => x.role === 'viewer')!.token });
+      }
+      ours = await measure({ type: 'setup', mode: 'loupe', url: server.url, rooms: list, clientsPerRoom: clients, drawersPerRoom: drawers, fullPerRoom: full }, draw, log);
+    } finally {
+      await server.close();
+    }
+
+    const ratio = ours.result.p99 / bare.result.p99;
+    const pf = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+    const p99Goal = ours.result.p99 <= 1.5 * bare.result.p99 && ours.result.p99 <= 25;
+    const comparisons: Comparison[] = [
+      { metric: 'p50 delivery latency', unit: 'ms', ours: ours.result.p50, baseline: bare.result.p50 },
+      { metric: 'p95 delivery latency', unit: 'ms', ours: ours.result.p95, baseline: bare.result.p95 },
+      { metric: 'p99 delivery latency', unit: 'ms', ours: ours.result.p99, baseline: bare.result.p99, goal: '≤ 1.5x bare and ≤ 25 ms (default scenario)', pass: p99Goal },
+      { metric: 'max delivery latency', unit: 'ms', ours: ours.result.max, baseline: bare.result.max },
+      { metric: 'delivered ratio', unit: '', ours: ours.deliveredRatio, baseline: bare.deliveredRatio, goal: '1.00', pass: ours.deliveredRatio >= 0.999 },
+      { metric: 'deliveries per second', unit: '/s', ours: ours.deliveriesPerSec, baseline: bare.deliveriesPerSec, goal: '≥ 30,000/s with p99 < 50 ms', pass: ours.deliveriesPerSec >= 30_000 && ours.result.p99 < 50 },
+      { metric: 'server CPU', unit: '% of a core', ours: ours.serverCpuPct, baseline: bare.serverCpuPct },
+      { metric: 'event-loop delay p99', unit: 'ms', ours: ours.loopP99, baseline: bare.loopP99 },
+      { metric: 'event-loop delay max', unit: 'ms', ours: ours.loopMax, baseline: bare.loopMax },
+      { metric: 'heap per connection', unit: 'KB', ours: ours.heapPerConn / 1024, baseline: bare.heapPerConn / 1024, goal: '≤ 64 KB', pass: ours.heapPerConn / 1024 <= 64 },
+      { metric: 'RSS per connection', unit: 'KB', ours: ours.rssPerConn / 1024, baseline: bare.rssPerConn / 1024 },
+      { metric: 'load generator CPU', unit: '% of a core', ours: ours.result.loadCpuPct, baseline: bare.result.loadCpuPct },
+    ];
+    const rows: BenchRow[] = [
+      { metric: 'load', value: ours.connections, unit: 'connections', note: `${load}; stroke update ~${Math.round(ours.result.payloadBytes)} B` },
+      { metric: 'strokes sent', value: ours.result.sent, unit: 'strokes', note: `bare: ${bare.result.sent}` },
+    ];
+    for (const c of comparisons) {
+      const note = c.pass === undefined ? '' : ` — goal ${c.goal}: ${pf(c.pass)}`;
+      rows.push({ metric: `${c.metric}, Loupe`, value: c.ours, unit: c.unit, note: note.slice(3) || undefined });
+      rows.push({ metric: `${c.metric}, bare relay`, value: c.baseline, unit: c.unit });
+    }
+    rows.push({
+      metric: 'goal: p99 vs bare relay',
+      value: ratio,
+      unit: 'x',
+      note: `${pf(ratio <= 1.5)} (≤ 1.5x); p99 ${ours.result.p99.toFixed(1)} ms ${pf(ours.result.p99 <= 25)} (≤ 25 ms)${isDefault ? '' : '; goal is set for the default scenario'}`,
+    });
+    rows.push({ metric: 'goal: deliveries per second', value: ours.deliveriesPerSec, unit: '/s', note: `${pf(ours.deliveriesPerSec >= 30_000 && ours.result.p99 < 50)} (≥ 30,000/s with p99 < 50 ms)` });
+    if (ours.result.refusals) rows.push({ metric: 'refused updates (Loupe)', value: ours.result.refusals, unit: 'updates' });
+
+    const out = resultsDir(options);
+    const name = `fanout-${scenarioName}-${stamp()}`;
+    const svg = path.join(out, `${name}.svg`);
+    fs.writeFileSync(
+      svg,
+      barChartSvg({
+        title: `Fan-out delivery latency — ${load}`.slice(0, 90),
+        unit: 'ms',
+        labels: ['p50', 'p95', 'p99'],
+        series: [
+          { name: 'Loupe', color: '#3b6fd8', values: [ours.result.p50, ours.result.p95, ours.result.p99] },
+          { name: 'bare Socket.IO relay', color: '#9a9a9a', values: [bare.result.p50, bare.result.p95, bare.result.p99] },
+        ],
+        goal: { value: 25, label: 'goal p99 ≤ 25 ms' },
+      }),
+    );
+    const md = path.join(out, `${name}.md`);
+    writeMarkdown(md, `Fan-out benchmark (${scenarioName})`, [`Load: ${load}.`, `Run: ${new Date().toISOString()}; both measured in the same run with the same load generator (own process).`], comparisons, rows, svg);
+    log(`report: ${path.relative(process.cwd(), md)}, chart: ${path.relative(process.cwd(), svg)}`);
+    return { rows, meta: { scenario: scenarioName, rooms, clients, drawers, hz, seconds, ours, bare, comparisons, report: md, chart: svg } };
+  },
+};
