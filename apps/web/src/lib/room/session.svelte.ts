@@ -207,6 +207,7 @@ export class RoomSession {
     this.collab.start(s.sync, s.member);
     this.sync.joined(s);
     void this.loadFixes();
+    void this.uploads.loadInFlight();
   }
 
   /** What tests inspect through window.__loupe. */

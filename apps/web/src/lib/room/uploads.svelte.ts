@@ -17,6 +17,16 @@ export interface UploadItem {
   endedAt: number | null;
 }
 
+/** An ingest as `GET /api/ingests` lists it (the fields the panel needs). */
+interface InFlight {
+  id: string;
+  label: string;
+  stage: IngestStage;
+  percent: number;
+  by?: { id: string; name: string };
+  error?: { code: string; message: string } | null;
+}
+
 const ENDED: IngestStage[] = ['done', 'failed', 'cancelled'];
 /** How long a finished upload stays on screen. */
 const LINGER_MS = 6000;
@@ -54,6 +64,22 @@ export class Uploads {
     if (known?.mine && known.stage === 'uploading' && p.stage === 'uploading') return;
     if (known && ENDED.includes(known.stage)) return;
     this.upsert(p.uploadId, { name: p.name, stage: p.stage, percent: p.percent, by: p.by, error: p.error ?? null });
+  }
+
+  /** On (re)join: uploads already in flight, so a late joiner sees them too (docs/media.md). */
+  async loadInFlight(): Promise<void> {
+    try {
+      const r = await fetch('/api/ingests', { headers: this.headers() });
+      if (!r.ok) return;
+      const body = (await r.json()) as { ingests?: InFlight[] } | InFlight[];
+      const list = Array.isArray(body) ? body : (body.ingests ?? []);
+      for (const i of list) {
+        if (ENDED.includes(i.stage) || this.items.some((u) => u.id === i.id)) continue;
+        this.upsert(i.id, { name: i.label, stage: i.stage, percent: i.percent, by: i.by ?? null, error: i.error ?? null });
+      }
+    } catch {
+      // Progress events still arrive; the list is only a head start.
+    }
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
