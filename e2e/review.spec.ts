@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../server/src/main.js';
 import { createLogger } from '../server/src/log.js';
 import { WEB_BUILD } from '../server/src/http/routes.js';
+import { runFfmpeg } from '../server/src/media/ffmpeg.js';
 import { dragOnPicture, launch, paintedPixels, person, screenshot } from './browser.js';
 
 let server: RunningServer;
@@ -23,8 +24,14 @@ beforeAll(async () => {
   if (!fs.existsSync(path.join(WEB_BUILD, 'handler.js'))) throw new Error('apps/web is not built: run `npm run build` first (npm test does).');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loupe-e2e-review-'));
   server = await startServer({ port: 0, host: '127.0.0.1', dataDir }, { log: createLogger('warn') });
-  const { room, invites } = await server.services.roomService.create('Review room');
+  // A 640x360 shot: this test is about sync, and three browsers decoding 1080p on two cores would
+  // measure the decoder instead.
+  const { room, invites } = await server.services.roomService.create('Review room', { demo: false });
   roomId = room.id;
+  const clip = path.join(dataDir, 'review-clip.mp4');
+  await runFfmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=24:duration=4', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '6', '-pix_fmt', 'yuv420p', '-y', clip]);
+  const sha = await server.services.blobs.putFile(clip);
+  server.services.roomService.addVideoShot(roomId, 'Review shot', sha, 24, 640, 360, 96);
   // A second version of the shot to compare with (same media, as a re-delivery would be).
   const source = server.services.versions.listForRoom(roomId)[0];
   server.services.versions.insert(roomId, { ...source, id: 'v2-' + roomId, label: 'Comp v2', createdAt: new Date().toISOString(), provenance: null }, null);
@@ -55,7 +62,7 @@ describe('a review session with a presenter, an artist and a viewer', () => {
         setInterval(() => {
           const f = w.__loupe.state.frame;
           if (f !== last) w.__frameLog.push([Date.now(), (last = f)]);
-        }, 5);
+        }, 10);
       });
     await Promise.all([director, artist, viewer].map(watch));
     const keys = ['ArrowRight', 'ArrowRight', 'Shift+ArrowRight', 'ArrowLeft', 'ArrowRight'];
