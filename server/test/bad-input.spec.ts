@@ -1,18 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { annotationsMap } from '@loupe/shared';
-import { autoCleanup, connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer } from './helpers.js';
+import { autoCleanup, connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
 describe('bad input', () => {
   it('answers every malformed, oversized, unknown or forbidden message with a code, and changes nothing', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    const viewer = await joinRoom(server.url, room.id, token('viewer'));
-    cleanup.push(() => artist.close(), () => viewer.close());
+    const { server, room, token, members: [artist, viewer] } = await roomWith(cleanup, 'artist', 'viewer');
     const kept = stroke(artist.state.versions[0].id, 5);
     draw(artist, kept);
     await artist.provider.whenAcked();

@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Job } from '@loupe/shared';
-import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
 describe('a full disk during a fix', () => {
   it('fails the job with a clear error, makes no version, and the next fix works once space is back', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    cleanup.push(() => artist.close());
+    const { server, room, token, members: [artist] } = await roomWith(cleanup, 'artist');
     const jobs: Job[] = [];
     artist.socket.on('fix:job', (j) => jobs.push(j));
     const blobs = server.services.blobs;

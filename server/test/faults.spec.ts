@@ -8,7 +8,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import { io as ioClient } from 'socket.io-client';
 import { Awareness } from 'y-protocols/awareness';
 import { RoomDocProvider, annotationsMap, type Ack, type RoomState } from '@loupe/shared';
-import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket, roomWith } from './helpers.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -144,12 +144,7 @@ describe('faults', () => {
 
 describe('a flood of strokes', () => {
   it('is slowed down with RATE_LIMITED, and every stroke still lands', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    const director = await joinRoom(server.url, room.id, token('director'));
-    cleanup.push(() => artist.close(), () => director.close());
+    const { server, room, token, members: [artist, director] } = await roomWith(cleanup, 'artist', 'director');
     const codes: string[] = [];
     const sock = artist.socket as unknown as { emit: (ev: unknown, p: unknown, ack?: (r: Ack) => void) => unknown };
     const orig = sock.emit.bind(sock);

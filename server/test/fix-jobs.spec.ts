@@ -12,7 +12,7 @@ import { PROVENANCE_PNG_KEYWORD, type AvailableFix, type Job, type Provenance, t
 import { startServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { readPngText } from '../src/fixes/png-text.js';
-import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 const big = { x: 0, y: 0, width: 512 / 1920, height: 512 / 1080 };
@@ -21,13 +21,7 @@ const key = () => `fix-jobs-key-${process.pid}-${keys++}`;
 
 describe('fix jobs', () => {
   it('cancel, directors first, per-member limit, stale marking, and the catalogue', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    const director = await joinRoom(server.url, room.id, token('director'));
-    const viewer = await joinRoom(server.url, room.id, token('viewer'));
-    cleanup.push(() => artist.close(), () => director.close(), () => viewer.close());
+    const { server, room, token, members: [artist, director, viewer] } = await roomWith(cleanup, 'artist', 'director', 'viewer');
     const jobs = new Map<string, Job>();
     director.socket.on('fix:job', (j) => jobs.set(j.id, j));
     const source = artist.state.versions[0];
@@ -78,11 +72,7 @@ describe('fix jobs', () => {
   });
 
   it('remove object on a mask: provenance in the database, a sidecar JSON and the PNG, with the mask hash', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    cleanup.push(() => artist.close());
+    const { server, room, token, members: [artist] } = await roomWith(cleanup, 'artist');
     const created = new Promise<Version>((r) => artist.socket.once('version:created', r));
     const tiles: { preview?: boolean }[] = [];
     artist.socket.on('fix:tile', (t) => tiles.push(t));

@@ -1,18 +1,13 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { Job, Tile, Version } from '@loupe/shared';
-import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
 describe('an AI fix in the room', () => {
   it('streams tiles to everyone, ends in one AI version with provenance, and only the director decides', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    const director = await joinRoom(server.url, room.id, token('director'));
-    cleanup.push(() => artist.close(), () => director.close());
+    const { server, room, token, members: [artist, director] } = await roomWith(cleanup, 'artist', 'director');
 
     const seen = { artist: { tiles: [] as Tile[], jobs: [] as Job[], versions: [] as Version[] }, director: { tiles: [] as Tile[], jobs: [] as Job[], versions: [] as Version[] } };
     for (const [name, m] of [['artist', artist], ['director', director]] as const) {
@@ -89,11 +84,7 @@ describe('an AI fix in the room', () => {
   });
 
   it('shows a member who joins mid-job the tiles done so far', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    cleanup.push(() => artist.close());
+    const { server, room, token, members: [artist] } = await roomWith(cleanup, 'artist');
     let firstTile!: () => void;
     const gotFirst = new Promise<void>((r) => (firstTile = r));
     let artistTiles = 0;
@@ -117,11 +108,7 @@ describe('an AI fix in the room', () => {
 
 describe('a fix on a drawn mask', () => {
   it('changes only the pixels inside the mask: outside it the result is transparent', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const director = await joinRoom(server.url, room.id, token('director'));
-    cleanup.push(() => director.close());
+    const { server, room, token, members: [director] } = await roomWith(cleanup, 'director');
     const created = new Promise<Version>((r) => director.socket.once('version:created', r));
     // A triangle inside a 192x108 region at the top-left of the picture.
     const region = { x: 0, y: 0, width: 0.1, height: 0.1, mask: [[0, 0], [0.1, 0], [0, 0.1]] as [number, number][] };

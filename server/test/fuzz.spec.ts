@@ -2,17 +2,13 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as Y from 'yjs';
 import WebSocket from 'ws';
-import { autoCleanup, demoRoom, emitAck, joinRoom, testServer } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 const EVENTS = ['room:join', 'y:sync', 'fix:request', 'version:decide', 'playback:set', 'presenter:set'];
 
 async function fuzzRoom() {
-  const server = await testServer();
-  cleanup.push(() => server.close());
-  const { room, token } = await demoRoom(server);
-  const artist = await joinRoom(server.url, room.id, token('artist'));
-  cleanup.push(() => artist.close());
+  const { server, room, token, members: [artist] } = await roomWith(cleanup, 'artist');
   const snapshot = () => ({
     doc: Buffer.from(Y.encodeStateAsUpdate(server.docs.get(room.id)!.doc)).toString('base64'),
     versions: server.services.versions.listForRoom(room.id).length,

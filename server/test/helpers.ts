@@ -156,3 +156,17 @@ export function autoCleanup(): (() => unknown)[] {
   });
   return list;
 }
+
+/** A real server with a demo room and members joined in the given roles, all closed after the test. */
+export async function roomWith(cleanup: (() => unknown)[], ...roles: string[]) {
+  const server = await testServer();
+  cleanup.push(() => server.close());
+  const { room, token } = await demoRoom(server);
+  const members: Member[] = [];
+  for (const role of roles) {
+    const m = await joinRoom(server.url, room.id, token(role));
+    cleanup.push(() => m.close());
+    members.push(m);
+  }
+  return { server, room, token, members };
+}

@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { PlaybackInput, PlaybackState, PresentationState } from '@loupe/shared';
-import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
 async function room3() {
-  const server = await testServer();
-  cleanup.push(() => server.close());
-  const { room, token } = await demoRoom(server);
-  const director = await joinRoom(server.url, room.id, token('director'));
-  const artist = await joinRoom(server.url, room.id, token('artist'));
-  const viewer = await joinRoom(server.url, room.id, token('viewer'));
-  cleanup.push(() => director.close(), () => artist.close(), () => viewer.close());
+  const { server, room, token, members: [director, artist, viewer] } = await roomWith(cleanup, 'director', 'artist', 'viewer');
   const versionId = director.state.versions[0].id;
   const input = (frame: number, over: Partial<PlaybackInput> = {}): PlaybackInput => ({
     versionId, frame, playing: false, rate: 1, loop: null, compare: { mode: 'off', versionB: null, wipe: 0.5, showing: 'A' }, ...over,

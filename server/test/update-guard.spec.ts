@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { annotationsMap, notesMap, type Note } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, joinRoom, stroke, testServer, until, type Member } from './helpers.js';
+import { autoCleanup, demoRoom, draw, joinRoom, stroke, testServer, until, type Member, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
@@ -20,12 +20,7 @@ async function send(m: Member, change: (doc: Y.Doc) => void) {
 
 describe('the server authorises every document change before applying it', () => {
   it('refuses what is not a valid annotation or note of the member, and keeps the room as it was', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const artist = await joinRoom(server.url, room.id, token('artist'));
-    const director = await joinRoom(server.url, room.id, token('director'));
-    cleanup.push(() => artist.close(), () => director.close());
+    const { server, room, token, members: [artist, director] } = await roomWith(cleanup, 'artist', 'director');
     const v = artist.state.versions[0].id;
     const me = artist.state.member;
     const ok = { ...stroke(v, 1), author: { id: me.id, name: me.name } };

@@ -3,7 +3,7 @@ import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import { annotationsMap } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, joinRoom, memberIdOf, sleep, stroke, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, draw, joinRoom, memberIdOf, sleep, stroke, testServer, until, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
@@ -20,11 +20,7 @@ function stockClient(url: string, roomId: string, token: string) {
 
 describe('the standard y-websocket endpoint', () => {
   it('lets a stock Yjs client read and draw the room\'s annotations with the same role rules', async () => {
-    const server = await testServer();
-    cleanup.push(() => server.close());
-    const { room, token } = await demoRoom(server);
-    const member = await joinRoom(server.url, room.id, token('artist'));
-    cleanup.push(() => member.close());
+    const { server, room, token, members: [member] } = await roomWith(cleanup, 'artist');
     const versionId = member.state.versions[0].id;
     const fromRoom = stroke(versionId, 1);
     draw(member, fromRoom);
