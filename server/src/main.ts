@@ -24,6 +24,9 @@ import { mediaApi } from './http/uploads.js';
 import { InferenceService } from './inference/inference.service.js';
 import { ModelRegistry } from './inference/model.registry.js';
 import { FixService } from './fixes/fix.service.js';
+import { FixRelay } from './fixes/fix.relay.js';
+import { FixRunner } from './fixes/fix.runner.js';
+import { LocalFixQueue } from './fixes/local.queue.js';
 import { ReviewService } from './review/review.service.js';
 import { openHandOver, type HandOver } from './review/hand-over.js';
 import { exportApi } from './review/export/export.http.js';
@@ -83,22 +86,22 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
 
   let io!: LoupeServer;
   const toRoom = (roomId: string) => io.to(roomChannel(roomId));
-  const fixes = new FixService({
-    jobs: new JobRepository(db),
-    versions,
-    rooms,
-    blobs,
-    frames,
-    inference,
-    models,
-    limits: { timeoutMs: config.fixTimeoutMs },
-    events: {
-      job: (roomId, job) => (toRoom(roomId).emit('fix:job', job), handOver.events.fixJob(roomId, job)),
-      tile: (roomId, tile) => toRoom(roomId).emit('fix:tile', tile),
-      versionCreated: (roomId, v) => (toRoom(roomId).emit('version:created', v), handOver.events.versionCreated(roomId, v)),
-    },
-    log,
+  const relay = new FixRelay({
+    job: (roomId, job) => (toRoom(roomId).emit('fix:job', job), handOver.events.fixJob(roomId, job)),
+    tile: (roomId, tile) => toRoom(roomId).emit('fix:tile', tile),
+    versionCreated: (roomId, v) => (toRoom(roomId).emit('version:created', v), handOver.events.versionCreated(roomId, v)),
   });
+  const jobs = new JobRepository(db);
+  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
+  const queue = new LocalFixQueue({
+    jobs,
+    runner,
+    inference,
+    log,
+    timeoutMs: config.fixTimeoutMs,
+    sink: { save: (rec) => (jobs.update(rec), relay.job(rec.roomId, { ...rec.job })), tile: (r, t) => relay.tile(r, t), versionCreated: (r, v) => relay.versionCreated(r, v) },
+  });
+  const fixes = new FixService({ jobs, versions, models, runner, queue, relay, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
   const presentation = new PresentationService(versions, {
@@ -174,7 +177,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   }
   // Every model is built if missing and checked against its manifest before the first job runs.
   await models.load();
-  fixes.resumeUnfinished();
+  await fixes.resumeUnfinished();
   ingests.resumeUnfinished();
   ready = true;
   const url = `http://127.0.0.1:${port}`;
@@ -193,7 +196,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     async close() {
       ready = false;
       await ingests.shutdown();
-      fixes.shutdown();
+      await fixes.shutdown();
       presentation.close();
       yws.close();
       await new Promise<void>((r) => io.close(() => r()));

@@ -1,0 +1,399 @@
+import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import sharp, { type Sharp } from 'sharp';
+import {
+  ErrorCode,
+  FixCatalogue,
+  LoupeError,
+  PROVENANCE_PNG_KEYWORD,
+  type DenoiseParams,
+  type ExposureParams,
+  type FixId,
+  type MatchGradeParams,
+  type Provenance,
+  type RemoveObjectParams,
+  type Tile,
+  type Version,
+} from '@loupe/shared';
+import type { Logger } from '../log.js';
+import type { BlobRepository } from '../store/blob.repository.js';
+import type { JobRecord } from '../store/job.repository.js';
+import type { RoomRepository } from '../store/room.repository.js';
+import type { VersionRepository } from '../store/version.repository.js';
+import type { FrameService } from '../media/frame.service.js';
+import type { InferenceService } from '../inference/inference.service.js';
+import type { ModelRegistry, RegisteredModel } from '../inference/model.registry.js';
+import type { InferenceRun, InpaintModel, TileRun } from '../inference/messages.js';
+import { holeThickness } from '../inference/inpaint/diffuse.js';
+import { shortId } from '../rooms/room.service.js';
+import { maskAlpha, type PixelRect } from './region.js';
+import { estimateNoiseSigma, planExposure, planGrade } from './colour.js';
+import { addPngText } from './png-text.js';
+
+/** A job as the queue keeps it: the stored record plus what the worker needs to run it. */
+export interface StoredRecord extends JobRecord {
+  params: { fixParams: Record<string, unknown>; sourceRect: PixelRect; priority?: number; seq?: number };
+}
+
+/** What a running job reports while the runner computes it. */
+export interface RunContext {
+  /** Stores the job's new state and tells the room. */
+  save(rec: StoredRecord): void;
+  /** Sends a finished (or preview) tile to the room. */
+  tile(tile: Tile): void;
+  /** The job's version exists: tell the room. */
+  versionCreated(v: Version): void;
+  /** True once the job was cancelled or timed out; the runner stops sending anything. */
+  stopped(): boolean;
+  /** Throws RunStopped when stopped(). */
+  checkStopped(): void;
+}
+
+export interface RunnerDeps {
+  versions: VersionRepository;
+  rooms: RoomRepository;
+  blobs: BlobRepository;
+  frames: FrameService;
+  inference: InferenceService;
+  models: ModelRegistry;
+  log: Logger;
+}
+
+/** The algorithms the worker runs in JS, named like models in the provenance (sha256 of their source). */
+const ALGORITHMS: Record<string, { name: string; file: URL }> = {
+  patchmatch: { name: 'Multi-scale PatchMatch fill (Loupe)', file: new URL('../inference/inpaint/patchmatch.ts', import.meta.url) },
+  diffuse: { name: 'Diffusion fill for thin masks (Loupe)', file: new URL('../inference/inpaint/diffuse.ts', import.meta.url) },
+};
+const algorithmSha = new Map<string, string>();
+function algorithmModel(id: string): Provenance['model'] {
+  let sha = algorithmSha.get(id);
+  if (!sha) algorithmSha.set(id, (sha = crypto.createHash('sha256').update(readFileSync(ALGORITHMS[id].file)).digest('hex')));
+  return { id, name: ALGORITHMS[id].name, version: '1', sha256: sha, licence: 'Loupe project code' };
+}
+
+/** Tiles of a job are streamed in squares of this side (result pixels) when the fix does not tile by itself. */
+const STREAM_TILE = 256;
+
+/** What a job needs once it runs: the worker request and the facts for its provenance. */
+interface Plan {
+  run: InferenceRun;
+  model: Provenance['model'];
+  outW: number;
+  outH: number;
+  computed: Record<string, unknown>;
+  reference?: Provenance['reference'];
+}
+
+/**
+ * The fix pipeline: validate and queue a request, run it on the inference worker, stream each tile
+ * to the room, and turn the result into exactly one new version with its provenance.
+ * Queue order: directors' jobs first, then first come first served. Limits per room and per member.
+ */
+/**
+ * Computes one fix job: reads the source frame, plans the worker request, streams the tiles, and
+ * stores the result, its sidecar and its version (once per job). The same code runs in the
+ * single-process server and in a `ROLE=worker` process.
+ */
+export class FixRunner {
+  constructor(private readonly deps: RunnerDeps) {}
+
+  resolveModel(fixId: FixId, params: Record<string, unknown>): RegisteredModel | null {
+    const fix = FixCatalogue[fixId];
+    const { models } = this.deps;
+    if (fix.task === 'inpaint') {
+      const p = params as RemoveObjectParams;
+      if (p.method === 'patchmatch' || p.method === 'diffuse') return null;
+      const installed = models.byTask('inpaint');
+      const chosen = p.model ? installed.find((m) => m.manifest.id === p.model) : installed[0];
+      if (p.method === 'model' && !chosen) {
+        throw new LoupeError(ErrorCode.MODEL_UNAVAILABLE, p.model ? `No inpainting model ${p.model} is installed.` : 'No inpainting model is installed; use PatchMatch.');
+      }
+      return chosen ?? null;
+    }
+    const id = (params.model as string | undefined) ?? fix.model;
+    const model = models.get(id);
+    if (!model) {
+      const why = models.refused.get(id);
+      throw new LoupeError(ErrorCode.MODEL_UNAVAILABLE, why ? `Model ${id} was refused at start: ${why}` : `Model ${id} is not installed.`);
+    }
+    if (model.manifest.task !== fix.task || model.manifest.scale !== fix.scale) {
+      throw new LoupeError(ErrorCode.BAD_REQUEST, `Model ${id} is a ${model.manifest.task} x${model.manifest.scale} model; ${fix.label} needs ${fix.task} x${fix.scale}.`);
+    }
+    return model;
+  }
+
+  referenceOf(roomId: string, p: MatchGradeParams): Version {
+    const ref = this.deps.versions.get(p.referenceVersionId);
+    if (!ref || this.deps.versions.roomOf(ref.id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No reference version ${p.referenceVersionId} in this room.`);
+    if (ref.media.type === 'video' && p.referenceFrame >= ref.media.frameCount) {
+      throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Reference frame ${p.referenceFrame} is past the last frame (${ref.media.frameCount - 1}).`);
+    }
+    return ref;
+  }
+
+  async run(rec: StoredRecord, ctx: RunContext): Promise<void> {
+    const { job } = rec;
+    const started = new Date().toISOString();
+    rec.job = { ...job, state: 'running', position: 0 };
+    ctx.save(rec);
+    await this.deps.models.load();
+
+    const version = this.deps.versions.get(job.versionId)!;
+    if (version.media.type !== 'video') throw new LoupeError(ErrorCode.NOT_FIXABLE, 'The source version has no frames.');
+    const mediaSha = version.media.blob;
+    const fix = FixCatalogue[job.fix];
+    const frameSha = await this.deps.frames.frame(version, job.frame);
+    const rect = rec.params.sourceRect;
+    const srcW = version.media.width;
+    const srcH = version.media.height;
+    const framePath = this.deps.blobs.path(frameSha);
+    ctx.checkStopped();
+
+    let maskInfo: Provenance['mask'];
+    let sourceMask: Uint8Array | null = null;
+    if (job.region.mask) {
+      sourceMask = await maskAlpha(job.region, rect, srcW, srcH, rect.width, rect.height);
+      const png = await sharp(Buffer.from(sourceMask), { raw: { width: rect.width, height: rect.height, channels: 1 } }).png().toBuffer();
+      const sha = await this.deps.blobs.put(png);
+      this.deps.rooms.grantBlob(rec.roomId, sha);
+      maskInfo = { sha256: sha, width: rect.width, height: rect.height };
+    }
+
+    const plan = await this.plan(rec, framePath, rect, srcW, srcH, sourceMask);
+    ctx.checkStopped();
+    const { outW, outH } = plan;
+    const alpha = job.region.mask ? await maskAlpha(job.region, rect, srcW, srcH, outW, outH) : null;
+
+    const encodes: Promise<void>[] = [];
+    let chain = Promise.resolve();
+    const { provider, rgb: out, info } = await this.deps.inference.run(job.id, plan.run, {
+      onStart: ({ tiles: n }) => {
+        rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
+        ctx.save(rec);
+      },
+      onTile: ({ index, rect: r, rgb: pixels, preview }) => {
+        const encoded = encodePng(pixels, r.width, r.height, alpha && cropAlpha(alpha, outW, r));
+        // Encoded in parallel, sent in the order the worker made them (a preview must not land after the final tile).
+        chain = chain.then(() =>
+          encoded.then((png) => {
+            if (ctx.stopped()) return;
+            const tile: Tile = { jobId: job.id, index, ...r, mime: 'image/png', data: png, ...(preview ? { preview: true } : {}) };
+            ctx.tile(tile);
+            if (preview) return;
+            const done = rec.job.tilesDone + 1;
+            const total = rec.job.tilesTotal;
+            rec.job = { ...rec.job, tilesDone: done, progress: total ? done / total : 0 };
+            ctx.save(rec);
+            if (total && Math.floor((4 * done) / total) > Math.floor((4 * (done - 1)) / total)) {
+              this.deps.log.info({ room: rec.roomId, job: job.id, tiles: `${done}/${total}` }, `fix ${Math.round((100 * done) / total)}%`);
+            }
+          }),
+        );
+        encodes.push(chain);
+      },
+    });
+    await Promise.all(encodes);
+    ctx.checkStopped();
+
+    // The result, its mask and its sidecar are stored before the version that points at them; the version is made once per job.
+    const current = this.deps.versions.get(version.id);
+    const stale = !current || current.media.type !== 'video' || current.media.blob !== mediaSha;
+    const provenance: Provenance = {
+      aiMade: true,
+      jobId: job.id,
+      fix: job.fix,
+      params: rec.params.fixParams,
+      computed: { ...plan.computed, ...(info ?? {}) },
+      model: plan.model,
+      provider,
+      sourceVersionId: version.id,
+      source: { versionId: version.id, mediaSha256: mediaSha, frameSha256: frameSha },
+      ...(plan.reference ? { reference: plan.reference } : {}),
+      frame: job.frame,
+      region: job.region,
+      sourceRect: rect,
+      ...(maskInfo ? { mask: maskInfo } : {}),
+      requestedBy: job.requestedBy,
+      requestedAt: job.createdAt,
+      startedAt: started,
+      finishedAt: new Date().toISOString(),
+      tiles: rec.job.tilesTotal,
+      output: { width: outW, height: outH, sha256: '' },
+      stale,
+    };
+    // Embedded in the PNG: everything but the PNG's own hash (which it cannot contain).
+    const { output: _o, ...embedded } = provenance;
+    const png = addPngText(await encodePng(out, outW, outH, alpha, 6), PROVENANCE_PNG_KEYWORD, JSON.stringify({ ...embedded, output: { width: outW, height: outH } }));
+    const sha256 = await this.deps.blobs.put(png);
+    provenance.output.sha256 = sha256;
+    const sidecarSha = await this.deps.blobs.put(Buffer.from(JSON.stringify(provenance, null, 2)));
+    provenance.sidecarSha256 = sidecarSha;
+    this.deps.rooms.grantBlob(rec.roomId, sha256);
+    this.deps.rooms.grantBlob(rec.roomId, sidecarSha);
+    ctx.checkStopped();
+    const created = this.deps.versions.insert(
+      rec.roomId,
+      {
+        id: shortId(),
+        shotId: version.shotId,
+        label: `${fix.label} of frame ${job.frame}`,
+        kind: 'ai',
+        status: 'pending',
+        parentVersionId: version.id,
+        media: { type: 'still', blob: sha256, width: outW, height: outH, frame: job.frame, region: job.region },
+        createdBy: { id: job.requestedBy.id, name: job.requestedBy.name },
+        createdAt: provenance.finishedAt,
+        provenance,
+      },
+      job.id,
+    );
+    rec.job = { ...rec.job, state: 'done', progress: 1, resultVersionId: created.id, ...(stale ? { stale: true } : {}) };
+    ctx.save(rec);
+    ctx.versionCreated(created);
+    this.deps.log.info({ room: rec.roomId, job: job.id, version: created.id, provider, stale, ms: Date.parse(provenance.finishedAt) - Date.parse(started) }, 'fix done');
+  }
+
+  /** Reads the pixels the fix needs and turns its parameters into a worker request. */
+  private async plan(rec: StoredRecord, framePath: string, rect: PixelRect, srcW: number, srcH: number, sourceMask: Uint8Array | null): Promise<Plan> {
+    const { job } = rec;
+    const fix = FixCatalogue[job.fix];
+    const params = rec.params.fixParams;
+    const region = await readRgb(sharp(framePath).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }));
+    const model = this.resolveModel(job.fix, params);
+    const modelInfo = (m: RegisteredModel): Provenance['model'] => ({ id: m.manifest.id, name: m.manifest.name, version: m.manifest.version, sha256: m.sha256, licence: m.manifest.licence });
+    const tileRun = (m: RegisteredModel, extra: TileRun['extraInputs'] = {}): TileRun => ({
+      kind: 'tiles',
+      modelPath: m.path,
+      inputName: m.manifest.input.name,
+      outputName: m.manifest.output.name,
+      inputRange: m.manifest.input.range,
+      outputRange: m.manifest.output.range,
+      rgb: region.rgb,
+      width: region.width,
+      height: region.height,
+      scale: m.manifest.scale,
+      tileSize: m.manifest.tile.size,
+      context: m.manifest.tile.context,
+      extraInputs: extra,
+      tileOrigin: m.manifest.tileOrigin,
+      batch: m.manifest.input.batch === 'dynamic' ? 4 : 1,
+    });
+    const tensors = (inputs: Record<string, Float32Array>, m: RegisteredModel) =>
+      Object.fromEntries(m.manifest.extraInputs.filter((e) => inputs[e.name]).map((e) => [e.name, { dims: e.dims, data: inputs[e.name] }]));
+    const base = { outW: region.width * fix.scale, outH: region.height * fix.scale };
+
+    switch (fix.task) {
+      case 'upscale':
+        return { ...base, run: tileRun(model!), model: modelInfo(model!), computed: {} };
+      case 'colour': {
+        if (job.fix === 'exposure') {
+          const thumb = await readRgb(sharp(framePath).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }).resize(256, 256, { fit: 'inside' }));
+          const p = planExposure(params as ExposureParams, thumb.rgb, region.width, region.height);
+          return { ...base, run: tileRun(model!, tensors({ ...p.inputs }, model!)), model: modelInfo(model!), computed: p.computed };
+        }
+        const mp = params as MatchGradeParams;
+        const ref = this.referenceOf(rec.roomId, mp);
+        const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
+        const refPath = this.deps.blobs.path(refSha);
+        const refMeta = await sharp(refPath).metadata();
+        const aspect = (w: number, h: number) => w / h;
+        const TW = 192;
+        const srcThumb = await readRgb(sharp(framePath).resize(TW, Math.round(TW / aspect(srcW, srcH)), { fit: 'fill' }));
+        const sameShape = Math.abs(aspect(refMeta.width!, refMeta.height!) - aspect(srcW, srcH)) < 0.01;
+        const refThumb = await readRgb(sameShape ? sharp(refPath).resize(srcThumb.width, srcThumb.height, { fit: 'fill' }) : sharp(refPath).resize(TW, TW, { fit: 'inside' }));
+        const p = planGrade(srcThumb, refThumb, mp.method, mp.strength);
+        return {
+          ...base,
+          run: tileRun(model!, tensors({ ...p.inputs }, model!)),
+          model: modelInfo(model!),
+          computed: p.computed,
+          reference: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha },
+        };
+      }
+      case 'denoise': {
+        const dp = params as DenoiseParams;
+        // Measured on (at most) the central 256x256 of the region: enough pixels, bounded time on the event loop.
+        const cw = Math.min(256, region.width);
+        const ch = Math.min(256, region.height);
+        const centre = await readRgb(sharp(region.rgb, { raw: { width: region.width, height: region.height, channels: 3 } }).extract({ left: (region.width - cw) >> 1, top: (region.height - ch) >> 1, width: cw, height: ch }));
+        const measured = dp.sigma ?? estimateNoiseSigma(centre.rgb, cw, ch);
+        const sigma = measured * dp.strength;
+        return { ...base, run: tileRun(model!, tensors({ sigma: Float32Array.of(sigma) }, model!)), model: modelInfo(model!), computed: { sigma: +sigma.toFixed(3), measuredSigma: +measured.toFixed(3) } };
+      }
+      case 'inpaint': {
+        const rp = params as RemoveObjectParams;
+        // The hole at source resolution: the mask, grown by a pixel so that an object's soft edge goes too.
+        const hole0 = Uint8Array.from(sourceMask!, (v) => (v >= 128 ? 1 : 0));
+        const thickness = holeThickness(hole0, rect.width, rect.height);
+        const method: 'patchmatch' | 'diffuse' | 'model' = rp.method === 'auto' ? (model ? 'model' : thickness <= 4 ? 'diffuse' : 'patchmatch') : rp.method;
+        // The crop: the region plus a margin of picture to copy from, inside the frame.
+        const margin = Math.max(24, Math.round(0.5 * Math.max(rect.width, rect.height)));
+        const cx0 = Math.max(0, rect.x - margin);
+        const cy0 = Math.max(0, rect.y - margin);
+        const cx1 = Math.min(srcW, rect.x + rect.width + margin);
+        const cy1 = Math.min(srcH, rect.y + rect.height + margin);
+        const crop = await readRgb(sharp(framePath).extract({ left: cx0, top: cy0, width: cx1 - cx0, height: cy1 - cy0 }));
+        const hole = new Uint8Array(crop.width * crop.height);
+        for (let y = 0; y < rect.height; y++)
+          for (let x = 0; x < rect.width; x++) {
+            if (!hole0[y * rect.width + x]) continue;
+            for (let dy = -1; dy <= 1; dy++)
+              for (let dx = -1; dx <= 1; dx++) {
+                const X = x + rect.x - cx0 + dx;
+                const Y = y + rect.y - cy0 + dy;
+                if (X >= 0 && Y >= 0 && X < crop.width && Y < crop.height) hole[Y * crop.width + X] = 1;
+              }
+          }
+        let inpaintModel: InpaintModel | undefined;
+        if (method === 'model') {
+          const m = model!.manifest;
+          inpaintModel = {
+            modelPath: model!.path,
+            imageInput: m.input.name,
+            maskInput: m.mask!.name,
+            outputName: m.output.name,
+            inputRange: m.input.range,
+            outputRange: m.output.range,
+            maskRange: m.mask!.range,
+            polarity: m.mask!.polarity,
+            size: m.input.size,
+          };
+        }
+        return {
+          ...base,
+          run: {
+            kind: 'inpaint',
+            method,
+            rgb: crop.rgb,
+            width: crop.width,
+            height: crop.height,
+            hole,
+            out: { x: rect.x - cx0, y: rect.y - cy0, width: rect.width, height: rect.height },
+            tileSize: STREAM_TILE,
+            model: inpaintModel,
+            seed: 1,
+          },
+          model: method === 'model' ? modelInfo(model!) : algorithmModel(method),
+          computed: { method, holeThickness: thickness, crop: { x: cx0, y: cy0, width: crop.width, height: crop.height } },
+        };
+      }
+    }
+  }
+}
+
+async function readRgb(img: Sharp): Promise<{ rgb: Uint8Array; width: number; height: number }> {
+  const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+function encodePng(rgb: Uint8Array, width: number, height: number, alpha: Uint8Array | null, compressionLevel = 1): Promise<Uint8Array> {
+  let img = sharp(rgb, { raw: { width, height, channels: 3 } });
+  if (alpha) img = img.joinChannel(Buffer.from(alpha), { raw: { width, height, channels: 1 } });
+  return img.png({ compressionLevel }).toBuffer().then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function cropAlpha(alpha: Uint8Array, stride: number, r: { x: number; y: number; width: number; height: number }): Uint8Array {
+  const out = new Uint8Array(r.width * r.height);
+  for (let y = 0; y < r.height; y++) out.set(alpha.subarray((r.y + y) * stride + r.x, (r.y + y) * stride + r.x + r.width), y * r.width);
+  return out;
+}

@@ -1,0 +1,97 @@
+import { ErrorCode, LoupeError, type Member, type Tile, type Version } from '@loupe/shared';
+import type { Logger } from '../log.js';
+import { RunStopped, type InferenceService } from '../inference/inference.service.js';
+import type { FixRunner, StoredRecord } from './fix.runner.js';
+
+/** Where a job's state, tiles and version go: the database and the room (directly, or over Redis). */
+export interface JobSink {
+  /** Stores the job's state and tells the room. */
+  save(rec: StoredRecord): void;
+  tile(roomId: string, tile: Tile): void;
+  versionCreated(roomId: string, v: Version): void;
+}
+
+export interface ExecutionDeps {
+  runner: FixRunner;
+  inference: InferenceService;
+  sink: JobSink;
+  log: Logger;
+  timeoutMs: number;
+  /** True while the process shuts down: a job cut short then stays 'running' and is run again later. */
+  shuttingDown(): boolean;
+}
+
+/** Marks a job cancelled or failed, with who cancelled it or why it failed. */
+export function finishJob(rec: StoredRecord, state: 'cancelled' | 'failed', by?: Member, error?: { code: string; message: string }): StoredRecord {
+  rec.job = {
+    ...rec.job,
+    state,
+    position: 0,
+    error: error ?? null,
+    ...(by ? { cancelledBy: { id: by.id, name: by.name, role: by.role } } : {}),
+  };
+  return rec;
+}
+
+/**
+ * One run of one job, wherever it runs (the single process or a worker): its time limit, its stop
+ * (cancel or timeout) and its outcome. A run never throws: it ends the job done, cancelled or failed,
+ * except when the process is shutting down, where the job is left for the next process to run again.
+ */
+export class JobExecution {
+  private stopInfo: { reason: RunStopped['reason']; by?: Member } | undefined;
+  private ended = false;
+
+  constructor(
+    readonly rec: StoredRecord,
+    private readonly deps: ExecutionDeps,
+  ) {}
+
+  get jobId(): string {
+    return this.rec.job.id;
+  }
+
+  /** Stops the job: the worker if it is computing, otherwise at the job's next step. */
+  async stop(reason: RunStopped['reason'], by?: Member): Promise<void> {
+    if (this.ended) return;
+    this.stopInfo ??= { reason, by };
+    await this.deps.inference.stop(this.jobId, reason);
+  }
+
+  async run(): Promise<void> {
+    const { rec, deps } = this;
+    const timer = setTimeout(() => void this.stop('timeout'), deps.timeoutMs);
+    const stopped = () => this.ended || !!this.stopInfo;
+    try {
+      await deps.runner.run(rec, {
+        save: (r) => !deps.shuttingDown() && deps.sink.save(r),
+        tile: (t) => deps.sink.tile(rec.roomId, t),
+        versionCreated: (v) => deps.sink.versionCreated(rec.roomId, v),
+        stopped,
+        checkStopped: () => {
+          if (this.stopInfo) throw new RunStopped(this.stopInfo.reason);
+        },
+      });
+    } catch (err) {
+      const e = err as Error;
+      const stop = this.stopInfo;
+      if (deps.shuttingDown() && !stop) return; // the next process runs it again
+      const save = (r: StoredRecord) => !deps.shuttingDown() && deps.sink.save(r);
+      if (stop?.reason === 'cancelled' || (e instanceof RunStopped && e.reason === 'cancelled')) {
+        deps.log.info({ room: rec.roomId, job: rec.job.id, by: stop?.by?.id }, 'fix cancelled');
+        save(finishJob(rec, 'cancelled', stop?.by));
+      } else if (stop?.reason === 'timeout' || (e instanceof RunStopped && e.reason === 'timeout')) {
+        const message = `The fix ran past its ${Math.round(deps.timeoutMs / 1000)} s limit and was stopped; no version was made.`;
+        deps.log.warn({ room: rec.roomId, job: rec.job.id }, 'fix timed out');
+        save(finishJob(rec, 'failed', undefined, { code: ErrorCode.FIX_TIMEOUT, message }));
+      } else {
+        deps.log.error({ room: rec.roomId, job: rec.job.id, err: e.message }, 'fix failed');
+        const code = e instanceof LoupeError ? e.code : ErrorCode.FIX_FAILED;
+        save(finishJob(rec, 'failed', undefined, { code, message: e.message }));
+      }
+    } finally {
+      this.ended = true;
+      clearTimeout(timer);
+    }
+  }
+}
