@@ -42,6 +42,16 @@ const Env = z.object({
   /** ffmpeg / ffprobe binaries; default: the system's (Debian's), else @ffmpeg-installer/ffmpeg. */
   FFMPEG_PATH: z.string().optional(),
   FFPROBE_PATH: z.string().optional(),
+  /** Scale-out (docs/deploy.md): Redis shared by every node; unset = one process on its own. */
+  REDIS_URL: z.string().url().optional(),
+  /** Prefix of every Redis key and channel, so several Loupe installs (or test runs) can share a Redis. */
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('loupe'),
+  /** PostgreSQL instead of the SQLite file under DATA_DIR. */
+  DATABASE_URL: z.string().url().optional(),
+  /** all: everything in one process; api: rooms and web only (fixes run on workers); worker: runs fixes only. */
+  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** A worker that stops answering for this long loses its job to another worker (BullMQ lock). */
+  FIX_LOCK_S: z.coerce.number().positive().default(30),
 });
 
 export interface Config {
@@ -58,6 +68,10 @@ export interface Config {
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   roomIdleUnloadMs: number;
   media: MediaConfig;
+  role: 'all' | 'api' | 'worker';
+  redis?: { url: string; prefix: string };
+  databaseUrl?: string;
+  fixLockMs: number;
 }
 
 export interface MediaConfig {
@@ -77,7 +91,7 @@ export type ConfigOverrides = Partial<Omit<Config, 'media'>> & { media?: Partial
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const e = Env.parse(env);
-  return {
+  const config: Config = {
     port: e.PORT,
     host: e.HOST,
     dataDir: path.resolve(e.DATA_DIR),
@@ -89,6 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     inviteTtlHours: e.INVITE_TTL_HOURS,
     logLevel: e.LOG_LEVEL,
     roomIdleUnloadMs: e.ROOM_IDLE_UNLOAD_S * 1000,
+    role: e.ROLE,
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,
+    databaseUrl: e.DATABASE_URL,
+    fixLockMs: e.FIX_LOCK_S * 1000,
     ...overrides,
     media: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,
@@ -103,4 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       ...overrides.media,
     },
   };
+  if (config.role !== 'all' && !config.redis) {
+    throw new Error(`ROLE=${config.role} needs REDIS_URL: API nodes and workers find each other through Redis (docs/deploy.md).`);
+  }
+  return config;
 }

@@ -27,6 +27,14 @@ import { FixService } from './fixes/fix.service.js';
 import { FixRelay } from './fixes/fix.relay.js';
 import { FixRunner } from './fixes/fix.runner.js';
 import { LocalFixQueue } from './fixes/local.queue.js';
+import { FixWorker, publishingSink, RedisFixQueue, relayFixEvents } from './fixes/redis.queue.js';
+import type { FixQueue } from './fixes/fix.queue.js';
+import type { JobSink } from './fixes/job.execution.js';
+import { RedisLink } from './cluster/redis.js';
+import { RedisDocBus } from './cluster/doc-bus.js';
+import { redisPresentationShare } from './cluster/presentation.share.js';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { createClient } from 'redis';
 import { ReviewService } from './review/review.service.js';
 import { openHandOver, type HandOver } from './review/hand-over.js';
 import { exportApi } from './review/export/export.http.js';
@@ -36,12 +44,12 @@ import { httpRoutes, loadWebApp } from './http/routes.js';
 
 /** The services one data folder holds, without any network side. Used by the server and the CLI. */
 export function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
-  const db = openDatabase(config.dataDir);
+  const db = openDatabase(config.dataDir, config.databaseUrl);
   const rooms = new RoomRepository(db);
   const versions = new VersionRepository(db);
   const blobs = new BlobRepository(config.dataDir);
-  let secret = config.secret ?? rooms.setting('invite_secret');
-  if (!secret) rooms.setSetting('invite_secret', (secret = crypto.randomBytes(32).toString('base64url')));
+  // Made once and kept in the database; with several nodes starting at once, the first one's wins.
+  const secret = config.secret ?? rooms.settingOrInit('invite_secret', crypto.randomBytes(32).toString('base64url'));
   const inviteRows = new InviteRepository(db);
   const invites = new InviteService(secret, (sub) => inviteRows.isRevoked(sub));
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
@@ -77,7 +85,10 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const log = opts.log ?? createLogger(config.logLevel);
   const services = openServices(config, log);
   const { db, rooms, versions, blobs, invites } = services;
-  const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs);
+  // Scale-out: rooms, playback and fixes are shared with the other nodes through Redis.
+  const redis = config.redis ? await RedisLink.connect(config.redis.url, config.redis.prefix, log) : null;
+  const docBus = redis ? new RedisDocBus(redis, log) : undefined;
+  const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus);
   const frames = new FrameService(blobs, new FrameRepository(db));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
@@ -86,28 +97,42 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
 
   let io!: LoupeServer;
   const toRoom = (roomId: string) => io.to(roomChannel(roomId));
+  // Fix news reaches this node's members only: with several nodes, each relays what it hears.
+  const toLocalRoom = (roomId: string) => io.local.to(roomChannel(roomId));
   const relay = new FixRelay({
-    job: (roomId, job) => (toRoom(roomId).emit('fix:job', job), handOver.events.fixJob(roomId, job)),
-    tile: (roomId, tile) => toRoom(roomId).emit('fix:tile', tile),
-    versionCreated: (roomId, v) => (toRoom(roomId).emit('version:created', v), handOver.events.versionCreated(roomId, v)),
+    job: (roomId, job) => toLocalRoom(roomId).emit('fix:job', job),
+    tile: (roomId, tile) => toLocalRoom(roomId).emit('fix:tile', tile),
+    versionCreated: (roomId, v) => toLocalRoom(roomId).emit('version:created', v),
   });
   const jobs = new JobRepository(db);
   const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
-  const queue = new LocalFixQueue({
-    jobs,
-    runner,
-    inference,
-    log,
-    timeoutMs: config.fixTimeoutMs,
-    sink: { save: (rec) => (jobs.update(rec), relay.job(rec.roomId, { ...rec.job })), tile: (r, t) => relay.tile(r, t), versionCreated: (r, v) => relay.versionCreated(r, v) },
-  });
+  let queue: FixQueue;
+  let worker: FixWorker | null = null;
+  if (redis) {
+    const sink = publishingSink(redis, jobs, handOver.events);
+    await relayFixEvents(redis, relay);
+    queue = new RedisFixQueue(redis, jobs, sink, log);
+    if (config.role === 'all') worker = new FixWorker(redis, { jobs, runner, inference, sink, log, timeoutMs: config.fixTimeoutMs, lockMs: config.fixLockMs });
+  } else {
+    const sink: JobSink = {
+      save: (rec) => (jobs.update(rec), handOver.events.fixJob(rec.roomId, { ...rec.job }), relay.job(rec.roomId, { ...rec.job })),
+      tile: (roomId, tile) => relay.tile(roomId, tile),
+      versionCreated: (roomId, v) => (handOver.events.versionCreated(roomId, v), relay.versionCreated(roomId, v)),
+    };
+    queue = new LocalFixQueue({ jobs, runner, inference, log, timeoutMs: config.fixTimeoutMs, sink });
+  }
   const fixes = new FixService({ jobs, versions, models, runner, queue, relay, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
-  const presentation = new PresentationService(versions, {
-    playback: (roomId, state, exceptSocket) => toRoom(roomId).except(exceptSocket).emit('playback:state', { state, serverNow: Date.now() }),
-    presentation: (roomId, p) => toRoom(roomId).emit('presenter:state', p),
-  });
+  const presentation = new PresentationService(
+    versions,
+    {
+      playback: (roomId, state, exceptSocket) => toRoom(roomId).except(exceptSocket).emit('playback:state', { state, serverNow: Date.now() }),
+      presentation: (roomId, p) => toRoom(roomId).emit('presenter:state', p),
+    },
+    undefined,
+    redis ? redisPresentationShare(redis, log) : undefined,
+  );
 
   const ingests = new IngestService({
     config: config.media,
@@ -140,7 +165,14 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
       exports: exportApi({ invites, rooms, exports: handOver.exports, log }),
     }),
   );
-  io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review, presentation });
+  let adapterClients: ReturnType<typeof createClient>[] = [];
+  if (redis) {
+    adapterClients = [createClient({ url: redis.url }), createClient({ url: redis.url })];
+    for (const c of adapterClients) c.on('error', () => {}); // RedisLink reports outages
+    await Promise.all(adapterClients.map((c) => c.connect()));
+  }
+  const adapter = redis ? createAdapter(adapterClients[0], adapterClients[1], { key: redis.key('socket.io') }) : undefined;
+  io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review, presentation, adapter });
   // Who joins and leaves a room: a socket enters the room's channel once its join is accepted.
   const presence = (channel: string, sid: string) => {
     const member = io.of('/').sockets.get(sid)?.data.member;
@@ -178,6 +210,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   // Every model is built if missing and checked against its manifest before the first job runs.
   await models.load();
   await fixes.resumeUnfinished();
+  await worker?.start();
   ingests.resumeUnfinished();
   ready = true;
   const url = `http://127.0.0.1:${port}`;
@@ -196,11 +229,53 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     async close() {
       ready = false;
       await ingests.shutdown();
+      await worker?.close();
       await fixes.shutdown();
       presentation.close();
       yws.close();
       await new Promise<void>((r) => io.close(() => r()));
       docs.closeAll();
+      await docBus?.close();
+      await Promise.all(adapterClients.map((c) => c.close().catch(() => {})));
+      await redis?.close();
+      await inference.close();
+      handOver.close();
+      db.close();
+    },
+  };
+}
+
+/**
+ * A fix worker (ROLE=worker, `npm run worker`): no web, no rooms; takes fix jobs from Redis and runs
+ * them on this machine's GPU (or CPU). Needs the same database and blob folder as the API nodes.
+ */
+export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?: Logger } = {}): Promise<{ close(): Promise<void> }> {
+  const config = loadConfig(process.env, { ...overrides, role: 'worker' });
+  const log = opts.log ?? createLogger(config.logLevel);
+  if (!config.redis) throw new Error('A worker needs REDIS_URL: it takes its jobs from the API nodes through Redis.');
+  const { db, rooms, versions, blobs } = openServices(config, log);
+  const redis = await RedisLink.connect(config.redis.url, config.redis.prefix, log);
+  const frames = new FrameService(blobs, new FrameRepository(db));
+  const inference = new InferenceService(config.providers, log);
+  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
+  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
+  const jobs = new JobRepository(db);
+  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
+  await models.load();
+  const worker = new FixWorker(redis, {
+    jobs,
+    runner,
+    inference,
+    sink: publishingSink(redis, jobs, handOver.events),
+    log,
+    timeoutMs: config.fixTimeoutMs,
+    lockMs: config.fixLockMs,
+  });
+  await worker.start();
+  return {
+    async close() {
+      await worker.close();
+      await redis.close();
       await inference.close();
       handOver.close();
       db.close();

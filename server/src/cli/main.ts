@@ -3,7 +3,7 @@ import { ensureAllModels } from '@loupe/models';
 import { Roles, type Role } from '@loupe/shared';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { openServices, printInvites, startServer } from '../main.js';
+import { openServices, printInvites, startServer, startWorker } from '../main.js';
 import { handOverCommands } from './hand-over.commands.js';
 import { isApiError, upload } from './upload.js';
 
@@ -20,6 +20,7 @@ program
   .option('--no-demo', 'do not create a demo room on first start')
   .action(async (o: { port: string; demo: boolean }) => {
     const { data } = program.opts<{ data: string }>();
+    if (process.env.ROLE === 'worker') return runWorker(data);
     await ensureAllModels({ log: (l) => console.log(l) });
     const server = await startServer({ port: Number(o.port), dataDir: loadConfig({ ...process.env, DATA_DIR: data }).dataDir }, { demoRoom: o.demo });
     console.log(`  Loupe is running on ${server.url} (data in ${data}). Ctrl+C stops it.\n`);
@@ -30,6 +31,23 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+
+program
+  .command('worker')
+  .description('run fix jobs for the API nodes (scale-out: needs REDIS_URL and the same database and blob folder; docs/deploy.md)')
+  .action(async () => runWorker(program.opts<{ data: string }>().data));
+
+async function runWorker(data: string) {
+  await ensureAllModels({ log: (l) => console.log(l) });
+  const worker = await startWorker({ dataDir: loadConfig({ ...process.env, ROLE: 'worker', DATA_DIR: data }).dataDir });
+  console.log(`  Loupe fix worker is running (data in ${data}). Ctrl+C stops it after the job in hand.\n`);
+  const stop = async () => {
+    await worker.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
 
 const room = program.command('room').description('manage rooms');
 room

@@ -4,12 +4,18 @@ import { ErrorCode, LoupeError } from '@loupe/shared';
 import { guardAwareness } from './awareness-guard.js';
 import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
+import type { DocBus } from '../cluster/doc-bus.js';
 
 /** Who sent a change: typed so that nothing is echoed back to its sender. */
 export type Origin =
   | { kind: 'socket'; id: string; memberId: string }
   | { kind: 'ws'; id: string; memberId: string }
-  | { kind: 'server' };
+  | { kind: 'server' }
+  /** Another node accepted it (and stored it) first. */
+  | { kind: 'remote' };
+
+const REMOTE: Origin = { kind: 'remote' };
+const isRemote = (o: unknown) => (o as Origin | null)?.kind === 'remote';
 
 export interface LoadedRoom {
   id: string;
@@ -20,6 +26,8 @@ export interface LoadedRoom {
   /** Awareness client id -> the connection that introduced it. */
   awarenessOwners: Map<number, string>;
   unloadTimer: NodeJS.Timeout | null;
+  /** Settles once the room hears other nodes (at once on a single node). */
+  ready: Promise<void>;
 }
 
 type UpdateListener = (room: LoadedRoom, update: Uint8Array, origin: Origin) => void;
@@ -30,8 +38,10 @@ const COMPACT_AFTER = 500;
 const LOADING = Symbol('loading');
 
 /**
- * The room documents in memory. A document is loaded from SQLite on first use, every accepted
+ * The room documents in memory. A document is loaded from the database on first use, every accepted
  * update is stored before it is acknowledged, and a room nobody holds is unloaded after a delay.
+ * With a bus (scale-out), what this node accepts is published to the other nodes and what they
+ * accepted is applied here, never stored or published again.
  */
 export class RoomDocRegistry {
   private rooms = new Map<string, LoadedRoom>();
@@ -43,6 +53,7 @@ export class RoomDocRegistry {
     private readonly store: DocRepository,
     private readonly log: Logger,
     private readonly idleUnloadMs: number,
+    private readonly bus?: DocBus,
   ) {}
 
   onUpdate(fn: UpdateListener): void {
@@ -113,37 +124,77 @@ export class RoomDocRegistry {
 
   private load(roomId: string): LoadedRoom {
     const doc = new Y.Doc({ gc: true });
-    const updates = this.store.load(roomId);
-    if (updates.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(updates), LOADING);
-    if (updates.length > COMPACT_AFTER) this.store.replaceAll(roomId, Y.encodeStateAsUpdate(doc));
+    const rows = this.store.rows(roomId);
+    const upTo = rows.at(-1)?.id ?? 0;
+    if (rows.length > 0) Y.applyUpdate(doc, Y.mergeUpdates(rows.map((r) => r.data)), LOADING);
+    if (rows.length > COMPACT_AFTER) this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc));
     const awareness = new awarenessProtocol.Awareness(doc);
     awareness.setLocalState(null); // the server has no presence of its own
-    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null };
+    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve() };
     doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
       if (origin === LOADING) return;
-      // What the document integrated is stored before anyone is told, so an ack means durable.
-      this.store.append(roomId, update);
+      if (!isRemote(origin)) {
+        // What the document integrated is stored before anyone is told, so an ack means durable.
+        this.store.append(roomId, update);
+        this.bus?.publish(roomId, 'update', update);
+      }
       for (const fn of this.updateListeners) fn(room, update, origin ?? { kind: 'server' });
     });
     awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: Origin | null) => {
       const changed = [...added, ...updated, ...removed];
+      if (this.bus && !isRemote(origin)) this.bus.publish(roomId, 'awareness', awarenessProtocol.encodeAwarenessUpdate(awareness, changed));
       for (const fn of this.awarenessListeners) fn(room, changed, origin);
     });
+    if (this.bus) room.ready = this.listen(room, upTo);
     this.rooms.set(roomId, room);
     for (const fn of this.loadListeners) fn(room);
-    this.log.debug({ room: roomId, updates: updates.length }, 'room document loaded');
+    this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
     return room;
+  }
+
+  /**
+   * Hears the other nodes' changes to a room. The stream is read from its end as it was when the
+   * listening began; what other nodes stored between this node's read of the database and that
+   * point is read from the database again (they store before they publish). Yjs ignores what it has.
+   */
+  private async listen(room: LoadedRoom, upTo: number): Promise<void> {
+    try {
+      await this.bus!.join(room.id, (kind, data) => {
+        if (this.rooms.get(room.id) !== room) return;
+        if (kind === 'update') Y.applyUpdate(room.doc, data, REMOTE);
+        else awarenessProtocol.applyAwarenessUpdate(room.awareness, data, REMOTE);
+      });
+      if (this.rooms.get(room.id) !== room) return;
+      const missed = this.store.rows(room.id, upTo);
+      if (missed.length) Y.applyUpdate(room.doc, Y.mergeUpdates(missed.map((r) => r.data)), REMOTE);
+    } catch (err) {
+      this.log.error({ room: room.id, err: (err as Error).message }, 'cannot hear other nodes for this room');
+    }
   }
 
   private unload(roomId: string): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
     if (room.unloadTimer) clearTimeout(room.unloadTimer);
-    if (this.store.count(roomId) > COMPACT_AFTER) this.store.replaceAll(roomId, Y.encodeStateAsUpdate(room.doc));
+    this.bus?.leave(roomId);
+    if (this.store.count(roomId) > COMPACT_AFTER) this.compact(roomId);
     room.awareness.destroy();
     room.doc.destroy();
     this.rooms.delete(roomId);
     this.log.debug({ room: roomId }, 'room document unloaded');
+  }
+
+  /**
+   * Replaces the stored updates by one snapshot made from those same rows (not from this node's
+   * document, which may hold changes another node stored after them): rows appended meanwhile stay.
+   */
+  private compact(roomId: string): void {
+    const rows = this.store.rows(roomId);
+    if (rows.length < 2) return;
+    const doc = new Y.Doc({ gc: true });
+    Y.applyUpdate(doc, Y.mergeUpdates(rows.map((r) => r.data)));
+    this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc));
+    doc.destroy();
   }
 }
 

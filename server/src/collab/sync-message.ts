@@ -52,7 +52,7 @@ export function applySyncMessage(
   }
   if (!changes) return null;
   if (!mayWrite) throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Your role can view this room but not draw in it.');
-  if (origin.kind !== 'server') guardUpdate(room.doc, update, origin.memberId);
+  if (origin.kind === 'socket' || origin.kind === 'ws') guardUpdate(room.doc, update, origin.memberId);
   docs.applyUpdate(room, update, origin);
   return null;
 }

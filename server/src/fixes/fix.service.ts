@@ -15,6 +15,7 @@ import {
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import type { JobRepository } from '../store/job.repository.js';
+import { isUniqueViolation } from '../store/database.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import type { ModelRegistry } from '../inference/model.registry.js';
 import { shortId } from '../rooms/room.service.js';
@@ -102,7 +103,14 @@ export class FixService {
     };
     const priority = member.role === 'director' ? PRIORITY.director : PRIORITY.other;
     const rec: StoredRecord = { job, roomId: req.room, params: { fixParams: params, sourceRect: rect, priority, seq: this.nextSeq() } };
-    this.deps.jobs.insert(rec, req.idempotencyKey);
+    try {
+      this.deps.jobs.insert(rec, req.idempotencyKey);
+    } catch (e) {
+      // The same request reached another node a moment earlier: that job is the answer.
+      const first = isUniqueViolation(e) ? this.deps.jobs.byIdempotencyKey(req.room, req.idempotencyKey) : undefined;
+      if (first) return first.job;
+      throw e;
+    }
     const added = this.deps.queue.add(rec);
     const queued = { ...rec.job }; // as queued: the job may start before the ack leaves
     await added;

@@ -14,6 +14,8 @@ interface RoomPlayback {
   playback: PlaybackState | null;
   presentation: PresentationState;
   seq: number;
+  /** Bumped on every change: the newest snapshot wins between nodes. */
+  rev: number;
   /** Ends the presentation when a presenter who dropped out does not come back. */
   leaveTimer: NodeJS.Timeout | null;
 }
@@ -23,9 +25,19 @@ export interface PresentationEvents {
   presentation(roomId: string, p: PresentationState): void;
 }
 
+/** What nodes share about a room's playback (scale-out). */
+export type PresentationSnapshot = Pick<RoomPlayback, 'playback' | 'presentation' | 'seq' | 'rev'>;
+
+export interface PresentationShare {
+  publish(roomId: string, snapshot: PresentationSnapshot): void;
+  load(roomId: string): Promise<PresentationSnapshot | null>;
+  listen(apply: (roomId: string, snapshot: PresentationSnapshot) => void): Promise<void>;
+}
+
 /**
  * Synced playback: who presents, who may drive, and the room's last playback state. Kept in
  * memory: it describes a live session, and a restarted server starts with everyone browsing freely.
+ * With several nodes, each change is shared (Redis) so that every node answers the same.
  */
 export class PresentationService {
   private rooms = new Map<string, RoomPlayback>();
@@ -35,15 +47,40 @@ export class PresentationService {
     private readonly versions: VersionRepository,
     private readonly events: PresentationEvents,
     private readonly presenterGraceMs = 5_000,
-  ) {}
+    private readonly share?: PresentationShare,
+  ) {
+    void share?.listen((roomId, snap) => this.applyShared(roomId, snap));
+  }
 
   get(roomId: string): RoomPlayback {
     let r = this.rooms.get(roomId);
     if (!r) {
-      r = { playback: null, presentation: { presenterId: null, presenterName: null, control: 'presenter' }, seq: 0, leaveTimer: null };
+      r = { playback: null, presentation: { presenterId: null, presenterName: null, control: 'presenter' }, seq: 0, rev: 0, leaveTimer: null };
       this.rooms.set(roomId, r);
     }
     return r;
+  }
+
+  /**
+   * Makes sure this node knows the room's state as the other nodes left it, before a member joins:
+   * read from Redis each time, since a change made on another node a moment ago may still be on
+   * its way here.
+   */
+  async ensure(roomId: string): Promise<void> {
+    if (!this.share) return;
+    const snap = await this.share.load(roomId);
+    if (snap) this.applyShared(roomId, snap);
+  }
+
+  private applyShared(roomId: string, snap: PresentationSnapshot) {
+    const r = this.get(roomId);
+    if (snap.rev <= r.rev) return;
+    Object.assign(r, { playback: snap.playback, presentation: snap.presentation, seq: Math.max(r.seq, snap.seq), rev: snap.rev });
+  }
+
+  private changed(roomId: string, r: RoomPlayback) {
+    r.rev++;
+    this.share?.publish(roomId, { playback: r.playback, presentation: r.presentation, seq: r.seq, rev: r.rev });
   }
 
   /** Accepts a playback change from the presenter (or anyone, with control 'everyone'). */
@@ -62,6 +99,7 @@ export class PresentationService {
     }
     const state: PlaybackState = { ...input, seq: ++r.seq, at: Date.now(), by: member.id };
     r.playback = state;
+    this.changed(roomId, r);
     this.events.playback(roomId, state, socketId);
     return state;
   }
@@ -81,6 +119,7 @@ export class PresentationService {
       presenterName: presenterId === null ? null : here.get(presenterId)!,
       control: control ?? r.presentation.control,
     };
+    this.changed(roomId, r);
     this.events.presentation(roomId, r.presentation);
     return r.presentation;
   }
@@ -93,6 +132,7 @@ export class PresentationService {
     r.leaveTimer = setTimeout(() => {
       r.leaveTimer = null;
       r.presentation = { ...r.presentation, presenterId: null, presenterName: null };
+      this.changed(roomId, r);
       this.events.presentation(roomId, r.presentation);
     }, this.presenterGraceMs);
     r.leaveTimer.unref();

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -57,6 +57,8 @@ export interface GatewayDeps {
   fixes: FixService;
   review: ReviewService;
   presentation: PresentationService;
+  /** Scale-out: the Socket.IO Redis adapter, so that room events reach members on every node. */
+  adapter?: ServerOptions['adapter'];
 }
 
 /** The Socket.IO side of a room: auth, join, Yjs sync and awareness, fix requests, decisions. */
@@ -67,6 +69,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
     // The y-websocket endpoint shares the HTTP server; leave its upgrades alone.
     destroyUpgrade: false,
     serveClient: false,
+    ...(deps.adapter ? { adapter: deps.adapter } : {}),
   });
 
   io.use(async (socket, next) => {
@@ -82,18 +85,19 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
     }
   });
 
-  // Fan out document changes to every other member of the room, never back to the sender.
+  // Fan out document changes to every other member of the room, never back to the sender. Each node
+  // tells its own members (io.local): other nodes hear the change on the room's bus and tell theirs.
   docs.onUpdate((room, update, origin) => {
     const encoder = encoding.createEncoder();
     syncProtocol.writeUpdate(encoder, update);
     const data = encoding.toUint8Array(encoder);
-    const target = origin.kind === 'socket' ? io.to(roomChannel(room.id)).except(origin.id) : io.to(roomChannel(room.id));
+    const target = origin.kind === 'socket' ? io.local.to(roomChannel(room.id)).except(origin.id) : io.local.to(roomChannel(room.id));
     target.emit('y:sync', { room: room.id, data });
   });
   docs.onAwareness((room, changed, origin) => {
     const data = awarenessProtocol.encodeAwarenessUpdate(room.awareness, changed);
     const o = origin as Origin | null;
-    const target = o && o.kind === 'socket' ? io.to(roomChannel(room.id)).except(o.id) : io.to(roomChannel(room.id));
+    const target = o && o.kind === 'socket' ? io.local.to(roomChannel(room.id)).except(o.id) : io.local.to(roomChannel(room.id));
     target.volatile.emit('y:awareness', { room: room.id, data });
   });
 
@@ -121,6 +125,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (!row) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, `Room ${roomId} does not exist.`);
         const room = docs.hold(roomId, socket.id);
         socket.data.joined.add(roomId);
+        await room.ready;
         await socket.join(roomChannel(roomId));
         const encoder = encoding.createEncoder();
         syncProtocol.writeSyncStep1(encoder, room.doc);
@@ -131,6 +136,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           deps.fixes.replayTiles(roomId, (tile) => socket.emit('fix:tile', tile));
         });
         slog.info({ room: roomId }, 'joined');
+        await deps.presentation.ensure(roomId);
         deps.presentation.memberJoined(roomId, member.id);
         const pb = deps.presentation.get(roomId);
         return {

@@ -158,10 +158,15 @@ export class EventLogService {
     }, `${v.id}#${v.decisions.length}`, d.at);
   }
 
-  /** Watches a loaded room document: drawings (summed) and notes (each) become events. */
+  /**
+   * Watches a loaded room document: drawings (summed) and notes (each) become events. A change
+   * another node accepted is that node's to log.
+   */
   watch(room: LoadedRoom): void {
     const roomId = room.id;
+    const fromOtherNode = (origin: unknown) => (origin as Origin | null)?.kind === 'remote';
     annotationsMap(room.doc).observe((event, tx) => {
+      if (fromOtherNode(tx.origin)) return;
       try {
         const who = originMember(tx.origin);
         const map = annotationsMap(room.doc);
@@ -174,6 +179,7 @@ export class EventLogService {
       }
     });
     notesMap(room.doc).observe((event, tx) => {
+      if (fromOtherNode(tx.origin)) return;
       try {
         const who = originMember(tx.origin);
         const map = notesMap(room.doc);

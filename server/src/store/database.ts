@@ -1,8 +1,42 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { openPostgres } from './postgres/postgres.database.js';
 
-export type Db = Database.Database;
+export interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+/** Spelt as @types/better-sqlite3 spells it, so that its Database is a Db. */
+export type TransactionArgs<F> = F extends (...args: infer A) => unknown ? A : never;
+
+export interface Statement {
+  run(...params: unknown[]): RunResult;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/**
+ * The query layer the repositories use: the part of better-sqlite3's API they need, synchronous.
+ * Two engines: better-sqlite3 itself (the default) and PostgreSQL (./postgres), which translates
+ * this SQLite dialect (`?` placeholders, INSERT OR IGNORE, AUTOINCREMENT, BLOB) in one place.
+ * Write SQL both accept: ON CONFLICT (...) DO UPDATE rather than INSERT OR REPLACE, `AS camelCase`
+ * aliases with AS, no empty `IN ()`.
+ */
+export interface Db {
+  prepare(sql: string): Statement;
+  /** Returns a function running `fn` in a transaction (nested: a savepoint); a throw rolls back. */
+  transaction<F extends (...args: any[]) => unknown>(fn: F): (...args: TransactionArgs<F>) => ReturnType<F>;
+  exec(sql: string): void;
+  close(): void;
+}
+
+/** True for a duplicate key on either engine (e.g. two nodes racing to insert the same row). */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,8 +81,12 @@ CREATE TABLE IF NOT EXISTS webhooks (
   id TEXT PRIMARY KEY, room_id TEXT NOT NULL, url TEXT NOT NULL, created_at TEXT NOT NULL);
 `;
 
-/** Opens (and creates) the SQLite database under the data folder. WAL: a crashed process loses no commit. */
-export function openDatabase(dataDir: string): Db {
+/**
+ * Opens (and creates) the database: PostgreSQL when `databaseUrl` is given (postgres://...), else
+ * SQLite under the data folder. WAL: a crashed process loses no commit.
+ */
+export function openDatabase(dataDir: string, databaseUrl?: string): Db {
+  if (databaseUrl) return openPostgres(databaseUrl, SCHEMA);
   fs.mkdirSync(dataDir, { recursive: true });
   const db = new Database(path.join(dataDir, 'loupe.sqlite'));
   db.pragma('journal_mode = WAL');

@@ -9,6 +9,9 @@ export class FrameRepository {
   }
 
   put(versionId: string, frame: number, sha256: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO frames (version_id, frame, sha256) VALUES (?, ?, ?)').run(versionId, frame, sha256);
+    // An upsert both engines accept (INSERT OR REPLACE is SQLite's own).
+    this.db
+      .prepare('INSERT INTO frames (version_id, frame, sha256) VALUES (?, ?, ?) ON CONFLICT (version_id, frame) DO UPDATE SET sha256 = excluded.sha256')
+      .run(versionId, frame, sha256);
   }
 }

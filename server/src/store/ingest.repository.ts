@@ -52,6 +52,7 @@ export class IngestRepository {
   }
 
   inStates(states: IngestState[]): IngestRecord[] {
+    if (!states.length) return []; // `IN ()` is SQLite's only
     const rows = this.db
       .prepare(`SELECT data FROM ingests WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY created_at`)
       .all(...states) as { data: string }[];

@@ -54,6 +54,12 @@ export class RoomRepository {
     return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
+  /** The stored value, or `value` stored now: nodes starting together on one database agree on the first one. */
+  settingOrInit(key: string, value: string): string {
+    this.db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(key, value);
+    return this.setting(key)!;
+  }
+
   setSetting(key: string, value: string): void {
     this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }

@@ -1,5 +1,5 @@
 import type { DecisionRecord, Version } from '@loupe/shared';
-import type { Db } from './database.js';
+import { isUniqueViolation, type Db } from './database.js';
 
 interface VersionRow {
   id: string;
@@ -23,6 +23,18 @@ export class VersionRepository {
    * ever exists: a second insert for the same job returns the first.
    */
   insert(roomId: string, v: Omit<Version, 'number' | 'decisions'>, jobId: string | null): Version {
+    // Another node (PostgreSQL) may take the same number or job between our read and our insert:
+    // the unique keys refuse the second row, and the retry returns the job's version or takes the next number.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.tryInsert(roomId, v, jobId);
+      } catch (e) {
+        if (attempt >= 5 || !isUniqueViolation(e) || this.get(v.id)) throw e;
+      }
+    }
+  }
+
+  private tryInsert(roomId: string, v: Omit<Version, 'number' | 'decisions'>, jobId: string | null): Version {
     return this.db.transaction(() => {
       if (jobId) {
         const existing = this.db.prepare('SELECT id FROM versions WHERE job_id = ?').get(jobId) as { id: string } | undefined;

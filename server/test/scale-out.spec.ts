@@ -1,0 +1,274 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Awareness } from 'y-protocols/awareness';
+import { createClient } from 'redis';
+import { RoomDocProvider, annotationsMap, type Job, type RoomState, type Tile, type Version } from '@loupe/shared';
+import { openDatabase } from '../src/store/database.js';
+import { VersionRepository } from '../src/store/version.repository.js';
+import { freshPgDatabase } from './pg.js';
+import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member } from './helpers.js';
+
+/**
+ * Scale-out against the Redis and PostgreSQL running on this machine (REDIS_URL, default
+ * 127.0.0.1:6379; LOUPE_TEST_PG_URL): two API processes on two ports and fix workers, all real
+ * `loupe` processes sharing one PostgreSQL database (fresh per run) and one blob folder, each run
+ * under its own Redis key prefix.
+ */
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `loupe-test-${crypto.randomBytes(4).toString('hex')}`;
+const BIN = fileURLToPath(new URL('../bin/loupe.mjs', import.meta.url));
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  output: string[];
+  url: string;
+}
+
+const procs: Proc[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(name: string, args: string[], env: Record<string, string>, port = 0): Proc {
+  const child = spawn(process.execPath, [BIN, '--data', dataDir, ...args], {
+    env: { ...process.env, REDIS_URL, REDIS_PREFIX: PREFIX, HOST: '127.0.0.1', LOG_LEVEL: 'info', FIX_LOCK_S: '2', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+  const p = { name, child, output, url: `http://127.0.0.1:${port}` };
+  procs.push(p);
+  return p;
+}
+
+async function apiNode(name: string): Promise<Proc> {
+  const port = await freePort();
+  const p = start(name, ['serve', '--port', String(port), '--no-demo'], { ROLE: 'api' }, port);
+  await until(() => p.child.exitCode === null || fail(p), `${name} running`);
+  await waitFor(async () => (await fetch(`${p.url}/healthz`).catch(() => null))?.status === 200, p, 90_000);
+  return p;
+}
+
+async function workerNode(name: string): Promise<Proc> {
+  const p = start(name, ['worker'], { ROLE: 'worker' });
+  await waitFor(async () => p.output.join('').includes('fix worker ready'), p, 90_000);
+  return p;
+}
+
+function fail(p: Proc): never {
+  throw new Error(`${p.name} exited (${p.child.exitCode}):\n${p.output.join('').slice(-3000)}`);
+}
+
+async function waitFor(check: () => Promise<boolean>, p: Proc, timeoutMs: number) {
+  const startAt = Date.now();
+  for (;;) {
+    if (p.child.exitCode !== null) fail(p);
+    if (await check()) return;
+    if (Date.now() - startAt > timeoutMs) throw new Error(`${p.name} not ready after ${timeoutMs} ms:\n${p.output.join('').slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function kill(p: Proc): Promise<void> {
+  return new Promise((resolve) => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+    p.child.once('exit', () => resolve());
+    p.child.kill('SIGKILL');
+  });
+}
+
+/** What one member hears about fixes. */
+function listen(m: Member) {
+  const heard = { tiles: [] as Tile[], jobs: [] as Job[], versions: [] as Version[] };
+  m.socket.on('fix:tile', (t) => heard.tiles.push(t));
+  m.socket.on('fix:job', (j) => heard.jobs.push(j));
+  m.socket.on('version:created', (v) => heard.versions.push(v));
+  return heard;
+}
+
+/** Moves a member to another node with the document it has, as the web client does when its node goes. */
+async function rejoin(m: Member, url: string, roomId: string, token: string): Promise<Member> {
+  m.provider.destroy();
+  m.socket.disconnect();
+  const socket = connect(url, token);
+  await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
+  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId });
+  if (!ack.ok) throw new Error(`${ack.code} ${ack.message}`);
+  const awareness = new Awareness(m.doc);
+  const provider = new RoomDocProvider(socket, roomId, m.doc, awareness, { onRefusal: (r) => m.refusals.push(r) });
+  provider.start(new Uint8Array(ack.sync));
+  await provider.whenSynced();
+  return { ...m, socket, state: ack, awareness, provider, close: () => (provider.destroy(), socket.disconnect()) };
+}
+
+const keys = (m: Member) => [...annotationsMap(m.doc).keys()].sort();
+
+let dataDir: string;
+let pgDb: Awaited<ReturnType<typeof freshPgDatabase>>;
+let roomId: string;
+let token: (role: string) => string;
+let A: Proc;
+let B: Proc;
+const members: Member[] = [];
+
+beforeAll(async () => {
+  const redis = createClient({ url: REDIS_URL });
+  await redis.connect().catch((e: Error) => {
+    throw new Error(`These tests need Redis at ${REDIS_URL} (apt-get install redis-server): ${e.message}`);
+  });
+  await redis.close();
+  pgDb = await freshPgDatabase();
+  process.env.DATABASE_URL = pgDb.url; // this test file's servers, and the nodes it starts
+  // A data folder with the demo shot and a room, made by an ordinary server, then shared by all nodes.
+  const seed = await testServer();
+  dataDir = seed.dataDir;
+  const r = await demoRoom(seed, 'Scale-out room');
+  roomId = r.room.id;
+  token = r.token;
+  await seed.close();
+  [A, B] = await Promise.all([apiNode('api-A'), apiNode('api-B')]);
+}, 180_000);
+
+afterAll(async () => {
+  for (const m of members) m.close();
+  await Promise.all(procs.map(kill));
+  const redis = createClient({ url: REDIS_URL });
+  await redis.connect();
+  for await (const batch of redis.scanIterator({ MATCH: `${PREFIX}:*`, COUNT: 500 })) if (batch.length) await redis.del(batch);
+  await redis.close();
+  delete process.env.DATABASE_URL;
+  await pgDb?.drop();
+});
+
+async function member(node: Proc, role: string): Promise<Member> {
+  const m = await joinRoom(node.url, roomId, token(role));
+  members.push(m);
+  return m;
+}
+
+describe('scale-out: two API nodes and fix workers on Redis', () => {
+  it('a member on node A draws and a member on node B sees it; presence and playback cross too', async () => {
+    const onA = await member(A, 'director');
+    const onB = await member(B, 'artist');
+    const version = onA.state.versions[0].id;
+
+    const updatesOnB: number[] = [];
+    onB.socket.on('y:sync', (m) => updatesOnB.push(m.data.byteLength));
+    const a = stroke(version, 3);
+    draw(onA, a);
+    await onA.provider.whenAcked();
+    await until(() => annotationsMap(onB.doc).get(a.id), 'the stroke drawn on A to reach B');
+    await new Promise((r) => setTimeout(r, 300)); // a duplicate, if any, would land now
+    expect(updatesOnB).toHaveLength(1); // once: not again through the Socket.IO adapter
+    const b = stroke(version, 4);
+    draw(onB, b);
+    await until(() => annotationsMap(onA.doc).get(b.id), 'the stroke drawn on B to reach A');
+    expect(annotationsMap(onB.doc).get(a.id)).toMatchObject({ author: { id: onA.state.member.id } });
+
+    onA.awareness.setLocalStateField('cursor', { x: 0.25, y: 0.5 });
+    await until(() => onB.awareness.getStates().get(onA.awareness.clientID)?.cursor, "A's cursor on B");
+
+    // The director presents on A; a member who joins on B lands on the presenter's frame.
+    const presenting = new Promise((resolve) => onB.socket.once('presenter:state', resolve));
+    const p = await emitAck(onA.socket, 'presenter:set', { room: roomId, presenterId: onA.state.member.id, control: 'presenter' });
+    expect(p.ok).toBe(true);
+    expect(await presenting).toMatchObject({ presenterId: onA.state.member.id });
+    const set = await emitAck<{ state: { seq: number } }>(onA.socket, 'playback:set', {
+      room: roomId,
+      state: { versionId: version, frame: 42, playing: false, rate: 1, loop: null, compare: { mode: 'off', versionB: null, wipe: 0.5, showing: 'A' } },
+    });
+    if (!set.ok) throw new Error(set.message);
+    const late = await member(B, 'viewer');
+    expect(late.state.presentation).toMatchObject({ presenterId: onA.state.member.id });
+    expect(late.state.playback).toMatchObject({ frame: 42, seq: set.state.seq });
+    expect(keys(late)).toEqual([a.id, b.id].sort());
+  }, 60_000);
+
+  it('a fix asked on node B streams its tiles once to members on both nodes, and makes one version', async () => {
+    const worker = await workerNode('worker-1');
+    const artistB = await member(B, 'artist');
+    const directorA = await member(A, 'director');
+    const editorB = await member(B, 'editor');
+    const heard = [artistB, directorA, editorB].map(listen);
+
+    const region = { x: 480 / 1920, y: 270 / 1080, width: 300 / 1920, height: 200 / 1080 };
+    const ack = await emitAck<{ job: Job }>(artistB.socket, 'fix:request', {
+      room: roomId, versionId: artistB.state.versions[0].id, frame: 30, region, fix: 'upscale-x2', params: {}, idempotencyKey: 'scale-out-fix-0001',
+    });
+    if (!ack.ok) throw new Error(ack.message);
+    for (const h of heard) await until(() => h.versions.some((v) => v.provenance?.jobId === ack.job.id), 'the version on every member', 60_000);
+    await new Promise((r) => setTimeout(r, 300)); // a duplicate, if any, would land now
+
+    const done = heard[1].jobs.find((j) => j.id === ack.job.id && j.state === 'done')!;
+    expect(done.tilesTotal).toBe(6);
+    for (const h of heard) {
+      const tiles = h.tiles.filter((t) => t.jobId === ack.job.id && !t.preview);
+      expect(tiles.map((t) => t.index).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(h.versions.filter((v) => v.provenance?.jobId === ack.job.id)).toHaveLength(1);
+      expect(h.jobs.filter((j) => j.id === ack.job.id && j.state === 'done')).toHaveLength(1);
+    }
+    expect(worker.output.join('')).toContain(ack.job.id); // the worker process ran it, not an API node
+  }, 150_000);
+
+  it('when the worker is killed mid-job, another worker finishes it: one version', async () => {
+    const w1 = procs.find((p) => p.name === 'worker-1')!;
+    const artist = await member(A, 'artist');
+    const heard = listen(artist);
+    // 1024x768 source pixels: 48 tiles, several seconds on a CPU.
+    const region = { x: 0, y: 0, width: 1024 / 1920, height: 768 / 1080 };
+    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: roomId, versionId: artist.state.versions[0].id, frame: 12, region, fix: 'upscale-x2', params: {}, idempotencyKey: 'scale-out-fix-0002',
+    });
+    if (!ack.ok) throw new Error(ack.message);
+    await until(() => heard.tiles.some((t) => t.jobId === ack.job.id), 'a first tile', 60_000);
+    await kill(w1);
+    const tilesBefore = heard.tiles.filter((t) => t.jobId === ack.job.id).length;
+    expect(heard.jobs.some((j) => j.id === ack.job.id && j.state === 'done')).toBe(false);
+
+    const w2 = await workerNode('worker-2');
+    const done = await until(() => heard.jobs.find((j) => j.id === ack.job.id && j.state === 'done'), 'the job done by the second worker', 120_000);
+    expect(done.tilesTotal).toBe(48);
+    expect(heard.tiles.filter((t) => t.jobId === ack.job.id).length).toBeGreaterThan(tilesBefore);
+    expect(w2.output.join('')).toContain(ack.job.id);
+
+    const db = openDatabase(dataDir, pgDb.url);
+    const made = new VersionRepository(db).listForRoom(roomId).filter((v) => v.provenance?.jobId === ack.job.id);
+    db.close();
+    expect(made).toHaveLength(1);
+    expect(made[0].id).toBe(done.resultVersionId);
+  }, 240_000);
+
+  it('when node A is killed, its members reconnect to node B and converge with no acknowledged annotation lost', async () => {
+    const version = members[0].state.versions[0].id;
+    let onA = await member(A, 'artist');
+    let directorA = await member(A, 'director');
+    const onB = await member(B, 'editor');
+    // Both draw on A; each stroke is acknowledged (stored) before A dies.
+    const acked = [stroke(version, 10), stroke(version, 11), stroke(version, 12)];
+    draw(onA, acked[0]);
+    draw(directorA, acked[1]);
+    draw(onA, acked[2]);
+    await Promise.all([onA.provider.whenAcked(), directorA.provider.whenAcked()]);
+    await kill(A);
+
+    onA = await rejoin(onA, B.url, roomId, token('artist'));
+    directorA = await rejoin(directorA, B.url, roomId, token('director'));
+    members.push(onA, directorA);
+    const after = stroke(version, 13);
+    draw(directorA, after);
+    await until(() => keys(onB).length === keys(onA).length && keys(onA).join() === keys(directorA).join() && keys(onB).join() === keys(onA).join() && annotationsMap(onB.doc).has(after.id), 'the three members to converge', 20_000);
+    for (const a of acked) expect(annotationsMap(onB.doc).has(a.id)).toBe(true);
+    expect(onA.refusals).toEqual([]);
+  }, 60_000);
+});
