@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 
 /** The PostgreSQL the tests use (CI runs one); each test file gets its own database on it. */
-export const PG_ADMIN_URL = process.env.LOUPE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const PG_ADMIN_URL = process.env.LOUPE_TEST_PG_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/postgres';
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
