@@ -211,6 +211,11 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   await models.load();
   await fixes.resumeUnfinished();
   await worker?.start();
+  // Redis came back (perhaps empty): catch up on the rooms, and queue again the fixes it lost.
+  redis?.onReconnect(() => {
+    docs.resync();
+    fixes.resumeUnfinished().catch((err: Error) => log.error({ err: err.message }, 'could not queue fixes again after Redis came back'));
+  });
   ingests.resumeUnfinished();
   ready = true;
   const url = `http://127.0.0.1:${port}`;

@@ -33,6 +33,13 @@ export class RedisLink {
     return link;
   }
 
+  private reconnected: (() => void)[] = [];
+
+  /** Called each time Redis answers again after an outage (it may have restarted empty). */
+  onReconnect(fn: () => void): void {
+    this.reconnected.push(fn);
+  }
+
   /** For ordinary commands (XADD, PUBLISH, GET ...). */
   command!: RedisClient;
 
@@ -46,7 +53,10 @@ export class RedisLink {
       reported = true;
     });
     c.on('ready', () => {
-      if (reported) this.log.info({ purpose }, 'redis connection back');
+      if (reported) {
+        this.log.info({ purpose }, 'redis connection back');
+        if (purpose === 'command') for (const fn of this.reconnected) fn();
+      }
       reported = false;
     });
     await c.connect();

@@ -118,6 +118,17 @@ export class RoomDocRegistry {
     if (ids.length) awarenessProtocol.removeAwarenessStates(room.awareness, ids, null);
   }
 
+  /**
+   * After the bus was cut (Redis restarted): reads each loaded room's stored updates again, so that
+   * what other nodes stored while their messages could not get through is applied here too.
+   */
+  resync(): void {
+    for (const room of this.rooms.values()) {
+      const rows = this.store.rows(room.id);
+      if (rows.length) Y.applyUpdate(room.doc, Y.mergeUpdates(rows.map((r) => r.data)), REMOTE);
+    }
+  }
+
   closeAll(): void {
     for (const id of [...this.rooms.keys()]) this.unload(id);
   }
