@@ -55,7 +55,10 @@ export const ModelManifestSchema = z.object({
     .optional(),
   /** Further float32 inputs the server computes per job (colour matrix, curves, noise level ...). */
   extraInputs: z.array(z.object({ name: z.string(), dims: z.array(z.number().int().positive()) })).default([]),
-  /** One of extraInputs (dims [2]) that the server fills, per tile, with the tile's x, y in the job's region. */
+  /**
+   * An input of shape [N, 2] (not listed in extraInputs) that the server fills with each batch item's
+   * tile origin x, y in the job's region, so position-dependent models (a relight ramp) still batch.
+   */
   tileOrigin: z.string().optional(),
   output: z.object({ name: z.string(), layout: z.literal('NCHW'), range: Range }),
   /** Tiles the server feeds the model: `size` input pixels per side plus `context` pixels of overlap on each side. */
@@ -123,7 +126,7 @@ const BUILDERS: Record<string, () => Builder> = {
   'esrgan-slim-x4': esrgan('@upscalerjs/esrgan-slim', 4, 'ESRGAN slim x4 (RDN)'),
   'esrgan-medium-x2': esrgan('@upscalerjs/esrgan-medium', 2, 'ESRGAN medium x2 (RDN)'),
   'esrgan-medium-x4': esrgan('@upscalerjs/esrgan-medium', 4, 'ESRGAN medium x4 (RDN)'),
-  'loupe-colour': () => ({ action: 'building the colour graph', stamp: 'colour-1', build: async () => buildColourGraph() }),
+  'loupe-colour': () => ({ action: 'building the colour graph', stamp: 'colour-2 (batched origin, interpolated pre curve)', build: async () => buildColourGraph() }),
   'loupe-denoise': () => ({ action: 'building the denoise graph', stamp: `denoise-1 ${JSON.stringify(DENOISE_DEFAULTS)}`, build: async () => buildDenoiseGraph() }),
 };
 

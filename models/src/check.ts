@@ -20,7 +20,7 @@ const symbolic = (d: number | string | undefined) => typeof d === 'string' || d 
 export function checkManifest(m: ModelManifest, inputs: readonly TensorMeta[], outputs: readonly TensorMeta[]): string[] {
   const problems: string[] = [];
   const byName = new Map(inputs.map((i) => [i.name, i]));
-  const expected = [m.input.name, ...(m.mask ? [m.mask.name] : []), ...m.extraInputs.map((e) => e.name)];
+  const expected = [m.input.name, ...(m.mask ? [m.mask.name] : []), ...m.extraInputs.map((e) => e.name), ...(m.tileOrigin ? [m.tileOrigin] : [])];
   for (const name of expected) if (!byName.has(name)) problems.push(`input "${name}" is missing (the model has ${inputs.map((i) => `"${i.name}"`).join(', ') || 'none'})`);
   for (const i of inputs) if (!expected.includes(i.name)) problems.push(`input "${i.name}" is not described in the manifest`);
 
@@ -50,6 +50,13 @@ export function checkManifest(m: ModelManifest, inputs: readonly TensorMeta[], o
     if (shape.length !== e.dims.length || shape.some((d, k) => !symbolic(d) && d !== e.dims[k])) {
       problems.push(`input "${e.name}" has shape [${shape.join(', ')}]; the manifest says [${e.dims.join(', ')}]`);
     }
+  }
+  const origin = m.tileOrigin ? byName.get(m.tileOrigin) : undefined;
+  if (origin) {
+    const shape = origin.shape ?? [];
+    if (!origin.isTensor || (origin.type && origin.type !== 'float32')) problems.push(`tile origin input "${origin.name}" must be a float32 tensor`);
+    else if (shape.length !== 2 || (!symbolic(shape[1]) && shape[1] !== 2)) problems.push(`tile origin input "${origin.name}" must have shape [N, 2] (it has [${shape.join(', ')}])`);
+    else if (m.input.batch === 'dynamic' && !symbolic(shape[0])) problems.push(`tile origin input "${origin.name}" has a fixed batch of ${shape[0]}; the picture input's batch is dynamic`);
   }
   const out = outputs.find((o) => o.name === m.output.name);
   if (!out) problems.push(`output "${m.output.name}" is missing (the model has ${outputs.map((o) => `"${o.name}"`).join(', ') || 'none'})`);

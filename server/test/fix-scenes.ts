@@ -193,6 +193,7 @@ export function mapPixels(img: Rgb, f: (rgb: [number, number, number]) => [numbe
 import { ensureModel, type EnsuredModel } from '@loupe/models';
 import { Engine } from '../src/inference/engine.js';
 import type { InferenceRun, TileRun, WorkerReply } from '../src/inference/messages.js';
+import { blit } from '../src/inference/tiling.js';
 
 /** Runs a worker request in this process; returns the result and every message the worker would have sent. */
 export async function runInProcess(engine: Engine, run: InferenceRun) {
@@ -200,7 +201,16 @@ export async function runInProcess(engine: Engine, run: InferenceRun) {
   await engine.run('test', run, (m) => messages.push(m));
   const done = messages.find((m) => m.type === 'done');
   if (!done || done.type !== 'done') throw new Error('no result');
-  return { rgb: done.rgb, messages };
+  if (done.rgb) return { rgb: done.rgb, messages };
+  // Tile runs: the final tiles cover the result once, as the server assembles it.
+  const started = messages.find((m) => m.type === 'started');
+  if (!started || started.type !== 'started') throw new Error('no start');
+  const tiles = messages.filter((m) => m.type === 'tile' && !m.preview) as Extract<WorkerReply, { type: 'tile' }>[];
+  const rgb = new Uint8Array(started.width * started.height * 3);
+  const deep = tiles[0]?.rgb instanceof Uint16Array ? new Uint16Array(rgb.length) : null;
+  for (const t of tiles) blit(deep ?? rgb, started.width, t.rgb!, t.rect);
+  if (deep) for (let i = 0; i < deep.length; i++) rgb[i] = Math.round(deep[i] / 257);
+  return { rgb, rgb16: deep, messages };
 }
 
 /** A tile request for a catalogue model over a whole picture. */

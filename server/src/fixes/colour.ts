@@ -7,7 +7,7 @@
 import type { ExposureParams } from '@loupe/shared';
 
 export const PRE = 256;
-export const POST = 1024;
+export const POST = 4096;
 
 export interface ColourInputs {
   pre_lut: Float32Array;

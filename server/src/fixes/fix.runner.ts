@@ -1,6 +1,10 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import sharp, { type Sharp } from 'sharp';
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
 import {
   ErrorCode,
   FixCatalogue,
@@ -24,6 +28,8 @@ import type { FrameService } from '../media/frame.service.js';
 import type { InferenceService } from '../inference/inference.service.js';
 import type { ModelRegistry, RegisteredModel } from '../inference/model.registry.js';
 import type { InferenceRun, InpaintModel, TileRun } from '../inference/messages.js';
+import type { Pixels } from '../inference/tiling.js';
+import { FINAL_PNG, cropAlpha, encodePng, readPixels, readRgb, to8 } from '../inference/png.js';
 import { holeThickness } from '../inference/inpaint/diffuse.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
@@ -82,6 +88,10 @@ interface Plan {
   outH: number;
   computed: Record<string, unknown>;
   reference?: Provenance['reference'];
+  /** Bits per sample of the source frame, and of the pixels the fix computes. */
+  depth: { source: 8 | 16; computed: 8 | 16 };
+  /** Remove object on a 16-bit source: the region at 16 and at 8 bits, to keep the pixels the fill left alone at 16 bits. */
+  deepRegion?: { rgb16: Uint16Array; rgb8: Uint8Array };
 }
 
 /**
@@ -164,15 +174,38 @@ export class FixRunner {
     const { outW, outH } = plan;
     const alpha = job.region.mask ? await maskAlpha(job.region, rect, srcW, srcH, outW, outH) : null;
 
+    // Tile runs: the worker reads the frame, streams PNG tiles and writes the result PNG itself, so no
+    // picture crosses between the processes (their channel moves some 100 MB/s; a 16-bit 1080p frame is 12 MB).
+    const resultPath = plan.run.kind === 'tiles' ? path.join(os.tmpdir(), `loupe-fix-${job.id}-${randomUUID()}.png`) : null;
+    const run: InferenceRun = plan.run.kind === 'tiles' ? { ...plan.run, result: { path: resultPath!, ...(alpha ? { alpha } : {}) } } : plan.run;
+    try {
+      await this.compute(rec, ctx, { plan, run, alpha, started, mediaSha, frameSha, version, maskInfo });
+    } finally {
+      if (resultPath) await rm(resultPath, { force: true });
+    }
+  }
+
+  /** Runs the worker request, streams the tiles, and stores the result, its sidecar and its version. */
+  private async compute(
+    rec: StoredRecord,
+    ctx: RunContext,
+    j: { plan: Plan; run: InferenceRun; alpha: Uint8Array | null; started: string; mediaSha: string; frameSha: string; version: Version; maskInfo: Provenance['mask'] },
+  ): Promise<void> {
+    const { plan, run, alpha, started, mediaSha, frameSha, version, maskInfo } = j;
+    const { job } = rec;
+    const fix = FixCatalogue[job.fix];
+    const rect = rec.params.sourceRect;
+    const { outW, outH } = plan;
     const encodes: Promise<void>[] = [];
     let chain = Promise.resolve();
-    const { provider, rgb: out, info } = await this.deps.inference.run(job.id, plan.run, {
+    const { provider, rgb: computedRgb, resultPath, depth, info } = await this.deps.inference.run(job.id, run, {
       onStart: ({ tiles: n }) => {
         rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
         ctx.save(rec);
       },
-      onTile: ({ index, rect: r, rgb: pixels, preview }) => {
-        const encoded = encodePng(pixels, r.width, r.height, alpha && cropAlpha(alpha, outW, r));
+      onTile: ({ index, rect: r, rgb: pixels, png: ready, preview }) => {
+        // Tiles are previews for the room: 8 bits even when the result is 16.
+        const encoded = ready ? Promise.resolve(ready) : encodePng(pixels instanceof Uint16Array ? to8(pixels) : pixels!, r.width, r.height, alpha && cropAlpha(alpha, outW, r));
         // Encoded in parallel, sent in the order the worker made them (a preview must not land after the final tile).
         chain = chain.then(() =>
           encoded.then((png) => {
@@ -194,6 +227,8 @@ export class FixRunner {
     });
     await Promise.all(encodes);
     ctx.checkStopped();
+    const out = resultPath ? null : plan.deepRegion ? keepDeep(computedRgb as Uint8Array, plan.deepRegion) : computedRgb!;
+    const resultDepth = out ? (out instanceof Uint16Array ? 16 : 8) : depth!;
 
     // The result, its mask and its sidecar are stored before the version that points at them; the version is made once per job.
     const current = this.deps.versions.get(version.id);
@@ -203,7 +238,7 @@ export class FixRunner {
       jobId: job.id,
       fix: job.fix,
       params: rec.params.fixParams,
-      computed: { ...plan.computed, ...(info ?? {}) },
+      computed: { ...plan.computed, ...(info ?? {}), bitDepth: { source: plan.depth.source, computed: plan.depth.computed, result: resultDepth } },
       model: plan.model,
       provider,
       sourceVersionId: version.id,
@@ -223,7 +258,8 @@ export class FixRunner {
     };
     // Embedded in the PNG: everything but the PNG's own hash (which it cannot contain).
     const { output: _o, ...embedded } = provenance;
-    const png = addPngText(await encodePng(out, outW, outH, alpha, 6), PROVENANCE_PNG_KEYWORD, JSON.stringify({ ...embedded, output: { width: outW, height: outH } }));
+    const encoded = resultPath ? new Uint8Array(await readFile(resultPath)) : await encodePng(out!, outW, outH, alpha, FINAL_PNG);
+    const png = addPngText(encoded, PROVENANCE_PNG_KEYWORD, JSON.stringify({ ...embedded, output: { width: outW, height: outH } }));
     const sha256 = await this.deps.blobs.put(png);
     provenance.output.sha256 = sha256;
     const sidecarSha = await this.deps.blobs.put(Buffer.from(JSON.stringify(provenance, null, 2)));
@@ -258,7 +294,12 @@ export class FixRunner {
     const { job } = rec;
     const fix = FixCatalogue[job.fix];
     const params = rec.params.fixParams;
-    const region = await readRgb(sharp(framePath).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }));
+    // A 16-bit frame (deep sources: 16-bit PNG/TIFF, 10-bit+ DPX and movies, EXR through the view transform) is read at 16 bits.
+    const sourceDepth: 8 | 16 = (await sharp(framePath).metadata()).depth === 'ushort' ? 16 : 8;
+    const deep = sourceDepth === 16 && fix.task !== 'inpaint';
+    // Models read the region in the worker; what the server measures on (white balance, noise, thumbnails) is 8 bits either way.
+    const region = { width: rect.width, height: rect.height };
+    const regionOf = () => sharp(framePath).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height });
     const model = this.resolveModel(job.fix, params);
     const modelInfo = (m: RegisteredModel): Provenance['model'] => ({ id: m.manifest.id, name: m.manifest.name, version: m.manifest.version, sha256: m.sha256, licence: m.manifest.licence });
     const tileRun = (m: RegisteredModel, extra: TileRun['extraInputs'] = {}): TileRun => ({
@@ -268,7 +309,7 @@ export class FixRunner {
       outputName: m.manifest.output.name,
       inputRange: m.manifest.input.range,
       outputRange: m.manifest.output.range,
-      rgb: region.rgb,
+      source: { path: framePath, rect, depth: deep ? 16 : 8 },
       width: region.width,
       height: region.height,
       scale: m.manifest.scale,
@@ -280,14 +321,14 @@ export class FixRunner {
     });
     const tensors = (inputs: Record<string, Float32Array>, m: RegisteredModel) =>
       Object.fromEntries(m.manifest.extraInputs.filter((e) => inputs[e.name]).map((e) => [e.name, { dims: e.dims, data: inputs[e.name] }]));
-    const base = { outW: region.width * fix.scale, outH: region.height * fix.scale };
+    const base = { outW: region.width * fix.scale, outH: region.height * fix.scale, depth: { source: sourceDepth, computed: deep ? 16 : 8 } as Plan['depth'] };
 
     switch (fix.task) {
       case 'upscale':
         return { ...base, run: tileRun(model!), model: modelInfo(model!), computed: {} };
       case 'colour': {
         if (job.fix === 'exposure') {
-          const thumb = await readRgb(sharp(framePath).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }).resize(256, 256, { fit: 'inside' }));
+          const thumb = await readRgb(regionOf().resize(256, 256, { fit: 'inside' }));
           const p = planExposure(params as ExposureParams, thumb.rgb, region.width, region.height);
           return { ...base, run: tileRun(model!, tensors({ ...p.inputs }, model!)), model: modelInfo(model!), computed: p.computed };
         }
@@ -315,8 +356,7 @@ export class FixRunner {
         // Measured on (at most) the central 256x256 of the region: enough pixels, bounded time on the event loop.
         const cw = Math.min(256, region.width);
         const ch = Math.min(256, region.height);
-        const centre = await readRgb(sharp(region.rgb, { raw: { width: region.width, height: region.height, channels: 3 } }).extract({ left: (region.width - cw) >> 1, top: (region.height - ch) >> 1, width: cw, height: ch }));
-        const measured = dp.sigma ?? estimateNoiseSigma(centre.rgb, cw, ch);
+        const measured = dp.sigma ?? estimateNoiseSigma((await readRgb(sharp(framePath).extract({ left: rect.x + ((rect.width - cw) >> 1), top: rect.y + ((rect.height - ch) >> 1), width: cw, height: ch }))).rgb, cw, ch);
         const sigma = measured * dp.strength;
         return { ...base, run: tileRun(model!, tensors({ sigma: Float32Array.of(sigma) }, model!)), model: modelInfo(model!), computed: { sigma: +sigma.toFixed(3), measuredSigma: +measured.toFixed(3) } };
       }
@@ -332,7 +372,9 @@ export class FixRunner {
         const cy0 = Math.max(0, rect.y - margin);
         const cx1 = Math.min(srcW, rect.x + rect.width + margin);
         const cy1 = Math.min(srcH, rect.y + rect.height + margin);
-        const crop = await readRgb(sharp(framePath).extract({ left: cx0, top: cy0, width: cx1 - cx0, height: cy1 - cy0 }));
+        // The fill runs in JS at 8 bits; on a 16-bit source the pixels it leaves alone keep their 16 bits (see keepDeep).
+        const crop16 = sourceDepth === 16 ? await readPixels(sharp(framePath).extract({ left: cx0, top: cy0, width: cx1 - cx0, height: cy1 - cy0 }), true) : null;
+        const crop = crop16 ? { rgb: to8(crop16.rgb as Uint16Array), width: crop16.width, height: crop16.height } : await readRgb(sharp(framePath).extract({ left: cx0, top: cy0, width: cx1 - cx0, height: cy1 - cy0 }));
         const hole = new Uint8Array(crop.width * crop.height);
         for (let y = 0; y < rect.height; y++)
           for (let x = 0; x < rect.width; x++) {
@@ -375,25 +417,28 @@ export class FixRunner {
           },
           model: method === 'model' ? modelInfo(model!) : algorithmModel(method),
           computed: { method, holeThickness: thickness, crop: { x: cx0, y: cy0, width: crop.width, height: crop.height } },
+          ...(crop16 ? { deepRegion: { rgb16: cropRect(crop16.rgb as Uint16Array, crop.width, rect.x - cx0, rect.y - cy0, rect.width, rect.height), rgb8: cropRect(crop.rgb, crop.width, rect.x - cx0, rect.y - cy0, rect.width, rect.height) } } : {}),
         };
       }
     }
   }
 }
 
-async function readRgb(img: Sharp): Promise<{ rgb: Uint8Array; width: number; height: number }> {
-  const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+function cropRect<T extends Pixels>(src: T, stride: number, x: number, y: number, width: number, height: number): T {
+  const out = new (src.constructor as new (n: number) => T)(width * height * 3);
+  for (let r = 0; r < height; r++) out.set(src.subarray(((y + r) * stride + x) * 3, ((y + r) * stride + x + width) * 3), r * width * 3);
+  return out;
 }
 
-function encodePng(rgb: Uint8Array, width: number, height: number, alpha: Uint8Array | null, compressionLevel = 1): Promise<Uint8Array> {
-  let img = sharp(rgb, { raw: { width, height, channels: 3 } });
-  if (alpha) img = img.joinChannel(Buffer.from(alpha), { raw: { width, height, channels: 1 } });
-  return img.png({ compressionLevel }).toBuffer().then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-}
-
-function cropAlpha(alpha: Uint8Array, stride: number, r: { x: number; y: number; width: number; height: number }): Uint8Array {
-  const out = new Uint8Array(r.width * r.height);
-  for (let y = 0; y < r.height; y++) out.set(alpha.subarray((r.y + y) * stride + r.x, (r.y + y) * stride + r.x + r.width), y * r.width);
+/**
+ * A fill computed at 8 bits on a 16-bit source, back to 16 bits: a pixel the fill left as it was
+ * keeps its original 16-bit value; a filled (or blended) pixel is its 8-bit value times 257.
+ */
+function keepDeep(fill: Uint8Array, region: { rgb16: Uint16Array; rgb8: Uint8Array }): Uint16Array {
+  const out = new Uint16Array(fill.length);
+  for (let i = 0; i < fill.length; i += 3) {
+    const same = fill[i] === region.rgb8[i] && fill[i + 1] === region.rgb8[i + 1] && fill[i + 2] === region.rgb8[i + 2];
+    for (let c = 0; c < 3; c++) out[i + c] = same ? region.rgb16[i + c] : fill[i + c] * 257;
+  }
   return out;
 }

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { batchTiles, blit, centreFirst, planTiles, planarToRgb, rgbToPlanarBatch, type Rect } from './tiling.js';
+import { writeFile } from 'node:fs/promises';
+import { batchTiles, blit, centreFirst, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
+import { FINAL_PNG, TILE_PNG, cropAlpha, encodePng, readPixels, to8 } from './png.js';
 import type { InferenceRun, InpaintRun, ModelInspection, TileRun, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
@@ -31,6 +33,12 @@ function missingProviderLibrary(provider: string): string | null {
   const dir = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
   const lib = path.join(dir, `libonnxruntime_providers_${provider}.so`);
   return fs.existsSync(lib) ? null : `provider library not installed (${lib})`;
+}
+
+/** The tiles of a run in the order they are computed, grouped into the batches that go through one session.run. */
+export function tileBatches(req: Pick<TileRun, 'width' | 'height' | 'tileSize' | 'context' | 'batch'>, maxBatch = req.batch ?? 1) {
+  const plans = centreFirst(planTiles(req.width, req.height, req.tileSize, req.context), req.width, req.height);
+  return batchTiles(plans, Math.max(1, maxBatch));
 }
 
 export class Engine {
@@ -95,41 +103,63 @@ export class Engine {
   }
 
   private async runTiles(jobId: string, req: TileRun, post: Post) {
-    const { width, height, scale, rgb } = req;
+    const { width, height, scale } = req;
+    // The input: pixels sent along, or read here from the frame file (no large copy between processes).
+    const rgb: Pixels = req.rgb ?? (await readPixels(sharp(req.source!.path).extract({ left: req.source!.rect.x, top: req.source!.rect.y, width, height }), req.source!.depth === 16)).rgb;
+    const deep = rgb instanceof Uint16Array;
     const { session: s, provider } = await this.session(req.modelPath);
-    const plans = centreFirst(planTiles(width, height, req.tileSize, req.context), width, height);
+    // An origin input of rank 1 (an older model) takes one tile per run; [N, 2] takes a whole batch.
+    const originRank = req.tileOrigin ? (s.inputMetadata.find((m) => m.name === req.tileOrigin) as { shape?: unknown[] } | undefined)?.shape?.length ?? 2 : 0;
+    const batches = tileBatches(req, originRank === 1 ? 1 : undefined);
     const outW = width * scale;
     const outH = height * scale;
-    post({ type: 'started', jobId, provider, tiles: plans.length, width: outW, height: outH });
-    const out = new Uint8Array(outW * outH * 3);
+    post({ type: 'started', jobId, provider, tiles: batches.reduce((n, b) => n + b.length, 0), width: outW, height: outH });
+    // Pixels are 0..max (8 or 16 bits); the model's ranges are mapped with one multiply-add each way.
+    const max = deep ? 65535 : 255;
     const [ilo, ihi] = req.inputRange;
     const [olo, ohi] = req.outputRange;
-    const toInput = ilo === 0 && ihi === 255 ? undefined : (v: number) => ilo + (v * (ihi - ilo)) / 255;
+    const inScale = (ihi - ilo) / max;
+    const outScale = max / (ohi - olo);
     const extra: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(req.extraInputs ?? {})) extra[name] = new ort.Tensor('float32', t.data, t.dims);
-    const batchSize = req.tileOrigin ? 1 : Math.max(1, req.batch ?? 1);
+    // With a result file: tiles go out as 8-bit PNG previews (encoded while the next batch runs) and
+    // the result is written here; without one, tiles carry raw pixels and the caller assembles them.
+    const result = req.result;
+    const out = result ? (deep ? new Uint16Array(outW * outH * 3) : new Uint8Array(outW * outH * 3)) : null;
+    let sent = Promise.resolve();
     let index = 0;
-    for (const batch of batchTiles(plans, batchSize)) {
+    for (const batch of batches) {
       const { width: pw, height: ph } = batch[0].padded;
-      const input = new ort.Tensor('float32', rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), toInput), [batch.length, 3, ph, pw]);
+      const input = new ort.Tensor('float32', rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), inScale, ilo), [batch.length, 3, ph, pw]);
       const feeds: Record<string, ort.Tensor> = { ...extra, [req.inputName]: input };
-      if (req.tileOrigin) feeds[req.tileOrigin] = new ort.Tensor('float32', Float32Array.from([batch[0].padded.x, batch[0].padded.y]), [2]);
-      const result = await this.timed(() => s.run(feeds));
-      const t = result[req.outputName];
+      if (req.tileOrigin) {
+        const xy = Float32Array.from(batch.flatMap((b) => [b.padded.x, b.padded.y]));
+        feeds[req.tileOrigin] = new ort.Tensor('float32', xy, originRank === 1 ? [2] : [batch.length, 2]);
+      }
+      const output = await this.timed(() => s.run(feeds));
+      const t = output[req.outputName];
       const values = t.data as Float32Array;
-      if (olo !== 0 || ohi !== 255) for (let i = 0; i < values.length; i++) values[i] = ((values[i] - olo) * 255) / (ohi - olo);
       const plane = 3 * pw * scale * ph * scale;
       batch.forEach(({ core, padded }, k) => {
         const crop = { x: (core.x - padded.x) * scale, y: (core.y - padded.y) * scale, width: core.width * scale, height: core.height * scale };
-        const tile = planarToRgb(values.subarray(k * plane, (k + 1) * plane), pw * scale, ph * scale, crop);
+        const planar = values.subarray(k * plane, (k + 1) * plane);
+        const tile = deep ? planarToRgb16(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale) : planarToRgb(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale);
         const rect = { x: core.x * scale, y: core.y * scale, width: crop.width, height: crop.height };
+        const i = index++;
+        if (!out) return post({ type: 'tile', jobId, index: i, rect, rgb: tile });
         blit(out, outW, tile, rect);
-        post({ type: 'tile', jobId, index: index++, rect, rgb: tile });
+        const png = encodePng(tile instanceof Uint16Array ? to8(tile) : tile, rect.width, rect.height, result!.alpha ? cropAlpha(result!.alpha, outW, rect) : null, TILE_PNG);
+        // Encoded in parallel, sent in the order made.
+        sent = sent.then(() => png.then((data) => post({ type: 'tile', jobId, index: i, rect, png: data })));
       });
       input.dispose?.();
       t.dispose?.();
     }
-    post({ type: 'done', jobId, provider, rgb: out });
+    await sent;
+    if (out && result) {
+      await writeFile(result.path, await encodePng(out, outW, outH, result.alpha ?? null, FINAL_PNG));
+    }
+    post({ type: 'done', jobId, provider, ...(result ? { resultPath: result.path, depth: deep ? 16 : 8 } : {}) });
   }
 
   private async runInpaint(jobId: string, req: InpaintRun, post: Post) {
@@ -194,7 +224,7 @@ export class Engine {
     const holeBuf = Buffer.from(req.hole.map((v) => (v ? 255 : 0)));
     const hole = mw === w && mh === h ? holeBuf : await sharp(holeBuf, { raw: { width: w, height: h, channels: 1 } }).resize(mw, mh, { fit: 'fill', kernel: 'linear' }).extractChannel(0).raw().toBuffer();
     const [ilo, ihi] = m.inputRange;
-    const image = rgbToPlanarBatch(new Uint8Array(img.buffer, img.byteOffset, img.byteLength), mw, [{ x: 0, y: 0, width: mw, height: mh }], (v) => ilo + (v * (ihi - ilo)) / 255);
+    const image = rgbToPlanarBatch(new Uint8Array(img.buffer, img.byteOffset, img.byteLength), mw, [{ x: 0, y: 0, width: mw, height: mh }], (ihi - ilo) / 255, ilo);
     const [klo, khi] = m.maskRange;
     const holeValue = m.polarity === 'hole-is-1' ? khi : klo;
     const keepValue = m.polarity === 'hole-is-1' ? klo : khi;
@@ -204,7 +234,7 @@ export class Engine {
     );
     const values = result[m.outputName].data as Float32Array;
     const [olo, ohi] = m.outputRange;
-    const rgb = planarToRgb(values.map((v) => ((v - olo) * 255) / (ohi - olo)), mw, mh, { x: 0, y: 0, width: mw, height: mh });
+    const rgb = planarToRgb(values, mw, mh, { x: 0, y: 0, width: mw, height: mh }, 255 / (ohi - olo), (-olo * 255) / (ohi - olo));
     const back = mw === w && mh === h ? rgb : new Uint8Array(await sharp(Buffer.from(rgb), { raw: { width: mw, height: mh, channels: 3 } }).resize(w, h, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer());
     const alpha = featherHole(req.hole, w, h, 2);
     for (let i = 0; i < w * h; i++) {

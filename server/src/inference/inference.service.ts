@@ -2,18 +2,23 @@ import { fork, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
-import type { Rect } from './tiling.js';
+import { blit, type Pixels, type Rect } from './tiling.js';
 import type { InferenceRun, ModelInspection, WorkerReply, WorkerRequest } from './messages.js';
 export type { InferenceRun };
 
 export interface InferenceEvents {
   onStart(info: { provider: string; tiles: number; width: number; height: number }): void;
-  onTile(tile: { index: number; rect: Rect; rgb: Uint8Array; preview?: boolean }): void;
+  /** A tile: raw pixels, or an 8-bit PNG preview when the run writes a result file. */
+  onTile(tile: { index: number; rect: Rect; rgb?: Pixels; png?: Uint8Array; preview?: boolean }): void;
 }
 
 export interface InferenceResult {
   provider: string;
-  rgb: Uint8Array;
+  /** The result, width x height as announced at start, at the depth of its tiles (8 or 16 bits); absent when written to `resultPath`. */
+  rgb?: Pixels;
+  /** The result PNG the worker wrote (runs with a result file), and its depth. */
+  resultPath?: string;
+  depth?: 8 | 16;
   info?: Record<string, unknown>;
 }
 
@@ -31,7 +36,15 @@ export class RunStopped extends Error {
  */
 export class InferenceService {
   private worker: ChildProcess | null = null;
-  private current: { jobId: string; events: InferenceEvents; resolve: (r: InferenceResult) => void; reject: (e: Error) => void } | null = null;
+  private current: {
+    jobId: string;
+    events: InferenceEvents;
+    resolve: (r: InferenceResult) => void;
+    reject: (e: Error) => void;
+    /** Output size announced at start, and the result assembled from the final tiles. */
+    size?: { width: number; height: number };
+    assembled?: Pixels;
+  } | null = null;
   private inspections = new Map<string, { resolve: (r: ModelInspection) => void; reject: (e: Error) => void }>();
 
   constructor(
@@ -117,11 +130,20 @@ export class InferenceService {
     }
     const cur = this.current;
     if (!cur || cur.jobId !== m.jobId) return;
-    if (m.type === 'started') cur.events.onStart(m);
-    else if (m.type === 'tile') cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, preview: m.preview });
-    else if (m.type === 'done') {
+    if (m.type === 'started') {
+      cur.size = { width: m.width, height: m.height };
+      cur.events.onStart(m);
+    } else if (m.type === 'tile') {
+      if (!m.preview && cur.size && m.rgb) {
+        cur.assembled ??= m.rgb instanceof Uint16Array ? new Uint16Array(cur.size.width * cur.size.height * 3) : new Uint8Array(cur.size.width * cur.size.height * 3);
+        if (cur.assembled.constructor === m.rgb.constructor) blit(cur.assembled, cur.size.width, m.rgb, m.rect);
+      }
+      cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, png: m.png, preview: m.preview });
+    } else if (m.type === 'done') {
       this.current = null;
-      cur.resolve({ provider: m.provider, rgb: m.rgb, info: m.info });
+      const rgb = m.rgb ?? cur.assembled;
+      if (!rgb && !m.resultPath) return cur.reject(new Error('the inference worker sent no result'));
+      cur.resolve({ provider: m.provider, rgb, resultPath: m.resultPath, depth: m.depth, info: m.info });
     } else if (m.type === 'error') {
       this.current = null;
       cur.reject(new Error(m.message));

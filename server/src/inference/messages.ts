@@ -1,4 +1,4 @@
-import type { Rect } from './tiling.js';
+import type { Pixels, Rect } from './tiling.js';
 
 /** A float32 tensor that travels to the worker as is (advanced IPC serialization keeps typed arrays). */
 export interface TensorData {
@@ -12,19 +12,29 @@ export interface TileRun {
   modelPath: string;
   inputName: string;
   outputName: string;
-  /** Value range the model expects / produces; pixels are 0..255 on both ends in Loupe. */
+  /** Value range the model expects / produces (mapped from and to the pixels' 0..255 or 0..65535). */
   inputRange: [number, number];
   outputRange: [number, number];
-  /** Interleaved RGB8 of the input, width x height. */
-  rgb: Uint8Array;
+  /**
+   * Interleaved RGB of the input, width x height: 8 bits, or 16 bits for a deeper source. The tiles
+   * (and so the result) come back at the same depth. Either this or `source`.
+   */
+  rgb?: Pixels;
+  /** The input as a picture file and the rect of it (width x height) that the worker reads itself, at `depth` bits. */
+  source?: { path: string; rect: Rect; depth: 8 | 16 };
   width: number;
   height: number;
+  /**
+   * The worker writes the result here as PNG (at the input's depth, with `alpha` when given, 8 bits,
+   * result size) and streams 8-bit PNG tiles; without it, tiles carry raw pixels to be assembled.
+   */
+  result?: { path: string; alpha?: Uint8Array };
   scale: number;
   tileSize: number;
   context: number;
   /** Per-job inputs (colour matrix, curves, noise sigma ...), the same for every tile. */
   extraInputs?: Record<string, TensorData>;
-  /** Name of an input that receives each tile's [x, y] in the image (then tiles run one at a time). */
+  /** Name of an input of shape [N, 2] that receives each batch item's tile [x, y] in the image. */
   tileOrigin?: string;
   /** Most tiles of equal size run in one session.run (1 when the model's batch is fixed). */
   batch?: number;
@@ -78,7 +88,12 @@ export interface ModelInspection {
 export type WorkerReply =
   | { type: 'log'; message: string }
   | { type: 'started'; jobId: string; provider: string; tiles: number; width: number; height: number }
-  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb: Uint8Array; preview?: boolean }
-  | { type: 'done'; jobId: string; provider: string; rgb: Uint8Array; info?: Record<string, unknown> }
+  /** A tile as raw pixels, or (tile runs with a result file) as an 8-bit PNG preview. */
+  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb?: Pixels; png?: Uint8Array; preview?: boolean }
+  /**
+   * The result: `rgb` (hole fills), or the PNG the worker wrote at `resultPath` (tile runs with a
+   * result file), or neither: the final raw tiles cover the result exactly once, assemble them.
+   */
+  | { type: 'done'; jobId: string; provider: string; rgb?: Uint8Array; resultPath?: string; depth?: 8 | 16; info?: Record<string, unknown> }
   | { type: 'error'; jobId: string; message: string }
   | { type: 'inspected'; requestId: string; result?: ModelInspection; error?: string };

@@ -37,44 +37,77 @@ export function planTiles(width: number, height: number, size: number, context: 
   return plans;
 }
 
-/** Interleaved RGB8 (HWC) of a rect -> planar float32 (CHW), values kept 0..255. */
-export function rgbToPlanar(rgb: Uint8Array, stride: number, r: Rect): Float32Array {
+/** Interleaved RGB samples, 8 or 16 bits. */
+export type Pixels = Uint8Array | Uint16Array;
+
+/**
+ * Interleaved RGB (HWC, 8 or 16 bits) of a rect -> planar float32 (CHW) written into `out` at
+ * `offset`, each value mapped to `v * scale + bias` (values kept as they are by default).
+ */
+export function rgbToPlanarInto(out: Float32Array, offset: number, rgb: Pixels, stride: number, r: Rect, scale = 1, bias = 0): void {
   const plane = r.width * r.height;
-  const out = new Float32Array(plane * 3);
   for (let y = 0; y < r.height; y++) {
     let src = ((r.y + y) * stride + r.x) * 3;
-    const row = y * r.width;
-    for (let x = 0; x < r.width; x++, src += 3) {
-      out[row + x] = rgb[src];
-      out[plane + row + x] = rgb[src + 1];
-      out[2 * plane + row + x] = rgb[src + 2];
+    let o = offset + y * r.width;
+    const end = o + r.width;
+    if (scale === 1 && bias === 0) {
+      for (; o < end; o++, src += 3) {
+        out[o] = rgb[src];
+        out[plane + o] = rgb[src + 1];
+        out[2 * plane + o] = rgb[src + 2];
+      }
+    } else {
+      for (; o < end; o++, src += 3) {
+        out[o] = rgb[src] * scale + bias;
+        out[plane + o] = rgb[src + 1] * scale + bias;
+        out[2 * plane + o] = rgb[src + 2] * scale + bias;
+      }
     }
   }
+}
+
+/** Interleaved RGB (HWC) of a rect -> planar float32 (CHW), values kept as they are. */
+export function rgbToPlanar(rgb: Pixels, stride: number, r: Rect): Float32Array {
+  const out = new Float32Array(r.width * r.height * 3);
+  rgbToPlanarInto(out, 0, rgb, stride, r);
   return out;
 }
 
 /**
- * Copies the `crop` part of a planar float32 output (width `w`) into interleaved RGB8, rounded and
- * clamped to 0..255.
+ * Copies the `crop` part of a planar float32 output (width `w`) into interleaved RGB8, each value
+ * mapped to `v * scale + bias` (identity by default), rounded and clamped to 0..255.
  */
-export function planarToRgb(planar: Float32Array, w: number, h: number, crop: Rect): Uint8Array {
+export function planarToRgb(planar: Float32Array, w: number, h: number, crop: Rect, scale = 1, bias = 0): Uint8Array {
+  return planarToInterleaved(new Uint8Array(crop.width * crop.height * 3), 255, planar, w, h, crop, scale, bias);
+}
+
+/** As planarToRgb, into 16 bits: `scale` and `bias` map the model's output to 0..65535. */
+export function planarToRgb16(planar: Float32Array, w: number, h: number, crop: Rect, scale: number, bias: number): Uint16Array {
+  return planarToInterleaved(new Uint16Array(crop.width * crop.height * 3), 65535, planar, w, h, crop, scale, bias);
+}
+
+function planarToInterleaved<T extends Pixels>(out: T, max: number, planar: Float32Array, w: number, h: number, crop: Rect, scale: number, bias: number): T {
   const plane = w * h;
-  const out = new Uint8Array(crop.width * crop.height * 3);
   let o = 0;
+  // Rounded half up, like Math.round, for the non-negative values that survive the clamp.
+  const half = bias + 0.5;
   for (let y = 0; y < crop.height; y++) {
     const row = (crop.y + y) * w + crop.x;
-    for (let x = 0; x < crop.width; x++) {
-      for (let c = 0; c < 3; c++) {
-        const v = Math.round(planar[c * plane + row + x]);
-        out[o++] = v < 0 ? 0 : v > 255 ? 255 : v;
-      }
+    const end = row + crop.width;
+    for (let i = row; i < end; i++) {
+      const r = planar[i] * scale + half;
+      const g = planar[plane + i] * scale + half;
+      const b = planar[2 * plane + i] * scale + half;
+      out[o++] = r < 0 ? 0 : r >= max ? max : r | 0;
+      out[o++] = g < 0 ? 0 : g >= max ? max : g | 0;
+      out[o++] = b < 0 ? 0 : b >= max ? max : b | 0;
     }
   }
   return out;
 }
 
-/** Writes an RGB8 tile into a bigger RGB8 image at (x, y). */
-export function blit(dst: Uint8Array, dstWidth: number, tile: Uint8Array, r: Rect): void {
+/** Writes an interleaved RGB tile into a bigger image of the same depth at (x, y). */
+export function blit<T extends Pixels>(dst: T, dstWidth: number, tile: T, r: Rect): void {
   for (let y = 0; y < r.height; y++) {
     dst.set(tile.subarray(y * r.width * 3, (y + 1) * r.width * 3), ((r.y + y) * dstWidth + r.x) * 3);
   }
@@ -111,12 +144,11 @@ export function batchTiles<T extends { padded: Rect }>(plans: T[], max: number):
   return batches;
 }
 
-/** Planar float32 of several equal-sized rects, stacked along the batch axis. */
-export function rgbToPlanarBatch(rgb: Uint8Array, stride: number, rects: Rect[], map?: (v: number) => number): Float32Array {
+/** Planar float32 of several equal-sized rects, stacked along the batch axis, each value mapped to `v * scale + bias`. */
+export function rgbToPlanarBatch(rgb: Pixels, stride: number, rects: Rect[], scale = 1, bias = 0): Float32Array {
   const { width, height } = rects[0];
   const size = 3 * width * height;
   const out = new Float32Array(size * rects.length);
-  rects.forEach((r, k) => out.set(rgbToPlanar(rgb, stride, r), k * size));
-  if (map) for (let i = 0; i < out.length; i++) out[i] = map(out[i]);
+  rects.forEach((r, k) => rgbToPlanarInto(out, k * size, rgb, stride, r, scale, bias));
   return out;
 }
