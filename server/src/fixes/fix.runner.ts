@@ -77,6 +77,8 @@ function algorithmModel(id: string): Provenance['model'] {
   return { id, name: ALGORITHMS[id].name, version: '1', sha256: sha, licence: 'Loupe project code' };
 }
 
+/** How often a running job's progress is stored and sent to the room. */
+const PROGRESS_EVERY_MS = 150;
 /** Tiles of a job are streamed in squares of this side (result pixels) when the fix does not tile by itself. */
 const STREAM_TILE = 256;
 
@@ -198,6 +200,7 @@ export class FixRunner {
     const { outW, outH } = plan;
     const encodes: Promise<void>[] = [];
     let chain = Promise.resolve();
+    let lastSave = 0;
     const { provider, rgb: computedRgb, resultPath, depth, info } = await this.deps.inference.run(job.id, run, {
       onStart: ({ tiles: n }) => {
         rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
@@ -216,7 +219,11 @@ export class FixRunner {
             const done = rec.job.tilesDone + 1;
             const total = rec.job.tilesTotal;
             rec.job = { ...rec.job, tilesDone: done, progress: total ? done / total : 0 };
-            ctx.save(rec);
+            // Progress is stored and told a few times a second, and at the last tile: not once per tile.
+            if (done === total || performance.now() - lastSave >= PROGRESS_EVERY_MS) {
+              lastSave = performance.now();
+              ctx.save(rec);
+            }
             if (total && Math.floor((4 * done) / total) > Math.floor((4 * (done - 1)) / total)) {
               this.deps.log.info({ room: rec.roomId, job: job.id, tiles: `${done}/${total}` }, `fix ${Math.round((100 * done) / total)}%`);
             }
