@@ -13,7 +13,7 @@ import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as encoding from 'lib0/encoding';
-import { RoomDocProvider, annotationsMap, type Ack, type Annotation, type RoomState } from '@loupe/shared';
+import { RoomDocProvider, annotationsMap, packPoints, type Ack, type Annotation, type Point, type RoomState } from '@loupe/shared';
 
 export type LoadMessage =
   | { type: 'setup'; mode: 'loupe' | 'bare'; url: string; rooms: { id: string; drawerToken: string; viewerToken: string }[]; clientsPerRoom: number; drawersPerRoom: number; fullPerRoom: number }
@@ -147,7 +147,7 @@ const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 function stroke(c: Client, n: number): Annotation {
   const count = 20 + Math.floor(rnd() * 41); // 20-60 points, like a pen stroke
   let x = rnd(), y = rnd();
-  const points: [number, number, number][] = [];
+  const points: Point[] = [];
   for (let i = 0; i < count; i++) {
     x = Math.min(1, Math.max(0, x + (rnd() - 0.5) * 0.02));
     y = Math.min(1, Math.max(0, y + (rnd() - 0.5) * 0.02));
@@ -159,7 +159,7 @@ function stroke(c: Client, n: number): Annotation {
     versionId: 'bench',
     frame: n % 240,
     frameEnd: n % 240,
-    points,
+    packedPoints: packPoints(points), // as the room UI writes it
     color: '#ff4d4d',
     size: 0.004,
     author: { id: c.memberId, name: 'Bench' },

@@ -21,7 +21,7 @@ const Env = z.object({
   INVITE_TTL_HOURS: z.coerce.number().positive().default(24 * 7),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds a room with nobody in it stays in memory. */
-  ROOM_IDLE_UNLOAD_S: z.coerce.number().min(0).default(30),
+  ROOM_IDLE_UNLOAD_S: z.coerce.number().min(0).default(20),
   /** Largest upload (all files of one upload together), bytes. */
   UPLOAD_MAX_BYTES: z.coerce.number().int().positive().default(Limits.defaultUploadMaxBytes),
   /** Most files in one upload (frames of a sequence) or entries in one zip. */

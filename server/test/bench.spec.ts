@@ -43,7 +43,7 @@ describe('npm run bench', () => {
 
   it('runs the cold-load benchmark (tiny: 500 strokes) and compares with a bare Y.applyUpdate', async () => {
     const out = tmpDataDir();
-    const { stdout } = await run('node', ['server/bin/bench.mjs', 'coldload', '--strokes', '500', '--out', out], { cwd: ROOT });
+    const { stdout } = await run('node', ['server/bin/bench.mjs', 'coldload', '--strokes', '500', '--unload', 'false', '--out', out], { cwd: ROOT });
     expect(stdout).toMatch(/first join to synced \(compacted\)\s+[\d.]+\s+ms/);
     expect(stdout).toMatch(/bare Y\.applyUpdate of the snapshot/);
     const json = JSON.parse(fs.readFileSync(path.join(out, fs.readdirSync(out).find((f) => f.endsWith('.json'))!), 'utf8'));

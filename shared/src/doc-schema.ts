@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AnnotationKinds } from './annotations.js';
+import { AnnotationKinds, packedPointCount } from './annotations.js';
 import { Limits } from './limits.js';
 
 /**
@@ -18,7 +18,13 @@ export const AnnotationSchema = z
     versionId: shortId,
     frame,
     frameEnd: frame,
-    points: z.array(z.tuple([coord, coord, z.number().finite().min(0).max(1)])).max(Limits.maxStrokePoints),
+    packedPoints: z
+      .instanceof(Uint8Array)
+      .refine((p) => packedPointCount(p) >= 0, 'not packed points (format 1)')
+      .refine((p) => packedPointCount(p) <= Limits.maxStrokePoints, `at most ${Limits.maxStrokePoints} points`)
+      .optional(),
+    // The format before packing: still accepted (plugins written against it), no longer written by Loupe.
+    points: z.array(z.tuple([coord, coord, z.number().finite().min(0).max(1)])).max(Limits.maxStrokePoints).optional(),
     color: z.string().max(32),
     size: z.number().finite().positive().max(1),
     text: z.string().max(Limits.maxTextLength).optional(),
@@ -26,7 +32,8 @@ export const AnnotationSchema = z
     createdAt: z.string().max(40),
   })
   .passthrough()
-  .refine((a) => a.frameEnd >= a.frame, 'frameEnd must not be before frame');
+  .refine((a) => a.frameEnd >= a.frame, 'frameEnd must not be before frame')
+  .refine((a) => (a.packedPoints === undefined) !== (a.points === undefined), 'exactly one of packedPoints and points');
 
 export const NoteSchema = z
   .object({

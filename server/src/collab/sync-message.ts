@@ -43,7 +43,7 @@ export function applySyncMessage(
     throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, `Unknown sync message type ${type}.`);
   }
   let update: Uint8Array;
-  let changes: boolean;
+  let changes: ReturnType<typeof changesDoc>;
   try {
     update = decoding.readVarUint8Array(decoder);
     changes = changesDoc(room.doc, update);
@@ -52,7 +52,8 @@ export function applySyncMessage(
   }
   if (!changes) return null;
   if (!mayWrite) throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Your role can view this room but not draw in it.');
-  if (origin.kind === 'socket' || origin.kind === 'ws') guardUpdate(room.doc, update, origin.memberId);
+  // The guard reads the structs changesDoc decoded: each update is decoded once, not twice.
+  if (origin.kind === 'socket' || origin.kind === 'ws') guardUpdate(room.doc, update, origin.memberId, changes.structs);
   docs.applyUpdate(room, update, origin);
   return null;
 }

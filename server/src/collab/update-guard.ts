@@ -8,9 +8,10 @@ type Struct = ReturnType<typeof Y.decodeUpdate>['structs'][number];
  * key of a writable top-level map (annotations, notes), the value must match its schema, and a new
  * value must be authored by the member — or keep the author of the value it replaces (resolving
  * someone's note). Deleting is allowed (the eraser). Nested types, text and arrays are refused.
+ * `structs`: the update's structs when the caller has decoded them already (each update is then
+ * decoded once); only the structs the document lacks need checking.
  */
-export function guardUpdate(doc: Y.Doc, update: Uint8Array, memberId: string): void {
-  const { structs } = Y.decodeUpdate(update);
+export function guardUpdate(doc: Y.Doc, update: Uint8Array, memberId: string, structs: Struct[] = Y.decodeUpdate(update).structs): void {
   const items = structs.filter((s): s is Y.Item => s instanceof Y.Item);
   const located = new Map<Y.Item, { root: string; key: string }>();
 

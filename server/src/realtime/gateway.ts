@@ -156,7 +156,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
     socket.on(
       'y:sync',
-      handler(slog, 'y:sync', YMessageSchema, ({ room: roomId, data }) => {
+      handler(slog, 'y:sync', YMessageSchema, async ({ room: roomId, data }) => {
         const room = joinedRoom(roomId);
         if (!yjsRate.allow(socket.id)) {
           throw new LoupeError(ErrorCode.RATE_LIMITED, `More than ${Limits.maxYjsMessagesPerSecond} document changes a second; slow down.`);
@@ -166,6 +166,10 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         }
         const reply = applySyncMessage(room, data, origin, can(member.role, 'annotate'), docs);
         if (reply) socket.emit('y:sync', { room: roomId, data: reply });
+        // The others have it already; the sender's ack says it is stored.
+        await docs.flushed().catch(() => {
+          throw new LoupeError(ErrorCode.INTERNAL, 'The change could not be stored; send it again.');
+        });
         return {};
       }),
     );

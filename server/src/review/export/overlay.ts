@@ -1,4 +1,4 @@
-import type { Annotation } from '@loupe/shared';
+import { annotationPoints, type Annotation } from '@loupe/shared';
 
 /*
  * Drawings as SVG at a picture's pixel size, following the room UI's canvas drawing
@@ -18,7 +18,7 @@ const n = (v: number) => (Number.isFinite(v) ? Number(v.toFixed(2)) : 0);
 
 function mark(a: Annotation, w: number, h: number): string {
   const color = esc(safeColor(a.color));
-  const pts = a.points.map((p) => [n(p[0] * w), n(p[1] * h)] as const);
+  const pts = annotationPoints(a).map((p) => [n(p[0] * w), n(p[1] * h)] as const);
   const lw = n(Math.max(1.5, a.size * h));
   const stroke = `fill="none" stroke="${color}" stroke-width="${lw}" stroke-linecap="round" stroke-linejoin="round"`;
   switch (a.kind) {
