@@ -16,7 +16,7 @@ import * as encoding from 'lib0/encoding';
 import { RoomDocProvider, annotationsMap, packPoints, type Ack, type Annotation, type Point, type RoomState } from '@loupe/shared';
 
 export type LoadMessage =
-  | { type: 'setup'; mode: 'loupe' | 'bare'; url: string; rooms: { id: string; drawerToken: string; viewerToken: string }[]; clientsPerRoom: number; drawersPerRoom: number; fullPerRoom: number }
+  | { type: 'setup'; mode: 'loupe' | 'bare'; url: string; /** Several nodes: client c of each room uses urls[c % n]. */ urls?: string[]; rooms: { id: string; drawerToken: string; viewerToken: string }[]; clientsPerRoom: number; drawersPerRoom: number; fullPerRoom: number }
   | { type: 'draw'; hz: number; seconds: number; warmupSeconds: number; drainMs: number }
   | { type: 'close' };
 
@@ -93,11 +93,11 @@ function lightReceive(bytes: Uint8Array): void {
  * still draws into its own Y.Doc and sends the updates, but does not apply others'), so that one
  * load-generator process can stand for many clients without becoming the bottleneck itself.
  */
-async function openClient(m: Extract<LoadMessage, { type: 'setup' }>, roomIndex: number, drawer: boolean, full: boolean): Promise<Client> {
+async function openClient(m: Extract<LoadMessage, { type: 'setup' }>, roomIndex: number, drawer: boolean, full: boolean, url: string): Promise<Client> {
   const r = m.rooms[roomIndex];
   const doc = new Y.Doc();
   if (m.mode === 'bare') {
-    const socket = await connect(m.url, undefined);
+    const socket = await connect(url, undefined);
     await socket.timeout(30_000).emitWithAck('join', r.id);
     if (full) {
       socket.on('u', (data: ArrayBuffer) => Y.applyUpdate(doc, new Uint8Array(data), REMOTE));
@@ -108,7 +108,7 @@ async function openClient(m: Extract<LoadMessage, { type: 'setup' }>, roomIndex:
     });
     return { socket, doc, drawer, memberId: 'bare', room: roomIndex };
   }
-  const socket = await connect(m.url, drawer ? r.drawerToken : r.viewerToken);
+  const socket = await connect(url, drawer ? r.drawerToken : r.viewerToken);
   const ack = (await socket.timeout(30_000).emitWithAck('room:join', { room: r.id })) as Ack<RoomState>;
   if (!ack.ok) throw new Error(`join refused: ${ack.code} ${ack.message}`);
   if (!full) {
@@ -130,13 +130,13 @@ async function openClient(m: Extract<LoadMessage, { type: 'setup' }>, roomIndex:
 
 async function setup(m: Extract<LoadMessage, { type: 'setup' }>): Promise<void> {
   const t0 = performance.now();
-  const plan: { room: number; drawer: boolean; full: boolean }[] = [];
+  const plan: { room: number; drawer: boolean; full: boolean; url: string }[] = [];
   for (let room = 0; room < m.rooms.length; room++) {
-    for (let c = 0; c < m.clientsPerRoom; c++) plan.push({ room, drawer: c < m.drawersPerRoom, full: c < m.fullPerRoom });
+    for (let c = 0; c < m.clientsPerRoom; c++) plan.push({ room, drawer: c < m.drawersPerRoom, full: c < m.fullPerRoom, url: m.urls?.[c % m.urls.length] ?? m.url });
   }
   // A few dozen joins at a time: a thousand at once only measures the handshake queue.
   for (let i = 0; i < plan.length; i += 25) {
-    clients.push(...(await Promise.all(plan.slice(i, i + 25).map((p) => openClient(m, p.room, p.drawer, p.full)))));
+    clients.push(...(await Promise.all(plan.slice(i, i + 25).map((p) => openClient(m, p.room, p.drawer, p.full, p.url)))));
   }
   send({ type: 'ready', connections: clients.length, setupMs: performance.now() - t0 });
 }
