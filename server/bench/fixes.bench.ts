@@ -9,7 +9,7 @@
  * A second set of rows runs the worker's Engine in this process (no server, no IPC, no PNG): the
  * part of the overhead that is tiling and pixel conversion.
  *
- *   npm run bench -- fixes [--quick] [--runs 3] [--providers cpu]
+ *   npm run bench -- fixes [--quick] [--runs 3] [--providers cpu] [--only exposure,denoise]
  *
  * `runFixBench()` (the in-process Engine rows) is kept for callers that only want those.
  */
@@ -236,6 +236,9 @@ export const bench: Bench = {
       { label: 'remove-object 400x200', fix: 'remove-object', deep: false, rect: { x: 760, y: 440, width: 400, height: 200 }, params: { method: 'patchmatch' }, mask: true },
     ];
 
+    // `--only exposure,denoise`: the cases whose label starts with one of these (all by default).
+    const only = options.only ? options.only.split(',').map((o) => o.trim()).filter(Boolean) : null;
+    const chosen = only ? cases.filter((c) => only.some((o) => c.label.startsWith(o))) : cases;
     const server = await startServer({ port: 0, host: '127.0.0.1', dataDir: path.join(tmp, 'data'), providers }, { log: createLogger('silent') });
     const rows: BenchRow[] = [];
     const comparisons: Comparison[] = [];
@@ -254,7 +257,7 @@ export const bench: Bench = {
       if (!joined.ok) throw new Error(`join refused: ${joined.message}`);
 
       const engine = new Engine(providers);
-      for (const c of cases) {
+      for (const c of chosen) {
         const region: Region = {
           x: c.rect.x / W,
           y: c.rect.y / H,
@@ -271,10 +274,12 @@ export const bench: Bench = {
         for (let i = 0; i < runs; i++) measured.push(await fixInRoom(socket, room.id, req));
         const first = median(measured.map((m) => m.firstTileMs));
         const total = median(measured.map((m) => m.totalMs));
-        const resultMeta = await sharp(server.services.blobs.path(warm.version.media.blob)).metadata();
-        const entry: Record<string, unknown> = { fix: c.label, firstTileMs: first, totalMs: total, tiles: measured[0].tiles, resultDepth: resultMeta.depth, runs: measured.map((m) => [Math.round(m.firstTileMs), Math.round(m.totalMs)]) };
+        const resultFile = server.services.blobs.path(warm.version.media.blob);
+        const resultMeta = await sharp(resultFile).metadata();
+        const resultMB = fs.statSync(resultFile).size / 1e6;
+        const entry: Record<string, unknown> = { fix: c.label, firstTileMs: first, totalMs: total, tiles: measured[0].tiles, resultDepth: resultMeta.depth, resultBytes: Math.round(resultMB * 1e6), runs: measured.map((m) => [Math.round(m.firstTileMs), Math.round(m.totalMs)]) };
         rows.push({ metric: `${c.label}: first tile in the room`, value: first, unit: 'ms', note: `member's socket.io client, median of ${runs}` });
-        rows.push({ metric: `${c.label}: total (request -> version)`, value: total, unit: 'ms', note: `${measured[0].tiles} tiles; result ${resultMeta.width}x${resultMeta.height} ${resultMeta.depth === 'ushort' ? '16' : '8'}-bit PNG` });
+        rows.push({ metric: `${c.label}: total (request -> version)`, value: total, unit: 'ms', note: `${measured[0].tiles} tiles; result ${resultMeta.width}x${resultMeta.height} ${resultMeta.depth === 'ushort' ? '16' : '8'}-bit PNG, ${resultMB.toFixed(2)} MB` });
 
         if (c.model) {
           const model = await ensureModel(c.model);

@@ -27,9 +27,9 @@ import type { VersionRepository } from '../store/version.repository.js';
 import type { FrameService } from '../media/frame.service.js';
 import type { InferenceService } from '../inference/inference.service.js';
 import type { ModelRegistry, RegisteredModel } from '../inference/model.registry.js';
-import type { InferenceRun, InpaintModel, TileRun } from '../inference/messages.js';
+import type { InferenceRun, InpaintModel, RegionView, TileRun } from '../inference/messages.js';
 import type { Pixels } from '../inference/tiling.js';
-import { FINAL_PNG, cropAlpha, encodePng, readPixels, readRgb, to8 } from '../inference/png.js';
+import { cropAlpha, encodePng, readPixels, readRgb, to8, writePng } from '../inference/png.js';
 import { holeThickness } from '../inference/inpaint/diffuse.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
@@ -265,7 +265,7 @@ export class FixRunner {
     };
     // Embedded in the PNG: everything but the PNG's own hash (which it cannot contain).
     const { output: _o, ...embedded } = provenance;
-    const encoded = resultPath ? new Uint8Array(await readFile(resultPath)) : await encodePng(out!, outW, outH, alpha, FINAL_PNG);
+    const encoded = resultPath ? new Uint8Array(await readFile(resultPath)) : await writePng(out!, outW, outH, alpha);
     const png = addPngText(encoded, PROVENANCE_PNG_KEYWORD, JSON.stringify({ ...embedded, output: { width: outW, height: outH } }));
     const sha256 = await this.deps.blobs.put(png);
     provenance.output.sha256 = sha256;
@@ -306,8 +306,11 @@ export class FixRunner {
     const deep = sourceDepth === 16 && fix.task !== 'inpaint';
     // Models read the region in the worker; what the server measures on (white balance, noise, thumbnails) is 8 bits either way.
     const region = { width: rect.width, height: rect.height };
-    const regionOf = () => sharp(framePath).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height });
     const model = this.resolveModel(job.fix, params);
+    // Colour and denoise: the worker decodes the region once, now, and keeps it for the run; the
+    // thumbnails the server plans from are made from those pixels (no second decode of the frame here).
+    const source = { path: framePath, rect, depth: (deep ? 16 : 8) as 8 | 16 };
+    const readRegion = (views: RegionView[]) => this.deps.inference.read(job.id, source, views);
     const modelInfo = (m: RegisteredModel): Provenance['model'] => ({ id: m.manifest.id, name: m.manifest.name, version: m.manifest.version, sha256: m.sha256, licence: m.manifest.licence });
     const tileRun = (m: RegisteredModel, extra: TileRun['extraInputs'] = {}): TileRun => ({
       kind: 'tiles',
@@ -316,7 +319,7 @@ export class FixRunner {
       outputName: m.manifest.output.name,
       inputRange: m.manifest.input.range,
       outputRange: m.manifest.output.range,
-      source: { path: framePath, rect, depth: deep ? 16 : 8 },
+      source,
       width: region.width,
       height: region.height,
       scale: m.manifest.scale,
@@ -335,35 +338,45 @@ export class FixRunner {
         return { ...base, run: tileRun(model!), model: modelInfo(model!), computed: {} };
       case 'colour': {
         if (job.fix === 'exposure') {
-          const thumb = await readRgb(regionOf().resize(256, 256, { fit: 'inside' }));
+          const [thumb] = await readRegion([{ kind: 'resize', width: 256, height: 256, fit: 'inside' }]);
           const p = planExposure(params as ExposureParams, thumb.rgb, region.width, region.height);
           return { ...base, run: tileRun(model!, tensors({ ...p.inputs }, model!)), model: modelInfo(model!), computed: p.computed };
         }
-        const mp = params as MatchGradeParams;
-        const ref = this.referenceOf(rec.roomId, mp);
-        const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
-        const refPath = this.deps.blobs.path(refSha);
-        const refMeta = await sharp(refPath).metadata();
-        const aspect = (w: number, h: number) => w / h;
-        const TW = 192;
-        const srcThumb = await readRgb(sharp(framePath).resize(TW, Math.round(TW / aspect(srcW, srcH)), { fit: 'fill' }));
-        const sameShape = Math.abs(aspect(refMeta.width!, refMeta.height!) - aspect(srcW, srcH)) < 0.01;
-        const refThumb = await readRgb(sameShape ? sharp(refPath).resize(srcThumb.width, srcThumb.height, { fit: 'fill' }) : sharp(refPath).resize(TW, TW, { fit: 'inside' }));
-        const p = planGrade(srcThumb, refThumb, mp.method, mp.strength);
-        return {
-          ...base,
-          run: tileRun(model!, tensors({ ...p.inputs }, model!)),
-          model: modelInfo(model!),
-          computed: p.computed,
-          reference: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha },
-        };
+        // The plan needs the whole frame and the reference: the worker decodes the region meanwhile.
+        const read = readRegion([]);
+        read.catch(() => {});
+        try {
+          const mp = params as MatchGradeParams;
+          const ref = this.referenceOf(rec.roomId, mp);
+          const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
+          const refPath = this.deps.blobs.path(refSha);
+          const refMeta = await sharp(refPath).metadata();
+          const aspect = (w: number, h: number) => w / h;
+          const TW = 192;
+          const srcThumb = await readRgb(sharp(framePath).resize(TW, Math.round(TW / aspect(srcW, srcH)), { fit: 'fill' }));
+          const sameShape = Math.abs(aspect(refMeta.width!, refMeta.height!) - aspect(srcW, srcH)) < 0.01;
+          const refThumb = await readRgb(sameShape ? sharp(refPath).resize(srcThumb.width, srcThumb.height, { fit: 'fill' }) : sharp(refPath).resize(TW, TW, { fit: 'inside' }));
+          const p = planGrade(srcThumb, refThumb, mp.method, mp.strength);
+          await read;
+          return {
+            ...base,
+            run: tileRun(model!, tensors({ ...p.inputs }, model!)),
+            model: modelInfo(model!),
+            computed: p.computed,
+            reference: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha },
+          };
+        } catch (e) {
+          await read.catch(() => {}); // the worker is free again before the job ends
+          throw e;
+        }
       }
       case 'denoise': {
         const dp = params as DenoiseParams;
         // Measured on (at most) the central 256x256 of the region: enough pixels, bounded time on the event loop.
         const cw = Math.min(256, region.width);
         const ch = Math.min(256, region.height);
-        const measured = dp.sigma ?? estimateNoiseSigma((await readRgb(sharp(framePath).extract({ left: rect.x + ((rect.width - cw) >> 1), top: rect.y + ((rect.height - ch) >> 1), width: cw, height: ch }))).rgb, cw, ch);
+        const [centre] = await readRegion(dp.sigma === undefined ? [{ kind: 'crop', rect: { x: (rect.width - cw) >> 1, y: (rect.height - ch) >> 1, width: cw, height: ch } }] : []);
+        const measured = dp.sigma ?? estimateNoiseSigma(centre.rgb, cw, ch);
         const sigma = measured * dp.strength;
         return { ...base, run: tileRun(model!, tensors({ sigma: Float32Array.of(sigma) }, model!)), model: modelInfo(model!), computed: { sigma: +sigma.toFixed(3), measuredSigma: +measured.toFixed(3) } };
       }

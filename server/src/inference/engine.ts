@@ -11,13 +11,19 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { writeFile } from 'node:fs/promises';
 import { batchTiles, blit, centreFirst, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
-import { FINAL_PNG, TILE_PNG, cropAlpha, encodePng, readPixels, to8 } from './png.js';
-import type { InferenceRun, InpaintRun, ModelInspection, TileRun, WorkerReply } from './messages.js';
+import { PngWriter, cropAlpha, readPixels, to8, writePng } from './png.js';
+import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
 
 const require = createRequire(import.meta.url);
+/**
+ * Sends a message to the server. The worker process's `post` returns a promise settled once the
+ * message has left (see runTiles): session.run blocks this thread, so a tile still queued on the IPC
+ * pipe when the next run starts would reach the room one batch late.
+ */
 export type Post = (msg: WorkerReply) => void;
+const settled = (r: unknown): Promise<void> => (r && typeof (r as Promise<void>).then === 'function' ? (r as Promise<void>) : Promise.resolve());
 
 interface OpenSession {
   session: ort.InferenceSession;
@@ -35,10 +41,15 @@ function missingProviderLibrary(provider: string): string | null {
   return fs.existsSync(lib) ? null : `provider library not installed (${lib})`;
 }
 
-/** The tiles of a run in the order they are computed, grouped into the batches that go through one session.run. */
+/**
+ * The tiles of a run in the order they are computed, grouped into the batches that go through one
+ * session.run. The centre tile runs alone first, so that the room sees it after one tile's time
+ * rather than a whole batch's; the others go in batches of `maxBatch` equal-sized tiles.
+ */
 export function tileBatches(req: Pick<TileRun, 'width' | 'height' | 'tileSize' | 'context' | 'batch'>, maxBatch = req.batch ?? 1) {
   const plans = centreFirst(planTiles(req.width, req.height, req.tileSize, req.context), req.width, req.height);
-  return batchTiles(plans, Math.max(1, maxBatch));
+  if (plans.length <= 1 || maxBatch <= 1) return batchTiles(plans, Math.max(1, maxBatch));
+  return [[plans[0]], ...batchTiles(plans.slice(1), maxBatch)];
 }
 
 export class Engine {
@@ -87,6 +98,31 @@ export class Engine {
     return { provider, inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
   }
 
+  /**
+   * Decodes a region now and keeps it for the next tile run of the same source (one region at most,
+   * dropped when any run starts), returning 8-bit views of it for planning.
+   */
+  async read(source: SourceRegion, views: RegionView[]): Promise<ViewPixels[]> {
+    this.prepared = null;
+    const { rect } = source;
+    const { rgb } = await readPixels(sharp(source.path).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }), source.depth === 16);
+    this.prepared = { key: sourceKey(source), rgb };
+    // Views are 8 bits, as the server's planners read them.
+    const rgb8 = rgb instanceof Uint16Array ? to8(rgb) : rgb;
+    const raw = { raw: { width: rect.width, height: rect.height, channels: 3 as const } };
+    return Promise.all(
+      views.map(async (v) => {
+        const img = sharp(rgb8, raw);
+        const out = await (v.kind === 'resize' ? img.resize(v.width, v.height, { fit: v.fit }) : img.extract({ left: v.rect.x, top: v.rect.y, width: v.rect.width, height: v.rect.height }))
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        return { rgb: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength), width: out.info.width, height: out.info.height };
+      }),
+    );
+  }
+
+  private prepared: { key: string; rgb: Pixels } | null = null;
+
   async run(jobId: string, req: InferenceRun, post: Post): Promise<void> {
     this.lastRunMs = 0;
     if (req.kind === 'tiles') return this.runTiles(jobId, req, post);
@@ -105,7 +141,10 @@ export class Engine {
   private async runTiles(jobId: string, req: TileRun, post: Post) {
     const { width, height, scale } = req;
     // The input: pixels sent along, or read here from the frame file (no large copy between processes).
-    const rgb: Pixels = req.rgb ?? (await readPixels(sharp(req.source!.path).extract({ left: req.source!.rect.x, top: req.source!.rect.y, width, height }), req.source!.depth === 16)).rgb;
+    // Already decoded by read() for this job when the server planned from it.
+    const prepared = req.source && this.prepared?.key === sourceKey(req.source) ? this.prepared.rgb : null;
+    this.prepared = null;
+    const rgb: Pixels = req.rgb ?? prepared ?? (await readPixels(sharp(req.source!.path).extract({ left: req.source!.rect.x, top: req.source!.rect.y, width, height }), req.source!.depth === 16)).rgb;
     const deep = rgb instanceof Uint16Array;
     const { session: s, provider } = await this.session(req.modelPath);
     // An origin input of rank 1 (an older model) takes one tile per run; [N, 2] takes a whole batch.
@@ -126,6 +165,11 @@ export class Engine {
     // the result is written here; without one, tiles carry raw pixels and the caller assembles them.
     const result = req.result;
     const out = result ? (deep ? new Uint16Array(outW * outH * 3) : new Uint8Array(outW * outH * 3)) : null;
+    // The result PNG is written band by band (a row of tiles) as soon as a band is complete, its
+    // deflate overlapping the next batches: little is left to do after the last tile.
+    const writer = out ? new PngWriter(out, outW, outH, result!.alpha ?? null) : null;
+    const bandLeft = new Map<number, number>();
+    for (const b of batches) for (const t of b) bandLeft.set(t.core.y, (bandLeft.get(t.core.y) ?? 0) + 1);
     let sent = Promise.resolve();
     let index = 0;
     for (const batch of batches) {
@@ -148,21 +192,30 @@ export class Engine {
         const i = index++;
         if (!out) return post({ type: 'tile', jobId, index: i, rect, rgb: tile });
         blit(out, outW, tile, rect);
-        const png = encodePng(tile instanceof Uint16Array ? to8(tile) : tile, rect.width, rect.height, result!.alpha ? cropAlpha(result!.alpha, outW, rect) : null, TILE_PNG);
+        const left = bandLeft.get(core.y)! - 1;
+        bandLeft.set(core.y, left);
+        if (left === 0) writer!.band(rect.y, rect.y + rect.height);
+        const png = writePng(tile instanceof Uint16Array ? to8(tile) : tile, rect.width, rect.height, result!.alpha ? cropAlpha(result!.alpha, outW, rect) : null, rect.height);
         // Encoded in parallel, sent in the order made.
-        sent = sent.then(() => png.then((data) => post({ type: 'tile', jobId, index: i, rect, png: data })));
+        sent = sent.then(() => png.then((data) => settled(post({ type: 'tile', jobId, index: i, rect, png: data }))));
       });
+      // The first batch (the centre tile alone) leaves before the next session.run blocks this thread,
+      // so the room sees it after one tile's time. Later batches do not wait for their tiles to leave:
+      // measured, waiting every time costs more in total than it gains in smoothness.
+      if (out && batch === batches[0] && batches.length > 1) await sent;
       input.dispose?.();
       t.dispose?.();
     }
     await sent;
     if (out && result) {
-      await writeFile(result.path, await encodePng(out, outW, outH, result.alpha ?? null, FINAL_PNG));
+      const png = await writer!.finish();
+      await writeFile(result.path, png);
     }
     post({ type: 'done', jobId, provider, ...(result ? { resultPath: result.path, depth: deep ? 16 : 8 } : {}) });
   }
 
   private async runInpaint(jobId: string, req: InpaintRun, post: Post) {
+    this.prepared = null;
     const { width: w, height: h, out } = req;
     const grid = centreFirst(planTiles(out.width, out.height, req.tileSize, 0), out.width, out.height).map((p) => p.core);
     const bbox = holeBox(req.hole, w, h);
@@ -244,6 +297,8 @@ export class Engine {
     }
   }
 }
+
+const sourceKey = (s: SourceRegion) => `${s.path}|${s.rect.x},${s.rect.y},${s.rect.width},${s.rect.height}|${s.depth}`;
 
 function toRgb8(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.length);

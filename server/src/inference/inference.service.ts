@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import { blit, type Pixels, type Rect } from './tiling.js';
-import type { InferenceRun, ModelInspection, WorkerReply, WorkerRequest } from './messages.js';
+import type { InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
 export type { InferenceRun };
 
 export interface InferenceEvents {
@@ -40,6 +40,8 @@ export class InferenceService {
     jobId: string;
     events: InferenceEvents;
     resolve: (r: InferenceResult) => void;
+    /** Set while the worker reads the job's region (before its run). */
+    onRead?: (views: ViewPixels[]) => void;
     reject: (e: Error) => void;
     /** Output size announced at start, and the result assembled from the final tiles. */
     size?: { width: number; height: number };
@@ -58,6 +60,21 @@ export class InferenceService {
     return new Promise((resolve, reject) => {
       this.current = { jobId, events, resolve, reject };
       const msg = { ...req, type: 'run', jobId, providers: this.providers } as WorkerRequest;
+      worker.send(msg);
+    });
+  }
+
+  /**
+   * Has the worker decode a job's region now, once: it keeps the pixels for the job's tile run (the
+   * same `source`), and returns the 8-bit `views` the server plans from, so the frame is not decoded
+   * twice (once here to plan, once there to run). Stoppable like a run.
+   */
+  read(jobId: string, source: SourceRegion, views: RegionView[]): Promise<ViewPixels[]> {
+    if (this.current) return Promise.reject(new Error('inference worker is busy'));
+    const worker = this.ensureWorker();
+    return new Promise((onRead, reject) => {
+      this.current = { jobId, events: { onStart() {}, onTile() {} }, resolve() {}, onRead, reject };
+      const msg: WorkerRequest = { type: 'read', jobId, source, views, providers: this.providers };
       worker.send(msg);
     });
   }
@@ -130,7 +147,10 @@ export class InferenceService {
     }
     const cur = this.current;
     if (!cur || cur.jobId !== m.jobId) return;
-    if (m.type === 'started') {
+    if (m.type === 'read') {
+      this.current = null;
+      cur.onRead?.(m.views);
+    } else if (m.type === 'started') {
       cur.size = { width: m.width, height: m.height };
       cur.events.onStart(m);
     } else if (m.type === 'tile') {

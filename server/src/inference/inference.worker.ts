@@ -7,7 +7,8 @@
 import { Engine } from './engine.js';
 import type { InferenceRun, WorkerReply, WorkerRequest } from './messages.js';
 
-const post = (msg: WorkerReply) => process.send!(msg);
+/** Resolves once the message has been handed to the IPC channel (the engine waits for its tiles to leave). */
+const post = (msg: WorkerReply): Promise<void> => new Promise((resolve) => process.send!(msg, undefined, undefined, () => resolve()));
 const engines = new Map<string, Engine>();
 const engine = (providers: string[]) => {
   const key = providers.join(',');
@@ -25,6 +26,15 @@ process.on('message', (req: WorkerRequest) => {
       .then(
         (result) => post({ type: 'inspected', requestId: req.requestId, result }),
         (e: Error) => post({ type: 'inspected', requestId: req.requestId, error: e.message }),
+      );
+    return;
+  }
+  if (req.type === 'read') {
+    engine(req.providers)
+      .read(req.source, req.views)
+      .then(
+        (views) => post({ type: 'read', jobId: req.jobId, views }),
+        (e: Error) => post({ type: 'error', jobId: req.jobId, message: e.message }),
       );
     return;
   }

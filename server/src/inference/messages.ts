@@ -21,7 +21,7 @@ export interface TileRun {
    */
   rgb?: Pixels;
   /** The input as a picture file and the rect of it (width x height) that the worker reads itself, at `depth` bits. */
-  source?: { path: string; rect: Rect; depth: 8 | 16 };
+  source?: SourceRegion;
   width: number;
   height: number;
   /**
@@ -73,10 +73,34 @@ export interface InpaintRun {
 
 export type InferenceRun = TileRun | InpaintRun;
 
+/** A picture file's rect, read at `depth` bits. */
+export interface SourceRegion {
+  path: string;
+  rect: Rect;
+  depth: 8 | 16;
+}
+
+/**
+ * What the server plans from (8-bit RGB), made by the worker from the pixels it decoded: the region
+ * resized (`fit` as sharp's), or a part of it.
+ */
+export type RegionView = { kind: 'resize'; width: number; height: number; fit: 'inside' | 'fill' } | { kind: 'crop'; rect: Rect };
+
+export interface ViewPixels {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
+
 /** Server -> inference worker process (IPC with advanced serialization, so typed arrays travel as such). */
 export type WorkerRequest =
   | (InferenceRun & { type: 'run'; jobId: string; providers: string[] })
-  | { type: 'inspect'; requestId: string; modelPath: string; providers: string[] };
+  | { type: 'inspect'; requestId: string; modelPath: string; providers: string[] }
+  /**
+   * Decode a job's region now (once): the worker keeps the pixels for the job's tile run with the same
+   * `source`, and answers with the 8-bit views the server plans from.
+   */
+  | { type: 'read'; jobId: string; source: SourceRegion; views: RegionView[]; providers: string[] };
 
 export interface ModelInspection {
   provider: string;
@@ -95,5 +119,6 @@ export type WorkerReply =
    * result file), or neither: the final raw tiles cover the result exactly once, assemble them.
    */
   | { type: 'done'; jobId: string; provider: string; rgb?: Uint8Array; resultPath?: string; depth?: 8 | 16; info?: Record<string, unknown> }
+  | { type: 'read'; jobId: string; views: ViewPixels[] }
   | { type: 'error'; jobId: string; message: string }
   | { type: 'inspected'; requestId: string; result?: ModelInspection; error?: string };
