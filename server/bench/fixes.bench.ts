@@ -37,7 +37,7 @@ import { startServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { Engine, tileBatches } from '../src/inference/engine.js';
 import { rgbToPlanarBatch } from '../src/inference/tiling.js';
-import type { InferenceRun, TileRun, WorkerReply } from '../src/inference/messages.js';
+import { tileRunFor, type InferenceRun, type TileRun, type WorkerReply } from '../src/inference/messages.js';
 import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
 import type { IngestView } from '../src/media/ingest.service.js';
 
@@ -158,24 +158,7 @@ async function bareSessionRun(session: ort.InferenceSession, run: TileRun): Prom
 }
 
 function tileRunOf(model: EnsuredModel, rgb: Uint8Array | Uint16Array, width: number, height: number, extra: Record<string, Float32Array> = {}): TileRun {
-  const m = model.manifest;
-  return {
-    kind: 'tiles',
-    modelPath: model.path,
-    inputName: m.input.name,
-    outputName: m.output.name,
-    inputRange: m.input.range,
-    outputRange: m.output.range,
-    rgb,
-    width,
-    height,
-    scale: m.scale,
-    tileSize: m.tile.size,
-    context: m.tile.context,
-    tileOrigin: m.tileOrigin,
-    batch: m.input.batch === 'dynamic' ? 4 : 1,
-    extraInputs: Object.fromEntries(m.extraInputs.filter((e) => extra[e.name]).map((e) => [e.name, { dims: e.dims, data: extra[e.name] }])),
-  };
+  return tileRunFor(model, { rgb, width, height }, extra);
 }
 
 async function upload(base: string, token: string, name: string, data: Buffer): Promise<string> {

@@ -192,7 +192,7 @@ export function mapPixels(img: Rgb, f: (rgb: [number, number, number]) => [numbe
 
 import { ensureModel, type EnsuredModel } from '@loupe/models';
 import { Engine } from '../src/inference/engine.js';
-import type { InferenceRun, TileRun, WorkerReply } from '../src/inference/messages.js';
+import { tileRunFor, type InferenceRun, type TileRun, type WorkerReply } from '../src/inference/messages.js';
 import { blit } from '../src/inference/tiling.js';
 
 /** Runs a worker request in this process; returns the result and every message the worker would have sent. */
@@ -215,25 +215,7 @@ export async function runInProcess(engine: Engine, run: InferenceRun) {
 
 /** A tile request for a catalogue model over a whole picture. */
 export function tileRun(model: EnsuredModel, img: Rgb, extra: Record<string, Float32Array> = {}, over: Partial<TileRun> = {}): TileRun {
-  const m = model.manifest;
-  return {
-    kind: 'tiles',
-    modelPath: model.path,
-    inputName: m.input.name,
-    outputName: m.output.name,
-    inputRange: m.input.range,
-    outputRange: m.output.range,
-    rgb: img.data,
-    width: img.width,
-    height: img.height,
-    scale: m.scale,
-    tileSize: m.tile.size,
-    context: m.tile.context,
-    extraInputs: Object.fromEntries(m.extraInputs.filter((e) => extra[e.name]).map((e) => [e.name, { dims: e.dims, data: extra[e.name] }])),
-    tileOrigin: m.tileOrigin,
-    batch: m.input.batch === 'dynamic' ? 4 : 1,
-    ...over,
-  };
+  return { ...tileRunFor(model, { rgb: img.data, width: img.width, height: img.height }, extra), ...over };
 }
 
 export const model = (id: string) => ensureModel(id);

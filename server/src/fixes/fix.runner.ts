@@ -27,7 +27,7 @@ import type { VersionRepository } from '../store/version.repository.js';
 import type { FrameService } from '../media/frame.service.js';
 import type { InferenceService } from '../inference/inference.service.js';
 import type { ModelRegistry, RegisteredModel } from '../inference/model.registry.js';
-import type { InferenceRun, InpaintModel, RegionView, TileRun } from '../inference/messages.js';
+import { tileRunFor, type InferenceRun, type InpaintModel, type RegionView, type TileRun } from '../inference/messages.js';
 import type { Pixels } from '../inference/tiling.js';
 import { cropAlpha, encodePng, readPixels, readRgb, to8, writePng } from '../inference/png.js';
 import { holeThickness } from '../inference/inpaint/diffuse.js';
@@ -312,25 +312,7 @@ export class FixRunner {
     const source = { path: framePath, rect, depth: (deep ? 16 : 8) as 8 | 16 };
     const readRegion = (views: RegionView[]) => this.deps.inference.read(job.id, source, views);
     const modelInfo = (m: RegisteredModel): Provenance['model'] => ({ id: m.manifest.id, name: m.manifest.name, version: m.manifest.version, sha256: m.sha256, licence: m.manifest.licence });
-    const tileRun = (m: RegisteredModel, extra: TileRun['extraInputs'] = {}): TileRun => ({
-      kind: 'tiles',
-      modelPath: m.path,
-      inputName: m.manifest.input.name,
-      outputName: m.manifest.output.name,
-      inputRange: m.manifest.input.range,
-      outputRange: m.manifest.output.range,
-      source,
-      width: region.width,
-      height: region.height,
-      scale: m.manifest.scale,
-      tileSize: m.manifest.tile.size,
-      context: m.manifest.tile.context,
-      extraInputs: extra,
-      tileOrigin: m.manifest.tileOrigin,
-      batch: m.manifest.input.batch === 'dynamic' ? 4 : 1,
-    });
-    const tensors = (inputs: Record<string, Float32Array>, m: RegisteredModel) =>
-      Object.fromEntries(m.manifest.extraInputs.filter((e) => inputs[e.name]).map((e) => [e.name, { dims: e.dims, data: inputs[e.name] }]));
+    const tileRun = (m: RegisteredModel, extra: Record<string, Float32Array> = {}): TileRun => tileRunFor(m, { source, width: region.width, height: region.height }, extra);
     const base = { outW: region.width * fix.scale, outH: region.height * fix.scale, depth: { source: sourceDepth, computed: deep ? 16 : 8 } as Plan['depth'] };
 
     switch (fix.task) {
@@ -340,7 +322,7 @@ export class FixRunner {
         if (job.fix === 'exposure') {
           const [thumb] = await readRegion([{ kind: 'resize', width: 256, height: 256, fit: 'inside' }]);
           const p = planExposure(params as ExposureParams, thumb.rgb, region.width, region.height);
-          return { ...base, run: tileRun(model!, tensors({ ...p.inputs }, model!)), model: modelInfo(model!), computed: p.computed };
+          return { ...base, run: tileRun(model!, { ...p.inputs }), model: modelInfo(model!), computed: p.computed };
         }
         // The plan needs the whole frame and the reference: the worker decodes the region meanwhile.
         const read = readRegion([]);
@@ -360,7 +342,7 @@ export class FixRunner {
           await read;
           return {
             ...base,
-            run: tileRun(model!, tensors({ ...p.inputs }, model!)),
+            run: tileRun(model!, { ...p.inputs }),
             model: modelInfo(model!),
             computed: p.computed,
             reference: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha },
@@ -378,7 +360,7 @@ export class FixRunner {
         const [centre] = await readRegion(dp.sigma === undefined ? [{ kind: 'crop', rect: { x: (rect.width - cw) >> 1, y: (rect.height - ch) >> 1, width: cw, height: ch } }] : []);
         const measured = dp.sigma ?? estimateNoiseSigma(centre.rgb, cw, ch);
         const sigma = measured * dp.strength;
-        return { ...base, run: tileRun(model!, tensors({ sigma: Float32Array.of(sigma) }, model!)), model: modelInfo(model!), computed: { sigma: +sigma.toFixed(3), measuredSigma: +measured.toFixed(3) } };
+        return { ...base, run: tileRun(model!, { sigma: Float32Array.of(sigma) }), model: modelInfo(model!), computed: { sigma: +sigma.toFixed(3), measuredSigma: +measured.toFixed(3) } };
       }
       case 'inpaint': {
         const rp = params as RemoveObjectParams;

@@ -1,3 +1,4 @@
+import type { EnsuredModel } from '@loupe/models';
 import type { Pixels, Rect } from './tiling.js';
 
 /** A float32 tensor that travels to the worker as is (advanced IPC serialization keeps typed arrays). */
@@ -38,6 +39,33 @@ export interface TileRun {
   tileOrigin?: string;
   /** Most tiles of equal size run in one session.run (1 when the model's batch is fixed). */
   batch?: number;
+}
+
+/**
+ * The tile run of a catalogue model over a picture: names, value ranges, scale, tiling and batch
+ * from its manifest; `extra` holds per-job inputs by name (only those the manifest declares).
+ */
+export function tileRunFor(
+  model: Pick<EnsuredModel, 'path' | 'manifest'>,
+  picture: Pick<TileRun, 'width' | 'height' | 'rgb' | 'source'>,
+  extra: Record<string, Float32Array> = {},
+): TileRun {
+  const m = model.manifest;
+  return {
+    kind: 'tiles',
+    modelPath: model.path,
+    inputName: m.input.name,
+    outputName: m.output.name,
+    inputRange: m.input.range,
+    outputRange: m.output.range,
+    ...picture,
+    scale: m.scale,
+    tileSize: m.tile.size,
+    context: m.tile.context,
+    extraInputs: Object.fromEntries(m.extraInputs.filter((e) => extra[e.name]).map((e) => [e.name, { dims: e.dims, data: extra[e.name] }])),
+    tileOrigin: m.tileOrigin,
+    batch: m.input.batch === 'dynamic' ? 4 : 1,
+  };
 }
 
 /** An inpainting model a studio installed (LaMa-style): fixed or dynamic size, image + mask in. */
