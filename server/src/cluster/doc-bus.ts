@@ -4,7 +4,8 @@ import { BINARY, type RedisClient, type RedisLink } from './redis.js';
 /** What crosses nodes about a room document: a Yjs update, or an awareness (presence) update. */
 export type DocMessageKind = 'update' | 'awareness';
 
-export type RemoteListener = (kind: DocMessageKind, data: Uint8Array) => void;
+/** Messages of one kind from other nodes, in order (as many as arrived together). */
+export type RemoteListener = (kind: DocMessageKind, messages: Uint8Array[]) => void;
 
 /**
  * Carries room documents between nodes. The single-process server has none; with REDIS_URL each
@@ -109,18 +110,29 @@ export class RedisDocBus implements DocBus {
         const key = keyBuf.toString();
         const room = [...this.rooms.values()].find((r) => r.key === key);
         if (!room) continue;
+        // Consecutive messages of one kind go together: under load, one document transaction (and
+        // one send to this node's members) carries many updates.
+        let batch: { kind: DocMessageKind; messages: Uint8Array[] } | null = null;
+        const deliver = () => {
+          if (!batch) return;
+          try {
+            room.listener(batch.kind, batch.messages);
+          } catch (err) {
+            this.log.error({ key, id: room.lastId, err: (err as Error).message }, 'a room change from another node could not be applied');
+          }
+          batch = null;
+        };
         for (const [idBuf, fields] of entries) {
           room.lastId = idBuf.toString();
           const f = fieldsOf(fields);
           if (f.n?.toString() === this.redis.nodeId) continue;
           const kind = CODE_KIND[f.k?.toString() ?? ''];
           if (!kind || !f.d) continue;
-          try {
-            room.listener(kind, new Uint8Array(f.d.buffer, f.d.byteOffset, f.d.byteLength));
-          } catch (err) {
-            this.log.error({ key, id: room.lastId, err: (err as Error).message }, 'a room change from another node could not be applied');
-          }
+          if (batch && batch.kind !== kind) deliver();
+          batch ??= { kind, messages: [] };
+          batch.messages.push(new Uint8Array(f.d.buffer, f.d.byteOffset, f.d.byteLength));
         }
+        deliver();
       }
     }
     if (reader.isOpen) await reader.close().catch(() => {});

@@ -203,10 +203,11 @@ export class RoomDocRegistry {
    */
   private async listen(room: LoadedRoom, upTo: number): Promise<void> {
     try {
-      await this.bus!.join(room.id, (kind, data) => {
+      await this.bus!.join(room.id, (kind, messages) => {
         if (this.rooms.get(room.id) !== room) return;
-        if (kind === 'update') Y.applyUpdate(room.doc, data, REMOTE);
-        else awarenessProtocol.applyAwarenessUpdate(room.awareness, data, REMOTE);
+        // Updates that arrived together are applied in one transaction: one change to tell the members.
+        if (kind === 'update') room.doc.transact(() => messages.forEach((m) => Y.applyUpdate(room.doc, m, REMOTE)), REMOTE);
+        else for (const m of messages) awarenessProtocol.applyAwarenessUpdate(room.awareness, m, REMOTE);
       });
       if (this.rooms.get(room.id) !== room) return;
       const missed = this.store.rows(room.id, upTo);
