@@ -160,7 +160,11 @@ async function member(node: Proc, role: string): Promise<Member> {
 describe('scale-out: two API nodes and fix workers on Redis', () => {
   it('a member on node A draws and a member on node B sees it; presence and playback cross too', async () => {
     const onA = await member(A, 'director');
+    // Presence set before node B holds the room at all: B asks A for it when it loads the room.
+    onA.awareness.setLocalStateField('user', { name: 'Director on A' });
+    await new Promise((r) => setTimeout(r, 200));
     const onB = await member(B, 'artist');
+    await until(() => onB.awareness.getStates().get(onA.awareness.clientID)?.user, "A's presence on B, set before B loaded the room");
     const version = onA.state.versions[0].id;
 
     const updatesOnB: number[] = [];

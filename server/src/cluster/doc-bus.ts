@@ -1,8 +1,11 @@
 import type { Logger } from '../log.js';
 import { BINARY, type RedisClient, type RedisLink } from './redis.js';
 
-/** What crosses nodes about a room document: a Yjs update, or an awareness (presence) update. */
-export type DocMessageKind = 'update' | 'awareness';
+/**
+ * What crosses nodes about a room document: a Yjs update, an awareness (presence) update, or a
+ * node that just started holding the room asking the others for their members' presence.
+ */
+export type DocMessageKind = 'update' | 'awareness' | 'presence?';
 
 /** Messages of one kind from other nodes, in order (as many as arrived together). */
 export type RemoteListener = (kind: DocMessageKind, messages: Uint8Array[]) => void;
@@ -23,8 +26,8 @@ export interface DocBus {
   close(): Promise<void>;
 }
 
-const KIND_CODE: Record<DocMessageKind, string> = { update: 'u', awareness: 'a' };
-const CODE_KIND: Record<string, DocMessageKind> = { u: 'update', a: 'awareness' };
+const KIND_CODE: Record<DocMessageKind, string> = { update: 'u', awareness: 'a', 'presence?': 'q' };
+const CODE_KIND: Record<string, DocMessageKind> = { u: 'update', a: 'awareness', q: 'presence?' };
 
 /**
  * One Redis stream per room (`<prefix>:doc:<room>`). Each entry is tagged with the node that wrote

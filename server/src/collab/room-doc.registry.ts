@@ -207,14 +207,23 @@ export class RoomDocRegistry {
         if (this.rooms.get(room.id) !== room) return;
         // Updates that arrived together are applied in one transaction: one change to tell the members.
         if (kind === 'update') room.doc.transact(() => messages.forEach((m) => Y.applyUpdate(room.doc, m, REMOTE)), REMOTE);
-        else for (const m of messages) awarenessProtocol.applyAwarenessUpdate(room.awareness, m, REMOTE);
+        else if (kind === 'awareness') for (const m of messages) awarenessProtocol.applyAwarenessUpdate(room.awareness, m, REMOTE);
+        else this.announcePresence(room);
       });
       if (this.rooms.get(room.id) !== room) return;
+      // Presence is not stored: ask the nodes that hold the room for their members' presence now.
+      this.bus!.publish(room.id, 'presence?', new Uint8Array(0));
       const missed = this.store.rows(room.id, upTo);
       if (missed.length) Y.applyUpdate(room.doc, Y.mergeUpdates(missed.map((r) => r.data)), REMOTE);
     } catch (err) {
       this.log.error({ room: room.id, err: (err as Error).message }, 'cannot hear other nodes for this room');
     }
+  }
+
+  /** Tells the other nodes the presence of this node's members in the room (asked by a node that just loaded it). */
+  private announcePresence(room: LoadedRoom): void {
+    const mine = [...room.awarenessOwners.keys()].filter((c) => room.awareness.getStates().has(c));
+    if (mine.length) this.bus?.publish(room.id, 'awareness', awarenessProtocol.encodeAwarenessUpdate(room.awareness, mine));
   }
 
   private unload(roomId: string): void {
