@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { createClient } from 'redis';
 import { startServer, type RunningServer } from '../server/src/main.js';
 import { createLogger } from '../server/src/log.js';
+import { dropRedisKeys } from '../server/src/cluster/redis.js';
 import { WEB_BUILD } from '../server/src/http/routes.js';
 import { dragOnPicture, launch, paintedPixels, person, screenshot } from './browser.js';
 
@@ -38,10 +38,7 @@ afterAll(async () => {
   await browser?.close();
   await B?.close();
   await A?.close();
-  const c = createClient({ url: REDIS_URL });
-  await c.connect();
-  for await (const keys of c.scanIterator({ MATCH: `${redis.prefix}:*`, COUNT: 500 })) if (keys.length) await c.del(keys);
-  await c.close();
+  await dropRedisKeys(REDIS_URL, redis.prefix);
 });
 
 describe('one room on two nodes', () => {

@@ -13,12 +13,12 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClient } from 'redis';
 import type { Bench, BenchRow } from './runner.js';
 import { measure, type Phase } from './fanout.bench.js';
 import { barChartSvg, resultsDir, stamp, writeMarkdown, type Comparison } from './report.js';
 import { startServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
+import { dropRedisKeys } from '../src/cluster/redis.js';
 import fs from 'node:fs';
 
 const BIN = fileURLToPath(new URL('../bin/loupe.mjs', import.meta.url));
@@ -31,6 +31,7 @@ function freePort(): Promise<number> {
     });
   });
 }
+
 
 /** A `loupe serve` process; resolves when /healthz answers. */
 async function node(dataDir: string, env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
@@ -94,12 +95,7 @@ export const bench: Bench = {
         }
       }
     } finally {
-      const c = createClient({ url: redisUrl });
-      await c.connect().catch(() => {});
-      if (c.isOpen) {
-        for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length) await c.del(keys);
-        await c.close();
-      }
+      await dropRedisKeys(redisUrl, prefix).catch(() => {});
     }
 
     const one = runs['one node on Redis'];

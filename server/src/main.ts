@@ -29,7 +29,7 @@ import { FixRunner } from './fixes/fix.runner.js';
 import { LocalFixQueue } from './fixes/local.queue.js';
 import { FixWorker, publishingSink, RedisFixQueue, relayFixEvents } from './fixes/redis.queue.js';
 import type { FixQueue } from './fixes/fix.queue.js';
-import type { JobSink } from './fixes/job.execution.js';
+import { storingSink } from './fixes/job.execution.js';
 import { RedisLink } from './cluster/redis.js';
 import { RedisDocBus } from './cluster/doc-bus.js';
 import { redisPresentationShare } from './cluster/presentation.share.js';
@@ -114,11 +114,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     queue = new RedisFixQueue(redis, jobs, sink, log);
     if (config.role === 'all') worker = new FixWorker(redis, { jobs, runner, inference, sink, log, timeoutMs: config.fixTimeoutMs, lockMs: config.fixLockMs });
   } else {
-    const sink: JobSink = {
-      save: (rec) => (jobs.update(rec), handOver.events.fixJob(rec.roomId, { ...rec.job }), relay.job(rec.roomId, { ...rec.job })),
-      tile: (roomId, tile) => relay.tile(roomId, tile),
-      versionCreated: (roomId, v) => (handOver.events.versionCreated(roomId, v), relay.versionCreated(roomId, v)),
-    };
+    const sink = storingSink(jobs, handOver.events, relay);
     queue = new LocalFixQueue({ jobs, runner, inference, log, timeoutMs: config.fixTimeoutMs, sink });
   }
   const fixes = new FixService({ jobs, versions, models, runner, queue, relay, log });

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
@@ -8,7 +7,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import { io as ioClient } from 'socket.io-client';
 import { Awareness } from 'y-protocols/awareness';
 import { RoomDocProvider, annotationsMap, type Ack, type RoomState } from '@loupe/shared';
-import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket, roomWith } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket, roomWith, freePort } from './helpers.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -16,14 +15,6 @@ import { createLogger } from '../src/log.js';
 const cleanup = autoCleanup();
 const BIN = path.resolve(import.meta.dirname, '../bin/loupe.mjs');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function spawnServer(data: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, '--data', data, 'serve', '--port', String(port), '--no-demo'], {

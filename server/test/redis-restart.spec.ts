@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { annotationsMap, type Job, type Version } from '@loupe/shared';
 import { startServer, startWorker, type RunningServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
-import { demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member } from './helpers.js';
+import { demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member, freePort } from './helpers.js';
 
 /**
  * Redis restarted (empty) under a scale-out run: a private redis-server on a free port, two API
@@ -14,14 +14,6 @@ import { demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Memb
 let redis: ChildProcess | null = null;
 const open: (() => unknown)[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startRedis(port: number): Promise<void> {
   redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

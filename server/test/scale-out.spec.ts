@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Awareness } from 'y-protocols/awareness';
 import { createClient } from 'redis';
 import { RoomDocProvider, annotationsMap, type Job, type RoomState, type Tile, type Version } from '@loupe/shared';
 import { openDatabase } from '../src/store/database.js';
+import { dropRedisKeys } from '../src/cluster/redis.js';
 import { VersionRepository } from '../src/store/version.repository.js';
 import { freshPgDatabase } from './pg.js';
-import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member } from './helpers.js';
+import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member, freePort } from './helpers.js';
 
 /**
  * Scale-out against the Redis and PostgreSQL running on this machine (REDIS_URL, default
@@ -30,14 +30,6 @@ interface Proc {
 
 const procs: Proc[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(name: string, args: string[], env: Record<string, string>, port = 0): Proc {
   const child = spawn(process.execPath, [BIN, '--data', dataDir, ...args], {
@@ -143,10 +135,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const m of members) m.close();
   await Promise.all(procs.map(kill));
-  const redis = createClient({ url: REDIS_URL });
-  await redis.connect();
-  for await (const batch of redis.scanIterator({ MATCH: `${PREFIX}:*`, COUNT: 500 })) if (batch.length) await redis.del(batch);
-  await redis.close();
+  await dropRedisKeys(REDIS_URL, PREFIX);
   delete process.env.DATABASE_URL;
   await pgDb?.drop();
 });

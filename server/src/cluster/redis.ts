@@ -86,6 +86,17 @@ export class RedisLink {
   }
 }
 
+/** Deletes every key under a prefix (test runs and benchmarks clean up after themselves). */
+export async function dropRedisKeys(url: string, prefix: string): Promise<void> {
+  const c = createClient({ url });
+  await c.connect();
+  try {
+    for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length) await c.del(keys);
+  } finally {
+    await c.close();
+  }
+}
+
 /** BullMQ's connection options (it brings its own client, ioredis) for the same Redis. */
 export function bullConnection(url: string) {
   const u = new URL(url);

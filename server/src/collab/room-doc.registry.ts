@@ -157,7 +157,7 @@ export class RoomDocRegistry {
   resync(): void {
     for (const room of this.rooms.values()) {
       const rows = this.store.rows(room.id);
-      if (rows.length) Y.applyUpdate(room.doc, Y.mergeUpdates(rows.map((r) => r.data)), REMOTE);
+      if (rows.length) applyAll(room.doc, rows, REMOTE);
     }
   }
 
@@ -214,7 +214,7 @@ export class RoomDocRegistry {
       // Presence is not stored: ask the nodes that hold the room for their members' presence now.
       this.bus!.publish(room.id, 'presence?', new Uint8Array(0));
       const missed = this.store.rows(room.id, upTo);
-      if (missed.length) Y.applyUpdate(room.doc, Y.mergeUpdates(missed.map((r) => r.data)), REMOTE);
+      if (missed.length) applyAll(room.doc, missed, REMOTE);
     } catch (err) {
       this.log.error({ room: room.id, err: (err as Error).message }, 'cannot hear other nodes for this room');
     }

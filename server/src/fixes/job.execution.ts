@@ -1,7 +1,9 @@
-import { ErrorCode, LoupeError, type Member, type Tile, type Version } from '@loupe/shared';
+import { ErrorCode, LoupeError, type Job, type Member, type Tile, type Version } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import { RunStopped, type InferenceService } from '../inference/inference.service.js';
 import type { FixRunner, StoredRecord } from './fix.runner.js';
+import type { JobRepository } from '../store/job.repository.js';
+import type { FixEvents } from './fix.relay.js';
 
 /** Where a job's state, tiles and version go: the database and the room (directly, or over Redis). */
 export interface JobSink {
@@ -9,6 +11,31 @@ export interface JobSink {
   save(rec: StoredRecord): void;
   tile(roomId: string, tile: Tile): void;
   versionCreated(roomId: string, v: Version): void;
+}
+
+/** What also happens wherever a job's state changes: the session's event log and webhooks. */
+export interface FixRecorder {
+  fixJob(roomId: string, job: Job): void;
+  versionCreated(roomId: string, v: Version): void;
+}
+
+/**
+ * The sink of a process that runs or cancels jobs: each state stored in the database and recorded
+ * once, then told to the rooms through `out` (this node's relay, or Redis for every API node).
+ */
+export function storingSink(jobs: JobRepository, record: FixRecorder, out: FixEvents): JobSink {
+  return {
+    save(rec) {
+      jobs.update(rec);
+      record.fixJob(rec.roomId, { ...rec.job });
+      out.job(rec.roomId, { ...rec.job });
+    },
+    tile: (roomId, tile) => out.tile(roomId, tile),
+    versionCreated(roomId, v) {
+      record.versionCreated(roomId, v);
+      out.versionCreated(roomId, v);
+    },
+  };
 }
 
 export interface ExecutionDeps {

@@ -4,7 +4,7 @@ import type { Job, Member, Tile, Version } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import type { JobRepository } from '../store/job.repository.js';
 import { bullConnection, type RedisLink } from '../cluster/redis.js';
-import { finishJob, JobExecution, type ExecutionDeps, type JobSink } from './job.execution.js';
+import { finishJob, JobExecution, storingSink, type ExecutionDeps, type FixRecorder, type JobSink } from './job.execution.js';
 import { runOrder, type FixQueue } from './fix.queue.js';
 import type { FixEvents } from './fix.relay.js';
 import type { StoredRecord } from './fix.runner.js';
@@ -28,12 +28,6 @@ function bullOptions(redis: RedisLink) {
   return { connection: bullConnection(redis.url), prefix: redis.key('bull') };
 }
 
-/** What also happens wherever a job's state changes: the session's event log and webhooks. */
-export interface FixRecorder {
-  fixJob(roomId: string, job: Job): void;
-  versionCreated(roomId: string, v: Version): void;
-}
-
 /**
  * Where a job's news goes in scale-out: the database, the event log, and one Redis channel every
  * API node hears and relays to its own members (so each member gets each event once).
@@ -41,18 +35,11 @@ export interface FixRecorder {
 export function publishingSink(redis: RedisLink, jobs: JobRepository, record: FixRecorder): JobSink {
   const channel = redis.key('fix-events');
   const send = (m: FixMessage) => void redis.publish(channel, Buffer.from(encode(m))).catch(() => {});
-  return {
-    save(rec) {
-      jobs.update(rec);
-      record.fixJob(rec.roomId, { ...rec.job });
-      send({ t: 'job', roomId: rec.roomId, job: { ...rec.job } });
-    },
+  return storingSink(jobs, record, {
+    job: (roomId, job) => send({ t: 'job', roomId, job }),
     tile: (roomId, tile) => send({ t: 'tile', roomId, tile }),
-    versionCreated(roomId, version) {
-      record.versionCreated(roomId, version);
-      send({ t: 'version', roomId, version });
-    },
-  };
+    versionCreated: (roomId, version) => send({ t: 'version', roomId, version }),
+  });
 }
 
 /** Relays every job's news heard on Redis to this node's members. */

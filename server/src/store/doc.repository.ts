@@ -44,11 +44,4 @@ export class DocRepository {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM doc_updates WHERE room_id = ?').get(roomId) as { n: number }).n;
   }
 
-  /** Replaces every stored update of the room by one snapshot, in one transaction. */
-  replaceAll(roomId: string, snapshot: Uint8Array): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM doc_updates WHERE room_id = ?').run(roomId);
-      this.append(roomId, snapshot);
-    })();
-  }
 }
