@@ -28,6 +28,8 @@ export interface LoadedRoom {
   unloadTimer: NodeJS.Timeout | null;
   /** Settles once the room hears other nodes (at once on a single node). */
   ready: Promise<void>;
+  /** Stored updates up to this row id are in `doc` (with several nodes, others store rows too). */
+  storedUpTo: number;
 }
 
 type UpdateListener = (room: LoadedRoom, update: Uint8Array, origin: Origin) => void;
@@ -151,14 +153,21 @@ export class RoomDocRegistry {
   }
 
   /**
-   * After the bus was cut (Redis restarted): reads each loaded room's stored updates again, so that
-   * what other nodes stored while their messages could not get through is applied here too.
+   * Applies what other nodes stored for the room that this node has not read yet. A node stores an
+   * update before it publishes it, so one that dies in between leaves it only in the database: read
+   * when a member joins (often one who just lost that node) and when the bus comes back.
    */
+  catchUp(room: LoadedRoom): void {
+    if (!this.bus) return;
+    const rows = this.store.rows(room.id, room.storedUpTo);
+    if (!rows.length) return;
+    applyAll(room.doc, rows, REMOTE);
+    room.storedUpTo = rows.at(-1)!.id;
+  }
+
+  /** After the bus was cut (Redis restarted): every loaded room catches up from the database. */
   resync(): void {
-    for (const room of this.rooms.values()) {
-      const rows = this.store.rows(room.id);
-      if (rows.length) applyAll(room.doc, rows, REMOTE);
-    }
+    for (const room of this.rooms.values()) this.catchUp(room);
   }
 
   closeAll(): void {
@@ -174,7 +183,7 @@ export class RoomDocRegistry {
     if (rows.length > COMPACT_AFTER) this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc));
     const awareness = new awarenessProtocol.Awareness(doc);
     awareness.setLocalState(null); // the server has no presence of its own
-    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve() };
+    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve(), storedUpTo: upTo };
     doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
       if (origin === LOADING) return;
       for (const fn of this.updateListeners) fn(room, update, origin ?? { kind: 'server' });
@@ -189,7 +198,7 @@ export class RoomDocRegistry {
       if (this.bus && !isRemote(origin)) this.bus.publish(roomId, 'awareness', awarenessProtocol.encodeAwarenessUpdate(awareness, changed));
       for (const fn of this.awarenessListeners) fn(room, changed, origin);
     });
-    if (this.bus) room.ready = this.listen(room, upTo);
+    if (this.bus) room.ready = this.listen(room);
     this.rooms.set(roomId, room);
     for (const fn of this.loadListeners) fn(room);
     this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
@@ -201,7 +210,7 @@ export class RoomDocRegistry {
    * listening began; what other nodes stored between this node's read of the database and that
    * point is read from the database again (they store before they publish). Yjs ignores what it has.
    */
-  private async listen(room: LoadedRoom, upTo: number): Promise<void> {
+  private async listen(room: LoadedRoom): Promise<void> {
     try {
       await this.bus!.join(room.id, (kind, messages) => {
         if (this.rooms.get(room.id) !== room) return;
@@ -213,8 +222,7 @@ export class RoomDocRegistry {
       if (this.rooms.get(room.id) !== room) return;
       // Presence is not stored: ask the nodes that hold the room for their members' presence now.
       this.bus!.publish(room.id, 'presence?', new Uint8Array(0));
-      const missed = this.store.rows(room.id, upTo);
-      if (missed.length) applyAll(room.doc, missed, REMOTE);
+      this.catchUp(room);
     } catch (err) {
       this.log.error({ room: room.id, err: (err as Error).message }, 'cannot hear other nodes for this room');
     }

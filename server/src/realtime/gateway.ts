@@ -126,6 +126,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         const room = docs.hold(roomId, socket.id);
         socket.data.joined.add(roomId);
         await room.ready;
+        docs.catchUp(room);
         await socket.join(roomChannel(roomId));
         const encoder = encoding.createEncoder();
         syncProtocol.writeSyncStep1(encoder, room.doc);
