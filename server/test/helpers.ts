@@ -77,20 +77,21 @@ export interface Member {
   close(): void;
 }
 
-export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void): Promise<Member> {
+/** Joins as the web client does: `fresh` (an empty document) unless told otherwise, so the ack brings the document. */
+export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void, fresh = true): Promise<Member> {
   const socket = connect(url, token);
   before?.(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
   });
-  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId });
+  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId, fresh });
   if (!ack.ok) throw new Error(`join refused: ${ack.code} ${ack.message}`);
   const doc = new Y.Doc();
   const awareness = new Awareness(doc);
   const refusals: Refusal[] = [];
   const provider = new RoomDocProvider(socket, roomId, doc, awareness, { onRefusal: (r) => refusals.push(r) });
-  provider.start(new Uint8Array(ack.sync));
+  provider.start(ack.sync, ack.state);
   await provider.whenSynced();
   return {
     socket,

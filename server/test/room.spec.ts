@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
-import { annotationsMap } from '@loupe/shared';
+import { annotationsMap, unpackUpdates, type RoomState } from '@loupe/shared';
 import { InviteService } from '../src/auth/invite.service.js';
 import { autoCleanup, connect, connectError, demoRoom, draw, emitAck, joinRoom, sleep, stroke, testServer, until, type Member } from './helpers.js';
 
@@ -88,6 +88,59 @@ describe('drawing together', () => {
     cleanup.push(() => b.close());
     const map = annotationsMap(b.doc);
     expect(strokes.every((s) => map.has(s.id))).toBe(true);
+  });
+
+  it('sends a cold room\'s whole document with a fresh member\'s join, and the room takes strokes at once', async () => {
+    const { server, room, join } = await setup();
+    const a = await join('artist');
+    const versionId = a.state.versions[0].id;
+    const before = Array.from({ length: 30 }, (_, i) => stroke(versionId, i));
+    for (const s of before) draw(a, s);
+    await a.provider.whenAcked();
+    a.close();
+    await server.close();
+    cleanup.length = 0;
+
+    const again = await testServer(server.dataDir);
+    cleanup.push(() => again.close());
+    expect(again.docs.get(room.room.id)).toBeUndefined(); // cold: not in memory
+    // The ack alone holds every stored stroke: no sync round trip needed to see them.
+    const socket = connect(again.url, room.token('director'));
+    cleanup.push(() => socket.close());
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const ack = await emitAck<RoomState>(socket, 'room:join', { room: room.room.id, fresh: true });
+    expect(ack.ok).toBe(true);
+    if (!ack.ok) return;
+    expect(ack.state?.byteLength).toBeGreaterThan(0);
+    const fromAck = new Y.Doc();
+    fromAck.transact(() => unpackUpdates(new Uint8Array(ack.state!)).forEach((u) => Y.applyUpdate(fromAck, u)));
+    expect(before.every((s) => annotationsMap(fromAck).has(s.id))).toBe(true);
+
+    // Members joining and drawing while the server builds its copy lose nothing.
+    const [b, c] = await Promise.all(['artist', 'editor'].map((role) => joinRoom(again.url, room.room.id, room.token(role))));
+    const during = stroke(versionId, 40);
+    draw(b, during);
+    await b.provider.whenAcked();
+    cleanup.push(() => b.close(), () => c.close());
+    await until(() => annotationsMap(c.doc).has(during.id), 'the stroke drawn right after joining reaches the others');
+    expect(before.every((s) => annotationsMap(c.doc).has(s.id))).toBe(true);
+    // A member whose copy is not empty (a reconnect) gets no `state`, only the sync exchange.
+    const returning = await joinRoom(again.url, room.room.id, room.token('viewer'), undefined, false);
+    cleanup.push(() => returning.close());
+    expect(returning.state.state).toBeUndefined();
+    expect(annotationsMap(returning.doc).size).toBe(before.length + 1);
+    // Stored: a restart keeps it.
+    b.close();
+    c.close();
+    socket.close();
+    await again.close();
+    cleanup.length = 0;
+    const third = await testServer(server.dataDir);
+    cleanup.push(() => third.close());
+    const d = await joinRoom(third.url, room.room.id, room.token('viewer'));
+    cleanup.push(() => d.close());
+    expect(annotationsMap(d.doc).has(during.id)).toBe(true);
+    expect(annotationsMap(d.doc).size).toBe(before.length + 1);
   });
 
   it('refuses a viewer\'s drawing on the server, and nobody else sees it', async () => {

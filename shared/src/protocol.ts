@@ -28,7 +28,11 @@ export const RegionSchema = z.object({
 });
 export type Region = z.infer<typeof RegionSchema>;
 
-export const JoinSchema = z.object({ room: id });
+export const JoinSchema = z.object({
+  room: id,
+  /** The member's copy of the room document is empty: the ack then carries the whole of it (`state`). */
+  fresh: z.boolean().optional(),
+});
 export const YMessageSchema = z.object({ room: id, data: binary });
 export const FixRequestSchema = z.object({
   room: id,
@@ -164,6 +168,11 @@ export interface RoomState {
   jobs: Job[];
   /** The server's y-protocols sync step 1 for the room document. */
   sync: Uint8Array;
+  /**
+   * For a join that said `fresh`: the whole room document as Yjs updates (packUpdates), to apply
+   * in one transaction before the sync exchange (RoomDocProvider.start does). The step 1 then asks nothing.
+   */
+  state?: Uint8Array;
   protocol: number;
   /** Last accepted playback state, or null if nobody has driven playback yet. */
   playback: PlaybackState | null;

@@ -46,13 +46,34 @@ export class RoomDocProvider {
     awareness.on('update', this.onAwarenessChange);
   }
 
-  /** Call after each successful `room:join`, with the server's sync step 1 from the ack. */
-  start(serverStep1: Uint8Array | ArrayBuffer): void {
+  /**
+   * True while the document holds nothing: join with `fresh` then, and the ack brings the whole
+   * room document (`state`) in one message instead of a sync round trip.
+   */
+  get fresh(): boolean {
+    return this.doc.store.clients.size === 0;
+  }
+
+  /**
+   * Call after each successful `room:join`, with the server's sync step 1 from the ack and, when the
+   * join was fresh, the ack's `state`: applied in one transaction, and then the step 1 is not
+   * answered (an empty document has nothing the server lacks).
+   */
+  start(serverStep1: Uint8Array | ArrayBuffer, state?: Uint8Array | ArrayBuffer): void {
     this.synced = false;
     // Whatever was unacknowledged on the old connection is covered by this sync exchange.
     this.generation++;
     this.pending = 0;
-    this.receive(new Uint8Array(serverStep1));
+    if (state) {
+      // Not ours to send back: without our 'update' listener Yjs does not re-encode the whole document.
+      this.doc.off('update', this.onDocUpdate);
+      try {
+        this.doc.transact(() => unpackUpdates(new Uint8Array(state)).forEach((u) => Y.applyUpdate(this.doc, u, this)), this);
+      } finally {
+        this.doc.on('update', this.onDocUpdate);
+      }
+    }
+    else this.receive(new Uint8Array(serverStep1));
     const encoder = encoding.createEncoder();
     syncProtocol.writeSyncStep1(encoder, this.doc);
     this.send(encoding.toUint8Array(encoder));
@@ -134,6 +155,22 @@ export class RoomDocProvider {
     if (origin === this) return;
     this.emitAwareness([...added, ...updated, ...removed]);
   };
+}
+
+/**
+ * Several Yjs updates in one binary (a Socket.IO message carries only a few binary attachments):
+ * their count, then each with its length (lib0 varUint8Array).
+ */
+export function packUpdates(updates: readonly Uint8Array[]): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, updates.length);
+  for (const u of updates) encoding.writeVarUint8Array(encoder, u);
+  return encoding.toUint8Array(encoder);
+}
+
+export function unpackUpdates(packed: Uint8Array): Uint8Array[] {
+  const decoder = decoding.createDecoder(packed);
+  return Array.from({ length: decoding.readVarUint(decoder) }, () => decoding.readVarUint8Array(decoder));
 }
 
 /** What each member publishes through awareness: never stored, gone when they leave. */

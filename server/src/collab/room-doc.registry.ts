@@ -30,6 +30,8 @@ export interface LoadedRoom {
   ready: Promise<void>;
   /** Stored updates up to this row id are in `doc` (with several nodes, others store rows too). */
   storedUpTo: number;
+  /** The stored state is in `doc` (false for a moment while a fresh member's copy is sent first). */
+  built: boolean;
 }
 
 type UpdateListener = (room: LoadedRoom, update: Uint8Array, origin: Origin) => void;
@@ -77,7 +79,24 @@ export class RoomDocRegistry {
 
   /** Loads (or returns) the room and marks `holder` as using it. */
   hold(roomId: string, holder: string): LoadedRoom {
-    const room = this.rooms.get(roomId) ?? this.load(roomId);
+    return this.holding(this.rooms.get(roomId) ?? this.load(roomId).room, holder);
+  }
+
+  /**
+   * Holds the room for a member whose document is empty, and returns the room's whole state for it
+   * as Yjs updates to apply in one transaction. When the room is not loaded on this node, that is
+   * the stored rows as read, and building the document from them waits for `loadAfter` (the member's
+   * copy being on its way): the member's decode and the server's then run at the same time, and the
+   * room's `ready` settles once it is loaded. Otherwise it is the loaded document, encoded.
+   */
+  holdFresh(roomId: string, holder: string, loadAfter: Promise<void>): { room: LoadedRoom; state: Uint8Array[] } {
+    const loaded = this.rooms.get(roomId);
+    if (loaded) return { room: this.holding(loaded, holder), state: [Y.encodeStateAsUpdate(loaded.doc)] };
+    const { room, rows } = this.load(roomId, loadAfter);
+    return { room: this.holding(room, holder), state: rows.map((r) => r.data) };
+  }
+
+  private holding(room: LoadedRoom, holder: string): LoadedRoom {
     room.holders.add(holder);
     if (room.unloadTimer) clearTimeout(room.unloadTimer), (room.unloadTimer = null);
     return room;
@@ -175,34 +194,51 @@ export class RoomDocRegistry {
     for (const id of [...this.rooms.keys()]) this.unload(id);
   }
 
-  private load(roomId: string): LoadedRoom {
+  /**
+   * Reads the room's stored rows and builds its document from them, at once or once `after`
+   * settles (the room's `ready` covers it: nothing may read or write the document before).
+   */
+  private load(roomId: string, after?: Promise<void>): { room: LoadedRoom; rows: { id: number; data: Uint8Array }[] } {
     const doc = new Y.Doc({ gc: true });
     const rows = this.store.rows(roomId);
     const upTo = rows.at(-1)?.id ?? 0;
-    if (rows.length > 0) applyAll(doc, rows, LOADING);
-    if (rows.length > COMPACT_AFTER) this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc));
     const awareness = new awarenessProtocol.Awareness(doc);
     awareness.setLocalState(null); // the server has no presence of its own
-    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve(), storedUpTo: upTo };
-    doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
-      if (origin === LOADING) return;
-      for (const fn of this.updateListeners) fn(room, update, origin ?? { kind: 'server' });
-      if (!isRemote(origin)) {
-        // Stored (then published) in the next batch; the sender's ack waits for it (flushed).
-        this.unwritten.push({ roomId, update });
-        void this.flushed().catch(() => {}); // logged there, refused to the awaiting sender
-      }
-    });
+    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve(), storedUpTo: upTo, built: false };
     awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: Origin | null) => {
       const changed = [...added, ...updated, ...removed];
       if (this.bus && !isRemote(origin)) this.bus.publish(roomId, 'awareness', awarenessProtocol.encodeAwarenessUpdate(awareness, changed));
       for (const fn of this.awarenessListeners) fn(room, changed, origin);
     });
-    if (this.bus) room.ready = this.listen(room);
     this.rooms.set(roomId, room);
-    for (const fn of this.loadListeners) fn(room);
-    this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
-    return room;
+    const build = () => {
+      if (this.rooms.get(roomId) !== room) return;
+      if (rows.length > 0) applyAll(doc, rows, LOADING);
+      room.built = true;
+      // Compacted a moment later, so that the members waiting for the room are answered first (the
+      // document then holds at least the rows up to upTo: what replaceUpTo needs).
+      if (rows.length > COMPACT_AFTER) {
+        setImmediate(() => this.rooms.get(roomId) === room && this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc)));
+      }
+      doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
+        if (origin === LOADING) return;
+        for (const fn of this.updateListeners) fn(room, update, origin ?? { kind: 'server' });
+        if (!isRemote(origin)) {
+          // Stored (then published) in the next batch; the sender's ack waits for it (flushed).
+          this.unwritten.push({ roomId, update });
+          void this.flushed().catch(() => {}); // logged there, refused to the awaiting sender
+        }
+      });
+      for (const fn of this.loadListeners) fn(room);
+      this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
+    };
+    const listen = () => (this.bus ? this.listen(room) : undefined);
+    if (after) room.ready = after.then(build).then(listen);
+    else {
+      build();
+      if (this.bus) room.ready = this.listen(room);
+    }
+    return { room, rows };
   }
 
   /**

@@ -98,7 +98,12 @@ export function attachYjsWebsocket(
     set.add(peer);
     ws.binaryType = 'arraybuffer';
 
+    // A room still loading (for a fresh Socket.IO member) is read only once ready: messages wait, in order.
+    let inOrder = room.ready;
     ws.on('message', (raw: ArrayBuffer) => {
+      inOrder = inOrder.then(() => onMessage(raw));
+    });
+    const onMessage = (raw: ArrayBuffer) => {
       try {
         const decoder = decoding.createDecoder(new Uint8Array(raw));
         const type = decoding.readVarUint(decoder);
@@ -124,7 +129,7 @@ export function attachYjsWebsocket(
         log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
         ws.close(1003, 'bad message');
       }
-    });
+    };
     ws.on('close', () => {
       set!.delete(peer);
       docs.releaseAwareness(room, id);
@@ -132,11 +137,13 @@ export function attachYjsWebsocket(
     });
 
     // Start: our sync step 1, and who is here.
-    const enc = encoding.createEncoder();
-    syncProtocol.writeSyncStep1(enc, room.doc);
-    send(ws, frame(messageSync, encoding.toUint8Array(enc)));
-    const ids = [...room.awareness.getStates().keys()];
-    if (ids.length) sendAwareness(peer, ids);
+    inOrder = inOrder.then(() => {
+      const enc = encoding.createEncoder();
+      syncProtocol.writeSyncStep1(enc, room.doc);
+      send(ws, frame(messageSync, encoding.toUint8Array(enc)));
+      const ids = [...room.awareness.getStates().keys()];
+      if (ids.length) sendAwareness(peer, ids);
+    });
   }
 
   function sendAwareness(peer: Peer, ids: number[]) {

@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
+import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -17,6 +18,7 @@ import {
   PROTOCOL_VERSION,
   YMessageSchema,
   can,
+  packUpdates,
   refusal,
   type ClientToServerEvents,
   type InviteClaims,
@@ -46,6 +48,8 @@ export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Rec
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'fix:cancel', 'fix:catalogue', 'version:decide', 'playback:set', 'presenter:set']);
+/** What a member with an empty document is asked for: nothing. */
+const EMPTY_DOC = new Y.Doc();
 export const roomChannel = (roomId: string) => `room:${roomId}`;
 
 export interface GatewayDeps {
@@ -117,19 +121,33 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
     socket.on(
       'room:join',
-      handler(slog, 'room:join', JoinSchema, async ({ room: roomId }): Promise<Omit<RoomState, never>> => {
+      handler(slog, 'room:join', JoinSchema, async ({ room: roomId, fresh }): Promise<Omit<RoomState, never>> => {
         // The token is checked again on every join: it may have expired since the connection opened.
         const claims = await invites.verify(socket.handshake.auth?.token);
         if (claims.room !== roomId) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
         const row = deps.rooms.get(roomId);
         if (!row) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, `Room ${roomId} does not exist.`);
-        const room = docs.hold(roomId, socket.id);
-        socket.data.joined.add(roomId);
-        await room.ready;
-        docs.catchUp(room);
-        await socket.join(roomChannel(roomId));
+        let room: LoadedRoom;
+        let state: Uint8Array[] | undefined;
+        let afterAck: (() => void) | undefined;
         const encoder = encoding.createEncoder();
-        syncProtocol.writeSyncStep1(encoder, room.doc);
+        if (fresh && !docs.get(roomId)) {
+          // Cold room, empty client: the stored rows go out with the ack and the server builds its
+          // copy while the member decodes theirs (bench: coldload). The member has nothing to send
+          // back, so the step 1 here is the empty document's.
+          let sent!: () => void;
+          ({ room, state } = docs.holdFresh(roomId, socket.id, new Promise<void>((r) => (sent = r))));
+          afterAck = () => void whenWritten(socket).then(sent);
+          syncProtocol.writeSyncStep1(encoder, EMPTY_DOC);
+        } else {
+          room = docs.hold(roomId, socket.id);
+          await room.ready;
+          docs.catchUp(room);
+          if (fresh) state = [Y.encodeStateAsUpdate(room.doc)];
+          syncProtocol.writeSyncStep1(encoder, room.doc);
+        }
+        socket.data.joined.add(roomId);
+        await socket.join(roomChannel(roomId));
         // After the ack: who is here, and the tiles of fixes still running.
         setImmediate(() => {
           const ids = [...room.awareness.getStates().keys()];
@@ -140,6 +158,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         await deps.presentation.ensure(roomId);
         deps.presentation.memberJoined(roomId, member.id);
         const pb = deps.presentation.get(roomId);
+        if (afterAck) setImmediate(afterAck); // runs once the ack below is written to the socket
         return {
           room: { id: row.id, name: row.name },
           member,
@@ -147,6 +166,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           versions: deps.versions.listForRoom(roomId),
           jobs: deps.fixes.jobsForRoom(roomId),
           sync: encoding.toUint8Array(encoder),
+          ...(state ? { state: packUpdates(state) } : {}),
           protocol: PROTOCOL_VERSION,
           playback: pb.playback,
           presentation: pb.presentation,
@@ -159,6 +179,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       'y:sync',
       handler(slog, 'y:sync', YMessageSchema, async ({ room: roomId, data }) => {
         const room = joinedRoom(roomId);
+        await room.ready; // a room loading for a fresh member: see room:join
         if (!yjsRate.allow(socket.id)) {
           throw new LoupeError(ErrorCode.RATE_LIMITED, `More than ${Limits.maxYjsMessagesPerSecond} document changes a second; slow down.`);
         }
@@ -259,4 +280,25 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
   });
 
   return io;
+}
+
+/**
+ * Resolves once what was emitted to the socket so far has been handed to the network (its
+ * transport drained), or after a second at most.
+ */
+function whenWritten(socket: LoupeSocket): Promise<void> {
+  return new Promise((resolve) => {
+    const conn = socket.conn;
+    const transport = conn.transport;
+    const done = () => (clearTimeout(timer), transport.off('drain', onDrain), resolve());
+    const check = () => {
+      const queued = (conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length; // engine.io keeps it private
+      if (conn.readyState !== 'open' || (transport.writable && queued === 0)) done();
+    };
+    // The transport says 'drain' just before it is writable again (and flushes what queued meanwhile).
+    const onDrain = () => setImmediate(check);
+    const timer = setTimeout(done, 1000);
+    transport.on('drain', onDrain);
+    check();
+  });
 }

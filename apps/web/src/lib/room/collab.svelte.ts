@@ -92,7 +92,7 @@ export class Collab {
   }
 
   /** After each join: sync the document and announce who we are. */
-  start(sync: Uint8Array | ArrayBuffer, member: Member): void {
+  start(sync: Uint8Array | ArrayBuffer, member: Member, state?: Uint8Array | ArrayBuffer): void {
     const prev = this.awareness.getLocalState() as PresenceState | null;
     this.awareness.setLocalState({
       user: { id: member.id, name: member.name, role: member.role, color: member.color },
@@ -102,7 +102,7 @@ export class Collab {
     } satisfies PresenceState);
     this.joined = true;
     this.synced = false;
-    this.provider.start(sync instanceof Uint8Array ? sync : new Uint8Array(sync));
+    this.provider.start(sync, state);
     void this.provider.whenSynced().then(() => (this.synced = true));
   }
 

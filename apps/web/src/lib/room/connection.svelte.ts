@@ -21,6 +21,8 @@ export class Connection {
     readonly roomId: string,
     token: string,
     private readonly onJoined: (state: RoomState) => void,
+    /** Whether our copy of the room document is empty (the first join): the ack then brings it whole. */
+    private readonly fresh: () => boolean = () => false,
   ) {
     this.socket = io({ auth: { token }, transports: ['websocket'], autoConnect: false });
     this.socket.on('connect', this.join);
@@ -64,7 +66,7 @@ export class Connection {
 
   private join = (): void => {
     this.state = 'connecting';
-    this.socket.timeout(JOIN_TIMEOUT_MS).emit('room:join', { room: this.roomId }, (err, r) => {
+    this.socket.timeout(JOIN_TIMEOUT_MS).emit('room:join', { room: this.roomId, fresh: this.fresh() }, (err, r) => {
       if (err) {
         // No answer in time: drop the socket and let the reconnect join again.
         this.state = 'disconnected';

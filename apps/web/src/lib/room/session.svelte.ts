@@ -55,7 +55,7 @@ export class RoomSession {
     readonly roomId: string,
     readonly token: string,
   ) {
-    this.connection = new Connection(roomId, token, (s) => this.onJoined(s));
+    this.connection = new Connection(roomId, token, (s) => this.onJoined(s), () => this.collab.provider.fresh);
     const socket = this.connection.socket;
     this.collab = new Collab(socket, roomId, (r) => this.refused(r));
     socket.on('fix:job', (job) => this.onJob(job));
@@ -204,7 +204,7 @@ export class RoomSession {
     this.member = s.member;
     this.versions.replaceAll(s.versions, s.shots);
     this.jobs.replaceAll(s.jobs);
-    this.collab.start(s.sync, s.member);
+    this.collab.start(s.sync, s.member, s.state);
     this.sync.joined(s);
     void this.loadFixes();
     void this.uploads.loadInFlight();
