@@ -36,8 +36,9 @@ describe('an AI fix in the room', () => {
       expect(tiles).toHaveLength(6);
       const area = tiles.reduce((s, t) => s + t.width * t.height, 0);
       expect(area).toBe(600 * 400);
+      // Opaque tiles are previews sent as JPEG (the version keeps the lossless PNG), and look like the result.
       const meta = await sharp(Buffer.from(tiles[0].data)).metadata();
-      expect(meta.format).toBe('png');
+      expect([tiles[0].mime, meta.format]).toEqual(['image/jpeg', 'jpeg']);
       expect([meta.width, meta.height]).toEqual([tiles[0].width, tiles[0].height]);
       await until(() => seen[name].versions.length === 1, 'version on ' + name);
     }
@@ -110,6 +111,8 @@ describe('a fix on a drawn mask', () => {
   it('changes only the pixels inside the mask: outside it the result is transparent', async () => {
     const { server, room, token, members: [director] } = await roomWith(cleanup, 'director');
     const created = new Promise<Version>((r) => director.socket.once('version:created', r));
+    const tiles: Tile[] = [];
+    director.socket.on('fix:tile', (t) => tiles.push(t));
     // A triangle inside a 192x108 region at the top-left of the picture.
     const region = { x: 0, y: 0, width: 0.1, height: 0.1, mask: [[0, 0], [0.1, 0], [0, 0.1]] as [number, number][] };
     const ack = await emitAck<{ job: Job }>(director.socket, 'fix:request', {
@@ -118,6 +121,11 @@ describe('a fix on a drawn mask', () => {
     expect(ack.ok).toBe(true);
     const v = await created;
     expect(v.provenance!.region.mask).toEqual(region.mask);
+    // Tiles of a masked fix keep the mask's alpha: PNG, transparent outside the mask.
+    expect(tiles.length).toBeGreaterThan(0);
+    expect(tiles.every((t) => t.mime === 'image/png')).toBe(true);
+    const first = await sharp(Buffer.from(tiles[0].data)).metadata();
+    expect([first.format, first.channels]).toEqual(['png', 4]);
     const file = server.services.blobs.path(v.media.blob);
     const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
     expect(info).toMatchObject({ width: 384, height: 216, channels: 4 });

@@ -29,7 +29,7 @@ import type { InferenceService } from '../inference/inference.service.js';
 import type { ModelRegistry, RegisteredModel } from '../inference/model.registry.js';
 import { tileRunFor, type InferenceRun, type InpaintModel, type RegionView, type TileRun } from '../inference/messages.js';
 import type { Pixels } from '../inference/tiling.js';
-import { cropAlpha, encodePng, readPixels, readRgb, to8, writePng } from '../inference/png.js';
+import { cropAlpha, encodeTile, readPixels, readRgb, to8, writePng } from '../inference/png.js';
 import { holeThickness } from '../inference/inpaint/diffuse.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
@@ -206,14 +206,14 @@ export class FixRunner {
         rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
         ctx.save(rec);
       },
-      onTile: ({ index, rect: r, rgb: pixels, png: ready, preview }) => {
+      onTile: ({ index, rect: r, rgb: pixels, encoded: ready, preview }) => {
         // Tiles are previews for the room: 8 bits even when the result is 16.
-        const encoded = ready ? Promise.resolve(ready) : encodePng(pixels instanceof Uint16Array ? to8(pixels) : pixels!, r.width, r.height, alpha && cropAlpha(alpha, outW, r));
+        const encoded = ready ? Promise.resolve(ready) : encodeTile(pixels instanceof Uint16Array ? to8(pixels) : pixels!, r.width, r.height, alpha && cropAlpha(alpha, outW, r));
         // Encoded in parallel, sent in the order the worker made them (a preview must not land after the final tile).
         chain = chain.then(() =>
-          encoded.then((png) => {
+          encoded.then(({ data, mime }) => {
             if (ctx.stopped()) return;
-            const tile: Tile = { jobId: job.id, index, ...r, mime: 'image/png', data: png, ...(preview ? { preview: true } : {}) };
+            const tile: Tile = { jobId: job.id, index, ...r, mime, data, ...(preview ? { preview: true } : {}) };
             ctx.tile(tile);
             if (preview) return;
             const done = rec.job.tilesDone + 1;

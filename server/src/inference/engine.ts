@@ -11,7 +11,7 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { writeFile } from 'node:fs/promises';
 import { batchTiles, blit, centreFirst, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
-import { PngWriter, cropAlpha, readPixels, to8, writePng } from './png.js';
+import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
 import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
@@ -161,7 +161,7 @@ export class Engine {
     const outScale = max / (ohi - olo);
     const extra: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(req.extraInputs ?? {})) extra[name] = new ort.Tensor('float32', t.data, t.dims);
-    // With a result file: tiles go out as 8-bit PNG previews (encoded while the next batch runs) and
+    // With a result file: tiles go out as 8-bit previews (encodeTile, while the next batch runs) and
     // the result is written here; without one, tiles carry raw pixels and the caller assembles them.
     const result = req.result;
     const out = result ? (deep ? new Uint16Array(outW * outH * 3) : new Uint8Array(outW * outH * 3)) : null;
@@ -195,9 +195,9 @@ export class Engine {
         const left = bandLeft.get(core.y)! - 1;
         bandLeft.set(core.y, left);
         if (left === 0) writer!.band(rect.y, rect.y + rect.height);
-        const png = writePng(tile instanceof Uint16Array ? to8(tile) : tile, rect.width, rect.height, result!.alpha ? cropAlpha(result!.alpha, outW, rect) : null, rect.height);
+        const encoded = encodeTile(tile instanceof Uint16Array ? to8(tile) : tile, rect.width, rect.height, result!.alpha ? cropAlpha(result!.alpha, outW, rect) : null);
         // Encoded in parallel, sent in the order made.
-        sent = sent.then(() => png.then((data) => settled(post({ type: 'tile', jobId, index: i, rect, png: data }))));
+        sent = sent.then(() => encoded.then((e) => settled(post({ type: 'tile', jobId, index: i, rect, encoded: e }))));
       });
       // The first batch (the centre tile alone) leaves before the next session.run blocks this thread,
       // so the room sees it after one tile's time. Later batches do not wait for their tiles to leave:

@@ -3,13 +3,13 @@ import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import { blit, type Pixels, type Rect } from './tiling.js';
-import type { InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
+import type { EncodedTile, InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
 export type { InferenceRun };
 
 export interface InferenceEvents {
   onStart(info: { provider: string; tiles: number; width: number; height: number }): void;
-  /** A tile: raw pixels, or an 8-bit PNG preview when the run writes a result file. */
-  onTile(tile: { index: number; rect: Rect; rgb?: Pixels; png?: Uint8Array; preview?: boolean }): void;
+  /** A tile: raw pixels, or encoded for the room when the run writes a result file. */
+  onTile(tile: { index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean }): void;
 }
 
 export interface InferenceResult {
@@ -158,7 +158,7 @@ export class InferenceService {
         cur.assembled ??= m.rgb instanceof Uint16Array ? new Uint16Array(cur.size.width * cur.size.height * 3) : new Uint8Array(cur.size.width * cur.size.height * 3);
         if (cur.assembled.constructor === m.rgb.constructor) blit(cur.assembled, cur.size.width, m.rgb, m.rect);
       }
-      cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, png: m.png, preview: m.preview });
+      cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, encoded: m.encoded, preview: m.preview });
     } else if (m.type === 'done') {
       this.current = null;
       const rgb = m.rgb ?? cur.assembled;

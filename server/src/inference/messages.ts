@@ -140,8 +140,8 @@ export interface ModelInspection {
 export type WorkerReply =
   | { type: 'log'; message: string }
   | { type: 'started'; jobId: string; provider: string; tiles: number; width: number; height: number }
-  /** A tile as raw pixels, or (tile runs with a result file) as an 8-bit PNG preview. */
-  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb?: Pixels; png?: Uint8Array; preview?: boolean }
+  /** A tile as raw pixels, or (tile runs with a result file) encoded for the room (encodeTile). */
+  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean }
   /**
    * The result: `rgb` (hole fills), or the PNG the worker wrote at `resultPath` (tile runs with a
    * result file), or neither: the final raw tiles cover the result exactly once, assemble them.
@@ -150,3 +150,9 @@ export type WorkerReply =
   | { type: 'read'; jobId: string; views: ViewPixels[] }
   | { type: 'error'; jobId: string; message: string }
   | { type: 'inspected'; requestId: string; result?: ModelInspection; error?: string };
+
+/** A tile as the room receives it: an 8-bit preview (png.ts encodeTile). */
+export interface EncodedTile {
+  data: Uint8Array;
+  mime: 'image/png' | 'image/jpeg';
+}

@@ -6,11 +6,6 @@ import zlib from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
 import type { Pixels, Rect } from './tiling.js';
 
-/** libvips' encoder at zlib level 6 with adaptive row filters (used where pixels are small; see writePng for results). */
-export const FINAL_PNG = { compressionLevel: 6, adaptiveFiltering: true };
-/** Tiles for the room through libvips: the fastest encoding. */
-export const TILE_PNG = { compressionLevel: 1, adaptiveFiltering: false };
-
 /** Interleaved 8-bit sRGB of an image (alpha dropped). */
 export async function readRgb(img: Sharp): Promise<{ rgb: Uint8Array; width: number; height: number }> {
   const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
@@ -32,20 +27,16 @@ export function to8(rgb: Uint16Array): Uint8Array {
   return out;
 }
 
-/** PNG of interleaved RGB (8 or 16 bits) with an optional 8-bit alpha (scaled to 16 bits for a 16-bit picture). */
-export function encodePng(
-  rgb: Pixels,
-  width: number,
-  height: number,
-  alpha: Uint8Array | null,
-  options: { compressionLevel: number; adaptiveFiltering: boolean } = TILE_PNG,
-): Promise<Uint8Array> {
-  const deep = rgb instanceof Uint16Array;
-  // sharp takes a raw input's depth from the array's type: Uint16Array is 16 bits.
-  let img = sharp(rgb, { raw: { width, height, channels: 3 } });
-  if (deep) img = img.toColourspace('rgb16');
-  if (alpha) img = img.joinChannel((deep ? Uint16Array.from(alpha, (a) => a * 257) : Buffer.from(alpha.buffer, alpha.byteOffset, alpha.byteLength)) as Buffer, { raw: { width, height, channels: 1 } });
-  return img.png(options).toBuffer().then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+/**
+ * A tile for the room: a preview, painted until the version's lossless PNG replaces it. JPEG
+ * (quality 90, full-resolution chroma) when opaque: measured on a 512x512 tile, 3.5 ms and 23 KB
+ * against 8.6 ms and 386 KB for PNG, so fifteen tiles reach a remote member in 0.3 MB, not 6 MB.
+ * PNG when it carries the mask's alpha (JPEG has none).
+ */
+export async function encodeTile(rgb: Uint8Array, width: number, height: number, alpha: Uint8Array | null): Promise<{ data: Uint8Array; mime: 'image/png' | 'image/jpeg' }> {
+  if (alpha) return { data: await writePng(rgb, width, height, alpha, height), mime: 'image/png' };
+  const b = await sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toBuffer();
+  return { data: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), mime: 'image/jpeg' };
 }
 
 /** The `r` part of a one-channel plane of width `stride`. */
