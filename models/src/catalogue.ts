@@ -111,12 +111,16 @@ interface Builder {
   build: () => Promise<Uint8Array>;
 }
 
+/** Back-projection steps appended to each upscaler (ConvertOptions.backProjection). */
+const BACK_PROJECTION_STEPS = 3;
+
 const esrgan = (pkg: string, scale: number, label: string) => (): Builder => ({
   action: 'converting TF.js -> ONNX',
-  stamp: 'esrgan-convert-2 (symbolic batch)',
+  stamp: `esrgan-convert-3 (symbolic batch, ${BACK_PROJECTION_STEPS} back-projection steps)`,
   build: () =>
     convertEsrganLayersModel(path.join(packageRoot(pkg), `models/x${scale}/model.json`), {
-      docString: `${label} from npm ${pkg}@1.0.0 (MIT, Kevin Scott), converted by Loupe.`,
+      docString: `${label} from npm ${pkg}@1.0.0 (MIT, Kevin Scott), converted by Loupe, with ${BACK_PROJECTION_STEPS} back-projection steps.`,
+      backProjection: { steps: BACK_PROJECTION_STEPS, scale },
     }),
 });
 

@@ -68,38 +68,40 @@ describe('upscale', () => {
     const { data, info } = await sharp(path.join(packageRoot('@upscalerjs/esrgan-slim'), 'assets/fixture.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data), width: info.width, height: info.height };
   };
-  const down = async (img: Rgb, f: number): Promise<Rgb> => {
-    const { data, info } = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).resize(img.width / f, img.height / f, { kernel: 'cubic' }).raw().toBuffer({ resolveWithObject: true });
+  const down = async (img: Rgb, f: number, kernel: 'cubic' | 'mitchell' | 'lanczos3'): Promise<Rgb> => {
+    const { data, info } = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).resize(img.width / f, img.height / f, { kernel }).raw().toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data), width: info.width, height: info.height };
   };
   const lanczos = async (img: Rgb, f: number) =>
     new Uint8Array(await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).resize(img.width * f, img.height * f, { kernel: 'lanczos3' }).raw().toBuffer());
 
-  // Measured: the x2 models beat Lanczos; the @upscalerjs x4 weights do NOT (about 1 dB below it in PSNR
-  // here, with no sub-pixel misalignment: they trade PSNR for sharper texture). The x4 cases pin that
-  // gap so that it is known and cannot silently widen.
+  // The @upscalerjs weights alone trade fidelity for texture (x4: about 1 dB below Lanczos); the
+  // models end with three back-projection steps (models/src/esrgan/convert.ts), which assume a cubic
+  // downscale. So the small pictures are made with three different filters: the gain must not hang on
+  // the back-projection's own.
   it.each([
-    ['esrgan-slim-x2', 2, 0],
-    ['esrgan-medium-x2', 2, 0],
-    ['esrgan-slim-x4', 4, 1.5],
-    ['esrgan-medium-x4', 4, 1.5],
-  ] as const)('%s against Lanczos (sharp) in PSNR on downscaled pictures', async (id, f, allowedGapDb) => {
+    ['esrgan-slim-x2', 2],
+    ['esrgan-medium-x2', 2],
+    ['esrgan-slim-x4', 4],
+    ['esrgan-medium-x4', 4],
+  ] as const)('%s beats Lanczos (sharp) in PSNR on pictures downscaled with cubic, Mitchell and Lanczos filters', async (id, f) => {
     const m = await model(id);
     const rows: string[] = [];
-    let ours = 0;
-    let base = 0;
-    for (const truth of [await fixture(), await svgScene(5, 128, 96)]) {
-      const small = await down(truth, f);
-      const { rgb } = await runInProcess(engine, tileRun(m, small));
-      const a = psnr(rgb, truth.data);
-      const b = psnr(await lanczos(small, f), truth.data);
-      rows.push(`${a.toFixed(2)} vs ${b.toFixed(2)} dB`);
-      ours += a;
-      base += b;
+    for (const kernel of ['cubic', 'mitchell', 'lanczos3'] as const) {
+      let ours = 0;
+      let base = 0;
+      for (const truth of [await fixture(), await svgScene(5, 128, 96)]) {
+        const small = await down(truth, f, kernel);
+        const { rgb } = await runInProcess(engine, tileRun(m, small));
+        const a = psnr(rgb, truth.data);
+        const b = psnr(await lanczos(small, f), truth.data);
+        rows.push(`${kernel}: ${a.toFixed(2)} vs ${b.toFixed(2)} dB`);
+        ours += a;
+        base += b;
+      }
+      expect(ours / 2, `${kernel}-downscaled pictures`).toBeGreaterThan(base / 2);
     }
     console.log(`${id}: ours vs Lanczos ${rows.join(', ')}`);
-    expect(ours / 2).toBeGreaterThan(base / 2 - allowedGapDb);
-    if (allowedGapDb === 0) expect(ours).toBeGreaterThan(base);
   });
 
   it('tiles (context crop, batched) show no seams: within 1/255 of the whole-frame output', async () => {

@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getManifest, packageRoot, type ModelManifest } from '../catalogue.js';
-import { convertEsrganLayersModel } from './convert.js';
+import { convertEsrganLayersModel, cubicDownTaps } from './convert.js';
 
 const PKG = packageRoot('@upscalerjs/esrgan-slim');
 const MODEL_JSON = path.join(PKG, 'models/x2/model.json');
@@ -153,5 +153,36 @@ describe('convertEsrganLayersModel (the other esrgan-slim scales)', () => {
     const session = await ort.InferenceSession.create(await convertEsrganLayersModel(path.join(PKG, 'models/x8/model.json')));
     const { output } = await session.run({ input: toNchw(new Uint8Array(9 * 7 * 3).fill(128), 9, 7) });
     expect(output.dims).toEqual([1, 3, 56, 72]);
+  });
+});
+
+describe('back-projection steps (ConvertOptions.backProjection)', () => {
+  it('the cubic taps sum to one and are symmetric', () => {
+    for (const f of [2, 4]) {
+      const taps = cubicDownTaps(f);
+      expect(taps).toHaveLength(4 * f);
+      expect(taps.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+      for (let i = 0; i < taps.length; i++) expect(taps[i]).toBeCloseTo(taps[taps.length - 1 - i], 6);
+    }
+  });
+
+  it('make the x4 result faithful to its input: downscaled again, it is far closer to the picture it came from', async () => {
+    const fixture = await rgb(FIXTURE);
+    const small = await sharp(Buffer.from(fixture.data), { raw: { width: 128, height: 128, channels: 3 } }).resize(32, 32, { kernel: 'cubic' }).raw().toBuffer();
+    const input = new Uint8Array(small);
+    const redownscaled = async (steps: number) => {
+      const bytes = await convertEsrganLayersModel(path.join(PKG, 'models/x4/model.json'), steps ? { backProjection: { steps, scale: 4 } } : {});
+      const session = await ort.InferenceSession.create(bytes);
+      const { output } = await session.run({ input: toNchw(input, 32, 32) });
+      expect(output.dims).toEqual([1, 3, 128, 128]);
+      expect((output.data as Float32Array).every((v) => v >= 0 && v <= 255)).toBe(true);
+      const big = toRgb8(output);
+      const back = new Uint8Array(await sharp(Buffer.from(big), { raw: { width: 128, height: 128, channels: 3 } }).resize(32, 32, { kernel: 'cubic' }).raw().toBuffer());
+      return { back: compare(back, input).psnr, truth: compare(big, fixture.data).psnr };
+    };
+    const plain = await redownscaled(0);
+    const projected = await redownscaled(3);
+    expect(projected.back).toBeGreaterThan(plain.back + 6);
+    expect(projected.truth).toBeGreaterThan(plain.truth + 0.5);
   });
 });

@@ -38,6 +38,7 @@ import type { ReviewService } from '../review/review.service.js';
 import type { PresentationService } from '../playback/presentation.service.js';
 import { handler, toRefusal } from './handler.js';
 import { RateLimiter } from './rate-limit.js';
+import { coalesceWrites } from './coalesce-writes.js';
 
 interface SocketData {
   claims: InviteClaims;
@@ -109,6 +110,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
   const awarenessRate = new RateLimiter(Limits.maxAwarenessPerSecond);
 
   io.on('connection', (socket: LoupeSocket) => {
+    coalesceWrites(socket);
     const member = socket.data.member;
     const slog = log.child({ socket: socket.id, user: member.id, role: member.role });
     const origin = { kind: 'socket', id: socket.id, memberId: member.id } as const satisfies Origin;
