@@ -70,21 +70,26 @@ function observe(doc: Y.Doc, isRemote: (origin: unknown) => boolean): void {
 
 const KEY = Buffer.from('createdAt');
 /**
- * The send time carried by a stroke update, read from the bytes without a Y.Doc (light receivers):
- * lib0 encodes the key, then 119 (string), a varuint length and the characters.
+ * The send times carried by a message's stroke updates, read from the bytes without a Y.Doc (light
+ * receivers): lib0 encodes the key, then 119 (string), a varuint length and the characters. A node
+ * that reads several updates from Redis at once sends them as one merged update: every stroke in it
+ * counts as a delivery.
  */
-export function sendTimeOf(bytes: Uint8Array): number {
+export function sendTimesOf(bytes: Uint8Array): number[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const at = buf.indexOf(KEY);
-  if (at < 0 || buf[at + KEY.length] !== 119) return NaN;
-  const len = buf[at + KEY.length + 1];
-  return Number(buf.toString('latin1', at + KEY.length + 2, at + KEY.length + 2 + len));
+  const times: number[] = [];
+  for (let at = buf.indexOf(KEY); at >= 0; at = buf.indexOf(KEY, at + KEY.length)) {
+    if (buf[at + KEY.length] !== 119) continue;
+    const len = buf[at + KEY.length + 1];
+    times.push(Number(buf.toString('latin1', at + KEY.length + 2, at + KEY.length + 2 + len)));
+  }
+  return times;
 }
 
 function lightReceive(bytes: Uint8Array): void {
   if (!measuring) return;
-  const sentAt = sendTimeOf(bytes);
-  if (sentAt >= measureFrom) latencies.push(performance.now() - sentAt);
+  const now = performance.now();
+  for (const sentAt of sendTimesOf(bytes)) if (sentAt >= measureFrom) latencies.push(now - sentAt);
 }
 
 /**

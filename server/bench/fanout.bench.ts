@@ -213,13 +213,16 @@ async function runScenario(scenarioName: string, options: Record<string, string>
   const ratio = ours.result.p99 / bare.result.p99;
   const pf = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
   const p99Goal = ours.result.p99 <= 1.5 * bare.result.p99 && ours.result.p99 <= 25;
+  const rateGoal = ours.deliveriesPerSec >= 30_000 && ours.result.p99 < 50;
+  // Each goal is judged where the issue sets it: p99 in the default scenario, the rate in the one that offers 30,000/s.
+  const judgesRate = scenarioName === 'throughput';
   const comparisons: Comparison[] = [
     { metric: 'p50 delivery latency', unit: 'ms', ours: ours.result.p50, baseline: bare.result.p50 },
     { metric: 'p95 delivery latency', unit: 'ms', ours: ours.result.p95, baseline: bare.result.p95 },
-    { metric: 'p99 delivery latency', unit: 'ms', ours: ours.result.p99, baseline: bare.result.p99, goal: '≤ 1.5x bare and ≤ 25 ms (default scenario)', pass: p99Goal },
+    { metric: 'p99 delivery latency', unit: 'ms', ours: ours.result.p99, baseline: bare.result.p99, goal: '≤ 1.5x bare and ≤ 25 ms (default scenario)', pass: isDefault ? p99Goal : undefined },
     { metric: 'max delivery latency', unit: 'ms', ours: ours.result.max, baseline: bare.result.max },
     { metric: 'delivered ratio', unit: '', ours: ours.deliveredRatio, baseline: bare.deliveredRatio, goal: '1.00', pass: ours.deliveredRatio >= 0.999 },
-    { metric: 'deliveries per second', unit: '/s', ours: ours.deliveriesPerSec, baseline: bare.deliveriesPerSec, goal: '≥ 30,000/s with p99 < 50 ms', pass: ours.deliveriesPerSec >= 30_000 && ours.result.p99 < 50 },
+    { metric: 'deliveries per second', unit: '/s', ours: ours.deliveriesPerSec, baseline: bare.deliveriesPerSec, goal: '≥ 30,000/s with p99 < 50 ms (throughput scenario)', pass: judgesRate ? rateGoal : undefined },
     { metric: 'server CPU', unit: '% of a core', ours: ours.serverCpuPct, baseline: bare.serverCpuPct },
     { metric: 'event-loop delay p99', unit: 'ms', ours: ours.loopP99, baseline: bare.loopP99 },
     { metric: 'event-loop delay max', unit: 'ms', ours: ours.loopMax, baseline: bare.loopMax },
@@ -240,9 +243,16 @@ async function runScenario(scenarioName: string, options: Record<string, string>
     metric: 'goal: p99 vs bare relay',
     value: ratio,
     unit: 'x',
-    note: `${pf(ratio <= 1.5)} (≤ 1.5x); p99 ${ours.result.p99.toFixed(1)} ms ${pf(ours.result.p99 <= 25)} (≤ 25 ms)${isDefault ? '' : '; goal is set for the default scenario'}`,
+    note: isDefault
+      ? `${pf(ratio <= 1.5)} (≤ 1.5x); p99 ${ours.result.p99.toFixed(1)} ms ${pf(ours.result.p99 <= 25)} (≤ 25 ms)`
+      : `for reference: the goal (≤ 1.5x and ≤ 25 ms) is judged in the default scenario`,
   });
-  rows.push({ metric: 'goal: deliveries per second', value: ours.deliveriesPerSec, unit: '/s', note: `${pf(ours.deliveriesPerSec >= 30_000 && ours.result.p99 < 50)} (≥ 30,000/s with p99 < 50 ms)` });
+  rows.push({
+    metric: 'goal: deliveries per second',
+    value: ours.deliveriesPerSec,
+    unit: '/s',
+    note: judgesRate ? `${pf(rateGoal)} (≥ 30,000/s with p99 < 50 ms)` : 'for reference: the goal (≥ 30,000/s at p99 < 50 ms) is judged in the throughput scenario, which offers that load',
+  });
   if (ours.result.refusals) rows.push({ metric: 'refused updates (Loupe)', value: ours.result.refusals, unit: 'updates' });
 
   const out = resultsDir(options);

@@ -347,10 +347,17 @@ export const bench: Bench = {
   },
 };
 
-/** What the report says about x4 (measured by server/test/fix-denoise-upscale.spec.ts and docs/gpu.md). */
+/** What the report says about x4 quality and about the overhead goal (measured; see docs/gpu.md). */
 const X4_NOTE = [
   '',
-  'Upscale x4 quality: see docs/gpu.md ("Upscale quality") for the PSNR against Lanczos of each x4 variant tried.',
+  'Upscale quality: the upscalers end with three back-projection steps inside the graph, which put x4 0.6-0.9 dB above Lanczos (the weights alone were below it); see docs/gpu.md ("Upscale quality").',
+  '',
+  '## The overhead goal, and what was tried',
+  '',
+  '- Met for networks (upscale), where session.run dominates. Not for the pointwise fixes (exposure, denoise): around a ~150-200 ms session.run the pipeline has ~120-150 ms that do not shrink with the model: decoding the frame (~30 ms), planning (thumbnail + IPC ~20 ms), uint8 <-> planar float conversions in JS (~40 ms; session.run blocks the worker\'s thread in onnxruntime-node, so they cannot overlap it), previews and the result PNG (thread pool, mostly overlapped), storing and the version (~10 ms). Measured with stage timestamps in the server and the worker.',
+  '- Landed: preview tiles as JPEG when opaque (PNG with alpha): exposure ~460 -> ~320 ms total, and ~0.3 MB of tiles per 1080p fix instead of ~6 MB for remote members.',
+  '- Tried: ORT on one intra-op thread so the other core encodes: worse (exposure 440 vs 345 ms).',
+  '- Not tried (each ~20-40 ms): conversions inside the graphs (uint8 HWC in and out); keeping the last decoded frame in the worker across jobs; session.run on a worker thread so JS work overlaps it. None closes a 2x gap: a faster graph or a GPU makes the ratio worse while the user waits less, so for pointwise fixes an absolute bound is the better goal.',
 ];
 
 function cropRgb<T extends Uint8Array | Uint16Array>(src: T, stride: number, r: { x: number; y: number; width: number; height: number }): T {
