@@ -148,32 +148,36 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           if (fresh) state = [Y.encodeStateAsUpdate(room.doc)];
           syncProtocol.writeSyncStep1(encoder, room.doc);
         }
-        socket.data.joined.add(roomId);
-        await socket.join(roomChannel(roomId));
-        // After the ack: who is here, and the tiles of fixes still running.
-        setImmediate(() => {
-          const ids = [...room.awareness.getStates().keys()];
-          if (ids.length) socket.emit('y:awareness', { room: roomId, data: awarenessProtocol.encodeAwarenessUpdate(room.awareness, ids) });
-          deps.fixes.replayTiles(roomId, (tile) => socket.emit('fix:tile', tile));
-        });
-        slog.info({ room: roomId }, 'joined');
-        await deps.presentation.ensure(roomId);
-        deps.presentation.memberJoined(roomId, member.id);
-        const pb = deps.presentation.get(roomId);
-        if (afterAck) setImmediate(afterAck); // runs once the ack below is written to the socket
-        return {
-          room: { id: row.id, name: row.name },
-          member,
-          shots: deps.rooms.shots(roomId),
-          versions: deps.versions.listForRoom(roomId),
-          jobs: deps.fixes.jobsForRoom(roomId),
-          sync: encoding.toUint8Array(encoder),
-          ...(state ? { state: packUpdates(state) } : {}),
-          protocol: PROTOCOL_VERSION,
-          playback: pb.playback,
-          presentation: pb.presentation,
-          serverNow: Date.now(),
-        };
+        try {
+          socket.data.joined.add(roomId);
+          await socket.join(roomChannel(roomId));
+          // After the ack: who is here, and the tiles of fixes still running.
+          setImmediate(() => {
+            const ids = [...room.awareness.getStates().keys()];
+            if (ids.length) socket.emit('y:awareness', { room: roomId, data: awarenessProtocol.encodeAwarenessUpdate(room.awareness, ids) });
+            deps.fixes.replayTiles(roomId, (tile) => socket.emit('fix:tile', tile));
+          });
+          slog.info({ room: roomId }, 'joined');
+          await deps.presentation.ensure(roomId);
+          deps.presentation.memberJoined(roomId, member.id);
+          const pb = deps.presentation.get(roomId);
+          return {
+            room: { id: row.id, name: row.name },
+            member,
+            shots: deps.rooms.shots(roomId),
+            versions: deps.versions.listForRoom(roomId),
+            jobs: deps.fixes.jobsForRoom(roomId),
+            sync: encoding.toUint8Array(encoder),
+            ...(state ? { state: packUpdates(state) } : {}),
+            protocol: PROTOCOL_VERSION,
+            playback: pb.playback,
+            presentation: pb.presentation,
+            serverNow: Date.now(),
+          };
+        } finally {
+          // Once the ack (or the refusal) is written, the room's copy is built: never left waiting.
+          if (afterAck) setImmediate(afterAck);
+        }
       }),
     );
 
