@@ -58,3 +58,37 @@ describe('the server authorises every document change before applying it', () =>
     expect(artist.refusals).toHaveLength(bad.length);
   });
 });
+
+describe('changesDoc: what an update would change', () => {
+  it('finds new items and new deletions, and nothing in a repeat, without reading the whole room', async () => {
+    const { changesDoc } = await import('../src/collab/room-doc.registry.js');
+    const server = new Y.Doc();
+    const client = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    client.on('update', (u: Uint8Array) => updates.push(u));
+    const map = annotationsMap(client);
+    for (let i = 0; i < 50; i++) map.set(`a${i}`, stroke('v', i) as never);
+    const [first, ...rest] = updates;
+    expect(changesDoc(server, first)?.structs.length).toBe(1); // a new stroke
+    rest.forEach((u) => Y.applyUpdate(server, u));
+    expect(changesDoc(server, first)?.structs.length).toBe(1); // still new: the server never applied it
+    Y.applyUpdate(server, first);
+    expect(changesDoc(server, first)).toBeNull(); // a repeat changes nothing
+    updates.length = 0;
+    map.delete('a7'); // the eraser
+    const erase = updates[0];
+    expect(changesDoc(server, erase)).not.toBeNull();
+    Y.applyUpdate(server, erase);
+    expect(changesDoc(server, erase)).toBeNull();
+    // A sync step 2 of the whole client: its delete set only, all known: no change.
+    expect(changesDoc(server, Y.encodeStateAsUpdate(client, Y.encodeStateVector(server)))).toBeNull();
+    // Deleting what the server has not got yet is a change (it will apply once the item arrives).
+    const ahead = new Y.Doc();
+    Y.applyUpdate(ahead, Y.encodeStateAsUpdate(client));
+    const aheadUpdates: Uint8Array[] = [];
+    ahead.on('update', (u: Uint8Array) => aheadUpdates.push(u));
+    annotationsMap(ahead).set('late', stroke('v', 1) as never);
+    annotationsMap(ahead).delete('late');
+    expect(changesDoc(server, aheadUpdates[1])).not.toBeNull();
+  });
+});
