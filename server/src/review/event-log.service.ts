@@ -28,8 +28,9 @@ interface DrawTally {
   kinds: Record<string, number>;
   versions: Set<string>;
   frames: Set<number>;
-  from: string;
-  to: string;
+  /** First and last change, ms since the epoch (made ISO strings only when written). */
+  from: number;
+  to: number;
   timer: NodeJS.Timeout | null;
 }
 
@@ -228,7 +229,7 @@ export class EventLogService {
 
   private tally(roomId: string, who: string | null, a: Annotation | undefined, action: 'add' | 'update' | 'delete') {
     const key = `${roomId}\0${who ?? ''}`;
-    const now = new Date().toISOString();
+    const now = Date.now();
     let t = this.tallies.get(key);
     if (!t) {
       const name = a && a.author?.id === who ? a.author.name : undefined;
@@ -244,9 +245,19 @@ export class EventLogService {
       if (t.frames.size < MAX_FRAMES_LISTED) t.frames.add(a.frame);
     }
     t.to = now;
-    if (t.timer) clearTimeout(t.timer);
-    if (Date.parse(now) - Date.parse(t.from) >= (this.deps.drawMaxMs ?? 60_000)) return this.flushTally(key);
-    t.timer = setTimeout(() => this.flushTally(key), this.deps.drawQuietMs ?? 3000);
+    if (now - t.from >= (this.deps.drawMaxMs ?? 60_000)) return this.flushTally(key);
+    // One timer per pause, not one per stroke: when it fires early (strokes kept coming), it waits the rest.
+    if (!t.timer) this.armTally(key, t, this.deps.drawQuietMs ?? 3000);
+  }
+
+  private armTally(key: string, t: DrawTally, ms: number) {
+    t.timer = setTimeout(() => {
+      t.timer = null;
+      if (this.tallies.get(key) !== t) return;
+      const left = t.to + (this.deps.drawQuietMs ?? 3000) - Date.now();
+      if (left > 0) this.armTally(key, t, left);
+      else this.flushTally(key);
+    }, ms);
     t.timer.unref();
   }
 
@@ -259,9 +270,9 @@ export class EventLogService {
       t.roomId,
       'annotations.drawn',
       t.actor,
-      { added: t.added, changed: t.changed, removed: t.removed, kinds: t.kinds, versions: [...t.versions], frames: [...t.frames].sort((a, b) => a - b), from: t.from, to: t.to },
+      { added: t.added, changed: t.changed, removed: t.removed, kinds: t.kinds, versions: [...t.versions], frames: [...t.frames].sort((a, b) => a - b), from: new Date(t.from).toISOString(), to: new Date(t.to).toISOString() },
       null,
-      t.to,
+      new Date(t.to).toISOString(),
     );
   }
 
