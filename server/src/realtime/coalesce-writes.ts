@@ -27,7 +27,7 @@ interface EngineSocket {
 }
 interface EngineClient {
   conn: EngineSocket;
-  writeToEngine(packets: unknown, opts: { volatile?: boolean }): void;
+  writeToEngine(packets: unknown, opts?: { volatile?: boolean }): void;
 }
 
 export function coalesceWrites(socket: Socket): void {
@@ -36,7 +36,7 @@ export function coalesceWrites(socket: Socket): void {
   const write = client.writeToEngine.bind(client);
   client.writeToEngine = (packets, opts) => {
     const transport = conn.transport;
-    if (!Array.isArray(packets) || packets.length < 2 || opts.volatile || !transport.writable) return write(packets, opts);
+    if (!Array.isArray(packets) || packets.length < 2 || opts?.volatile || !transport.writable) return write(packets, opts);
     // Not writable while queuing: engine.io keeps the packets in its buffer; then one flush sends them all.
     transport.writable = false;
     try {
