@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
-import { annotationsMap, unpackUpdates, type RoomState } from '@loupe/shared';
+import { io as ioClient } from 'socket.io-client';
+import { RoomDocProvider, annotationsMap, unpackUpdates, type RoomState } from '@loupe/shared';
 import { InviteService } from '../src/auth/invite.service.js';
 import { autoCleanup, connect, connectError, demoRoom, draw, emitAck, joinRoom, sleep, stroke, testServer, until, type Member } from './helpers.js';
 
@@ -141,6 +142,33 @@ describe('drawing together', () => {
     cleanup.push(() => d.close());
     expect(annotationsMap(d.doc).has(during.id)).toBe(true);
     expect(annotationsMap(d.doc).size).toBe(before.length + 1);
+  });
+
+  it('loads a cold room for a fresh member on HTTP long-polling too', async () => {
+    const { server, room, join } = await setup();
+    const a = await join('artist');
+    const strokes = Array.from({ length: 10 }, (_, i) => stroke(a.state.versions[0].id, i));
+    for (const s of strokes) draw(a, s);
+    await a.provider.whenAcked();
+    a.close();
+    await server.close();
+    cleanup.length = 0;
+    const again = await testServer(server.dataDir);
+    cleanup.push(() => again.close());
+    const socket = ioClient(again.url, { auth: { token: room.token('editor') }, transports: ['polling'], reconnection: false, forceNew: true });
+    cleanup.push(() => socket.close());
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const ack = await emitAck<RoomState>(socket, 'room:join', { room: room.room.id, fresh: true });
+    if (!ack.ok) throw new Error(ack.message);
+    const doc = new Y.Doc();
+    const provider = new RoomDocProvider(socket, room.room.id, doc, new Awareness(doc));
+    provider.start(ack.sync, ack.state);
+    expect(strokes.every((s) => annotationsMap(doc).has(s.id))).toBe(true);
+    await provider.whenSynced();
+    const mine = stroke(a.state.versions[0].id, 30);
+    draw({ ...a, doc, provider, state: ack } as Member, mine);
+    await provider.whenAcked();
+    expect(annotationsMap(again.docs.get(room.room.id)!.doc).has(mine.id)).toBe(true);
   });
 
   it('refuses a viewer\'s drawing on the server, and nobody else sees it', async () => {

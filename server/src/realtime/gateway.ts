@@ -289,22 +289,18 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 }
 
 /**
- * Resolves once what was emitted to the socket so far has been handed to the network (its
- * transport drained), or after a second at most.
+ * Resolves once what was emitted to the socket so far has been handed to the network: at once when
+ * nothing waits to be written, else at the transport's next 'drain' (WebSocket: the write of the
+ * batch holding the ack completed; polling: the response carrying it was sent), or after a second.
  */
 function whenWritten(socket: LoupeSocket): Promise<void> {
   return new Promise((resolve) => {
     const conn = socket.conn;
     const transport = conn.transport;
-    const done = () => (clearTimeout(timer), transport.off('drain', onDrain), resolve());
-    const check = () => {
-      const queued = (conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length; // engine.io keeps it private
-      if (conn.readyState !== 'open' || (transport.writable && queued === 0)) done();
-    };
-    // The transport says 'drain' just before it is writable again (and flushes what queued meanwhile).
-    const onDrain = () => setImmediate(check);
+    const queued = (conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length; // engine.io keeps it private
+    if (conn.readyState !== 'open' || (transport.writable && queued === 0)) return resolve();
+    const done = () => (clearTimeout(timer), transport.off('drain', done), resolve());
     const timer = setTimeout(done, 1000);
-    transport.on('drain', onDrain);
-    check();
+    transport.once('drain', done);
   });
 }
