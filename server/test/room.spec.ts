@@ -20,6 +20,22 @@ async function setup() {
   return { server, room, join };
 }
 
+/** A room with `n` acknowledged strokes, on a new server started on its data folder: the room is cold. */
+async function coldRoomWith(n: number) {
+  const { server, room, join } = await setup();
+  const a = await join('artist');
+  const versionId = a.state.versions[0].id;
+  const strokes = Array.from({ length: n }, (_, i) => stroke(versionId, i));
+  for (const s of strokes) draw(a, s);
+  await a.provider.whenAcked();
+  a.close();
+  await server.close();
+  cleanup.length = 0;
+  const again = await testServer(server.dataDir);
+  cleanup.push(() => again.close());
+  return { room, strokes, versionId, again, dataDir: server.dataDir };
+}
+
 describe('joining a room', () => {
   it('gives the member their role, the shot and its source version', async () => {
     const { join } = await setup();
@@ -74,17 +90,7 @@ describe('drawing together', () => {
   });
 
   it('keeps every acknowledged stroke across a server restart', async () => {
-    const { server, room, join } = await setup();
-    const a = await join('artist');
-    const strokes = Array.from({ length: 20 }, (_, i) => stroke(a.state.versions[0].id, i));
-    for (const s of strokes) draw(a, s);
-    await a.provider.whenAcked();
-    a.close();
-    await server.close();
-    cleanup.length = 0;
-
-    const again = await testServer(server.dataDir);
-    cleanup.push(() => again.close());
+    const { room, strokes, again } = await coldRoomWith(20);
     const b = await joinRoom(again.url, room.room.id, room.token('viewer'));
     cleanup.push(() => b.close());
     const map = annotationsMap(b.doc);
@@ -92,18 +98,7 @@ describe('drawing together', () => {
   });
 
   it('sends a cold room\'s whole document with a fresh member\'s join, and the room takes strokes at once', async () => {
-    const { server, room, join } = await setup();
-    const a = await join('artist');
-    const versionId = a.state.versions[0].id;
-    const before = Array.from({ length: 30 }, (_, i) => stroke(versionId, i));
-    for (const s of before) draw(a, s);
-    await a.provider.whenAcked();
-    a.close();
-    await server.close();
-    cleanup.length = 0;
-
-    const again = await testServer(server.dataDir);
-    cleanup.push(() => again.close());
+    const { room, strokes: before, versionId, again, dataDir } = await coldRoomWith(30);
     expect(again.docs.get(room.room.id)).toBeUndefined(); // cold: not in memory
     // The ack alone holds every stored stroke: no sync round trip needed to see them.
     const socket = connect(again.url, room.token('director'));
@@ -136,7 +131,7 @@ describe('drawing together', () => {
     socket.close();
     await again.close();
     cleanup.length = 0;
-    const third = await testServer(server.dataDir);
+    const third = await testServer(dataDir);
     cleanup.push(() => third.close());
     const d = await joinRoom(third.url, room.room.id, room.token('viewer'));
     cleanup.push(() => d.close());
@@ -145,16 +140,7 @@ describe('drawing together', () => {
   });
 
   it('loads a cold room for a fresh member on HTTP long-polling too', async () => {
-    const { server, room, join } = await setup();
-    const a = await join('artist');
-    const strokes = Array.from({ length: 10 }, (_, i) => stroke(a.state.versions[0].id, i));
-    for (const s of strokes) draw(a, s);
-    await a.provider.whenAcked();
-    a.close();
-    await server.close();
-    cleanup.length = 0;
-    const again = await testServer(server.dataDir);
-    cleanup.push(() => again.close());
+    const { room, strokes, versionId, again } = await coldRoomWith(10);
     const socket = ioClient(again.url, { auth: { token: room.token('editor') }, transports: ['polling'], reconnection: false, forceNew: true });
     cleanup.push(() => socket.close());
     await new Promise<void>((r) => socket.once('connect', () => r()));
@@ -165,8 +151,8 @@ describe('drawing together', () => {
     provider.start(ack.sync, ack.state);
     expect(strokes.every((s) => annotationsMap(doc).has(s.id))).toBe(true);
     await provider.whenSynced();
-    const mine = stroke(a.state.versions[0].id, 30);
-    draw({ ...a, doc, provider, state: ack } as Member, mine);
+    const mine = stroke(versionId, 30);
+    doc.transact(() => annotationsMap(doc).set(mine.id, { ...mine, author: { id: ack.member.id, name: ack.member.name } }));
     await provider.whenAcked();
     expect(annotationsMap(again.docs.get(room.room.id)!.doc).has(mine.id)).toBe(true);
   });
