@@ -73,7 +73,14 @@ describe('Redis restarted under a scale-out run', () => {
     if (!ack.ok) throw new Error(ack.message);
     expect(ack.job.state).toBe('queued');
 
+    // A second tab of the editor on A, closed while Redis is down: its hold on the room is released all
+    // the same (the check of who is still here cannot ask the other node, and answers from A's view).
+    const tab = await join(A, 'editor');
+    const roomOnA = A.docs.get(room.id)!;
+    const holdersWithTab = roomOnA.holders.size;
     await stopRedis();
+    tab.close();
+    await until(() => roomOnA.holders.size === holdersWithTab - 1, 'the closed tab to release the room on A');
     // Drawn while Redis is down: stored (and acknowledged) by node A, on its way to B once Redis is back.
     const during = stroke(version, 2);
     draw(onA, during);

@@ -271,16 +271,23 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       else socket.emit('room:error', r);
     });
 
-    socket.on('disconnect', async () => {
+    socket.on('disconnect', () => {
       deps.presentation.socketGone(socket.id);
       yjsRate.forget(socket.id);
       awarenessRate.forget(socket.id);
       for (const roomId of socket.data.joined) {
-        const stillHere = (await io.in(roomChannel(roomId)).fetchSockets()).some((s) => s.data.member.id === member.id);
-        if (!stillHere) deps.presentation.memberLeft(roomId, member.id);
+        // Released at once, whatever happens to the check below (the room must unload when idle).
         const room = docs.get(roomId);
         if (room) docs.releaseAwareness(room, socket.id);
         docs.release(roomId, socket.id);
+        // Still here from another tab or node? Asked across nodes; with Redis unreachable (or closing),
+        // this node's own view answers instead of the rejection going unhandled.
+        const gone = (sockets: { data: SocketData }[]) => !sockets.some((s) => s.data.member.id === member.id) && deps.presentation.memberLeft(roomId, member.id);
+        io.in(roomChannel(roomId))
+          .fetchSockets()
+          .catch(() => io.local.in(roomChannel(roomId)).fetchSockets())
+          .then(gone)
+          .catch((err: Error) => slog.warn({ room: roomId, err: err.message }, 'could not tell whether the member left the room'));
       }
     });
   });
