@@ -166,6 +166,11 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     adapterClients = [createClient({ url: redis.url }), createClient({ url: redis.url })];
     for (const c of adapterClients) c.on('error', () => {}); // RedisLink reports outages
     await Promise.all(adapterClients.map((c) => c.connect()));
+    // The adapter publishes without awaiting: a publish that fails (a client closed at shutdown)
+    // must not become an unhandled rejection.
+    const pub = adapterClients[0] as unknown as { publish: (...args: unknown[]) => Promise<unknown> };
+    const publish = pub.publish.bind(pub);
+    pub.publish = (...args) => publish(...args).catch((err: Error) => (log.debug({ err: err.message }, 'socket.io adapter publish failed'), 0));
   }
   const adapter = redis ? createAdapter(adapterClients[0], adapterClients[1], { key: redis.key('socket.io') }) : undefined;
   io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review, presentation, adapter });

@@ -271,7 +271,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       else socket.emit('room:error', r);
     });
 
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (reason) => {
       deps.presentation.socketGone(socket.id);
       yjsRate.forget(socket.id);
       awarenessRate.forget(socket.id);
@@ -280,8 +280,9 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         const room = docs.get(roomId);
         if (room) docs.releaseAwareness(room, socket.id);
         docs.release(roomId, socket.id);
-        // Still here from another tab or node? Asked across nodes; with Redis unreachable (or closing),
-        // this node's own view answers instead of the rejection going unhandled.
+        if (reason === 'server shutting down') continue; // nobody is left to tell
+        // Still here from another tab or node? Asked across nodes; with Redis unreachable, this node's
+        // own view answers.
         const gone = (sockets: { data: SocketData }[]) => !sockets.some((s) => s.data.member.id === member.id) && deps.presentation.memberLeft(roomId, member.id);
         io.in(roomChannel(roomId))
           .fetchSockets()
