@@ -1,9 +1,9 @@
-import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ffprobeJson, runFfmpeg, spawnFfmpeg } from './ffmpeg.js';
 import { isRgbPixFmt, type Rational } from './probe.js';
 import { gbrpf32ToRgb48 } from './view-transform.js';
+import { drainedOrClosed } from '../streams.js';
 
 /** The proxy's size: the source's display size fitted in the box, even numbers, never upscaled. */
 export function fitBox(width: number, height: number, sar: number, maxW: number, maxH: number): { width: number; height: number } {
@@ -133,7 +133,7 @@ export async function sequenceProxy(
         pending = rest.length ? [Buffer.from(rest)] : [];
         have = rest.length;
         gbrpf32ToRgb48(frame, size.width, size.height, outBuf);
-        if (!encode.child.stdin.write(Buffer.from(outBuf))) await Promise.race([once(encode.child.stdin, 'drain'), once(encode.child.stdin, 'close')]);
+        if (!encode.child.stdin.write(Buffer.from(outBuf))) await drainedOrClosed(encode.child.stdin);
         onFrame(++frames);
       }
     }

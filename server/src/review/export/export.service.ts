@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type * as Y from 'yjs';
 import { ErrorCode, ExportFormats, LoupeError, type ExportFormat } from '@loupe/shared';
@@ -8,6 +7,7 @@ import type { EventRepository } from '../../store/event.repository.js';
 import type { RoomRepository } from '../../store/room.repository.js';
 import type { VersionRepository } from '../../store/version.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
+import { drainedOrClosed } from '../../streams.js';
 import { approvedBundle } from './bundle.js';
 import { notesCsv } from './csv.js';
 import { markersEdl } from './edl.js';
@@ -86,7 +86,7 @@ export class ExportService {
   private async writeEvents(roomId: string, out: Writable): Promise<void> {
     for (const e of this.deps.events.iterate(roomId)) {
       const line = JSON.stringify({ id: e.id, at: e.at, room: e.roomId, type: e.type, actor: e.actor, data: e.data }) + '\n';
-      if (!out.write(line)) await Promise.race([once(out, 'drain'), once(out, 'close')]);
+      if (!out.write(line)) await drainedOrClosed(out);
       if (out.destroyed) return;
     }
     await endWith(out, '');
