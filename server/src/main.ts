@@ -92,7 +92,10 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const frames = new FrameService(blobs, new FrameRepository(db));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
-  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => docs.get(id)?.built ? docs.get(id)!.doc : undefined });
+  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
+    const room = docs.get(id);
+    return room?.built ? room.doc : undefined;
+  } });
   docs.onLoad((room) => handOver.events.watch(room));
 
   let io!: LoupeServer;

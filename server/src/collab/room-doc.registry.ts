@@ -1,6 +1,6 @@
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { ErrorCode, LoupeError } from '@loupe/shared';
+import { ErrorCode, LoupeError, applyUpdates } from '@loupe/shared';
 import { guardAwareness } from './awareness-guard.js';
 import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
@@ -83,17 +83,16 @@ export class RoomDocRegistry {
   }
 
   /**
-   * Holds the room for a member whose document is empty, and returns the room's whole state for it
-   * as Yjs updates to apply in one transaction. When the room is not loaded on this node, that is
-   * the stored rows as read, and building the document from them waits for `loadAfter` (the member's
-   * copy being on its way): the member's decode and the server's then run at the same time, and the
-   * room's `ready` settles once it is loaded. Otherwise it is the loaded document, encoded.
+   * For a member whose document is empty, when the room is not in memory on this node: holds it and
+   * returns the stored rows as read (for the member), while building the document from them waits
+   * for `loadAfter` (the member's copy being on its way), so that the member's decode and the
+   * server's run at the same time; the room's `ready` settles once it is built. Null when the room
+   * is loaded already (hold it as usual).
    */
-  holdFresh(roomId: string, holder: string, loadAfter: Promise<void>): { room: LoadedRoom; state: Uint8Array[] } {
-    const loaded = this.rooms.get(roomId);
-    if (loaded) return { room: this.holding(loaded, holder), state: [Y.encodeStateAsUpdate(loaded.doc)] };
+  holdCold(roomId: string, holder: string, loadAfter: Promise<void>): { room: LoadedRoom; rows: Uint8Array[] } | null {
+    if (this.rooms.has(roomId)) return null;
     const { room, rows } = this.load(roomId, loadAfter);
-    return { room: this.holding(room, holder), state: rows.map((r) => r.data) };
+    return { room: this.holding(room, holder), rows: rows.map((r) => r.data) };
   }
 
   private holding(room: LoadedRoom, holder: string): LoadedRoom {
@@ -232,11 +231,11 @@ export class RoomDocRegistry {
       for (const fn of this.loadListeners) fn(room);
       this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
     };
-    const listen = () => (this.bus ? this.listen(room) : undefined);
+    const listen = () => (this.bus ? this.listen(room) : Promise.resolve());
     if (after) room.ready = after.then(build).then(listen);
     else {
       build();
-      if (this.bus) room.ready = this.listen(room);
+      room.ready = listen();
     }
     return { room, rows };
   }
@@ -297,12 +296,9 @@ export class RoomDocRegistry {
   }
 }
 
-/**
- * Applies stored updates one by one in one transaction: Y.mergeUpdates over 10,000 small updates
- * took ~3 s, this ~0.25 s (npm run bench -- coldload, rows "load N updates").
- */
+/** Stored rows into a document, in one transaction (applyUpdates). */
 function applyAll(doc: Y.Doc, rows: { data: Uint8Array }[], origin: unknown): void {
-  doc.transact(() => rows.forEach((r) => Y.applyUpdate(doc, r.data, origin)), origin);
+  applyUpdates(doc, rows.map((r) => r.data), origin);
 }
 
 /**

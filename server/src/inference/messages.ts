@@ -1,4 +1,5 @@
 import type { EnsuredModel } from '@loupe/models';
+import type { Tile } from '@loupe/shared';
 import type { Pixels, Rect } from './tiling.js';
 
 /** A float32 tensor that travels to the worker as is (advanced IPC serialization keeps typed arrays). */
@@ -152,7 +153,4 @@ export type WorkerReply =
   | { type: 'inspected'; requestId: string; result?: ModelInspection; error?: string };
 
 /** A tile as the room receives it: an 8-bit preview (png.ts encodeTile). */
-export interface EncodedTile {
-  data: Uint8Array;
-  mime: 'image/png' | 'image/jpeg';
-}
+export type EncodedTile = Pick<Tile, 'data' | 'mime'>;

@@ -133,12 +133,13 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         let state: Uint8Array[] | undefined;
         let afterAck: (() => void) | undefined;
         const encoder = encoding.createEncoder();
-        if (fresh && !docs.get(roomId)) {
+        let sent!: () => void;
+        const cold = fresh ? docs.holdCold(roomId, socket.id, new Promise<void>((r) => (sent = r))) : null;
+        if (cold) {
           // Cold room, empty client: the stored rows go out with the ack and the server builds its
           // copy while the member decodes theirs (bench: coldload). The member has nothing to send
           // back, so the step 1 here is the empty document's.
-          let sent!: () => void;
-          ({ room, state } = docs.holdFresh(roomId, socket.id, new Promise<void>((r) => (sent = r))));
+          ({ room, rows: state } = cold);
           afterAck = () => void whenWritten(socket).then(sent);
           syncProtocol.writeSyncStep1(encoder, EMPTY_DOC);
         } else {
