@@ -7,7 +7,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { writeFile } from 'node:fs/promises';
 import { batchTiles, blit, centreFirst, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
@@ -15,6 +14,7 @@ import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
 import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
+import { OrtHost, type HostTensor, type HostedSession } from './ort-host.js';
 
 const require = createRequire(import.meta.url);
 /**
@@ -26,7 +26,7 @@ export type Post = (msg: WorkerReply) => void;
 const settled = (r: unknown): Promise<void> => (r && typeof (r as Promise<void>).then === 'function' ? (r as Promise<void>) : Promise.resolve());
 
 interface OpenSession {
-  session: ort.InferenceSession;
+  session: HostedSession;
   provider: string;
 }
 
@@ -54,6 +54,8 @@ export function tileBatches(req: Pick<TileRun, 'width' | 'height' | 'tileSize' |
 
 export class Engine {
   private sessions = new Map<string, Promise<OpenSession>>();
+  /** ONNX Runtime runs on a thread of its own, so that this one works while a batch runs. */
+  private readonly ort = new OrtHost(() => this.sessions.clear());
   /** Time spent inside session.run during the last run (ms), for the benchmark's overhead figure. */
   lastRunMs = 0;
 
@@ -76,7 +78,7 @@ export class Engine {
             continue;
           }
           try {
-            const session = await ort.InferenceSession.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+            const session = await this.ort.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
             this.log(`model ${path.basename(path.dirname(modelPath))} on ${provider}${errors.length ? ` (tried: ${errors.join('; ')})` : ''}`);
             return { session, provider };
           } catch (e) {
@@ -93,35 +95,62 @@ export class Engine {
 
   async inspect(modelPath: string): Promise<ModelInspection> {
     const { session, provider } = await this.session(modelPath);
-    const meta = (m: readonly ort.InferenceSession.ValueMetadata[]) =>
-      m.map((v) => ({ name: v.name, isTensor: v.isTensor, ...(v.isTensor ? { type: v.type, shape: [...v.shape] } : {}) }));
-    return { provider, inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
+    return { provider, inputs: session.inputs, outputs: session.outputs };
+  }
+
+  /** Closes the sessions' thread (tests and the benchmark, which run engines in their own process). */
+  async close(): Promise<void> {
+    this.sessions.clear();
+    await this.ort.close();
   }
 
   /**
-   * Decodes a region now and keeps it for the next tile run of the same source (one region at most,
-   * dropped when any run starts), returning 8-bit views of it for planning.
+   * Decodes a region (or finds it decoded) and keeps it for the tile runs of the same source,
+   * returning 8-bit views of it for planning. The last REGIONS_KEPT regions stay decoded, with their
+   * views: frames are content-addressed files, so a kept region is never out of date, and the second
+   * fix on a frame (a slider nudged, another fix on the same shot) skips the decode and the thumbnails.
    */
   async read(source: SourceRegion, views: RegionView[]): Promise<ViewPixels[]> {
-    this.prepared = null;
-    const { rect } = source;
-    const { rgb } = await readPixels(sharp(source.path).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }), source.depth === 16);
-    this.prepared = { key: sourceKey(source), rgb };
-    // Views are 8 bits, as the server's planners read them.
-    const rgb8 = rgb instanceof Uint16Array ? to8(rgb) : rgb;
-    const raw = { raw: { width: rect.width, height: rect.height, channels: 3 as const } };
+    const region = await this.region(source);
     return Promise.all(
-      views.map(async (v) => {
-        const img = sharp(rgb8, raw);
-        const out = await (v.kind === 'resize' ? img.resize(v.width, v.height, { fit: v.fit }) : img.extract({ left: v.rect.x, top: v.rect.y, width: v.rect.width, height: v.rect.height }))
-          .raw()
-          .toBuffer({ resolveWithObject: true });
-        return { rgb: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength), width: out.info.width, height: out.info.height };
+      views.map((v) => {
+        const key = JSON.stringify(v);
+        let view = region.views.get(key);
+        if (!view) region.views.set(key, (view = this.view(region, v)));
+        view.catch(() => region.views.delete(key));
+        return view;
       }),
     );
   }
 
-  private prepared: { key: string; rgb: Pixels } | null = null;
+  private view(region: DecodedRegion, v: RegionView): Promise<ViewPixels> {
+    // Views are 8 bits, as the server's planners read them.
+    const rgb8 = region.rgb instanceof Uint16Array ? to8(region.rgb) : region.rgb;
+    const img = sharp(rgb8, { raw: { width: region.width, height: region.height, channels: 3 } });
+    return (v.kind === 'resize' ? img.resize(v.width, v.height, { fit: v.fit }) : img.extract({ left: v.rect.x, top: v.rect.y, width: v.rect.width, height: v.rect.height }))
+      .raw()
+      .toBuffer({ resolveWithObject: true })
+      .then((out) => ({ rgb: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength), width: out.info.width, height: out.info.height }));
+  }
+
+  /** The region decoded, from the kept ones or from its file (then kept, the oldest dropped). */
+  private async region(source: SourceRegion): Promise<DecodedRegion> {
+    const key = sourceKey(source);
+    const kept = this.regions.get(key);
+    if (kept) {
+      this.regions.delete(key);
+      this.regions.set(key, kept); // most recent last
+      return kept;
+    }
+    const { rect } = source;
+    const { rgb } = await readPixels(sharp(source.path).extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height }), source.depth === 16);
+    const region: DecodedRegion = { rgb, width: rect.width, height: rect.height, views: new Map() };
+    this.regions.set(key, region);
+    while (this.regions.size > REGIONS_KEPT) this.regions.delete(this.regions.keys().next().value!);
+    return region;
+  }
+
+  private readonly regions = new Map<string, DecodedRegion>();
 
   async run(jobId: string, req: InferenceRun, post: Post): Promise<void> {
     this.lastRunMs = 0;
@@ -129,26 +158,22 @@ export class Engine {
     return this.runInpaint(jobId, req, post);
   }
 
-  private async timed<T>(p: () => Promise<T>): Promise<T> {
-    const t0 = performance.now();
-    try {
-      return await p();
-    } finally {
-      this.lastRunMs += performance.now() - t0;
-    }
+  /** One session.run on the thread; its time (inside session.run only) counts into lastRunMs. */
+  private async infer(session: HostedSession, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    const { outputs, ms } = await this.ort.run(session, feeds);
+    this.lastRunMs += ms;
+    return outputs;
   }
 
   private async runTiles(jobId: string, req: TileRun, post: Post) {
     const { width, height, scale } = req;
     // The input: pixels sent along, or read here from the frame file (no large copy between processes).
     // Already decoded by read() for this job when the server planned from it.
-    const prepared = req.source && this.prepared?.key === sourceKey(req.source) ? this.prepared.rgb : null;
-    this.prepared = null;
-    const rgb: Pixels = req.rgb ?? prepared ?? (await readPixels(sharp(req.source!.path).extract({ left: req.source!.rect.x, top: req.source!.rect.y, width, height }), req.source!.depth === 16)).rgb;
+    const rgb: Pixels = req.rgb ?? (await this.region(req.source!)).rgb;
     const deep = rgb instanceof Uint16Array;
     const { session: s, provider } = await this.session(req.modelPath);
     // An origin input of rank 1 (an older model) takes one tile per run; [N, 2] takes a whole batch.
-    const originRank = req.tileOrigin ? (s.inputMetadata.find((m) => m.name === req.tileOrigin) as { shape?: unknown[] } | undefined)?.shape?.length ?? 2 : 0;
+    const originRank = req.tileOrigin ? (s.inputs.find((m) => m.name === req.tileOrigin)?.shape?.length ?? 2) : 0;
     const batches = tileBatches(req, originRank === 1 ? 1 : undefined);
     const outW = width * scale;
     const outH = height * scale;
@@ -159,10 +184,8 @@ export class Engine {
     const [olo, ohi] = req.outputRange;
     const inScale = (ihi - ilo) / max;
     const outScale = max / (ohi - olo);
-    const extra: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(req.extraInputs ?? {})) extra[name] = new ort.Tensor('float32', t.data, t.dims);
-    // With a result file: tiles go out as 8-bit previews (encodeTile, while the next batch runs) and
-    // the result is written here; without one, tiles carry raw pixels and the caller assembles them.
+    // With a result file: tiles go out as 8-bit previews (encodeTile, in the thread pool) and the
+    // result is written here; without one, tiles carry raw pixels and the caller assembles them.
     const result = req.result;
     const out = result ? (deep ? new Uint16Array(outW * outH * 3) : new Uint8Array(outW * outH * 3)) : null;
     // The result PNG is written band by band (a row of tiles) as soon as a band is complete, its
@@ -170,19 +193,26 @@ export class Engine {
     const writer = out ? new PngWriter(out, outW, outH, result!.alpha ?? null) : null;
     const bandLeft = new Map<number, number>();
     for (const b of batches) for (const t of b) bandLeft.set(t.core.y, (bandLeft.get(t.core.y) ?? 0) + 1);
-    let sent = Promise.resolve();
-    let index = 0;
-    for (const batch of batches) {
+
+    type Batch = (typeof batches)[number];
+    const feedsOf = (batch: Batch): Record<string, HostTensor> => {
       const { width: pw, height: ph } = batch[0].padded;
-      const input = new ort.Tensor('float32', rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), inScale, ilo), [batch.length, 3, ph, pw]);
-      const feeds: Record<string, ort.Tensor> = { ...extra, [req.inputName]: input };
+      const feeds: Record<string, HostTensor> = {
+        [req.inputName]: { type: 'float32', data: rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), inScale, ilo), dims: [batch.length, 3, ph, pw] },
+      };
+      // Per-job inputs are copied: a feed's buffer moves to the thread with it.
+      for (const [name, t] of Object.entries(req.extraInputs ?? {})) feeds[name] = { type: 'float32', data: t.data.slice(), dims: t.dims };
       if (req.tileOrigin) {
         const xy = Float32Array.from(batch.flatMap((b) => [b.padded.x, b.padded.y]));
-        feeds[req.tileOrigin] = new ort.Tensor('float32', xy, originRank === 1 ? [2] : [batch.length, 2]);
+        feeds[req.tileOrigin] = { type: 'float32', data: xy, dims: originRank === 1 ? [2] : [batch.length, 2] };
       }
-      const output = await this.timed(() => s.run(feeds));
-      const t = output[req.outputName];
-      const values = t.data as Float32Array;
+      return feeds;
+    };
+    let sent = Promise.resolve();
+    let index = 0;
+    /** A batch's output: into the result (and its PNG bands) and out to the room as tiles, in the order made. */
+    const emit = (batch: Batch, values: Float32Array) => {
+      const { width: pw, height: ph } = batch[0].padded;
       const plane = 3 * pw * scale * ph * scale;
       batch.forEach(({ core, padded }, k) => {
         const crop = { x: (core.x - padded.x) * scale, y: (core.y - padded.y) * scale, width: core.width * scale, height: core.height * scale };
@@ -190,7 +220,7 @@ export class Engine {
         const tile = deep ? planarToRgb16(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale) : planarToRgb(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale);
         const rect = { x: core.x * scale, y: core.y * scale, width: crop.width, height: crop.height };
         const i = index++;
-        if (!out) return post({ type: 'tile', jobId, index: i, rect, rgb: tile });
+        if (!out) return void post({ type: 'tile', jobId, index: i, rect, rgb: tile });
         blit(out, outW, tile, rect);
         const left = bandLeft.get(core.y)! - 1;
         bandLeft.set(core.y, left);
@@ -199,13 +229,19 @@ export class Engine {
         // Encoded in parallel, sent in the order made.
         sent = sent.then(() => encoded.then((e) => settled(post({ type: 'tile', jobId, index: i, rect, encoded: e }))));
       });
-      // The first batch (the centre tile alone) leaves before the next session.run blocks this thread,
-      // so the room sees it after one tile's time. Later batches do not wait for their tiles to leave:
-      // measured, waiting every time costs more in total than it gains in smoothness.
-      if (out && batch === batches[0] && batches.length > 1) await sent;
-      input.dispose?.();
-      t.dispose?.();
+    };
+    // A pipeline: while batch k runs on the ONNX Runtime thread, this thread turns batch k-1's output
+    // into tiles (the centre tile reaches the room while the next batch runs) and prepares batch k+1.
+    let feeds: Record<string, HostTensor> | null = feedsOf(batches[0]);
+    let done: { batch: Batch; values: Float32Array } | null = null;
+    for (let k = 0; k < batches.length; k++) {
+      const running = this.infer(s, feeds!);
+      if (done) emit(done.batch, done.values);
+      feeds = k + 1 < batches.length ? feedsOf(batches[k + 1]) : null;
+      const output = await running;
+      done = { batch: batches[k], values: output[req.outputName].data as Float32Array };
     }
+    if (done) emit(done.batch, done.values);
     await sent;
     if (out && result) {
       const png = await writer!.finish();
@@ -215,7 +251,6 @@ export class Engine {
   }
 
   private async runInpaint(jobId: string, req: InpaintRun, post: Post) {
-    this.prepared = null;
     const { width: w, height: h, out } = req;
     const grid = centreFirst(planTiles(out.width, out.height, req.tileSize, 0), out.width, out.height).map((p) => p.core);
     const bbox = holeBox(req.hole, w, h);
@@ -282,9 +317,7 @@ export class Engine {
     const holeValue = m.polarity === 'hole-is-1' ? khi : klo;
     const keepValue = m.polarity === 'hole-is-1' ? klo : khi;
     const mask = Float32Array.from(hole, (v) => (v > 0 ? holeValue : keepValue));
-    const result = await this.timed(() =>
-      session.run({ [m.imageInput]: new ort.Tensor('float32', image, [1, 3, mh, mw]), [m.maskInput]: new ort.Tensor('float32', mask, [1, 1, mh, mw]) }),
-    );
+    const result = await this.infer(session, { [m.imageInput]: { type: 'float32', data: image, dims: [1, 3, mh, mw] }, [m.maskInput]: { type: 'float32', data: mask, dims: [1, 1, mh, mw] } });
     const values = result[m.outputName].data as Float32Array;
     const [olo, ohi] = m.outputRange;
     const rgb = planarToRgb(values, mw, mh, { x: 0, y: 0, width: mw, height: mh }, 255 / (ohi - olo), (-olo * 255) / (ohi - olo));
@@ -298,6 +331,14 @@ export class Engine {
   }
 }
 
+/** Decoded regions kept for later jobs: two 16-bit 4K frames are about 100 MB. */
+const REGIONS_KEPT = 2;
+interface DecodedRegion {
+  rgb: Pixels;
+  width: number;
+  height: number;
+  views: Map<string, Promise<ViewPixels>>;
+}
 const sourceKey = (s: SourceRegion) => `${s.path}|${s.rect.x},${s.rect.y},${s.rect.width},${s.rect.height}|${s.depth}`;
 
 function toRgb8(data: Float32Array): Uint8Array {
