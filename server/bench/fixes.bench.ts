@@ -3,7 +3,7 @@
  * worker process, the queue, the database, PNG tiles over Socket.IO) and a member connected with
  * socket.io-client: time from "fix:request" to the first `fix:tile` the member receives, and to the
  * `version:created` of the result. Next to it, in the same run, bare `session.run` of the same model
- * on the same tiles (same sizes, same batches, inputs prepared beforehand, nothing else timed): the
+ * on the same tiles (same sizes, same batches, same session options, inputs prepared beforehand, nothing else timed): the
  * pipeline's overhead is total / bare (goal: at most 1.25x).
  *
  * A second set of rows runs the worker's Engine in this process (no server, no IPC, no PNG): the
@@ -35,7 +35,7 @@ import type { Bench, BenchRow } from './runner.js';
 import { barChartSvg, resultsDir, stamp, writeMarkdown, type Comparison } from './report.js';
 import { startServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
-import { Engine, tileBatches } from '../src/inference/engine.js';
+import { Engine, sessionOptions, tileBatches } from '../src/inference/engine.js';
 import { rgbToPlanarBatch } from '../src/inference/tiling.js';
 import { tileRunFor, type InferenceRun, type TileRun, type WorkerReply } from '../src/inference/messages.js';
 import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
@@ -287,7 +287,7 @@ export const bench: Bench = {
           const crop = cropRgb(src, W, c.rect);
           const crop8 = c.deep ? cropRgb(rgb8, W, c.rect) : (crop as Uint8Array);
           const run = tileRunOf(model, crop, c.rect.width, c.rect.height, c.extra?.(crop8, c.rect.width, c.rect.height));
-          const session = await ort.InferenceSession.create(model.path, { executionProviders: [providers[0]], graphOptimizationLevel: 'all' });
+          const session = await ort.InferenceSession.create(model.path, sessionOptions(providers[0]));
           await bareSessionRun(session, run);
           const bares: number[] = [];
           let bareTiles = 0;

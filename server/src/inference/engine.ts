@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
+import type { InferenceSession } from 'onnxruntime-node';
 import { writeFile } from 'node:fs/promises';
 import { batchTiles, blit, centreFirst, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
 import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
@@ -52,6 +53,20 @@ export function tileBatches(req: Pick<TileRun, 'width' | 'height' | 'tileSize' |
   return [[plans[0]], ...batchTiles(plans.slice(1), maxBatch)];
 }
 
+/**
+ * How every session is opened (the benchmark's bare baseline too). On the CPU, ONNX Runtime's
+ * threads do not spin while they wait for work: the cores are shared with the pipeline's own work
+ * (the next batch's tensor, tile previews, the result's deflate), and spinning threads took CPU from
+ * it (measured: exposure 1080p 302-337 ms in the room without spinning, 343-349 ms with it).
+ */
+export function sessionOptions(provider: string): InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    ...(provider === 'cpu' ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+  };
+}
+
 export class Engine {
   private sessions = new Map<string, Promise<OpenSession>>();
   /** ONNX Runtime runs on a thread of its own, so that this one works while a batch runs. */
@@ -78,7 +93,7 @@ export class Engine {
             continue;
           }
           try {
-            const session = await this.ort.create(modelPath, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+            const session = await this.ort.create(modelPath, sessionOptions(provider));
             this.log(`model ${path.basename(path.dirname(modelPath))} on ${provider}${errors.length ? ` (tried: ${errors.join('; ')})` : ''}`);
             return { session, provider };
           } catch (e) {
