@@ -371,10 +371,10 @@ const X4_NOTE = [
   '',
   '## The overhead goal, and what was tried',
   '',
-  '- Met for networks (upscale), where session.run dominates. Not for the pointwise fixes (exposure, denoise): around a ~150-200 ms session.run the pipeline has ~120-150 ms that do not shrink with the model: decoding the frame (~30 ms), planning (thumbnail + IPC ~20 ms), uint8 <-> planar float conversions in JS (~40 ms; session.run blocks the worker\'s thread in onnxruntime-node, so they cannot overlap it), previews and the result PNG (thread pool, mostly overlapped), storing and the version (~10 ms). Measured with stage timestamps in the server and the worker.',
-  '- Landed: preview tiles as JPEG when opaque (PNG with alpha): exposure ~460 -> ~320 ms total, and ~0.3 MB of tiles per 1080p fix instead of ~6 MB for remote members.',
-  '- Tried: ORT on one intra-op thread so the other core encodes: worse (exposure 440 vs 345 ms).',
-  '- Not tried (each ~20-40 ms): conversions inside the graphs (uint8 HWC in and out); keeping the last decoded frame in the worker across jobs; session.run on a worker thread so JS work overlaps it. None closes a 2x gap: a faster graph or a GPU makes the ratio worse while the user waits less, so for pointwise fixes an absolute bound is the better goal.',
+  '- Met for networks (upscale), where session.run dominates. Not for the pointwise fixes (exposure, denoise): their graph takes ~170 ms of both cores for a 1080p frame, and the work around it that no setting removes (tensors in and out ~80 ms of JS, the result PNG\'s filter, checksum and deflate ~65 ms, fifteen JPEG previews ~50 ms, storing ~15 ms) is ~210 core-ms more: perfectly overlapped, (340 + 210) / 2 = 275 ms, 1.6x the bare run. See docs/gpu.md ("How fast the fix pipeline is").',
+  '- Landed: JPEG preview tiles; ONNX Runtime on a thread of its own (the worker converts, encodes and sends while a batch runs); the last two decoded regions kept across jobs; ORT threads that do not spin on the CPU. Exposure 1080p went from ~400 to ~300-350 ms in the room, the 16-bit case from ~590 to ~380-430 ms, first tiles to ~40-60 ms.',
+  '- Tried, not kept: ORT on one intra-op thread (ratio ~1.5x, but the room waits longer); faster JS conversions (memory-bound, no gain).',
+  '- A faster graph or a GPU makes this ratio worse while the user waits less: for pointwise fixes an absolute bound is the better goal (decision asked of the product owner in issue 5).',
 ];
 
 function cropRgb<T extends Uint8Array | Uint16Array>(src: T, stride: number, r: { x: number; y: number; width: number; height: number }): T {
