@@ -1,7 +1,8 @@
 /**
  * Fix jobs on a real server: cancel, directors first, per-member limit, timeout, stale marking,
  * provenance in the database + sidecar JSON + PNG text chunk, remove-object with a mask, the
- * catalogue event, and studio models from LOUPE_MODELS_DIR (a good one used, a bad one refused).
+ * catalogue event, a crash of the inference worker mid-job, and studio models from LOUPE_MODELS_DIR
+ * (a good one used, a bad one refused).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -112,6 +113,59 @@ describe('fix jobs', () => {
     const failed = await until(() => (jobs.get(ack.job.id)?.state === 'failed' ? jobs.get(ack.job.id) : null), 'timeout', 30_000);
     expect(failed.error).toMatchObject({ code: 'FIX_TIMEOUT' });
     expect(server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai')).toHaveLength(0);
+  });
+});
+
+/** This process's inference worker processes (children running inference.worker.mjs). */
+function inferenceWorkers(): Set<number> {
+  const out = new Set<number>();
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('inference.worker')) out.add(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe('a crash of the inference worker', () => {
+  it('fails the running job with a clear error, leaves no version and no stray file, and the next fix runs', async () => {
+    const before = inferenceWorkers();
+    const { server, room, members: [artist] } = await roomWith(cleanup, 'artist');
+    const jobs = new Map<string, Job>();
+    artist.socket.on('fix:job', (j) => jobs.set(j.id, j));
+    const source = artist.state.versions[0];
+    const ask = (fix: string, params = {}) =>
+      emitAck<{ job: Job }>(artist.socket, 'fix:request', { room: room.id, versionId: source.id, frame: 2, region: big, fix, params, idempotencyKey: key() });
+    const blobFiles = () => (fs.readdirSync(path.join(server.dataDir, 'blobs'), { recursive: true }) as string[]).map((f) => path.join(server.dataDir, 'blobs', f)).filter((f) => fs.statSync(f).isFile());
+    const blobsBefore = new Set(blobFiles());
+    const tmpBefore = new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('loupe-fix-')));
+    const a = await ask('upscale-x4', { model: 'esrgan-medium-x4' });
+    if (!a.ok) throw new Error(a.message);
+    await until(() => (jobs.get(a.job.id)?.tilesDone ?? 0) >= 1, 'a tile of the running job', 60_000);
+    const started = [...inferenceWorkers()].filter((pid) => !before.has(pid));
+    expect(started).toHaveLength(1);
+    process.kill(started[0], 'SIGKILL');
+    const failed = await until(() => (jobs.get(a.job.id)?.state === 'failed' ? jobs.get(a.job.id) : null), 'the job failed', 30_000);
+    expect(failed.error).toMatchObject({ code: 'FIX_FAILED', message: expect.stringMatching(/The inference worker stopped \(SIGKILL\)/) });
+    expect(server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai')).toHaveLength(0);
+    // Nothing half-made left behind: the only new blob is the source frame the job read (no result, no sidecar), and no result file.
+    const added = blobFiles().filter((f) => !blobsBefore.has(f));
+    expect(added.length).toBeLessThanOrEqual(1);
+    for (const f of added) {
+      const bytes = fs.readFileSync(f);
+      expect(bytes.includes(a.job.id)).toBe(false);
+      expect(readPngText(new Uint8Array(bytes))[PROVENANCE_PNG_KEYWORD]).toBeUndefined();
+    }
+    expect(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('loupe-fix-') && !tmpBefore.has(f))).toEqual([]);
+    // A fresh worker takes the next fix, which makes its version.
+    const b = await ask('exposure');
+    if (!b.ok) throw new Error(b.message);
+    const done = await until(() => (jobs.get(b.job.id)?.state === 'done' ? jobs.get(b.job.id) : null), 'the next fix done', 60_000);
+    expect(server.services.versions.get(done.resultVersionId!)).toMatchObject({ kind: 'ai', parentVersionId: source.id });
   });
 });
 

@@ -130,7 +130,7 @@ export class InferenceService {
     worker.on('exit', (code, signal) => {
       if (this.worker !== worker) return; // stopped on purpose; its run was settled then
       this.worker = null;
-      this.fail(new Error(`inference worker stopped (${signal ?? `exit code ${code}`})`));
+      this.fail(new Error(`The inference worker stopped (${signal ?? `exit code ${code}`}) during the run; nothing of it was kept. Ask for the fix again.`));
     });
     this.worker = worker;
     return worker;
