@@ -20,8 +20,8 @@ import { OrtHost, type HostTensor, type HostedSession } from './ort-host.js';
 const require = createRequire(import.meta.url);
 /**
  * Sends a message to the server. The worker process's `post` returns a promise settled once the
- * message has left (see runTiles): session.run blocks this thread, so a tile still queued on the IPC
- * pipe when the next run starts would reach the room one batch late.
+ * message has left: runTiles sends each tile after the one before it has left, so the IPC pipe never
+ * holds a backlog of encoded tiles, and 'done' goes after the last tile.
  */
 export type Post = (msg: WorkerReply) => void;
 const settled = (r: unknown): Promise<void> => (r && typeof (r as Promise<void>).then === 'function' ? (r as Promise<void>) : Promise.resolve());
@@ -131,8 +131,10 @@ export class Engine {
       views.map((v) => {
         const key = JSON.stringify(v);
         let view = region.views.get(key);
-        if (!view) region.views.set(key, (view = this.view(region, v)));
-        view.catch(() => region.views.delete(key));
+        if (!view) {
+          region.views.set(key, (view = this.view(region, v)));
+          view.catch(() => region.views.delete(key)); // a failed view is made again next time
+        }
         return view;
       }),
     );

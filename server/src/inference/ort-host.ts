@@ -51,10 +51,6 @@ export class OrtHost {
     return (await this.call({ type: 'run', session: session.id, feeds }, transfer)) as { outputs: Record<string, HostTensor>; ms: number };
   }
 
-  async release(session: HostedSession): Promise<void> {
-    await this.call({ type: 'release', session: session.id });
-  }
-
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;

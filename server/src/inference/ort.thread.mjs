@@ -32,11 +32,6 @@ async function handle(msg) {
     }
     return { value: { outputs: value, ms }, transfer };
   }
-  if (msg.type === 'release') {
-    await sessions.get(msg.session)?.release();
-    sessions.delete(msg.session);
-    return { value: null };
-  }
   throw new Error(`unknown message ${msg.type}`);
 }
 
