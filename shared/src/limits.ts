@@ -20,6 +20,10 @@ export const Limits = {
   maxFixRegionPixels: 1920 * 1080,
   /** playback:set messages a member may send per second (a burst of rapid seeks is fine). */
   maxPlaybackEventsPerSecond: 300,
+  /** Keyframes a shot render's colour transform may be estimated on. */
+  maxKeyframes: 32,
+  /** Widest feathered edge of a fix region, in source pixels. */
+  maxFeather: 200,
   /** Smallest region side, in source pixels. */
   minFixRegionSide: 8,
   /** Default upload size limit (bytes, all files of one upload together); the server's UPLOAD_MAX_BYTES may change it. */

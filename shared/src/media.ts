@@ -162,13 +162,18 @@ export interface MediaProgress {
 
 /** Where a version's full-quality pixels come from (the browser plays `media.blob`, the proxy). */
 export interface MediaSource {
-  kind: 'movie' | 'sequence';
+  /** 'render': a fix rendered over a range of a shot; frames outside `range` are the parent version's. */
+  kind: 'movie' | 'sequence' | 'render';
   /** The file name as uploaded (or the sequence pattern). */
   name: string;
   /** Movie: the original upload, served by /blobs. */
   blob?: string;
-  /** Sequence: a JSON blob `{ frames: [{ frame, sha256 }] }` of the original frame files (server-side). */
+  /** Sequence: a JSON blob `{ frames: [{ frame, sha256 }] }` of the original frame files (server-side);
+   *  render: the same for the rendered frames, by frame index. */
   manifest?: string;
+  /** Render: the version it was rendered from, and the frames it fixed (the rest are that version's). */
+  parentVersionId?: string;
+  range?: { in: number; out: number };
   /** ffprobe codec name (h264, prores, exr, dpx, png ...). */
   codec: string;
   profile?: string;

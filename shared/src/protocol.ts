@@ -34,13 +34,35 @@ export const JoinSchema = z.object({
   fresh: z.boolean().optional(),
 });
 export const YMessageSchema = z.object({ room: id, data: binary });
+/** Frames of a shot, inclusive, 0-based. */
+export const FrameRangeSchema = z
+  .object({ in: z.number().int().min(0), out: z.number().int().min(0) })
+  .refine((r) => r.in <= r.out, 'the range must not end before it starts');
+export type FrameRange = z.infer<typeof FrameRangeSchema>;
+
+/** A fix makes a still of one frame (the quick preview) or renders every frame of a range of the shot. */
+export const FixScopes = ['frame', 'shot'] as const;
+export type FixScope = (typeof FixScopes)[number];
+
 export const FixRequestSchema = z.object({
   room: id,
   versionId: id,
+  /** The frame on screen: the still's frame, or the frame a shot render shows first. */
   frame: z.number().int().min(0),
-  region: RegionSchema,
+  /** Where the fix applies; the full frame when absent. */
+  region: RegionSchema.optional(),
   fix: z.enum(FixIds),
   params: z.record(z.string(), z.unknown()).default({}),
+  scope: z.enum(FixScopes).default('frame'),
+  /** Shot renders: the frames to fix (default the whole shot); frames outside it stay the source's. */
+  range: FrameRangeSchema.optional(),
+  /**
+   * Shot renders of colour fixes: frames the transform is estimated on, interpolated smoothly between
+   * them (default: one transform for the range, from frames spread over it).
+   */
+  keyframes: z.array(z.number().int().min(0)).max(Limits.maxKeyframes).optional(),
+  /** Soften the region's edge over this many source pixels, outward (0 = a hard edge, the default). */
+  feather: z.number().min(0).max(Limits.maxFeather).default(0),
   /** The same key twice returns the first job instead of queueing another. */
   idempotencyKey: z.string().min(8).max(64),
 });
@@ -121,12 +143,33 @@ export interface Version {
 export const JobStates = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JobStates)[number];
 
+/** A shot render's progress: what the room's timeline fills in with. */
+export interface RenderProgress {
+  framesDone: number;
+  framesTotal: number;
+  /** Frames rendered so far, as sorted inclusive runs [first, last]. */
+  done: [number, number][];
+  /** Frames per second since the render started (0 until the first frame). */
+  fps: number;
+  /** Seconds left at that rate, or null before the first frame. */
+  etaSeconds: number | null;
+  /** The version number the render will become (shown as v004 while it renders). */
+  number: number;
+}
+
 export interface Job {
   id: string;
   fix: FixId;
   versionId: string;
   frame: number;
+  /** The region asked for (the full frame when the request had none). */
   region: Region;
+  /** 'frame': a still of one frame; 'shot': a new version of the shot, every frame of `range` fixed. */
+  scope: FixScope;
+  /** Shot renders: the frames fixed. */
+  range?: FrameRange;
+  /** Shot renders: frames done, rate and ETA (set once the render has started). */
+  render?: RenderProgress;
   state: JobState;
   /** Place in the room's queue, 1 = next; 0 once running or finished. */
   position: number;
@@ -158,6 +201,16 @@ export interface Tile {
   data: Uint8Array;
   /** A coarse pass (e.g. PatchMatch at a lower scale): later tiles over the same pixels replace it. */
   preview?: boolean;
+}
+
+/** One frame of a running shot render, for the room to show (the full-quality frame is stored apart). */
+export interface RenderedFrame {
+  jobId: string;
+  frame: number;
+  /** The frame as the player shows it: a JPEG blob (sha256) at the proxy's size, served by /blobs. */
+  preview: string;
+  width: number;
+  height: number;
 }
 
 export interface RoomState {
@@ -204,6 +257,8 @@ export interface ServerToClientEvents {
   'y:awareness': (p: { room: string; data: Uint8Array }) => void;
   'fix:job': (job: Job) => void;
   'fix:tile': (tile: Tile) => void;
+  /** A frame of a shot render is done: everyone's timeline fills in; the player can show it. */
+  'fix:frame': (f: RenderedFrame) => void;
   'version:created': (v: Version) => void;
   /** An upload made a new shot (sent before the 'version:created' of its first version). */
   'shot:created': (shot: Shot) => void;

@@ -3,7 +3,15 @@ import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import { blit, type Pixels, type Rect } from './tiling.js';
-import type { EncodedTile, InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
+import type { ChunkRun, EncodedTile, InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
+
+/** A frame of a chunk, written by the worker: its full-quality PNG and its preview JPEG (temporary files). */
+export interface ChunkFrameWritten {
+  frame: number;
+  png: string;
+  preview: string;
+  ms: number;
+}
 export type { InferenceRun };
 
 export interface InferenceEvents {
@@ -42,6 +50,8 @@ export class InferenceService {
     resolve: (r: InferenceResult) => void;
     /** Set while the worker reads the job's region (before its run). */
     onRead?: (views: ViewPixels[]) => void;
+    /** Set while the worker renders a chunk of a shot. */
+    chunk?: { onFrame: (f: ChunkFrameWritten) => void; resolve: (r: { segment: string; provider: string }) => void };
     reject: (e: Error) => void;
     /** Output size announced at start, and the result assembled from the final tiles. */
     size?: { width: number; height: number };
@@ -75,6 +85,20 @@ export class InferenceService {
     return new Promise((onRead, reject) => {
       this.current = { jobId, events: { onStart() {}, onTile() {} }, resolve() {}, onRead, reject };
       const msg: WorkerRequest = { type: 'read', jobId, source, views, providers: this.providers };
+      worker.send(msg);
+    });
+  }
+
+  /**
+   * Has the worker render a chunk of a shot (chunk.ts): `onFrame` hears each frame once its files are
+   * written; resolves with the chunk's proxy segment. Stoppable like a run.
+   */
+  chunk(jobId: string, req: ChunkRun, onFrame: (f: ChunkFrameWritten) => void): Promise<{ segment: string; provider: string }> {
+    if (this.current) return Promise.reject(new Error('inference worker is busy'));
+    const worker = this.ensureWorker();
+    return new Promise((resolve, reject) => {
+      this.current = { jobId, events: { onStart() {}, onTile() {} }, resolve() {}, reject, chunk: { onFrame, resolve } };
+      const msg: WorkerRequest = { ...req, type: 'chunk', jobId, providers: this.providers };
       worker.send(msg);
     });
   }
@@ -147,7 +171,12 @@ export class InferenceService {
     }
     const cur = this.current;
     if (!cur || cur.jobId !== m.jobId) return;
-    if (m.type === 'read') {
+    if (m.type === 'frame') {
+      cur.chunk?.onFrame({ frame: m.frame, png: m.png, preview: m.preview, ms: m.ms });
+    } else if (m.type === 'chunk-done') {
+      this.current = null;
+      cur.chunk?.resolve({ segment: m.segment, provider: m.provider });
+    } else if (m.type === 'read') {
       this.current = null;
       cur.onRead?.(m.views);
     } else if (m.type === 'started') {

@@ -5,6 +5,7 @@
  * tile is sent back as soon as it is ready.
  */
 import { Engine } from './engine.js';
+import { runChunk } from './chunk.js';
 import type { InferenceRun, WorkerReply, WorkerRequest } from './messages.js';
 
 /** Resolves once the message has been handed to the IPC channel (the engine waits for its tiles to leave). */
@@ -36,6 +37,13 @@ process.on('message', (req: WorkerRequest) => {
         (views) => post({ type: 'read', jobId: req.jobId, views }),
         (e: Error) => post({ type: 'error', jobId: req.jobId, message: e.message }),
       );
+    return;
+  }
+  if (req.type === 'chunk') {
+    const { type: _t, jobId, providers, ...chunk } = req;
+    runChunk(engine(providers), jobId, chunk, post)
+      .then(({ segment, provider }) => post({ type: 'chunk-done', jobId, provider, segment }))
+      .catch((e: Error) => post({ type: 'error', jobId, message: e.message }));
     return;
   }
   const { type: _type, jobId, providers, ...run } = req;

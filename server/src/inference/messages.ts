@@ -1,6 +1,7 @@
 import type { EnsuredModel } from '@loupe/models';
 import type { Tile } from '@loupe/shared';
 import type { Pixels, Rect } from './tiling.js';
+import type { ChunkRun } from './chunk.js';
 
 /** A float32 tensor that travels to the worker as is (advanced IPC serialization keeps typed arrays). */
 export interface TensorData {
@@ -101,6 +102,7 @@ export interface InpaintRun {
 }
 
 export type InferenceRun = TileRun | InpaintRun;
+export type { ChunkRun } from './chunk.js';
 
 /** A picture file's rect, read at `depth` bits. */
 export interface SourceRegion {
@@ -129,7 +131,9 @@ export type WorkerRequest =
    * Decode a job's region now (once): the worker keeps the pixels for the job's tile run with the same
    * `source`, and answers with the 8-bit views the server plans from.
    */
-  | { type: 'read'; jobId: string; source: SourceRegion; views: RegionView[]; providers: string[] };
+  | { type: 'read'; jobId: string; source: SourceRegion; views: RegionView[]; providers: string[] }
+  /** A chunk of a shot render: the worker decodes, fixes and writes its frames (chunk.ts). */
+  | (ChunkRun & { type: 'chunk'; jobId: string; providers: string[] });
 
 export interface ModelInspection {
   provider: string;
@@ -149,6 +153,10 @@ export type WorkerReply =
    */
   | { type: 'done'; jobId: string; provider: string; rgb?: Uint8Array; resultPath?: string; depth?: 8 | 16; info?: Record<string, unknown> }
   | { type: 'read'; jobId: string; views: ViewPixels[] }
+  /** A frame of a chunk is written: its full-quality PNG and its preview JPEG, in the chunk's folder. */
+  | { type: 'frame'; jobId: string; frame: number; png: string; preview: string; ms: number }
+  /** The chunk is done: every frame is written, and its proxy segment. */
+  | { type: 'chunk-done'; jobId: string; provider: string; segment: string }
   | { type: 'error'; jobId: string; message: string }
   | { type: 'inspected'; requestId: string; result?: ModelInspection; error?: string };
 

@@ -125,27 +125,52 @@ export function frameFile(m: Pick<SequenceManifest, 'frames'>, n: number): strin
   return f[lo].sha256;
 }
 
-/** Frame `frame` of a movie as PNG: 16-bit for sources deeper than 8 bits, YUV read with the source's matrix and range. */
-export function movieFrame(file: string, src: MediaSource, frame: number): Promise<Buffer> {
-  const fmt = src.bitDepth > 8 ? 'rgb48be' : 'rgb24';
+type MovieSource = Pick<MediaSource, 'pixFmt' | 'colour' | 'rate' | 'bitDepth' | 'frameLookup'>;
+
+/**
+ * The ffmpeg input and filter that give frames `first`.. of a movie at its full quality: 16 bits for
+ * sources deeper than 8, YUV read with the source's matrix and range, the first frame found by
+ * seeking to the keyframe before it (when the file allows) rather than decoding from the start.
+ */
+function movieInput(file: string, src: MovieSource, first: number, fmt: string): string[] {
   const matrix = MATRIX[src.colour.matrix ?? ''] ?? 'bt709';
   const range = src.colour.range === 'pc' || /^yuvj/.test(src.pixFmt) ? 'pc' : 'tv';
   const convert = `scale=in_color_matrix=${matrix}:in_range=${range}:flags=accurate_rnd+full_chroma_int,format=${fmt}`;
-  const out = ['-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-pix_fmt', fmt, '-compression_level', '1', '-'];
   const lookup = src.frameLookup;
   if (lookup?.mode === 'seek') {
     // Jump to the keyframe before the frame (the position counts from the file's start, which is never
     // after the first video frame), decode from there keeping the original time stamps, and take the
-    // first frame at or after the frame's exact time.
+    // frames at or after the first frame's exact time.
     const step = src.rate.den / src.rate.num;
-    const target = lookup.firstPts + frame * step;
-    const rough = Math.max(0, (frame - 1) * step);
-    return runFfmpeg([
-      '-noaccurate_seek', '-ss', rough.toFixed(6), '-copyts', '-i', file,
-      '-vf', `select='gte(t\\,${(target - step / 2).toFixed(6)})',${convert}`, '-fps_mode', 'passthrough', ...out,
-    ]);
+    const target = lookup.firstPts + first * step;
+    const rough = Math.max(0, (first - 1) * step);
+    return ['-noaccurate_seek', '-ss', rough.toFixed(6), '-copyts', '-i', file, '-vf', `select='gte(t\\,${(target - step / 2).toFixed(6)})',${convert}`, '-fps_mode', 'passthrough'];
   }
-  return runFfmpeg(['-i', file, '-vf', `select=eq(n\\,${frame}),${convert}`, '-fps_mode', 'passthrough', ...out]);
+  return ['-i', file, '-vf', `select=gte(n\\,${first}),${convert}`, '-fps_mode', 'passthrough'];
+}
+
+/** Frame `frame` of a movie as PNG (16-bit for sources deeper than 8 bits). */
+export function movieFrame(file: string, src: MovieSource, frame: number): Promise<Buffer> {
+  const fmt = src.bitDepth > 8 ? 'rgb48be' : 'rgb24';
+  return runFfmpeg([...movieInput(file, src, frame, fmt), '-frames:v', '1', '-f', 'image2pipe', '-c:v', 'png', '-pix_fmt', fmt, '-compression_level', '1', '-']);
+}
+
+/** ffmpeg arguments writing `count` raw frames from `first` of a movie to stdout (rgb24, or rgb48le at 16 bits). */
+export function movieDecodeArgs(file: string, src: MovieSource, first: number, count: number, depth: 8 | 16): string[] {
+  // The conversion is the one movieFrame makes; a deep render of an 8-bit source widens afterwards.
+  const fmt = src.bitDepth > 8 ? 'rgb48le' : 'rgb24';
+  const outFmt = depth === 16 && src.bitDepth > 8 ? 'rgb48le' : 'rgb24';
+  return [...movieInput(file, src, first, fmt), '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', outFmt, 'pipe:1'];
+}
+
+/** A DPX (or float TIFF) frame through ffmpeg, as PNG. */
+export function ffmpegFramePng(file: string, format: string, deep: boolean): Promise<Buffer> {
+  return ffmpegFrame(file, format, deep);
+}
+
+/** An OpenEXR frame through the view transform, as a 16-bit PNG. */
+export function exrFramePng(file: string): Promise<Buffer> {
+  return exrFrame(file);
 }
 
 function ffmpegFrame(file: string, format: string, deep: boolean): Promise<Buffer> {
