@@ -1,0 +1,130 @@
+import { Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
+import type { Logger } from '../log.js';
+import { bullConnection, type RedisLink } from '../cluster/redis.js';
+import { LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
+
+/**
+ * The scale-out job system: one BullMQ queue per lane on Redis. Any process adds jobs; a process
+ * takes jobs from a lane only if it registered handlers for it. A job is locked by the worker running
+ * it; if that worker dies, BullMQ sees the lock lapse and another worker runs the job again
+ * (`attempt` grows), so handlers are idempotent. Cancelling reaches a running job on whichever worker
+ * holds it through one Redis channel.
+ */
+export class BullJobSystem implements JobSystem {
+  private handlers = new Map<string, JobHandler>();
+  private queues = new Map<Lane, Queue>();
+  private workers: Worker[] = [];
+  private running = new Map<string, AbortController>();
+  private listeners: Parameters<JobSystem['onOutcome']>[0][] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly redis: RedisLink,
+    private readonly log: Logger,
+    /** How long a worker's lock on a job lasts without renewal: a dead worker's job runs again after this. */
+    private readonly lockMs: number,
+  ) {
+    for (const lane of Lanes) {
+      const q = new Queue(lane, this.options());
+      q.on('error', (err) => log.error({ err: err.message, lane }, 'job queue: redis error'));
+      this.queues.set(lane, q);
+    }
+  }
+
+  private options() {
+    return { connection: bullConnection(this.redis.url), prefix: this.redis.key('jobs') };
+  }
+
+  register<D>(handler: JobHandler<D>): void {
+    this.handlers.set(handler.name, handler as JobHandler);
+  }
+
+  onOutcome(fn: Parameters<JobSystem['onOutcome']>[0]): void {
+    this.listeners.push(fn);
+  }
+
+  async add<D>(lane: Lane, name: string, data: D, opts: AddOptions): Promise<void> {
+    // BullMQ ignores a job id it holds already; priority 1 is taken first (0 would mean none at all).
+    await this.queues.get(lane)!.add(name, data, {
+      jobId: opts.key,
+      priority: (opts.priority ?? 0) + 1,
+      attempts: opts.attempts ?? 3,
+      backoff: { type: 'fixed', delay: 500 },
+      removeOnComplete: true,
+      removeOnFail: true,
+    });
+  }
+
+  async remove(lane: Lane, key: string): Promise<boolean> {
+    const job = await this.queues.get(lane)!.getJob(key);
+    // remove() refuses a job a worker holds (it is locked).
+    return job ? job.remove().then(() => true, () => false) : false;
+  }
+
+  async cancel(lane: Lane, key: string): Promise<void> {
+    if (await this.remove(lane, key)) return;
+    await this.redis.command.set(this.redis.key('jobs-cancel', lane, key), '1', { expiration: { type: 'EX', value: 3600 } });
+    await this.redis.publish(this.redis.key('jobs-control'), JSON.stringify({ lane, key }));
+  }
+
+  async waiting(lane: Lane): Promise<WaitingJob[]> {
+    const jobs = await this.queues.get(lane)!.getJobs(['prioritized', 'waiting']);
+    return jobs
+      .filter((j): j is BullJob => !!j)
+      .sort((a, b) => (a.opts.priority ?? 0) - (b.opts.priority ?? 0) || a.timestamp - b.timestamp)
+      .map((j) => ({ name: j.name, key: j.id!, data: j.data, priority: (j.opts.priority ?? 1) - 1 }));
+  }
+
+  async start(): Promise<void> {
+    await this.redis.subscribe(this.redis.key('jobs-control'), (buf) => {
+      const { lane, key } = JSON.parse(buf.toString()) as { lane: Lane; key: string };
+      this.running.get(`${lane}:${key}`)?.abort(new Error('cancelled'));
+    });
+    const lanes = new Set([...this.handlers.values()].map((h) => h.lane));
+    for (const lane of lanes) {
+      const worker = new Worker(lane, (job) => this.process(lane, job), {
+        ...this.options(),
+        concurrency: LANE_CONCURRENCY[lane],
+        lockDuration: this.lockMs,
+        stalledInterval: this.lockMs,
+        maxStalledCount: 3,
+      });
+      worker.on('error', (err) => this.log.error({ err: err.message, lane }, 'job worker: redis error'));
+      await worker.waitUntilReady();
+      this.workers.push(worker);
+    }
+    if (lanes.size) this.log.info({ node: this.redis.nodeId, lanes: [...lanes] }, 'job worker ready');
+  }
+
+  private async process(lane: Lane, job: BullJob): Promise<void> {
+    const handler = this.handlers.get(job.name);
+    if (!handler) throw new Error(`no handler for ${job.name} here`);
+    const abort = new AbortController();
+    const id = `${lane}:${job.id}`;
+    this.running.set(id, abort);
+    let outcome: Outcome | { status: 'crashed'; message: string };
+    try {
+      if (await this.redis.command.get(this.redis.key('jobs-cancel', lane, job.id!))) abort.abort(new Error('cancelled'));
+      outcome = await handler.run(job.data, { key: job.id!, attempt: job.attemptsStarted || 1, signal: abort.signal, log: this.log });
+    } catch (err) {
+      outcome = { status: 'crashed', message: (err as Error).message };
+    } finally {
+      this.running.delete(id);
+    }
+    for (const fn of this.listeners) fn(job.name, job.id!, outcome);
+    if (outcome.status === 'crashed') throw new Error(outcome.message);
+    if (outcome.status === 'failed') throw outcome.retry ? new Error(outcome.message) : new UnrecoverableError(outcome.message);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const a of this.running.values()) a.abort(new Error('stopping'));
+    await Promise.all(this.workers.map((w) => w.close()));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+
+  get idle(): boolean {
+    return this.running.size === 0;
+  }
+}

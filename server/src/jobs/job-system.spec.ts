@@ -1,0 +1,132 @@
+/**
+ * The job system's contract, held by both implementations: in-process, and BullMQ on a real Redis
+ * (two systems sharing a prefix stand for two processes: one adds, the other works).
+ */
+import crypto from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../log.js';
+import { RedisLink } from '../cluster/redis.js';
+import { LocalJobSystem } from './local.job-system.js';
+import { BullJobSystem } from './bullmq.job-system.js';
+import { done, skipped, type JobHandler, type JobSystem, type Outcome } from './job-system.js';
+
+const log = createLogger('error');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+async function until<T>(check: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A system that adds, and one that works (the same one for the in-process kind). */
+type Pair = { adder: JobSystem; worker: JobSystem };
+const kinds: [string, () => Promise<Pair>][] = [
+  ['in-process', async () => {
+    const s = new LocalJobSystem(log);
+    closers.push(() => s.stop());
+    return { adder: s, worker: s };
+  }],
+  ['BullMQ on Redis', async () => {
+    const prefix = `loupe-test-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await RedisLink.connect(REDIS_URL, prefix, log);
+    const b = await RedisLink.connect(REDIS_URL, prefix, log);
+    const adder = new BullJobSystem(a, log, 2000);
+    const worker = new BullJobSystem(b, log, 2000);
+    closers.push(async () => {
+      await worker.stop();
+      await adder.stop();
+      await a.close();
+      await b.close();
+    });
+    return { adder, worker };
+  }],
+];
+
+describe.each(kinds)('job system (%s)', (_kind, make) => {
+  it('runs jobs by priority within a lane, one at a time on the inference lane, and each key once', async () => {
+    const { adder, worker } = await make();
+    const ran: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const h: JobHandler<{ tag: string }> = {
+      name: 'work',
+      lane: 'inference',
+      async run(d) {
+        ran.push(d.tag);
+        if (d.tag === 'first') await gate;
+        return done();
+      },
+    };
+    worker.register(h);
+    await worker.start();
+    if (adder !== worker) await adder.start();
+    await adder.add('inference', 'work', { tag: 'first' }, { key: 'k-first', priority: 5 });
+    await until(() => ran.length === 1, 'the first job to start');
+    await adder.add('inference', 'work', { tag: 'chunk' }, { key: 'k-chunk', priority: 10 });
+    await adder.add('inference', 'work', { tag: 'preview' }, { key: 'k-preview', priority: 1 });
+    await adder.add('inference', 'work', { tag: 'preview-again' }, { key: 'k-preview', priority: 1 });
+    const waiting = await adder.waiting('inference');
+    expect(waiting.map((w) => w.key)).toEqual(['k-preview', 'k-chunk']);
+    release();
+    await until(() => ran.length === 3, 'all jobs');
+    expect(ran).toEqual(['first', 'preview', 'chunk']);
+  });
+
+  it('runs a job again after a passing failure, and reports each outcome', async () => {
+    const { adder, worker } = await make();
+    const outcomes: string[] = [];
+    let tries = 0;
+    worker.register({
+      name: 'flaky',
+      lane: 'io',
+      async run(_d: unknown, ctx): Promise<Outcome> {
+        tries++;
+        return ctx.attempt < 2 ? { status: 'failed', code: 'BUSY', message: 'try later', retry: true } : done();
+      },
+    });
+    worker.register({ name: 'noop', lane: 'io', run: async () => skipped('nothing to do') });
+    worker.onOutcome((name, _key, o) => outcomes.push(`${name}:${o.status}`));
+    await worker.start();
+    await adder.add('io', 'flaky', {}, { key: 'f1' });
+    await adder.add('io', 'noop', {}, { key: 'n1' });
+    await until(() => outcomes.includes('flaky:done') && outcomes.includes('noop:skipped'), 'the retry');
+    expect(tries).toBe(2);
+    expect(outcomes.filter((o) => o === 'flaky:failed')).toHaveLength(1);
+  });
+
+  it('cancels a running job through its signal, and a waiting one by taking it out', async () => {
+    const { adder, worker } = await make();
+    const seen: string[] = [];
+    worker.register({
+      name: 'long',
+      lane: 'media',
+      async run(d: { tag: string }, ctx) {
+        seen.push(`start ${d.tag}`);
+        await new Promise<void>((resolve) => {
+          if (ctx.signal.aborted) return resolve();
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        seen.push(`aborted ${d.tag}`);
+        return skipped('cancelled');
+      },
+    });
+    await worker.start();
+    await adder.add('media', 'long', { tag: 'a' }, { key: 'a' });
+    await adder.add('media', 'long', { tag: 'b' }, { key: 'b' });
+    await until(() => seen.includes('start a'), 'job a to start');
+    expect(await adder.remove('media', 'b')).toBe(true);
+    await adder.cancel('media', 'a');
+    await until(() => seen.includes('aborted a'), 'job a to see its cancel');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).not.toContain('start b');
+  });
+});
