@@ -26,8 +26,13 @@ import { ModelRegistry } from './inference/model.registry.js';
 import { FixService } from './fixes/fix.service.js';
 import { FixRelay } from './fixes/fix.relay.js';
 import { FixRunner } from './fixes/fix.runner.js';
-import { LocalFixQueue } from './fixes/local.queue.js';
-import { FixWorker, publishingSink, RedisFixQueue, relayFixEvents } from './fixes/redis.queue.js';
+import { publishingSink, relayFixEvents } from './fixes/fix.relay.js';
+import { SystemFixQueue } from './fixes/system.queue.js';
+import { LocalJobSystem } from './jobs/local.job-system.js';
+import { BullJobSystem } from './jobs/bullmq.job-system.js';
+import type { JobSystem } from './jobs/job-system.js';
+import { ShotRenderService } from './shots/shot-render.service.js';
+import { RenderRepository } from './store/render.repository.js';
 import type { FixQueue } from './fixes/fix.queue.js';
 import { storingSink } from './fixes/job.execution.js';
 import { RedisLink } from './cluster/redis.js';
@@ -89,7 +94,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const redis = config.redis ? await RedisLink.connect(config.redis.url, config.redis.prefix, log) : null;
   const docBus = redis ? new RedisDocBus(redis, log) : undefined;
   const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus);
-  const frames = new FrameService(blobs, new FrameRepository(db));
+  const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
   const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
@@ -105,22 +110,12 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const relay = new FixRelay({
     job: (roomId, job) => toLocalRoom(roomId).emit('fix:job', job),
     tile: (roomId, tile) => toLocalRoom(roomId).emit('fix:tile', tile),
+    frame: (roomId, f) => toLocalRoom(roomId).emit('fix:frame', f),
     versionCreated: (roomId, v) => toLocalRoom(roomId).emit('version:created', v),
   });
-  const jobs = new JobRepository(db);
-  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
-  let queue: FixQueue;
-  let worker: FixWorker | null = null;
-  if (redis) {
-    const sink = publishingSink(redis, jobs, handOver.events);
-    await relayFixEvents(redis, relay);
-    queue = new RedisFixQueue(redis, jobs, sink, log);
-    if (config.role === 'all') worker = new FixWorker(redis, { jobs, runner, inference, sink, log, timeoutMs: config.fixTimeoutMs, lockMs: config.fixLockMs });
-  } else {
-    const sink = storingSink(jobs, handOver.events, relay);
-    queue = new LocalFixQueue({ jobs, runner, inference, log, timeoutMs: config.fixTimeoutMs, sink });
-  }
-  const fixes = new FixService({ jobs, versions, models, runner, queue, relay, log });
+  if (redis) await relayFixEvents(redis, relay);
+  const fixWork = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes: config.role === 'all' });
+  const fixes = new FixService({ jobs: fixWork.jobs, versions, models, runner: fixWork.runner, queue: fixWork.queue, relay, renders: fixWork.renders, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
   const presentation = new PresentationService(
@@ -214,7 +209,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   // Every model is built if missing and checked against its manifest before the first job runs.
   await models.load();
   await fixes.resumeUnfinished();
-  await worker?.start();
+  await fixWork.system.start();
   // Redis came back (perhaps empty): catch up on the rooms, and queue again the fixes it lost.
   redis?.onReconnect(() => {
     docs.resync();
@@ -238,7 +233,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     async close() {
       ready = false;
       await ingests.shutdown();
-      await worker?.close();
+      await fixWork.system.stop();
       await fixes.shutdown();
       presentation.close();
       yws.close();
@@ -264,32 +259,66 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
   if (!config.redis) throw new Error('A worker needs REDIS_URL: it takes its jobs from the API nodes through Redis.');
   const { db, rooms, versions, blobs } = openServices(config, log);
   const redis = await RedisLink.connect(config.redis.url, config.redis.prefix, log);
-  const frames = new FrameService(blobs, new FrameRepository(db));
+  const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
   const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
-  const jobs = new JobRepository(db);
-  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
   await models.load();
-  const worker = new FixWorker(redis, {
-    jobs,
-    runner,
-    inference,
-    sink: publishingSink(redis, jobs, handOver.events),
-    log,
-    timeoutMs: config.fixTimeoutMs,
-    lockMs: config.fixLockMs,
-  });
-  await worker.start();
+  const { system } = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay: null, runsFixes: true });
+  await system.start();
   return {
     async close() {
-      await worker.close();
+      await system.stop();
       await redis.close();
       await inference.close();
       handOver.close();
       db.close();
     },
   };
+}
+
+/**
+ * Fixes and shot renders on the job system: in this process, or on BullMQ with Redis. Where fixes run
+ * (ROLE all or worker), their handlers are registered: frame fixes, and a render's plan, chunks and finalize.
+ */
+function openFixWork(d: {
+  config: ReturnType<typeof loadConfig>;
+  log: Logger;
+  redis: RedisLink | null;
+  db: ReturnType<typeof openServices>['db'];
+  rooms: ReturnType<typeof openServices>['rooms'];
+  versions: ReturnType<typeof openServices>['versions'];
+  blobs: ReturnType<typeof openServices>['blobs'];
+  frames: FrameService;
+  inference: InferenceService;
+  models: ModelRegistry;
+  handOver: HandOver;
+  relay: FixRelay | null;
+  runsFixes: boolean;
+}) {
+  const { config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver } = d;
+  const jobs = new JobRepository(db);
+  const system: JobSystem = redis ? new BullJobSystem(redis, log, config.fixLockMs) : new LocalJobSystem(log);
+  const sink = redis ? publishingSink(redis, jobs, handOver.events) : storingSink(jobs, handOver.events, d.relay!);
+  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
+  const queue: FixQueue = new SystemFixQueue({ system, jobs, sink, log, ...(d.runsFixes ? { execution: { runner, inference, log, timeoutMs: config.fixTimeoutMs } } : {}) });
+  const renders = new ShotRenderService({
+    jobs,
+    renders: new RenderRepository(db),
+    versions,
+    rooms,
+    blobs,
+    frames,
+    inference,
+    models,
+    system,
+    events: { save: (r) => sink.save(r), frame: (roomId, f) => sink.frame(roomId, f), versionCreated: (roomId, v) => sink.versionCreated(roomId, v) },
+    log,
+    dataDir: config.dataDir,
+    chunkTimeoutMs: config.fixTimeoutMs,
+  });
+  if (d.runsFixes) renders.registerHandlers();
+  return { jobs, system, runner, queue, renders };
 }
 
 export function printInvites(roomName: string, invites: { role: string; url: string }[]) {

@@ -18,13 +18,17 @@ export interface Provenance {
   /** Execution provider ONNX Runtime actually ran on: 'cuda', 'webgpu' or 'cpu'; 'js' for algorithms run in the worker. */
   provider: string;
   sourceVersionId: string;
-  /** The exact input: the source version's media blob and the extracted frame's PNG blob. */
-  source?: { versionId: string; mediaSha256: string; frameSha256: string };
+  /** The exact input: the source version's media blob and (for a still) the extracted frame's PNG blob. */
+  source?: { versionId: string; mediaSha256: string; frameSha256?: string };
+  /** 'shot': every frame of `range` rendered into a new version of the shot; absent or 'frame': a still. */
+  scope?: 'frame' | 'shot';
+  /** Shot renders: the frames fixed (the others are the source's). */
+  range?: { in: number; out: number };
   /** Match grade: the reference picture. */
   reference?: { versionId: string; frame: number; sha256: string };
   frame: number;
   region: Region;
-  /** Region in source pixels. */
+  /** Region in source pixels (the whole frame when the request had none). */
   sourceRect: { x: number; y: number; width: number; height: number };
   /** The rasterised mask at source resolution (PNG blob, 255 = inside), when the request had one. */
   mask?: { sha256: string; width: number; height: number };

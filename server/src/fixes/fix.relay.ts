@@ -1,9 +1,14 @@
-import type { Job, Tile, Version } from '@loupe/shared';
+import { decode, encode } from '@msgpack/msgpack';
+import type { Job, RenderedFrame, Tile, Version } from '@loupe/shared';
+import type { RedisLink } from '../cluster/redis.js';
+import type { JobRepository } from '../store/job.repository.js';
+import { storingSink, type FixRecorder, type JobSink } from './job.execution.js';
 
 /** What the room hears about fixes. */
 export interface FixEvents {
   job(roomId: string, job: Job): void;
   tile(roomId: string, tile: Tile): void;
+  frame(roomId: string, f: RenderedFrame): void;
   versionCreated(roomId: string, v: Version): void;
 }
 
@@ -33,6 +38,10 @@ export class FixRelay implements FixEvents {
     this.out.tile(roomId, tile);
   }
 
+  frame(roomId: string, f: RenderedFrame): void {
+    this.out.frame(roomId, f);
+  }
+
   versionCreated(roomId: string, v: Version): void {
     this.out.versionCreated(roomId, v);
   }
@@ -41,4 +50,36 @@ export class FixRelay implements FixEvents {
   replayTiles(roomId: string, send: (t: Tile) => void): void {
     for (const entry of this.running.values()) if (entry.roomId === roomId) entry.tiles.forEach(send);
   }
+}
+
+type FixMessage =
+  | { t: 'job'; roomId: string; job: Job }
+  | { t: 'tile'; roomId: string; tile: Tile }
+  | { t: 'frame'; roomId: string; frame: RenderedFrame }
+  | { t: 'version'; roomId: string; version: Version };
+
+/**
+ * Where a job's news goes in scale-out: the database, the event log, and one Redis channel every
+ * API node hears and relays to its own members (so each member gets each event once).
+ */
+export function publishingSink(redis: RedisLink, jobs: JobRepository, record: FixRecorder): JobSink {
+  const channel = redis.key('fix-events');
+  const send = (m: FixMessage) => void redis.publish(channel, Buffer.from(encode(m))).catch(() => {});
+  return storingSink(jobs, record, {
+    job: (roomId, job) => send({ t: 'job', roomId, job }),
+    tile: (roomId, tile) => send({ t: 'tile', roomId, tile }),
+    frame: (roomId, frame) => send({ t: 'frame', roomId, frame }),
+    versionCreated: (roomId, version) => send({ t: 'version', roomId, version }),
+  });
+}
+
+/** Relays every job's news heard on Redis to this node's members. */
+export async function relayFixEvents(redis: RedisLink, relay: FixEvents): Promise<void> {
+  await redis.subscribe(redis.key('fix-events'), (buf) => {
+    const m = decode(buf) as FixMessage;
+    if (m.t === 'job') relay.job(m.roomId, m.job);
+    else if (m.t === 'tile') relay.tile(m.roomId, { ...m.tile, data: new Uint8Array(m.tile.data) });
+    else if (m.t === 'frame') relay.frame(m.roomId, m.frame);
+    else relay.versionCreated(m.roomId, m.version);
+  });
 }

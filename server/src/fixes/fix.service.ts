@@ -3,6 +3,7 @@ import {
   ErrorCode,
   FixCatalogue,
   FixParams,
+  FixRequestSchema,
   Limits,
   LoupeError,
   can,
@@ -11,6 +12,7 @@ import {
   type MatchGradeParams,
   type Member,
   type Region,
+  type RenderedFrame,
   type Tile,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
@@ -23,6 +25,10 @@ import { sourceRect } from './region.js';
 import { PRIORITY, type FixQueue } from './fix.queue.js';
 import type { FixRelay } from './fix.relay.js';
 import type { FixRunner, StoredRecord } from './fix.runner.js';
+import type { RenderRecord, ShotRenderService } from '../shots/shot-render.service.js';
+
+/** The whole picture: what a request without a region fixes. */
+const FULL_FRAME: Region = { x: 0, y: 0, width: 1, height: 1 };
 
 export type { FixEvents } from './fix.relay.js';
 
@@ -42,11 +48,13 @@ export class FixService {
       runner: FixRunner;
       queue: FixQueue;
       relay: FixRelay;
+      renders: ShotRenderService;
       log: Logger;
     },
   ) {}
 
-  async request(member: Member, req: FixRequest): Promise<Job> {
+  async request(member: Member, input: FixRequest): Promise<Job> {
+    const req = FixRequestSchema.parse(input);
     if (!can(member.role, 'requestFix')) {
       throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${member.role} cannot ask for fixes; artists and directors can.`);
     }
@@ -57,12 +65,13 @@ export class FixService {
       throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${req.versionId} in this room.`);
     }
     if (version.media.type !== 'video') {
-      throw new LoupeError(ErrorCode.NOT_FIXABLE, "Fixes run on a shot's source frames; pick the source version.");
+      throw new LoupeError(ErrorCode.NOT_FIXABLE, 'A still has no frames to fix: pick a version of the shot (the source, or a rendered version).');
     }
     if (req.frame >= version.media.frameCount) {
       throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Frame ${req.frame} is past the last frame (${version.media.frameCount - 1}).`);
     }
-    const rect = sourceRect(req.region, version.media.width, version.media.height);
+    const region = req.region ?? FULL_FRAME;
+    const rect = sourceRect(region, version.media.width, version.media.height);
     const fix = FixCatalogue[req.fix];
     const parsedParams = FixParams[req.fix].safeParse(req.params ?? {});
     if (!parsedParams.success) {
@@ -70,7 +79,7 @@ export class FixService {
       throw new LoupeError(ErrorCode.BAD_REQUEST, `Bad parameters for ${req.fix}: ${issue?.path.join('.') || 'params'}: ${issue?.message}`);
     }
     const params = parsedParams.data as Record<string, unknown>;
-    if (fix.needsMask && !req.region.mask) throw new LoupeError(ErrorCode.MASK_REQUIRED, `${fix.label} works on a drawn mask: draw around what to change.`);
+    if (fix.needsMask && !region.mask) throw new LoupeError(ErrorCode.MASK_REQUIRED, `${fix.label} works on a drawn mask: draw around what to change.`);
     await this.deps.models.load();
     this.deps.runner.resolveModel(req.fix, params); // refuses now rather than after queueing
     if (req.fix === 'match-grade') this.deps.runner.referenceOf(req.room, params as MatchGradeParams);
@@ -84,12 +93,15 @@ export class FixService {
     if (mine >= Limits.maxQueuedJobsPerUser) {
       throw new LoupeError(ErrorCode.QUEUE_FULL, `You already have ${mine} fixes waiting in this room (at most ${Limits.maxQueuedJobsPerUser}); cancel one or wait.`);
     }
+    const shot = req.scope === 'shot';
     const job: Job = {
       id: shortId(),
       fix: req.fix,
       versionId: version.id,
       frame: req.frame,
-      region: req.region,
+      region,
+      scope: req.scope,
+      ...(shot ? { range: req.range ?? { in: 0, out: version.media.frameCount - 1 } } : {}),
       state: 'queued',
       position: 0,
       progress: 0,
@@ -103,6 +115,12 @@ export class FixService {
     };
     const priority = member.role === 'director' ? PRIORITY.director : PRIORITY.other;
     const rec: StoredRecord = { job, roomId: req.room, params: { fixParams: params, sourceRect: rect, priority, seq: this.nextSeq() } };
+    if (shot) {
+      Object.assign(rec.params, { feather: req.feather, ...(req.keyframes ? { keyframes: req.keyframes } : {}) });
+      this.deps.renders.validate(version, job, params);
+    } else if (req.feather > 0) {
+      throw new LoupeError(ErrorCode.BAD_REQUEST, 'A feathered edge is for shot renders; a still shows the region as it is.');
+    }
     try {
       this.deps.jobs.insert(rec, req.idempotencyKey);
     } catch (e) {
@@ -111,7 +129,7 @@ export class FixService {
       if (first) return first.job;
       throw e;
     }
-    const added = this.deps.queue.add(rec);
+    const added = shot ? this.deps.renders.queue(rec as RenderRecord) : this.deps.queue.add(rec);
     const queued = { ...rec.job }; // as queued: the job may start before the ack leaves
     await added;
     this.deps.log.info({ room: req.room, job: job.id, user: member.id, fix: job.fix, frame: job.frame, position: queued.position }, 'fix queued');
@@ -126,6 +144,7 @@ export class FixService {
     if (rec.job.requestedBy.id !== member.id && member.role !== 'director') {
       throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Only who asked for a fix, or a director, can cancel it.');
     }
+    if (rec.job.scope === 'shot') return this.deps.renders.cancel(rec as RenderRecord, member);
     return this.deps.queue.cancel(rec, member);
   }
 
@@ -143,8 +162,15 @@ export class FixService {
     this.deps.relay.replayTiles(roomId, send);
   }
 
-  resumeUnfinished(): Promise<void> {
-    return this.deps.queue.resumeUnfinished();
+  /** The frames done so far of the room's running shot renders. */
+  replayFrames(roomId: string, send: (f: RenderedFrame) => void): Promise<void> {
+    return this.deps.renders.replayFrames(roomId, send);
+  }
+
+  /** Queues again what a stopped process left waiting or running: frame fixes, and renders (from where they were). */
+  async resumeUnfinished(): Promise<void> {
+    await this.deps.queue.resumeUnfinished();
+    for (const rec of (await this.deps.jobs.unfinished()) as StoredRecord[]) if (rec.job.scope === 'shot') await this.deps.renders.queue(rec as RenderRecord);
   }
 
   shutdown(): Promise<void> {

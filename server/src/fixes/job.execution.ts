@@ -1,15 +1,17 @@
-import { ErrorCode, LoupeError, type Job, type Member, type Tile, type Version } from '@loupe/shared';
+import { ErrorCode, LoupeError, type Job, type Member, type RenderedFrame, type Tile, type Version } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import { RunStopped, type InferenceService } from '../inference/inference.service.js';
 import type { FixRunner, StoredRecord } from './fix.runner.js';
 import type { JobRepository } from '../store/job.repository.js';
 import type { FixEvents } from './fix.relay.js';
 
-/** Where a job's state, tiles and version go: the database and the room (directly, or over Redis). */
+/** Where a job's state, tiles, frames and version go: the database and the room (directly, or over Redis). */
 export interface JobSink {
   /** Stores the job's state and tells the room. */
   save(rec: StoredRecord): void;
   tile(roomId: string, tile: Tile): void;
+  /** A frame of a shot render landed. */
+  frame(roomId: string, f: RenderedFrame): void;
   versionCreated(roomId: string, v: Version): void;
 }
 
@@ -31,6 +33,7 @@ export function storingSink(jobs: JobRepository, record: FixRecorder, out: FixEv
       out.job(rec.roomId, { ...rec.job });
     },
     tile: (roomId, tile) => out.tile(roomId, tile),
+    frame: (roomId, f) => out.frame(roomId, f),
     versionCreated(roomId, v) {
       record.versionCreated(roomId, v);
       out.versionCreated(roomId, v);

@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Logger } from '../log.js';
 import { bullConnection, type RedisLink } from '../cluster/redis.js';
-import { LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
+import { CancelReason, LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
 
 /**
  * The scale-out job system: one BullMQ queue per lane on Redis. Any process adds jobs; a process
@@ -61,10 +61,11 @@ export class BullJobSystem implements JobSystem {
     return job ? job.remove().then(() => true, () => false) : false;
   }
 
-  async cancel(lane: Lane, key: string): Promise<void> {
+  async cancel(lane: Lane, key: string, why: Record<string, unknown> = {}): Promise<void> {
     if (await this.remove(lane, key)) return;
-    await this.redis.command.set(this.redis.key('jobs-cancel', lane, key), '1', { expiration: { type: 'EX', value: 3600 } });
-    await this.redis.publish(this.redis.key('jobs-control'), JSON.stringify({ lane, key }));
+    // Kept a while for a worker that takes the job just now, and told to the one running it.
+    await this.redis.command.set(this.redis.key('jobs-cancel', lane, key), JSON.stringify(why), { expiration: { type: 'EX', value: 3600 } });
+    await this.redis.publish(this.redis.key('jobs-control'), JSON.stringify({ lane, key, why }));
   }
 
   async waiting(lane: Lane): Promise<WaitingJob[]> {
@@ -77,8 +78,8 @@ export class BullJobSystem implements JobSystem {
 
   async start(): Promise<void> {
     await this.redis.subscribe(this.redis.key('jobs-control'), (buf) => {
-      const { lane, key } = JSON.parse(buf.toString()) as { lane: Lane; key: string };
-      this.running.get(`${lane}:${key}`)?.abort(new Error('cancelled'));
+      const { lane, key, why } = JSON.parse(buf.toString()) as { lane: Lane; key: string; why: Record<string, unknown> };
+      this.running.get(`${lane}:${key}`)?.abort(new CancelReason(why));
     });
     const lanes = new Set([...this.handlers.values()].map((h) => h.lane));
     for (const lane of lanes) {
@@ -104,7 +105,8 @@ export class BullJobSystem implements JobSystem {
     this.running.set(id, abort);
     let outcome: Outcome | { status: 'crashed'; message: string };
     try {
-      if (await this.redis.command.get(this.redis.key('jobs-cancel', lane, job.id!))) abort.abort(new Error('cancelled'));
+      const cancelled = await this.redis.command.get(this.redis.key('jobs-cancel', lane, job.id!));
+      if (cancelled) abort.abort(new CancelReason(JSON.parse(cancelled.toString())));
       outcome = await handler.run(job.data, { key: job.id!, attempt: job.attemptsStarted || 1, signal: abort.signal, log: this.log });
     } catch (err) {
       outcome = { status: 'crashed', message: (err as Error).message };

@@ -25,6 +25,13 @@ export type Outcome =
   /** `retry`: a passing fault (a worker restarting, a busy file); the job runs again if it has attempts left. */
   | { status: 'failed'; code: string; message: string; retry?: boolean };
 
+/** The reason a cancelled job's signal carries. */
+export class CancelReason extends Error {
+  constructor(readonly why: Record<string, unknown> = {}) {
+    super('cancelled');
+  }
+}
+
 export const done = (): Outcome => ({ status: 'done' });
 export const skipped = (reason: string): Outcome => ({ status: 'skipped', reason });
 
@@ -33,7 +40,10 @@ export interface JobContext {
   key: string;
   /** 1 on the first run, 2 on the next (after a failure with retry, or a worker that died). */
   attempt: number;
-  /** Aborted when the job is cancelled (`JobSystem.cancel`) or the process stops. */
+  /**
+   * Aborted when the job is cancelled (`JobSystem.cancel`; then `signal.reason` is a CancelReason) or
+   * the process stops.
+   */
   signal: AbortSignal;
   log: Logger;
 }
@@ -65,8 +75,8 @@ export interface JobSystem {
   add<D>(lane: Lane, name: string, data: D, opts: AddOptions): Promise<void>;
   /** Takes a waiting job out of its lane; false when it is running (or unknown). */
   remove(lane: Lane, key: string): Promise<boolean>;
-  /** Aborts the job's run wherever it runs (its handler sees `signal` aborted). */
-  cancel(lane: Lane, key: string): Promise<void>;
+  /** Aborts the job's run wherever it runs (its handler sees `signal` aborted, with `why` as its reason). */
+  cancel(lane: Lane, key: string, why?: Record<string, unknown>): Promise<void>;
   /** The lane's waiting jobs in the order they will run. */
   waiting(lane: Lane): Promise<WaitingJob[]>;
   /** Starts taking jobs for the registered handlers. */

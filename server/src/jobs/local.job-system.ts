@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
+import { CancelReason, LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
 
 interface Entry {
   name: string;
@@ -51,9 +51,9 @@ export class LocalJobSystem implements JobSystem {
     return true;
   }
 
-  async cancel(lane: Lane, key: string): Promise<void> {
+  async cancel(lane: Lane, key: string, why?: Record<string, unknown>): Promise<void> {
     await this.remove(lane, key);
-    this.running.get(`${lane}:${key}`)?.abort.abort(new Error('cancelled'));
+    this.running.get(`${lane}:${key}`)?.abort.abort(new CancelReason(why));
   }
 
   async waiting(lane: Lane): Promise<WaitingJob[]> {

@@ -7,6 +7,7 @@ import { ffprobeJson, runFfmpeg, spawnFfmpeg } from './ffmpeg.js';
 import type { SequenceManifest } from './ingest.service.js';
 import { pipeDemuxer } from './probe.js';
 import { gbrpf32ToRgb48 } from './view-transform.js';
+import type { FrameFeed } from './frame-feed.js';
 
 const MATRIX: Record<string, string> = { bt709: 'bt709', bt470bg: 'bt601', smpte170m: 'bt601', bt2020nc: 'bt2020', bt2020c: 'bt2020', smpte240m: 'smpte240m', fcc: 'fcc' };
 
@@ -26,6 +27,8 @@ export class FrameService {
     private readonly blobs: BlobRepository,
     private readonly frames: FrameRepository,
     private readonly maxParallel = 2,
+    /** Finds a render's parent version (its frames outside the render's range are the parent's). */
+    private readonly versionOf: (id: string) => Version | undefined | Promise<Version | undefined> = () => undefined,
   ) {}
 
   private async slot<T>(fn: () => Promise<T>): Promise<T> {
@@ -46,6 +49,12 @@ export class FrameService {
     if (version.media.type !== 'video') throw new LoupeError(ErrorCode.NOT_FIXABLE, 'Only video versions have frames.');
     if (!Number.isInteger(frame) || frame < 0 || frame >= version.media.frameCount) {
       throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Frame ${frame} is outside 0..${version.media.frameCount - 1}.`);
+    }
+    const src = version.media.source;
+    if (src?.kind === 'render') {
+      // A render's own frames are stored PNGs; the others are its parent's, bit for bit.
+      if (frame >= src.range!.in && frame <= src.range!.out) return frameFile(await this.manifest(src.manifest!), frame);
+      return this.frame(await this.parentOf(version), frame);
     }
     const cached = this.frames.get(version.id, frame);
     if (cached && this.blobs.has(cached)) return cached;
@@ -71,6 +80,43 @@ export class FrameService {
       '-vf', `select=eq(n\\,${frame})`, '-fps_mode', 'passthrough', '-frames:v', '1',
       '-f', 'image2pipe', '-c:v', 'png', '-compression_level', '1', '-',
     ]);
+  }
+
+  private async parentOf(version: Version): Promise<Version> {
+    const id = version.media.type === 'video' ? version.media.source?.parentVersionId : undefined;
+    const parent = id ? await this.versionOf(id) : undefined;
+    if (!parent) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `The version ${version.id} was rendered from is gone.`);
+    return parent;
+  }
+
+  /**
+   * How to read frames `first`..`last` of a version at full quality, decoded once: one feed per way in
+   * (the movie from the keyframe before `first`, the sequence's files, a render's own frames and its
+   * parent's around them).
+   */
+  async feeds(version: Version, first: number, last: number): Promise<FrameFeed[]> {
+    if (version.media.type !== 'video') throw new LoupeError(ErrorCode.NOT_FIXABLE, 'Only video versions have frames.');
+    if (!(first >= 0 && last < version.media.frameCount && first <= last)) {
+      throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Frames ${first}-${last} are outside 0..${version.media.frameCount - 1}.`);
+    }
+    const src = version.media.source;
+    const count = last - first + 1;
+    if (!src) return [{ kind: 'video', file: this.blobs.path(version.media.blob), first, count }];
+    if (src.kind === 'movie') return [{ kind: 'movie', file: this.blobs.path(src.blob!), source: src, first, count }];
+    const m = await this.manifest(src.manifest!);
+    if (src.kind === 'sequence') {
+      const files = Array.from({ length: count }, (_, i) => ({ path: this.blobs.path(frameFile(m, m.firstFrame + first + i)), format: m.format }));
+      return [{ kind: 'files', first, files }];
+    }
+    // A render: its range from its own frames, the rest from its parent's feeds.
+    const { in: a, out: b } = src.range!;
+    const feeds: FrameFeed[] = [];
+    if (first < a) feeds.push(...(await this.feeds(await this.parentOf(version), first, Math.min(last, a - 1))));
+    const lo = Math.max(first, a);
+    const hi = Math.min(last, b);
+    if (lo <= hi) feeds.push({ kind: 'files', first: lo, files: Array.from({ length: hi - lo + 1 }, (_, i) => ({ path: this.blobs.path(frameFile(m, lo + i)), format: 'png' as const })) });
+    if (last > b) feeds.push(...(await this.feeds(await this.parentOf(version), Math.max(first, b + 1), last)));
+    return feeds;
   }
 
   private async fromSource(src: MediaSource, frame: number): Promise<string> {

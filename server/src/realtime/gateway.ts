@@ -157,6 +157,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
             const ids = [...room.awareness.getStates().keys()];
             if (ids.length) socket.emit('y:awareness', { room: roomId, data: awarenessProtocol.encodeAwarenessUpdate(room.awareness, ids) });
             deps.fixes.replayTiles(roomId, (tile) => socket.emit('fix:tile', tile));
+            void deps.fixes.replayFrames(roomId, (f) => socket.emit('fix:frame', f)).catch((err: Error) => slog.warn({ err: err.message }, 'could not replay render frames'));
           });
           slog.info({ room: roomId }, 'joined');
           await deps.presentation.ensure(roomId);

@@ -77,6 +77,10 @@ CREATE TABLE IF NOT EXISTS room_events (
   actor TEXT, data TEXT NOT NULL, ref TEXT);
 CREATE INDEX IF NOT EXISTS room_events_room ON room_events (room_id, id);
 CREATE INDEX IF NOT EXISTS room_events_ref ON room_events (ref) WHERE ref IS NOT NULL;
+CREATE TABLE IF NOT EXISTS render_frames (
+  job_id TEXT NOT NULL, frame INTEGER NOT NULL, sha256 TEXT NOT NULL, preview TEXT NOT NULL, PRIMARY KEY (job_id, frame));
+CREATE TABLE IF NOT EXISTS render_chunks (
+  job_id TEXT NOT NULL, chunk INTEGER NOT NULL, segment TEXT NOT NULL, PRIMARY KEY (job_id, chunk));
 CREATE TABLE IF NOT EXISTS webhooks (
   id TEXT PRIMARY KEY, room_id TEXT NOT NULL, url TEXT NOT NULL, created_at TEXT NOT NULL);
 `;

@@ -22,6 +22,11 @@ export class JobRepository {
     return row && JSON.parse(row.data);
   }
 
+  get(id: string): JobRecord | undefined {
+    const row = this.db.prepare('SELECT data FROM jobs WHERE id = ?').get(id) as { data: string } | undefined;
+    return row && JSON.parse(row.data);
+  }
+
   update(rec: JobRecord): void {
     this.db.prepare('UPDATE jobs SET state = ?, data = ? WHERE id = ?').run(rec.job.state, JSON.stringify(rec), rec.job.id);
   }
