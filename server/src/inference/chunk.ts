@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import type { Engine } from './engine.js';
 import type { Pixels, Rect } from './tiling.js';
 import type { TensorData, TileRun, WorkerReply } from './messages.js';
-import { readPixels, writePng } from './png.js';
+import { readPixels, to8, writePng } from './png.js';
 import { readFrames, type DecodedFrame, type FrameFeed } from '../media/frame-feed.js';
 import { proxyScale, x264Args } from '../media/proxy.js';
 import { spawnFfmpeg } from '../media/ffmpeg.js';
@@ -161,8 +161,8 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
 
   /** The frame at the proxy's size, 8 bits: into the segment, and as the room's JPEG. */
   const toPreview = async (rgb: Pixels, w: number, h: number) => {
-    const img = rgb instanceof Uint16Array ? sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width: w, height: h, channels: 3 } }).toColourspace('srgb') : sharp(rgb, { raw: { width: w, height: h, channels: 3 } });
-    return img.resize(pw, ph, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+    const rgb8 = rgb instanceof Uint16Array ? to8(rgb) : rgb;
+    return sharp(rgb8, { raw: { width: w, height: h, channels: 3 } }).resize(pw, ph, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
   };
   // Frames are written in order: the segment needs them so, and the room sees the timeline fill in order.
   let written: Promise<void> = Promise.resolve();
