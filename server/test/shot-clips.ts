@@ -3,7 +3,7 @@
  * fraction of a pixel per frame (as a slow camera move does), optionally with an object crossing it
  * on its own path, and the truth for each frame (background alone, object mask). Seeded, no I/O.
  */
-import { rng, svgScene, type Rgb } from './fix-scenes.js';
+import { meanDeltaE, rng, svgScene, type Rgb } from './fix-scenes.js';
 
 /** Multi-octave value noise, 0..1, for texture that is not flat colour (bark, grass, concrete). */
 export function valueNoise(width: number, height: number, seed: number, octaves = 5, base = 64): Float32Array {
@@ -117,4 +117,15 @@ export async function panClip(opts: {
     objectMask.push(mask);
   }
   return { frames, background, objectMask };
+}
+
+/**
+ * Temporal flicker of a result against a reference clip (the source, or another method's result): the
+ * mean over consecutive frames of |ΔE(result t, t+1) − ΔE(reference t, t+1)|, ΔE the mean CIEDE2000.
+ * A fix that changes the clip the same way on every frame leaves the frame-to-frame change as it was.
+ */
+export function flicker(result: Uint8Array[], reference: Uint8Array[]): number {
+  let sum = 0;
+  for (let t = 0; t + 1 < result.length; t++) sum += Math.abs(meanDeltaE(result[t], result[t + 1]) - meanDeltaE(reference[t], reference[t + 1]));
+  return sum / Math.max(1, result.length - 1);
 }
