@@ -164,6 +164,13 @@ export class Player {
     v.muted = this.muted || this.volume === 0;
   }
 
+  /** Where playback is, in frames: the video's own clock while it plays forward, else the frame on screen. */
+  mediaPosition(): number {
+    const v = this.video;
+    if (v && this.playing && this.direction === 1 && !v.paused && !this.wrapping) return Math.min(this.lastFrame, Math.max(0, v.currentTime * this.fps));
+    return this.frame;
+  }
+
   /** The <video> on screen (the compare view follows it). */
   get element(): HTMLVideoElement | null {
     return this.video;

@@ -237,7 +237,8 @@ export class PlaybackSync {
     const loop = p.loopRange;
     return {
       versionId,
-      frame: Math.max(0, Math.round(p.frame)),
+      // Playing: the media clock, not the last frame callback (which lags when the page is busy).
+      frame: Math.max(0, Math.floor(p.mediaPosition())),
       playing: p.playing && p.direction === 1,
       rate: p.rate,
       loop: loop ? { in: loop.in, out: loop.out } : null,
