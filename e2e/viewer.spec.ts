@@ -203,6 +203,16 @@ describe('the viewer a reviewer expects', () => {
       await screenshot(p, `20-zoomed-${name}`);
     }
 
+    // Fullscreen is each member's: the viewer (picture, layers, view controls) fills the screen.
+    const before = (await viewer.locator('[data-testid=stage]').boundingBox())!;
+    await viewer.locator('[data-testid=fullscreen]').click();
+    await expect.poll(() => viewer.evaluate(() => document.fullscreenElement?.getAttribute('data-testid') ?? null), { timeout: 5_000 }).toBe('viewer');
+    await expect.poll(async () => (await viewer.locator('[data-testid=stage]').boundingBox())!.width, { timeout: 5_000 }).toBeGreaterThan(before.width);
+    await screenshot(viewer, '20-fullscreen-viewer');
+    await viewer.locator('[data-testid=fullscreen]').click();
+    await expect.poll(() => viewer.evaluate(() => !!document.fullscreenElement), { timeout: 5_000 }).toBe(false);
+    expect(await session(director, '!!document.fullscreenElement')).toBe(false);
+
     // A follower who zooms keeps following playback, on their own view, until they follow again.
     await viewer.locator('[data-testid=zoom-fit]').click();
     expect(await session(viewer, 's.view.own')).toBe(true);

@@ -85,6 +85,8 @@ export class Tools {
   color = $state<string>(COLORS[0].value);
   size = $state<number>(SIZES[1].value);
   selection = $state<Selection | null>(null);
+  /** Where the fix panel sits over the picture (toasts keep clear of it). */
+  fixPanelAt = $state<'top' | 'bottom'>('top');
 
   /** How many frames the next drawings (and notes) last: frameEnd = frame + hold - 1. */
   private holdValue = $state(1);
