@@ -1,5 +1,5 @@
 /** Notes on frames: writing them into the room document, and what the notes panel shows. */
-import { frameToTimecode, Limits, timecodeToFrame, type Note, type Version } from '@loupe/shared';
+import { clockTimecode, Limits, mediaClock, type Note, type Version } from '@loupe/shared';
 import type { RoomSession } from './session.svelte';
 import type { NoteThread } from './collab.svelte';
 
@@ -31,19 +31,10 @@ export function noteAuthors(threads: NoteThread[]): { id: string; name: string }
   return [...byId].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** SMPTE timecode of a frame of a version, counted from its shot's start timecode. */
+/** SMPTE timecode of a frame of a version, counted from its media's own start timecode (else its shot's). */
 export function noteTimecode(room: RoomSession, version: Version | null, frame: number): string {
   const shot = room.versions.shotOf(version) ?? room.versions.shot;
-  const video = room.versions.videoOf(version);
-  const fps = video?.media.type === 'video' && video.media.fps > 0 ? video.media.fps : (shot?.fps ?? room.player.fps);
-  const rate = { fps, dropFrame: shot?.dropFrame ?? false };
-  let start = 0;
-  try {
-    start = shot?.startTimecode ? timecodeToFrame(shot.startTimecode, rate) : 0;
-  } catch {
-    start = 0;
-  }
-  return frameToTimecode(start + frame, rate);
+  return clockTimecode(mediaClock(shot, room.versions.videoOf(version)?.media), frame);
 }
 
 function clean(text: string): string {
