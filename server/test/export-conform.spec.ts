@@ -125,6 +125,10 @@ describe('hand-over exports an editor can conform with', () => {
       ['v002', '01:00:10:10', onV2.text],
     ]);
 
+    // Webhooks and the event log give a note's timecode on its own version too.
+    const events = (await get('events.jsonl')).toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.filter((x) => x.type === 'note.added').map((x) => [x.data.version.label, x.data.timecode])).toEqual([['v001', '00:00:00:05'], ['v002', '01:00:10:10']]);
+
     // The zip: the original upload, byte for byte (ProRes 4444, its timecode and reel inside), no proxy.
     const zip = await readZip(await get('approved.zip'));
     const manifest = JSON.parse(zip.get('manifest.json')!.data.toString());
@@ -207,6 +211,7 @@ describe('hand-over exports an editor can conform with', () => {
     expect(text).toContain('日本語のメモ');
     expect(text).toContain('Ciel trop chaud à gauche');
     expect(text).toContain('Roto edge chatters — 日本 café');
+    expect(text).toContain('v002 starts at 01:00:10:00 on reel A001C003');
     const fonts = (await run('pdffonts', [path.join(dirPdf, 'r.pdf')])).stdout;
     // Every font is embedded (subset); the Japanese is drawn with Noto Sans CJK.
     const rows = fonts.trim().split('\n').slice(2);

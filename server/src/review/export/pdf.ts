@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
-import { FixCatalogue, type DecisionRecord, type Version } from '@loupe/shared';
+import { FixCatalogue, versionLabel, type DecisionRecord, type Version } from '@loupe/shared';
+import { editorialCut } from './cut.js';
 import type { BlobRepository } from '../../store/blob.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
 import { framePicture } from './picture.js';
@@ -57,8 +58,12 @@ export async function notesPdf(
   doc.moveDown(0.3).font(f.body(exported)).fontSize(10).fillColor(COLORS.muted).text(exported);
   doc.moveDown(1).font(f.bold('Shots')).fontSize(13).fillColor(COLORS.text).text('Shots');
   doc.fontSize(10);
+  // Each shot as the cut holds it: its version's own start timecode and reel.
+  const cut = new Map(editorialCut(snap).map((c) => [c.shot.id, c]));
   for (const s of snap.shots) {
-    const line = `${s.name} — ${s.fps}${s.dropFrame ? ' DF' : ''} fps, ${s.frameCount} frames, ${s.width}x${s.height}, starts at ${s.startTimecode}`;
+    const c = cut.get(s.id);
+    const start = c ? `${versionLabel(c.version)} starts at ${c.clock.startTimecode}${c.clock.reel ? ` on reel ${c.clock.reel}` : ''}` : `starts at ${s.startTimecode}`;
+    const line = `${s.name} — ${s.fps}${s.dropFrame ? ' DF' : ''} fps, ${s.frameCount} frames, ${s.width}x${s.height}, ${start}`;
     doc.font(f.body(line)).text(line);
   }
   doc.moveDown(1).font(f.bold('Approvals')).fontSize(13).text('Approvals');
