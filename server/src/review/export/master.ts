@@ -43,7 +43,8 @@ export function masterOf(folder: string, v: Version, clock: MediaClock): MasterM
     const ext = extensionOf(src.name);
     return { kind: 'movie', from: 'original', path: `${folder}/${stem}.${/^[a-z0-9]{2,4}$/.test(ext) ? ext : 'mov'}`, blob: src.blob };
   }
-  const sequence = src.kind === 'sequence';
+  // A sequence's frames are its original files, listed in its manifest.
+  const sequence = src.kind === 'sequence' && !!src.manifest;
   const firstNumber = sequence ? (src.firstFrame ?? 1) : clock.startFrame;
   const count = Math.max(1, media.frameCount);
   return {
