@@ -1,5 +1,5 @@
 /** Notes on frames: writing them into the room document, and what the notes panel shows. */
-import { Limits, versionLabel, type Note, type Version } from '@loupe/shared';
+import { Limits, mediaClock, versionLabel, type Note, type Version } from '@loupe/shared';
 import { displayTimecode, DEFAULT_COUNTER, type CounterOptions } from '$lib/view/frame-counter';
 import type { RoomSession } from './session.svelte';
 import type { NoteThread } from './collab.svelte';
@@ -38,9 +38,9 @@ export function noteAuthors(threads: NoteThread[]): { id: string; name: string }
 /** SMPTE timecode of a frame of a version, counted as the member chose (source start timecode or zero). */
 export function noteTimecode(room: RoomSession, version: Version | null, frame: number, counter: CounterOptions = DEFAULT_COUNTER): string {
   const shot = room.versions.shotOf(version) ?? room.versions.shot;
-  const video = room.versions.videoOf(version);
-  const fps = video?.media.type === 'video' && video.media.fps > 0 ? video.media.fps : (shot?.fps ?? room.player.fps);
-  return displayTimecode(frame, { fps, dropFrame: shot?.dropFrame ?? false }, shot?.startTimecode, counter);
+  // The version's own media clock (its source's start timecode and rate), else its shot's.
+  const clock = mediaClock(shot, room.versions.videoOf(version)?.media);
+  return displayTimecode(frame, clock, clock.startTimecode, counter);
 }
 
 /** The newest source version of the note's shot, when it is newer than the note's version: where "carry forward" puts it. */
