@@ -5,6 +5,9 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'shared', include: ['shared/src/**/*.spec.ts'] } },
+      // Pure code of the room UI (view maths, .cube LUTs, frame counters); components are tested in e2e.
+      // apps/web's tsconfig extends the one `svelte-kit sync` writes: use the base one, so this runs before any build.
+      { tsconfig: './tsconfig.base.json', test: { name: 'web', include: ['apps/web/src/**/*.spec.ts'] } },
       { test: { name: 'models', include: ['models/src/**/*.spec.ts'], testTimeout: 120_000, hookTimeout: 120_000 } },
       {
         test: {

@@ -57,9 +57,9 @@ describe('one room on two nodes', () => {
 
     await artist.locator('[data-testid=tool-region]').click();
     await dragOnPicture(artist, [0.55, 0.2], [0.75, 0.45], 6);
-    await artist.locator('[data-testid=fix-upscale]').click();
+    await artist.locator('[data-testid=fix-run]').click();
     await expect
-      .poll(async () => Number(await director.locator('[data-testid=tile-layer]').first().getAttribute('data-tiles')), { timeout: 60_000, interval: 100 })
+      .poll(() => director.evaluate(() => Object.values((window as any).__loupe.state.tileCounts as Record<string, number>).reduce((a, b) => a + b, 0)), { timeout: 60_000, interval: 100 })
       .toBeGreaterThan(0);
     await screenshot(director, 'two-nodes-02-director-on-B-watches-tiles');
     await director.locator('[data-testid=job][data-state=done]').waitFor({ timeout: 120_000 });

@@ -44,6 +44,8 @@ import { ReviewService } from './review/review.service.js';
 import { openHandOver, type HandOver } from './review/hand-over.js';
 import { exportApi } from './review/export/export.http.js';
 import { PresentationService } from './playback/presentation.service.js';
+import { LutService } from './playback/lut.service.js';
+import { lutApi } from './http/luts.js';
 import { createGateway, roomChannel, type LoupeServer } from './realtime/gateway.js';
 import { httpRoutes, loadWebApp } from './http/routes.js';
 
@@ -118,6 +120,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const fixes = new FixService({ jobs: fixWork.jobs, versions, models, runner: fixWork.runner, queue: fixWork.queue, relay, renders: fixWork.renders, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
+  const luts = new LutService(config.dataDir);
   const presentation = new PresentationService(
     versions,
     {
@@ -126,6 +129,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     },
     undefined,
     redis ? redisPresentationShare(redis, log) : undefined,
+    luts,
   );
 
   const ingests = new IngestService({
@@ -155,7 +159,10 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
       rooms,
       web,
       ready: () => ready,
-      api: [mediaApi({ invites, ingests, frames, versions, rooms, blobs, config: config.media, log })],
+      api: [
+        mediaApi({ invites, ingests, frames, versions, rooms, blobs, config: config.media, log }),
+        lutApi({ invites, rooms, luts, log }),
+      ],
       exports: exportApi({ invites, rooms, exports: handOver.exports, log }),
     }),
   );

@@ -146,13 +146,10 @@ describe('exports of a review session', () => {
     const edl = parseEdl(await (await get('markers.edl')).text());
     expect(edl.title).toBe('Grade review, "final"');
     expect(edl.dropFrame).toBe(false);
-    expect(edl.events.map((e) => e.comments.find((c) => c.startsWith('FROM CLIP NAME:')))).toEqual([
-      `FROM CLIP NAME: ${shot.name} v001`,
-      `FROM CLIP NAME: ${shot.name} v002 AI`,
-    ]);
-    const [e1, e2] = edl.events;
+    // One event per shot: its latest approved movie (the approved AI still is one fixed frame, not a shot).
+    expect(edl.events.map((e) => e.comments.find((c) => c.startsWith('FROM CLIP NAME:')))).toEqual([`FROM CLIP NAME: ${shot.name} v001`]);
+    const [e1] = edl.events;
     expect([e1.srcIn, e1.srcOut, e1.recIn, e1.recOut]).toEqual(['00:00:00:00', '00:00:04:00', '01:00:00:00', '01:00:04:00']);
-    expect([e2.srcIn, e2.srcOut, e2.recIn, e2.recOut]).toEqual(['00:00:01:06', '00:00:01:07', '01:00:04:00', '01:00:04:01']);
     const locs = edl.events.flatMap((e) => e.locators.map((l) => ({ ...l, event: e })));
     expect(locs).toHaveLength(3);
     for (const [n, color] of [[n1, 'RED'], [n2, 'GREEN'], [n3, 'RED']] as const) {
@@ -164,7 +161,9 @@ describe('exports of a review session', () => {
       expect(tcFrames(loc.tc, 24, false)).toBeGreaterThanOrEqual(tcFrames(loc.event.srcIn, 24, false));
       expect(tcFrames(loc.tc, 24, false)).toBeLessThan(tcFrames(loc.event.srcOut, 24, false));
     }
-    expect(locs.find((l) => l.text.includes('Roto'))!.text).toBe('Artist: Roto edge "chatters", here (1 reply)');
+    // Each locator names the version its note was written on.
+    expect(locs.find((l) => l.text.includes('Roto'))!.text).toBe('[v001] Artist: Roto edge "chatters", here (1 reply)');
+    expect(locs.find((l) => l.text.includes('reads clean'))!.text).toBe('[v002] Director: AI upscale reads clean');
 
     // OTIO, walked by a schema-checking reader.
     const otio = parseOtio(await (await get('markers.otio')).text());
@@ -173,9 +172,8 @@ describe('exports of a review session', () => {
     const clips = otio.tracks[0].clips;
     expect(clips.map((c) => [c.start, c.duration, c.rate, c.targetUrl])).toEqual([
       [0, 96, 24, expect.stringMatching(/^Demo_shot_testsrc2\/Demo_shot_testsrc2_v001\.mp4$/)],
-      [30, 1, 24, expect.stringMatching(/_v002\.png$/)],
     ]);
-    expect(clips[1].metadata.loupe).toMatchObject({ aiMade: true, model: { id: 'esrgan-slim-x2' }, approved: true });
+    expect(clips[0].metadata.loupe).toMatchObject({ version: 'v001', approved: true });
     const markers = clips.flatMap((c) => c.markers.map((m) => ({ ...m, clip: c })));
     for (const n of [n1, n2, n3]) {
       const m = markers.find((x) => x.metadata.loupe && (x.metadata.loupe as { noteId: string }).noteId === n.id)!;
@@ -183,7 +181,7 @@ describe('exports of a review session', () => {
       expect(m.start).toBeGreaterThanOrEqual(m.clip.start);
       expect(m.start + m.duration).toBeLessThanOrEqual(m.clip.start + m.clip.duration);
     }
-    expect(markers.find((m) => m.name.includes('reads clean'))!.clip.name).toMatch(/v002 AI$/);
+    expect(markers.find((m) => m.name.includes('reads clean'))!.metadata.loupe).toMatchObject({ version: 'v002', versionId: ai.id, timecode: '00:00:01:06' });
 
     // PDF: pages rendered by pdftoppm; the pen stroke's colour shows on its note's page only.
     const pdf = Buffer.from(await (await get('notes.pdf')).arrayBuffer());
@@ -215,14 +213,19 @@ describe('exports of a review session', () => {
     const manifest = JSON.parse(zip.get('manifest.json')!.data.toString());
     expect([...zip.keys()].sort()).toEqual([...manifest.files.map((f: { path: string }) => f.path), 'manifest.json'].sort());
     for (const f of manifest.files) expect({ path: f.path, sha256: zip.get(f.path)!.sha256, bytes: zip.get(f.path)!.bytes }).toEqual({ path: f.path, sha256: f.sha256, bytes: f.bytes });
+    // The demo movie has no upload behind it: its H.264 proxy is the best there is. The approved still rides along.
     const media = manifest.files.filter((f: { kind: string }) => f.kind === 'media');
-    expect(media.map((f: { sha256: string }) => f.sha256).sort()).toEqual([source.media.blob, ai.media.blob].sort());
-    const aiSidecar = JSON.parse(zip.get(media.find((f: { versionId: string }) => f.versionId === ai.id).path.replace('.png', '.provenance.json'))!.data.toString());
+    expect(media.map((f: { sha256: string }) => f.sha256)).toEqual([source.media.blob]);
+    const [still] = manifest.files.filter((f: { kind: string }) => f.kind === 'still');
+    expect(still).toMatchObject({ sha256: ai.media.blob, versionId: ai.id });
+    const aiSidecar = JSON.parse(zip.get(still.path.replace('.png', '.provenance.json'))!.data.toString());
     expect(aiSidecar).toMatchObject({ aiMade: true, provenance: { jobId: ack.job.id, model: { id: 'esrgan-slim-x2' } }, approvedBy: { decision: 'approved', by: { role: 'director' } } });
-    expect(await sharp(zip.get(media.find((f: { versionId: string }) => f.versionId === ai.id).path)!.data).metadata()).toMatchObject({ width: 512, height: 256 });
-    // The cut inside the bundle points at the bundle's own files.
+    expect(await sharp(zip.get(still.path)!.data).metadata()).toMatchObject({ width: 512, height: 256 });
+    // The cut inside the bundle, as OTIO and EDL, points at the bundle's own files.
     const inner = parseOtio(zip.get('timeline.otio')!.data.toString());
     for (const c of inner.tracks[0].clips) expect(zip.has(c.targetUrl!)).toBe(true);
+    const innerEdl = parseEdl(zip.get('timeline.edl')!.data.toString());
+    expect(innerEdl.events.map((e) => zip.has(e.comments.find((c) => c.startsWith('SOURCE FILE: '))!.slice(13)))).toEqual([true]);
 
     // The event log: who joined, drew, noted, asked for which fix, decided what.
     // The drawing tally is written when the artist pauses (3 s) or leaves: everyone leaves.
@@ -252,7 +255,7 @@ describe('exports of a review session', () => {
     const loupe = (...args: string[]) => run('node', ['server/bin/loupe.mjs', '--data', server.dataDir, 'export', ...args, '--', room.id], { cwd: ROOT });
     const [cli, cliCsv] = await Promise.all([loupe('--format', 'zip', '--out', out), loupe('--format', 'csv', '--out', '-')]);
     expect(cli.stdout.trim()).toBe(out);
-    expect(cli.stderr).toMatch(/zip: 2 approved versions/);
+    expect(cli.stderr).toMatch(/zip: 1 approved shot \(1 file of media\), 1 approved AI still/);
     const cliZip = await readZip(fs.readFileSync(out));
     const cliManifest = JSON.parse(cliZip.get('manifest.json')!.data.toString());
     expect(cliManifest.files.filter((f: { kind: string }) => f.kind === 'media')).toEqual(media);

@@ -71,6 +71,9 @@ export interface OtioClip {
   start: number;
   duration: number;
   targetUrl: string | null;
+  /** An ImageSequenceReference: where its frames are, and the file that shows the clip's media time `t`. */
+  sequence?: { base: string; prefix: string; suffix: string; startFrame: number; padding: number; rate: number };
+  fileAt?: (t: number) => string;
   metadata: Json;
   markers: { name: string; color: string; start: number; duration: number; rate: number; metadata: Json }[];
 }
@@ -105,8 +108,23 @@ export function parseOtio(text: string): { name: string; globalStart: { value: n
       if (c.OTIO_SCHEMA !== 'Clip.1') throw new Error(`${what}: ${String(c.OTIO_SCHEMA)}`);
       const sr = timeRange(c.source_range, `${what}.source_range`);
       const ref = c.media_reference as Json;
-      if (!ref || !['ExternalReference.1', 'MissingReference.1'].includes(String(ref.OTIO_SCHEMA))) throw new Error(`${what}: media_reference`);
+      if (!ref || !['ExternalReference.1', 'MissingReference.1', 'ImageSequenceReference.1'].includes(String(ref.OTIO_SCHEMA))) throw new Error(`${what}: media_reference`);
       if (ref.OTIO_SCHEMA === 'ExternalReference.1' && typeof ref.target_url !== 'string') throw new Error(`${what}: target_url`);
+      let sequence: OtioClip['sequence'];
+      let fileAt: OtioClip['fileAt'];
+      if (ref.OTIO_SCHEMA === 'ImageSequenceReference.1') {
+        // OTIO's rule: the frame of media time t is start_frame + (t - available_range.start) * rate / frame_step.
+        const avail = timeRange(ref.available_range, `${what}.available_range`);
+        for (const k of ['target_url_base', 'name_prefix', 'name_suffix']) if (typeof ref[k] !== 'string') throw new Error(`${what}: ${k}`);
+        for (const k of ['start_frame', 'frame_step', 'rate', 'frame_zero_padding']) if (typeof ref[k] !== 'number') throw new Error(`${what}: ${k}`);
+        if (ref.rate !== sr.rate || ref.frame_step !== 1) throw new Error(`${what}: sequence rate or step`);
+        const seq = { base: String(ref.target_url_base), prefix: String(ref.name_prefix), suffix: String(ref.name_suffix), startFrame: Number(ref.start_frame), padding: Number(ref.frame_zero_padding), rate: Number(ref.rate) };
+        sequence = seq;
+        fileAt = (t) => {
+          if (t < avail.start || t >= avail.start + avail.duration) throw new Error(`${what}: ${t} outside the sequence`);
+          return `${seq.base}${seq.prefix}${String(seq.startFrame + t - avail.start).padStart(seq.padding, '0')}${seq.suffix}`;
+        };
+      }
       if (!Array.isArray(c.markers)) throw new Error(`${what}: markers`);
       const markers = (c.markers as Json[]).map((m, mi) => {
         if (m.OTIO_SCHEMA !== 'Marker.1' || typeof m.name !== 'string' || typeof m.color !== 'string') throw new Error(`${what} marker ${mi}`);
@@ -120,6 +138,7 @@ export function parseOtio(text: string): { name: string; globalStart: { value: n
         start: sr.start,
         duration: sr.duration,
         targetUrl: ref.OTIO_SCHEMA === 'ExternalReference.1' ? String(ref.target_url) : null,
+        ...(sequence ? { sequence, fileAt } : {}),
         metadata: (c.metadata ?? {}) as Json,
         markers,
       };

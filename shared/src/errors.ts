@@ -50,6 +50,9 @@ export const ErrorCode = {
   UNKNOWN_EXPORT: 'UNKNOWN_EXPORT', // an export file name or format Loupe does not make
   WEBHOOK_URL_INVALID: 'WEBHOOK_URL_INVALID', // not an absolute http(s) URL
   WEBHOOK_NOT_FOUND: 'WEBHOOK_NOT_FOUND',
+  // Viewer
+  BAD_LUT: 'BAD_LUT', // a .cube file that is not a 3D LUT Loupe can apply (the message says which line and why)
+  LUT_NOT_FOUND: 'LUT_NOT_FOUND', // no such LUT in this room
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -12,3 +12,4 @@ export * from './room-doc-provider.js';
 export * from './doc-schema.js';
 export * from './exports.js';
 export * from './drawing-history.js';
+export * from './lut.js';

@@ -32,4 +32,10 @@ export const Limits = {
   defaultMaxMediaPixels: 40_000_000,
   /** Default number of files in one upload (frames of a sequence, or entries of a zip). */
   defaultMaxUploadFiles: 20_000,
+  /** Viewer zoom, in device pixels per picture pixel (1 is 1:1): the closest in and farthest out. */
+  maxViewScale: 32,
+  minViewScale: 0.02,
+  /** A .cube LUT file's size in bytes, and its largest 3D grid (65 is the largest grid graders export). */
+  maxLutBytes: 10 * 1024 * 1024,
+  maxLutSize: 65,
 } as const;

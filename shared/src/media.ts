@@ -186,6 +186,8 @@ export interface MediaSource {
   durationS: number;
   startTimecode: string;
   dropFrame: boolean;
+  /** The tape or camera reel the media came from (QuickTime `reel_name`, OpenEXR `reelName`), when it says. */
+  reel?: string;
   /** Sequences: the frame numbers in the file names. Frame index 0 is `firstFrame`. */
   firstFrame?: number;
   lastFrame?: number;

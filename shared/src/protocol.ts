@@ -301,6 +301,34 @@ export function versionLabel(v: Pick<Version, 'number'>): string {
 export const CompareModes = ['off', 'side-by-side', 'wipe', 'difference', 'ab'] as const;
 export type CompareMode = (typeof CompareModes)[number];
 
+/** The channel the viewer shows: all, one of R, G, B, A, or the luminance (Rec.709 weights). */
+export const PictureChannels = ['rgb', 'r', 'g', 'b', 'a', 'luma'] as const;
+export type PictureChannel = (typeof PictureChannels)[number];
+
+/** Zoom and pan: device pixels per picture pixel (null: fit the viewer) and the picture point (0..1) at the viewer's centre. */
+export const PictureViewSchema = z.object({
+  scale: z.number().min(Limits.minViewScale).max(Limits.maxViewScale).nullable(),
+  x: z.number().min(0).max(1),
+  y: z.number().min(0).max(1),
+});
+export type PictureView = z.infer<typeof PictureViewSchema>;
+
+/**
+ * Image controls of the viewer: they change what the room looks at, never the media. The LUT is
+ * named by the sha256 of its .cube file (uploaded to /api/luts); its data never travels here.
+ */
+export const PictureLookSchema = z.object({
+  channel: z.enum(PictureChannels),
+  /** Viewer exposure in stops (x 2^exposure in linear light). */
+  exposure: z.number().min(-10).max(10),
+  /** Viewer gamma on the display signal (1: unchanged). */
+  gamma: z.number().min(0.1).max(5),
+  /** Difference compare: |A - B| x gain. */
+  diffGain: z.number().min(1).max(100),
+  lut: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), name: z.string().max(200) }).nullable(),
+});
+export type PictureLook = z.infer<typeof PictureLookSchema>;
+
 export const PlaybackInputSchema = z.object({
   /** Version on screen (version A when comparing). */
   versionId: id,
@@ -320,6 +348,10 @@ export const PlaybackInputSchema = z.object({
     /** For 'ab': which of the two is on screen. */
     showing: z.enum(['A', 'B']),
   }),
+  /** The presenter's zoom and pan (absent from older clients: the room keeps its own). */
+  view: PictureViewSchema.optional(),
+  /** The presenter's image controls. */
+  look: PictureLookSchema.optional(),
 });
 export type PlaybackInput = z.infer<typeof PlaybackInputSchema>;
 

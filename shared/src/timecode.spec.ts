@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { frameToTimecode, timecodeToFrame } from './timecode.js';
+import { clockTimecode, frameToTimecode, mediaClock, timecodeToFrame } from './timecode.js';
+import type { MediaSource } from './media.js';
 
 describe('SMPTE timecode', () => {
   it('counts non-drop-frame at integer rates', () => {
@@ -46,5 +47,27 @@ describe('SMPTE timecode', () => {
 
   it('refuses text that is not a timecode', () => {
     expect(() => timecodeToFrame('1:2:3', { fps: 24 })).toThrow(/not a timecode/);
+  });
+});
+
+describe('a version\'s own clock', () => {
+  const shot = { fps: 24, dropFrame: false, startTimecode: '00:00:00:00' };
+  const video = (source?: Partial<MediaSource>) => ({ type: 'video' as const, blob: 'x', width: 2, height: 2, fps: 24, frameCount: 48, source: source as MediaSource | undefined });
+
+  it('counts from the media\'s own start timecode and names its reel, whatever the shot says', () => {
+    const clock = mediaClock(shot, video({ startTimecode: '01:00:10:00', dropFrame: false, reel: 'A001C003' }));
+    expect(clock).toMatchObject({ startTimecode: '01:00:10:00', startFrame: 86640, reel: 'A001C003' });
+    expect(clockTimecode(clock, 24)).toBe('01:00:11:00');
+  });
+
+  it('falls back to the shot for versions without a probed source (demo, older versions)', () => {
+    const clock = mediaClock({ ...shot, startTimecode: '10:00:00:00' }, video());
+    expect([clock.startTimecode, clock.reel, clockTimecode(clock, 1)]).toEqual(['10:00:00:00', null, '10:00:00:01']);
+    expect(clockTimecode(mediaClock(undefined, undefined), 0)).toBe('00:00:00:00');
+  });
+
+  it('keeps a 29.97 source\'s drop-frame count', () => {
+    const clock = mediaClock(shot, { ...video({ startTimecode: '01:00:59;28', dropFrame: true }), fps: 29.97 });
+    expect(clockTimecode(clock, 2)).toBe('01:01:00;02');
   });
 });

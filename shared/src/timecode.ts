@@ -1,3 +1,5 @@
+import type { Shot, VersionMedia } from './protocol.js';
+
 /** SMPTE timecode for a frame index, drop-frame for 29.97 and 59.94. */
 export interface Rate {
   /** Frames per second, e.g. 24, 23.976, 29.97. */
@@ -51,4 +53,38 @@ export function timecodeToFrame(tc: string, rate: Rate): number {
     frames -= dropped * (totalMinutes - Math.floor(totalMinutes / 10));
   }
   return frames;
+}
+
+/**
+ * The clock a video version's frames are counted on: its media's own start timecode, rate,
+ * drop-frame flag and reel (as probed at upload, or carried over by a render), else its shot's
+ * (demo and older versions). Versions of one shot may start at different timecodes.
+ */
+export interface MediaClock {
+  fps: number;
+  dropFrame: boolean;
+  startTimecode: string;
+  /** The frame count of `startTimecode` (0 when it is unreadable). */
+  startFrame: number;
+  reel: string | null;
+}
+
+export function mediaClock(shot: Pick<Shot, 'fps' | 'dropFrame' | 'startTimecode'> | null | undefined, media?: VersionMedia | null): MediaClock {
+  const video = media?.type === 'video' ? media : undefined;
+  const src = video?.source;
+  const fps = video && video.fps > 0 ? video.fps : (shot?.fps ?? 24);
+  const dropFrame = (src ? src.dropFrame : shot?.dropFrame) ?? false;
+  const startTimecode = src?.startTimecode || shot?.startTimecode || '00:00:00:00';
+  let startFrame = 0;
+  try {
+    startFrame = timecodeToFrame(startTimecode, { fps, dropFrame });
+  } catch {
+    startFrame = 0;
+  }
+  return { fps, dropFrame, startTimecode, startFrame, reel: src?.reel || null };
+}
+
+/** The SMPTE timecode of frame `frame` (0-based) on a media clock. */
+export function clockTimecode(clock: MediaClock, frame: number): string {
+  return frameToTimecode(clock.startFrame + frame, clock);
 }

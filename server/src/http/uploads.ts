@@ -35,24 +35,26 @@ const STATUS: Partial<Record<string, number>> = {
   SHOT_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   ROOM_NOT_FOUND: 404,
+  LUT_NOT_FOUND: 404,
   UPLOAD_OFFSET_MISMATCH: 409,
   UPLOAD_TOO_LARGE: 413,
   UPLOAD_TOO_MANY_FILES: 413,
   UNSUPPORTED_FORMAT: 415,
   SEQUENCE_INVALID: 422,
   CORRUPT_MEDIA: 422,
+  BAD_LUT: 422,
   NOT_FIXABLE: 422,
   FRAME_OUT_OF_RANGE: 416,
   INTERNAL: 500,
 };
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}) {
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}) {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'tus-resumable': TUS_VERSION, ...headers });
   res.end(JSON.stringify(body));
 }
 
-function fail(req: IncomingMessage, res: ServerResponse, e: unknown, log: Logger) {
+export function fail(req: IncomingMessage, res: ServerResponse, e: unknown, log: Logger) {
   const err = e instanceof LoupeError ? e : new LoupeError(ErrorCode.INTERNAL, 'The server failed; it has been logged.');
   if (!(e instanceof LoupeError)) log.error({ err: e, url: req.url, method: req.method }, 'media API failed');
   const hasBody = (req.method === 'PATCH' || req.method === 'POST') && !req.readableEnded;
@@ -100,7 +102,7 @@ function readJson(req: IncomingMessage, limit = 4 << 20): Promise<unknown> {
   });
 }
 
-function tokenOf(req: IncomingMessage, url: URL): string | null {
+export function tokenOf(req: IncomingMessage, url: URL): string | null {
   const auth = req.headers.authorization;
   if (auth && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
   return url.searchParams.get('token') ?? (req.headers['loupe-token'] as string | undefined) ?? null;

@@ -16,6 +16,9 @@ describe('reading headers without decoding', () => {
     expect(exrHeader(exr)).toMatchObject({ width: 40, height: 20, bitDepth: 16 });
     expect(exrHeader(writeExr(4, 2, () => [0, 0, 0], 'float'))).toMatchObject({ bitDepth: 32 });
     expect(() => exrHeader(exr.subarray(0, 30))).toThrow(/truncated|data window/);
+    // The standard reelName attribute (a string), spliced in after the version field.
+    const reel = Buffer.concat([Buffer.from('reelName\0string\0', 'latin1'), Buffer.from([8, 0, 0, 0]), Buffer.from('A001C003')]);
+    expect(exrHeader(Buffer.concat([exr.subarray(0, 8), reel, exr.subarray(8)]))).toMatchObject({ width: 40, height: 20, reel: 'A001C003' });
   });
 
   it('DPX: frame rate and time code only when the header has room for them', () => {

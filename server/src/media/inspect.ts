@@ -30,6 +30,8 @@ export interface ImageHeader {
   /** SMPTE timecode, when the header carries one (DPX, EXR). */
   timecode?: string;
   dropFrame?: boolean;
+  /** The reel, when the header names one (OpenEXR `reelName`). */
+  reel?: string;
 }
 
 const corrupt = (name: string, why: string) => new LoupeError(ErrorCode.CORRUPT_MEDIA, `${name}: ${why}`);
@@ -156,6 +158,9 @@ export function exrHeader(b: Buffer, name = 'EXR'): ImageHeader {
     } else if (attr === 'timeCode' && type === 'timecode' && size >= 8) {
       const tc = decodeSmpteTimecode(v.readUInt32LE(0));
       if (tc) Object.assign(out, tc);
+    } else if (attr === 'reelName' && type === 'string' && size > 0) {
+      const reel = v.toString('utf8').replace(/\0+$/, '').trim();
+      if (reel) out.reel = reel.slice(0, 64);
     }
     pos += size;
   }

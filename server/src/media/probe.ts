@@ -74,6 +74,8 @@ export interface MovieProbe {
   durationS: number;
   startTimecode: string;
   dropFrame: boolean;
+  /** The reel (QuickTime `reel_name`, on the timecode track or the video stream), when the file names one. */
+  reel?: string;
   bitDepth: number;
   colour: MediaSource['colour'];
   hasAudio: boolean;
@@ -94,10 +96,10 @@ export async function probeMovie(file: string, name: string): Promise<MovieProbe
   if (!v) throw new LoupeError(ErrorCode.UNSUPPORTED_CODEC, `${name} has no video stream`);
   const usable = movieRate(parseRational(v.r_frame_rate), parseRational(v.avg_frame_rate));
   if (!usable) throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${name}: the video stream has no frame rate`);
-  const tc =
-    [v.tags?.timecode, ...streams.filter((s) => s.codec_type === 'data').map((s) => s.tags?.timecode), j.format?.tags?.timecode].find(
-      (t) => typeof t === 'string' && /^\d\d:\d\d:\d\d[:;.]\d\d$/.test(t),
-    ) ?? null;
+  // The timecode and reel live on the video stream, the QuickTime timecode (tmcd) track, or the container.
+  const tagged = [v, ...streams.filter((s) => s.codec_type === 'data'), j.format ?? {}].map((s) => s.tags ?? {});
+  const tc = tagged.map((t) => t.timecode).find((t) => typeof t === 'string' && /^\d\d:\d\d:\d\d[:;.]\d\d$/.test(t)) ?? null;
+  const reel = tagged.map((t) => t.reel_name).find((r) => typeof r === 'string' && r.trim());
   const dropFrame = !!tc && /[;.]/.test(tc) && isDropFrameRate(fpsOf(usable));
   const [sn, sd] = String(v.sample_aspect_ratio ?? '1:1').split(':').map(Number);
   const durationS = Number(v.duration ?? j.format?.duration ?? 0) || 0;
@@ -113,6 +115,7 @@ export async function probeMovie(file: string, name: string): Promise<MovieProbe
     durationS,
     startTimecode: tc ? (dropFrame ? tc.replace(/[:.](\d\d)$/, ';$1') : tc.replace(/[;.](\d\d)$/, ':$1')) : '00:00:00:00',
     dropFrame,
+    ...(reel ? { reel: String(reel).trim().slice(0, 64) } : {}),
     bitDepth: bitDepthOf(String(v.pix_fmt ?? ''), v.bits_per_raw_sample),
     colour: { primaries: tag(v.color_primaries), transfer: tag(v.color_transfer), matrix: tag(v.color_space), range: tag(v.color_range) },
     hasAudio: streams.some((s) => s.codec_type === 'audio'),

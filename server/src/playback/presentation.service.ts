@@ -48,6 +48,8 @@ export class PresentationService {
     private readonly events: PresentationEvents,
     private readonly presenterGraceMs = 5_000,
     private readonly share?: PresentationShare,
+    /** The room's viewer LUTs: the look may only name one the room has (so followers can fetch it). */
+    private readonly luts?: { has(roomId: string, sha256: string): boolean },
   ) {
     void share?.listen((roomId, snap) => this.applyShared(roomId, snap));
   }
@@ -97,7 +99,13 @@ export class PresentationService {
     for (const id of [input.versionId, input.compare.versionB]) {
       if (id !== null && this.versions.roomOf(id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
     }
-    const state: PlaybackState = { ...input, seq: ++r.seq, at: Date.now(), by: member.id };
+    if (input.look?.lut && this.luts && !this.luts.has(roomId, input.look.lut.sha256)) {
+      throw new LoupeError(ErrorCode.LUT_NOT_FOUND, `The LUT ${input.look.lut.name} is not in this room: upload it (POST /api/luts) first.`);
+    }
+    // A client that does not know the view and look (older, or a plain script) leaves the room's as they are.
+    const view = input.view ?? r.playback?.view;
+    const look = input.look ?? r.playback?.look;
+    const state: PlaybackState = { ...input, ...(view ? { view } : {}), ...(look ? { look } : {}), seq: ++r.seq, at: Date.now(), by: member.id };
     r.playback = state;
     this.changed(roomId, r);
     this.events.playback(roomId, state, socketId);

@@ -1,5 +1,7 @@
 import {
   annotationsMap,
+  clockTimecode,
+  mediaClock,
   notesMap,
   versionLabel,
   type Annotation,
@@ -13,7 +15,6 @@ import type { LoadedRoom, Origin } from '../collab/room-doc.registry.js';
 import type { EventRepository, RoomEvent } from '../store/event.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
-import { shotTimecode } from './export/snapshot.js';
 
 export type Actor = NonNullable<RoomEvent['actor']>;
 export type EventListener = (e: RoomEvent) => void;
@@ -218,7 +219,9 @@ export class EventLogService {
   private noteData(roomId: string, n: Note): Record<string, unknown> {
     const v = this.deps.versions.roomOf(n.versionId) === roomId ? this.deps.versions.get(n.versionId) : undefined;
     const shot = v ? this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId) : undefined;
-    const timecode = shot ? shotTimecode(shot, n.frame) : null;
+    // A still counts on the clock of the movie it was made from.
+    const video = v?.media.type === 'video' ? v : v?.parentVersionId ? this.deps.versions.get(v.parentVersionId) : undefined;
+    const timecode = shot ? clockTimecode(mediaClock(shot, video?.media), n.frame) : null;
     return {
       note: { id: n.id, parentId: n.parentId, reply: n.parentId !== null, versionId: n.versionId, frame: n.frame, frameEnd: n.frameEnd, text: n.text, status: n.status, createdAt: n.createdAt, annotationIds: n.annotationIds ?? [] },
       timecode,

@@ -1,4 +1,4 @@
-import { SnapshotIndex, shotTimecode, type RoomSnapshot } from './snapshot.js';
+import { SnapshotIndex, type RoomSnapshot } from './snapshot.js';
 
 export const CSV_COLUMNS = [
   'shot', 'version', 'frame', 'timecode', 'author', 'text', 'status', 'replies', 'created',
@@ -22,7 +22,7 @@ export function notesCsv(snap: RoomSnapshot): string {
   for (const { note, replies } of snap.threads) {
     const version = idx.version(note.versionId);
     const shot = idx.shotOf(version);
-    const tc = (f: number) => (shot ? shotTimecode(shot, f) : '');
+    const tc = (f: number) => (version ? idx.timecode(version, f) : '');
     rows.push(
       [
         cell(shot?.name ?? '', true),

@@ -1,64 +1,60 @@
-import type { Note, Shot, Version } from '@loupe/shared';
+import type { MediaClock, Note, Shot, Version } from '@loupe/shared';
+import { masterOf, type MasterMedia } from './master.js';
 import { SnapshotIndex, shotFolderNames, type RoomSnapshot } from './snapshot.js';
 
-/** One clip of the editorial hand-over (EDL events, OTIO clips). */
+/** A note thread as a marker on a clip. It keeps the version it was written on, which may not be the clip's. */
+export interface CutMarker {
+  note: Note;
+  replies: Note[];
+  /** The version the note was written on (undefined when it is gone). */
+  version: Version | undefined;
+  /** The frames it marks on the clip: the note's, kept inside the clip. */
+  frame: number;
+  frameEnd: number;
+}
+
+/** One clip of the editorial hand-over (EDL event, OTIO clip): one per shot. */
 export interface CutClip {
   shot: Shot;
   version: Version;
-  /** False for the stand-in of a shot nothing of which is approved yet. */
+  /** False for the stand-in of a shot with no approved version yet. */
   approved: boolean;
-  /** The shot frames the clip covers: [firstFrame, firstFrame + frames). */
-  firstFrame: number;
+  /** The version's own start timecode, rate and reel: the clip's source timecodes count on it. */
+  clock: MediaClock;
+  /** The clip covers the version's frames 0..frames-1. */
   frames: number;
-  /** The notes (threads) shown as markers on this clip. */
-  threads: { note: Note; replies: Note[] }[];
-  /** Where the approved bundle (approved.zip) holds the clip's media; null when it is not in it. */
-  bundlePath: string | null;
-}
-
-/** The bundle's file for a version's media: `shot/shot_v002.mp4` (video proxy) or `.png` (AI still). */
-export function mediaPathIn(folder: string, v: Version): string {
-  const label = `v${String(v.number).padStart(3, '0')}`;
-  return `${folder}/${folder}_${label}.${v.media.type === 'video' ? 'mp4' : 'png'}`;
+  markers: CutMarker[];
+  /** The version's files at source quality in approved.zip; null for a stand-in (not in the bundle). */
+  master: MasterMedia | null;
 }
 
 /**
- * The approved versions as a cut, shot by shot: every approved version of a shot is a clip (a movie
- * for its whole length, an AI still for its one frame). A shot with nothing approved appears as its
- * newest source version marked not approved, so that its notes still have a place; `approvedOnly`
- * leaves such stand-ins (and the notes only they would hold) out. Each note lands on one clip of its
- * shot: its own version's, else the movie clip holding its frame, else the shot's first clip.
+ * The cut: one clip per shot, in room order, holding the shot's latest approved version (the highest
+ * numbered approved movie, sequence or render; AI stills are single fixed frames, not shots). A
+ * shot with nothing approved shows its newest version as a stand-in marked not approved, so its
+ * notes have a place; `approvedOnly` leaves such shots out. Every note of the shot becomes a marker on
+ * its clip and names the version it was written on.
  */
 export function editorialCut(snap: RoomSnapshot, { approvedOnly = false }: { approvedOnly?: boolean } = {}): CutClip[] {
   const idx = new SnapshotIndex(snap);
   const folders = shotFolderNames(snap.shots);
   const clips: CutClip[] = [];
   for (const shot of snap.shots) {
-    const versions = snap.versions.filter((v) => v.shotId === shot.id).sort((a, b) => a.number - b.number);
-    const approved = versions.filter((v) => v.status === 'approved');
-    // Without an approved movie, the newest source stands in for the shot (AI stills are single frames of it).
-    const standIn = approvedOnly || approved.some((v) => v.media.type === 'video') ? undefined : versions.filter((v) => v.media.type === 'video').at(-1);
-    const chosen = [...(standIn ? [standIn] : []), ...approved].sort((a, b) => a.number - b.number);
-    const shotClips: CutClip[] = chosen.map((v) => ({
-      shot,
-      version: v,
-      approved: v !== standIn,
-      firstFrame: v.media.type === 'still' ? v.media.frame : 0,
-      frames: v.media.type === 'video' ? Math.max(1, v.media.frameCount || shot.frameCount) : 1,
-      threads: [],
-      bundlePath: v !== standIn ? mediaPathIn(folders.get(shot.id)!, v) : null,
-    }));
-    if (shotClips.length === 0) continue;
-    for (const t of snap.threads) {
-      const v = idx.version(t.note.versionId);
-      if (v?.shotId !== shot.id) continue;
-      const home =
-        shotClips.find((c) => c.version.id === v.id) ??
-        shotClips.find((c) => c.version.media.type === 'video' && c.firstFrame <= t.note.frame && t.note.frame < c.firstFrame + c.frames) ??
-        (approvedOnly ? undefined : shotClips[0]);
-      home?.threads.push(t);
-    }
-    clips.push(...shotClips);
+    const videos = snap.versions.filter((v) => v.shotId === shot.id && v.media.type === 'video').sort((a, b) => a.number - b.number);
+    const approved = videos.filter((v) => v.status === 'approved').at(-1);
+    const version = approved ?? (approvedOnly ? undefined : videos.at(-1));
+    if (!version || version.media.type !== 'video') continue;
+    const clock = idx.clockOf(version);
+    const frames = Math.max(1, version.media.frameCount || shot.frameCount);
+    const markers: CutMarker[] = snap.threads
+      .map((t) => ({ ...t, version: idx.version(t.note.versionId) }))
+      .filter((t) => t.version?.shotId === shot.id)
+      .map((t) => {
+        // Versions of a shot share frame numbers; a note past this version's end marks its last frame.
+        const frame = Math.min(t.note.frame, frames - 1);
+        return { ...t, frame, frameEnd: Math.max(frame, Math.min(t.note.frameEnd, frames - 1)) };
+      });
+    clips.push({ shot, version, approved: !!approved, clock, frames, markers, master: approved ? masterOf(folders.get(shot.id)!, version, clock) : null });
   }
   return clips;
 }

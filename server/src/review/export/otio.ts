@@ -1,12 +1,14 @@
 import { timecodeToFrame, versionLabel } from '@loupe/shared';
-import { editorialCut, exactRate, type CutClip } from './cut.js';
+import { editorialCut, exactRate, type CutClip, type CutMarker } from './cut.js';
 import { clipName, markerColor, markerText } from './edl.js';
-import { SnapshotIndex, shotRate, shotTimecode, startFrame, type RoomSnapshot } from './snapshot.js';
+import { masterLabel, type MasterMedia } from './master.js';
+import { SnapshotIndex, type RoomSnapshot } from './snapshot.js';
 
 /*
  * OpenTimelineIO JSON with the oldest schema versions of each object (Timeline.1, Stack.1, Track.1,
- * Clip.1, Marker.1, ExternalReference.1): every OTIO release reads them (newer ones upgrade them on
- * load), so Resolve, Premiere (via its OTIO plug-in) and Avid (via otio adapters) open the file.
+ * Clip.1, Marker.1, ExternalReference.1; ImageSequenceReference.1 for frame sequences, OTIO 0.13 and
+ * later): every OTIO release reads them (newer ones upgrade them on load), so Resolve, Premiere (via
+ * its OTIO plug-in) and Avid (via otio adapters) open the file.
  */
 
 const time = (value: number, rate: number) => ({ OTIO_SCHEMA: 'RationalTime.1', rate, value });
@@ -16,22 +18,23 @@ const range = (start: number, duration: number, rate: number) => ({
   start_time: time(start, rate),
 });
 
-function marker(clip: CutClip, t: CutClip['threads'][number], rate: number, idx: SnapshotIndex) {
-  const { note, replies } = t;
-  const v = idx.version(note.versionId);
+function marker(clip: CutClip, m: CutMarker, rate: number, idx: SnapshotIndex) {
+  const { note, replies, version } = m;
   return {
     OTIO_SCHEMA: 'Marker.1',
-    name: markerText(t),
+    name: markerText(m),
     color: markerColor(note),
-    // In the clip's media time: the shot's start timecode plus the note's frame, at the shot's rate.
-    marked_range: range(startFrame(clip.shot) + note.frame, note.frameEnd - note.frame + 1, rate),
+    // In the clip's media time: the version's start timecode plus the note's frame, at its rate.
+    marked_range: range(clip.clock.startFrame + m.frame, m.frameEnd - m.frame + 1, rate),
     metadata: {
       loupe: {
         noteId: note.id,
-        version: v ? versionLabel(v) : null,
+        // The version the note was written on (the clip may hold a later one), and its timecode there.
+        versionId: note.versionId,
+        version: version ? versionLabel(version) : null,
         frame: note.frame,
         frameEnd: note.frameEnd,
-        timecode: shotTimecode(clip.shot, note.frame),
+        timecode: version ? idx.timecode(version, note.frame) : null,
         author: note.author.name,
         text: note.text,
         status: note.status,
@@ -42,31 +45,44 @@ function marker(clip: CutClip, t: CutClip['threads'][number], rate: number, idx:
   };
 }
 
+/** The clip's media in the unpacked approved.zip: one file, or an image sequence (ImageSequenceReference). */
+function mediaReference(master: MasterMedia | null, available: object, rate: number, sha256: string) {
+  if (!master) return { OTIO_SCHEMA: 'MissingReference.1', available_range: null, metadata: {}, name: '' };
+  if (master.kind === 'movie') {
+    return { OTIO_SCHEMA: 'ExternalReference.1', target_url: master.path, available_range: available, metadata: { loupe: { sha256, from: master.from } }, name: master.path.split('/').pop() };
+  }
+  return {
+    OTIO_SCHEMA: 'ImageSequenceReference.1',
+    target_url_base: `${master.folder}/`,
+    name_prefix: master.prefix,
+    name_suffix: `.${master.ext}`,
+    start_frame: master.firstNumber,
+    frame_step: 1,
+    rate,
+    frame_zero_padding: master.padding,
+    missing_frame_policy: 'error',
+    available_range: available,
+    metadata: { loupe: { from: master.from, bitDepth: master.bitDepth } },
+    name: masterLabel(master).split('/').pop(),
+  };
+}
+
 function clipJson(clip: CutClip, idx: SnapshotIndex) {
-  const rate = exactRate(clip.shot.fps);
-  const start = startFrame(clip.shot);
+  const rate = exactRate(clip.clock.fps);
   const v = clip.version;
-  const media = v.media;
-  const sourceRange = range(start + clip.firstFrame, clip.frames, rate);
-  const reference = clip.bundlePath
-    ? {
-        OTIO_SCHEMA: 'ExternalReference.1',
-        // Relative to the unpacked approved.zip.
-        target_url: clip.bundlePath,
-        available_range: media.type === 'video' ? range(start, Math.max(1, media.frameCount), rate) : sourceRange,
-        metadata: { loupe: { sha256: media.blob } },
-        name: clip.bundlePath.split('/').pop(),
-      }
-    : { OTIO_SCHEMA: 'MissingReference.1', available_range: null, metadata: {}, name: '' };
+  const sourceRange = range(clip.clock.startFrame, clip.frames, rate);
+  const { reel, startTimecode } = clip.clock;
   return {
     OTIO_SCHEMA: 'Clip.1',
     name: clipName(clip),
     source_range: sourceRange,
-    media_reference: reference,
+    media_reference: mediaReference(clip.master, sourceRange, rate, v.media.blob),
     effects: [],
-    markers: clip.threads.map((t) => marker(clip, t, rate, idx)),
+    markers: clip.markers.map((m) => marker(clip, m, rate, idx)),
     enabled: true,
     metadata: {
+      // Where the cmx_3600 adapter (and the tools built on it) read and write a clip's reel.
+      ...(reel ? { cmx_3600: { reel } } : {}),
       loupe: {
         shotId: clip.shot.id,
         shot: clip.shot.name,
@@ -75,9 +91,10 @@ function clipJson(clip: CutClip, idx: SnapshotIndex) {
         kind: v.kind,
         status: v.status,
         approved: clip.approved,
-        fps: clip.shot.fps,
-        dropFrame: clip.shot.dropFrame,
-        startTimecode: clip.shot.startTimecode,
+        fps: clip.clock.fps,
+        dropFrame: clip.clock.dropFrame,
+        startTimecode,
+        reel,
         ...(v.kind === 'ai' && v.provenance
           ? { aiMade: true, fix: v.provenance.fix, model: v.provenance.model, provider: v.provenance.provider, frame: v.provenance.frame }
           : {}),
@@ -86,16 +103,16 @@ function clipJson(clip: CutClip, idx: SnapshotIndex) {
   };
 }
 
-/** The cut as an OTIO timeline: Timeline -> Stack -> one video Track, one clip per approved version, notes as markers. */
+/** The cut as an OTIO timeline: Timeline -> Stack -> one video Track, one clip per shot, notes as markers. */
 export function markersOtio(snap: RoomSnapshot, opts: { approvedOnly?: boolean } = {}): object {
   const idx = new SnapshotIndex(snap);
   const clips = editorialCut(snap, opts);
-  const first = clips[0]?.shot;
+  const first = clips[0]?.clock;
   const rate = first ? exactRate(first.fps) : 24;
   return {
     OTIO_SCHEMA: 'Timeline.1',
     name: snap.room.name,
-    global_start_time: time(timecodeToFrame('01:00:00:00', first ? shotRate(first) : { fps: 24 }), rate),
+    global_start_time: time(timecodeToFrame('01:00:00:00', first ?? { fps: 24 }), rate),
     metadata: { loupe: { roomId: snap.room.id, exportedAt: snap.takenAt } },
     tracks: {
       OTIO_SCHEMA: 'Stack.1',

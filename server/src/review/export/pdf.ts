@@ -1,27 +1,14 @@
-import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
-import { FixCatalogue, type DecisionRecord, type Version } from '@loupe/shared';
+import { FixCatalogue, versionLabel, type DecisionRecord, type Version } from '@loupe/shared';
+import { editorialCut } from './cut.js';
 import type { BlobRepository } from '../../store/blob.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
 import { framePicture } from './picture.js';
-import { SnapshotIndex, shotTimecode, type RoomSnapshot } from './snapshot.js';
+import { PdfFonts } from './pdf-fonts.js';
+import { SnapshotIndex, type RoomSnapshot } from './snapshot.js';
 
-const FONT_DIRS = ['/usr/share/fonts/truetype/dejavu', '/usr/local/share/fonts', '/Library/Fonts'];
 const COLORS = { text: '#1d1d1f', muted: '#6e6e73', ai: '#b45309', open: '#c62828', resolved: '#2e7d32', rule: '#d2d2d7' };
-
-/** DejaVu Sans when the system has it (any script members write in), else PDF's built-in Helvetica (Latin only). */
-function fonts(doc: PDFDocument): { body: string; bold: string } {
-  for (const dir of FONT_DIRS) {
-    const body = `${dir}/DejaVuSans.ttf`;
-    const bold = `${dir}/DejaVuSans-Bold.ttf`;
-    if (fs.existsSync(body) && fs.existsSync(bold)) {
-      doc.registerFont('body', body).registerFont('bold', bold);
-      return { body: 'body', bold: 'bold' };
-    }
-  }
-  return { body: 'Helvetica', bold: 'Helvetica-Bold' };
-}
 
 const when = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
 
@@ -58,22 +45,30 @@ export async function notesPdf(
     out.once('error', reject);
   });
   doc.pipe(out);
-  const f = fonts(doc);
+  const fonts = new PdfFonts(doc);
+  /** The font for a text: DejaVu / Noto, whichever draws all of it. */
+  const f = { body: (t: string) => fonts.pick(t), bold: (t: string) => fonts.pick(t, true) };
   const m = 36;
   const contentW = doc.page.width - 2 * m;
 
   // Cover.
-  doc.font(f.bold).fontSize(22).fillColor(COLORS.text).text(`Review notes — ${snap.room.name}`, m, m);
-  doc.moveDown(0.3).font(f.body).fontSize(10).fillColor(COLORS.muted);
-  doc.text(`Exported ${when(snap.takenAt)} from Loupe · room ${snap.room.id} · ${snap.threads.length} note${snap.threads.length === 1 ? '' : 's'}`);
-  doc.moveDown(1).font(f.bold).fontSize(13).fillColor(COLORS.text).text('Shots');
-  doc.font(f.body).fontSize(10);
+  const title = `Review notes — ${snap.room.name}`;
+  doc.font(f.bold(title)).fontSize(22).fillColor(COLORS.text).text(title, m, m);
+  const exported = `Exported ${when(snap.takenAt)} from Loupe · room ${snap.room.id} · ${snap.threads.length} note${snap.threads.length === 1 ? '' : 's'}`;
+  doc.moveDown(0.3).font(f.body(exported)).fontSize(10).fillColor(COLORS.muted).text(exported);
+  doc.moveDown(1).font(f.bold('Shots')).fontSize(13).fillColor(COLORS.text).text('Shots');
+  doc.fontSize(10);
+  // Each shot as the cut holds it: its version's own start timecode and reel.
+  const cut = new Map(editorialCut(snap).map((c) => [c.shot.id, c]));
   for (const s of snap.shots) {
-    doc.text(`${s.name} — ${s.fps}${s.dropFrame ? ' DF' : ''} fps, ${s.frameCount} frames, ${s.width}x${s.height}, starts at ${s.startTimecode}`);
+    const c = cut.get(s.id);
+    const start = c ? `${versionLabel(c.version)} starts at ${c.clock.startTimecode}${c.clock.reel ? ` on reel ${c.clock.reel}` : ''}` : `starts at ${s.startTimecode}`;
+    const line = `${s.name} — ${s.fps}${s.dropFrame ? ' DF' : ''} fps, ${s.frameCount} frames, ${s.width}x${s.height}, ${start}`;
+    doc.font(f.body(line)).text(line);
   }
-  doc.moveDown(1).font(f.bold).fontSize(13).text('Approvals');
+  doc.moveDown(1).font(f.bold('Approvals')).fontSize(13).text('Approvals');
   const decisions: { v: Version; d: DecisionRecord }[] = snap.versions.flatMap((v) => v.decisions.map((d) => ({ v, d }))).sort((a, b) => a.d.at.localeCompare(b.d.at));
-  if (decisions.length === 0) doc.font(f.body).fontSize(10).fillColor(COLORS.muted).text('No decisions in this session yet.');
+  if (decisions.length === 0) doc.font(f.body('')).fontSize(10).fillColor(COLORS.muted).text('No decisions in this session yet.');
   else {
     const cols = [
       { title: 'When', w: 120 },
@@ -82,14 +77,14 @@ export async function notesPdf(
       { title: 'By', w: 110 },
       { title: 'Note', w: contentW - 580 },
     ];
-    const row = (cells: string[], font: string, colors: string[] = []) => {
+    const row = (cells: string[], font: (t: string) => string, colors: string[] = []) => {
       const y = doc.y;
-      const h = Math.max(...cells.map((c, i) => doc.font(font).fontSize(9).heightOfString(c || ' ', { width: cols[i].w - 6 })));
+      const h = Math.max(...cells.map((c, i) => doc.font(font(c)).fontSize(9).heightOfString(c || ' ', { width: cols[i].w - 6 })));
       if (y + h > doc.page.height - m) doc.addPage();
       const top = doc.y;
       let x = m;
       cells.forEach((c, i) => {
-        doc.font(font).fontSize(9).fillColor(colors[i] ?? COLORS.text).text(c, x, top, { width: cols[i].w - 6 });
+        doc.font(font(c)).fontSize(9).fillColor(colors[i] ?? COLORS.text).text(c, x, top, { width: cols[i].w - 6 });
         x += cols[i].w;
       });
       doc.x = m;
@@ -120,10 +115,11 @@ export async function notesPdf(
     progress(`pdf: note ${i}/${snap.threads.length} (${shot?.name ?? '?'} ${idx.label(v)}, frame ${note.frame})`);
     doc.addPage();
     const range = note.frameEnd > note.frame ? `frames ${note.frame}–${note.frameEnd}` : `frame ${note.frame}`;
-    const tc = shot ? ` · ${shotTimecode(shot, note.frame)}` : '';
-    doc.font(f.bold).fontSize(14).fillColor(COLORS.text).text(`${shot?.name ?? 'Unknown shot'} · ${idx.label(v)} · ${range}${tc}`, m, m);
+    const tc = v ? ` · ${idx.timecode(v, note.frame)}` : '';
+    const heading = `${shot?.name ?? 'Unknown shot'} · ${idx.label(v)} · ${range}${tc}`;
+    doc.font(f.bold(heading)).fontSize(14).fillColor(COLORS.text).text(heading, m, m);
     const ai = v && aiLine(v);
-    if (ai) doc.font(f.bold).fontSize(10).fillColor(COLORS.ai).text(ai);
+    if (ai) doc.font(f.bold(ai)).fontSize(10).fillColor(COLORS.ai).text(ai);
     doc.moveDown(0.4);
 
     const boxH = 330;
@@ -141,20 +137,21 @@ export async function notesPdf(
     }
     if (!pictureH) {
       pictureH = 40;
-      doc.font(f.body).fontSize(10).fillColor(COLORS.muted).text('(the frame could not be read)', m, top + 12);
+      doc.font(f.body('')).fontSize(10).fillColor(COLORS.muted).text('(the frame could not be read)', m, top + 12);
     }
     doc.x = m;
     doc.y = top + pictureH + 10;
     const status = note.status === 'resolved' ? `RESOLVED${note.resolvedBy ? ` by ${note.resolvedBy.name}` : ''}` : 'OPEN';
-    doc.font(f.bold).fontSize(10).fillColor(note.status === 'resolved' ? COLORS.resolved : COLORS.open).text(status, { continued: true });
-    doc.font(f.body).fillColor(COLORS.muted).text(`   ${note.author.name} · ${when(note.createdAt)}`);
-    doc.moveDown(0.2).font(f.body).fontSize(12).fillColor(COLORS.text).text(note.text, { width: contentW });
+    doc.font(f.bold(status)).fontSize(10).fillColor(note.status === 'resolved' ? COLORS.resolved : COLORS.open).text(status, { continued: true });
+    const byline = `   ${note.author.name} · ${when(note.createdAt)}`;
+    doc.font(f.body(byline)).fillColor(COLORS.muted).text(byline);
+    doc.moveDown(0.2).font(f.body(note.text)).fontSize(12).fillColor(COLORS.text).text(note.text, { width: contentW });
     if (replies.length) {
       doc.moveDown(0.4);
       for (const r of replies) {
-        doc.font(f.bold).fontSize(9.5).fillColor(COLORS.text).text(`${r.author.name}`, { continued: true });
-        doc.font(f.body).fillColor(COLORS.muted).text(` · ${when(r.createdAt)}   `, { continued: true });
-        doc.fillColor(COLORS.text).text(r.text, { width: contentW });
+        doc.font(f.bold(r.author.name)).fontSize(9.5).fillColor(COLORS.text).text(`${r.author.name}`, { continued: true });
+        doc.font(f.body('')).fillColor(COLORS.muted).text(` · ${when(r.createdAt)}   `, { continued: true });
+        doc.font(f.body(r.text)).fillColor(COLORS.text).text(r.text, { width: contentW });
       }
     }
   }

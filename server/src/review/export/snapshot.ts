@@ -1,13 +1,13 @@
 import * as Y from 'yjs';
 import {
   annotationsMap,
-  frameToTimecode,
+  clockTimecode,
+  mediaClock,
   noteThreads,
-  timecodeToFrame,
   versionLabel,
   type Annotation,
+  type MediaClock,
   type Note,
-  type Rate,
   type Shot,
   type Version,
 } from '@loupe/shared';
@@ -48,24 +48,6 @@ export function docFromUpdates(updates: Uint8Array[]): Y.Doc {
   return doc;
 }
 
-export function shotRate(shot: Pick<Shot, 'fps' | 'dropFrame'>): Rate {
-  return { fps: shot.fps, dropFrame: shot.dropFrame };
-}
-
-/** The frame count of the shot's start timecode (0 when it is missing or unreadable). */
-export function startFrame(shot: Pick<Shot, 'fps' | 'dropFrame' | 'startTimecode'>): number {
-  try {
-    return shot.startTimecode ? timecodeToFrame(shot.startTimecode, shotRate(shot)) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** SMPTE timecode of a frame of a shot, counted from its start timecode (as the room UI shows it). */
-export function shotTimecode(shot: Pick<Shot, 'fps' | 'dropFrame' | 'startTimecode'>, frame: number): string {
-  return frameToTimecode(startFrame(shot) + frame, shotRate(shot));
-}
-
 /** Looks up shots and versions of a snapshot, and the picture a version shows. */
 export class SnapshotIndex {
   private readonly versions: Map<string, Version>;
@@ -91,6 +73,16 @@ export class SnapshotIndex {
       v = v.parentVersionId ? this.versions.get(v.parentVersionId) : undefined;
     }
     return v?.media.type === 'video' ? v : undefined;
+  }
+
+  /** The clock a version's frames count on: its media's own start timecode and reel (a still's: its source's), else its shot's. */
+  clockOf(v: Version | undefined): MediaClock {
+    return mediaClock(this.shotOf(v), this.videoOf(v)?.media);
+  }
+
+  /** The SMPTE timecode of a frame of a version, on that version's own clock (as the room shows it). */
+  timecode(v: Version | undefined, frame: number): string {
+    return clockTimecode(this.clockOf(v), frame);
   }
 
   /** `v003`, or `?` for a version that is gone. */

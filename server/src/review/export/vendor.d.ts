@@ -1,4 +1,4 @@
-// The parts of pdfkit and yazl the exports use (neither package ships its own types).
+// The parts of pdfkit, yazl and fontkit the exports use (none of them ships its own types).
 
 declare module 'pdfkit' {
   import type { Writable } from 'node:stream';
@@ -33,7 +33,8 @@ declare module 'pdfkit' {
     end(): void;
     on(event: string, fn: (...args: unknown[]) => void): this;
     addPage(opts?: object): this;
-    registerFont(name: string, src: string | Buffer): this;
+    /** `family`: the PostScript name of the font to use inside a collection (.ttc). */
+    registerFont(name: string, src: string | Buffer, family?: string): this;
     font(name: string, size?: number): this;
     fontSize(size: number): this;
     fillColor(color: string, opacity?: number): this;
@@ -72,4 +73,13 @@ declare module 'yazl' {
     addReadStream(stream: Readable, metadataPath: string, opts?: EntryOptions): void;
     end(opts?: { forceZip64Format?: boolean; comment?: string }, finalSizeCallback?: (size: number) => void): void;
   }
+}
+
+declare module 'fontkit' {
+  interface Font {
+    postscriptName: string;
+    hasGlyphForCodePoint(codePoint: number): boolean;
+  }
+  /** A font file; `postscriptName` picks one font of a collection (.ttc). */
+  export function openSync(file: string, postscriptName?: string): Font;
 }

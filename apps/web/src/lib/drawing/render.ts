@@ -274,8 +274,16 @@ export function drawLaser(
 }
 
 /** Size a canvas backing store to its CSS box at the screen's pixel ratio; returns a context in CSS px. */
-export function prepareCanvas(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderingContext2D | null {
-  const dpr = window.devicePixelRatio || 1;
+/** Largest canvas backing store (pixels) a zoomed layer gets: past it, ink is scaled up (softer). */
+const MAX_CANVAS_PIXELS = 16_000_000;
+
+/**
+ * Sizes the canvas for w x h CSS pixels at the device pixel ratio, times `zoom` when the layer is
+ * shown zoomed in (view transform), within MAX_CANVAS_PIXELS; draws in CSS pixels.
+ */
+export function prepareCanvas(canvas: HTMLCanvasElement, w: number, h: number, zoom = 1): CanvasRenderingContext2D | null {
+  const fit = Math.sqrt(MAX_CANVAS_PIXELS / Math.max(1, w * h * (window.devicePixelRatio || 1) ** 2));
+  const dpr = (window.devicePixelRatio || 1) * Math.max(1, Math.min(zoom, fit));
   const bw = Math.max(1, Math.round(w * dpr));
   const bh = Math.max(1, Math.round(h * dpr));
   if (canvas.width !== bw) canvas.width = bw;

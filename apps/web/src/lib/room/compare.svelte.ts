@@ -8,6 +8,7 @@
  */
 import { CompareModes, type CompareMode, type PlaybackInput, type Version } from '@loupe/shared';
 import type { Player } from './player.svelte';
+import { defaultCompareB } from './compare-pick';
 import type { Versions } from './versions.svelte';
 
 export type CompareState = PlaybackInput['compare'];
@@ -71,9 +72,10 @@ export class Compare {
       // The picture underneath B is the frame the still was made from: A shows the same frame.
       this.player.seek(v.media.frame);
     } else if (id === this.versions.currentId) {
-      // B cannot be A: put the version before it on screen as A.
+      // B cannot be A: put the version B would be compared with on screen as A.
       const other = this.defaultB(v);
       if (!other) return this.onProblem?.('There is no other version to compare with.');
+      if (other.media.type === 'still') return this.compareWith(other.id);
       this.versions.currentId = other.id;
     }
     this.versionB = id;
@@ -83,7 +85,8 @@ export class Compare {
   }
 
   setMode(mode: CompareMode): void {
-    if (mode !== 'off' && !this.b) {
+    // No B yet, or B is the version on screen now: start from the default B of A.
+    if (mode !== 'off' && (!this.b || this.b.id === this.versions.currentId)) {
       const b = this.defaultB(this.versions.current);
       if (!b) {
         this.mode = 'off';
@@ -125,15 +128,9 @@ export class Compare {
     this.local('compare');
   }
 
-  /** What to compare with when none was picked: the newest other source, else the newest AI still. */
+  /** What to compare with when none was picked: the previous version, or the source of an AI result. */
   private defaultB(a: Version | null): Version | null {
-    const aVideo = this.versions.videoOf(a);
-    const list = this.versions.newestFirst;
-    return (
-      list.find((v) => v.media.type === 'video' && v.id !== aVideo?.id && v.id !== a?.id) ??
-      list.find((v) => v.media.type === 'still' && v.id !== a?.id && this.versions.videoOf(v)?.id === aVideo?.id) ??
-      null
-    );
+    return defaultCompareB(a, this.versions.list, (v) => this.versions.videoOf(v));
   }
 
   private local(change: CompareChange): void {

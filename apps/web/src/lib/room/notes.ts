@@ -1,10 +1,11 @@
 /** Notes on frames: writing them into the room document, and what the notes panel shows. */
-import { frameToTimecode, Limits, timecodeToFrame, type Note, type Version } from '@loupe/shared';
+import { Limits, mediaClock, versionLabel, type Note, type Version } from '@loupe/shared';
+import { displayTimecode, DEFAULT_COUNTER, type CounterOptions } from '$lib/view/frame-counter';
 import type { RoomSession } from './session.svelte';
 import type { NoteThread } from './collab.svelte';
 
 export type StatusFilter = 'all' | 'open' | 'resolved';
-/** 'current': the version on screen; 'all'; or a version id. */
+/** 'shot': every version of the shot on screen (the default); 'current': the version on screen; 'all'; or a version id. */
 export type VersionFilter = string;
 
 export interface NoteFilters {
@@ -14,13 +15,16 @@ export interface NoteFilters {
   version: VersionFilter;
 }
 
-export function filterThreads(threads: NoteThread[], f: NoteFilters, currentVersionId: string | null): NoteThread[] {
+/** `shotVersions`: the ids of the versions of the shot on screen (for the 'shot' filter). */
+export function filterThreads(threads: NoteThread[], f: NoteFilters, currentVersionId: string | null, shotVersions?: ReadonlySet<string>): NoteThread[] {
   const version = f.version === 'current' ? currentVersionId : f.version;
+  const inVersion = (id: string) =>
+    f.version === 'all' || (f.version === 'shot' ? (shotVersions ? shotVersions.has(id) : id === currentVersionId) : id === version);
   return threads.filter(
     ({ note }) =>
       (f.status === 'all' || note.status === f.status) &&
       (f.author === 'all' || note.author.id === f.author) &&
-      (f.version === 'all' || note.versionId === version),
+      inVersion(note.versionId),
   );
 }
 
@@ -31,19 +35,66 @@ export function noteAuthors(threads: NoteThread[]): { id: string; name: string }
   return [...byId].map(([id, name]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** SMPTE timecode of a frame of a version, counted from its shot's start timecode. */
-export function noteTimecode(room: RoomSession, version: Version | null, frame: number): string {
+/** SMPTE timecode of a frame of a version, counted as the member chose (source start timecode or zero). */
+export function noteTimecode(room: RoomSession, version: Version | null, frame: number, counter: CounterOptions = DEFAULT_COUNTER): string {
   const shot = room.versions.shotOf(version) ?? room.versions.shot;
-  const video = room.versions.videoOf(version);
-  const fps = video?.media.type === 'video' && video.media.fps > 0 ? video.media.fps : (shot?.fps ?? room.player.fps);
-  const rate = { fps, dropFrame: shot?.dropFrame ?? false };
-  let start = 0;
-  try {
-    start = shot?.startTimecode ? timecodeToFrame(shot.startTimecode, rate) : 0;
-  } catch {
-    start = 0;
-  }
-  return frameToTimecode(start + frame, rate);
+  // The version's own media clock (its source's start timecode and rate), else its shot's.
+  const clock = mediaClock(shot, room.versions.videoOf(version)?.media);
+  return displayTimecode(frame, clock, clock.startTimecode, counter);
+}
+
+/** The newest source version of the note's shot, when it is newer than the note's version: where "carry forward" puts it. */
+export function carryTarget(room: RoomSession, note: Note): Version | null {
+  const from = room.versions.byId(note.versionId);
+  if (!from) return null;
+  const newest = room.versions.list
+    .filter((v) => v.shotId === from.shotId && v.media.type === 'video' && v.number > from.number)
+    .sort((a, b) => b.number - a.number)[0];
+  return newest ?? null;
+}
+
+/** Where a note was carried from (a field the room document keeps with the carried note). */
+export interface CarriedFrom {
+  noteId: string;
+  versionId: string;
+}
+export const carriedFrom = (n: Note): CarriedFrom | null => ((n as Note & { carriedFrom?: CarriedFrom }).carriedFrom ?? null);
+
+/**
+ * Carry a note forward to a newer version: a new open note on the same frames, written by the
+ * member doing it (the server lets a member write only as themselves), quoting the original and
+ * pointing back to it; the original gets a reply saying where it went.
+ */
+export function carryForward(room: RoomSession, thread: NoteThread, target: Version): Note | null {
+  const n = thread.note;
+  const from = room.versions.byId(n.versionId);
+  if (!room.member || !room.canAnnotate || !from) return null;
+  const last = target.media.type === 'video' ? Math.max(0, target.media.frameCount - 1) : n.frameEnd;
+  const frame = Math.min(n.frame, last);
+  const head = `From ${versionLabel(from)} (${n.author.name}): `;
+  const text = (head + n.text).slice(0, Limits.maxTextLength);
+  const note: Note & { carriedFrom: CarriedFrom } = {
+    id: crypto.randomUUID(),
+    parentId: null,
+    versionId: target.id,
+    frame,
+    frameEnd: Math.max(frame, Math.min(n.frameEnd, last)),
+    text,
+    author: { id: room.member.id, name: room.member.name },
+    createdAt: new Date().toISOString(),
+    status: 'open',
+    resolvedBy: null,
+    annotationIds: [],
+    carriedFrom: { noteId: n.id, versionId: n.versionId },
+  };
+  room.collab.putNote(note);
+  replyTo(room, n, `Carried forward to ${versionLabel(target)}.`);
+  return note;
+}
+
+/** The note already carried from this one to that version, if any (carry once). */
+export function carriedTo(threads: NoteThread[], noteId: string, versionId: string): Note | null {
+  return threads.find((t) => t.note.versionId === versionId && carriedFrom(t.note)?.noteId === noteId)?.note ?? null;
 }
 
 function clean(text: string): string {

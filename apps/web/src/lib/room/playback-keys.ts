@@ -68,7 +68,7 @@ export const SHORTCUTS: { group: string; items: { keys: string[]; label: string 
   {
     group: 'Playback',
     items: [
-      { keys: ['Space'], label: 'Play / pause' },
+      { keys: ['Space'], label: 'Play / pause (on release)' },
       { keys: ['L'], label: 'Play forward; again: 2x' },
       { keys: ['J'], label: 'Play backward; again: 2x' },
       { keys: ['K'], label: 'Stop' },
@@ -89,6 +89,20 @@ export const SHORTCUTS: { group: string; items: { keys: string[]; label: string 
     ],
   },
   {
+    group: 'Look closely',
+    items: [
+      { keys: ['Wheel'], label: 'Zoom at the pointer (pinch on a touch screen)' },
+      { keys: ['+', '−'], label: 'Zoom in, out' },
+      { keys: ['F'], label: 'Fit the picture' },
+      { keys: ['1', '2', '4'], label: '1:1, 2:1, 4:1 (of the proxy when it is smaller)' },
+      { keys: ['Space', '+ drag'], label: 'Pan (also the middle button, or drag with the pointer)' },
+      { keys: ['Shift', '+ F'], label: 'Fullscreen' },
+      { keys: ['Alt', '+ R / G / B / A'], label: 'One channel; again: all' },
+      { keys: ['Alt', '+ Y'], label: 'Luminance' },
+      { keys: ['Alt', '+ C'], label: 'All channels' },
+    ],
+  },
+  {
     group: 'Compare',
     items: [
       { keys: ['Tab'], label: 'Flip between A and B (while comparing)' },
@@ -97,6 +111,7 @@ export const SHORTCUTS: { group: string; items: { keys: string[]; label: string 
   {
     group: 'Draw and point',
     items: [
+      { keys: ['V'], label: 'Pointer: click a drawing to find its note, drag to pan' },
       { keys: ['P'], label: 'Pen' },
       { keys: ['Shift', '+ L'], label: 'Line' },
       { keys: ['A'], label: 'Arrow' },

@@ -71,8 +71,13 @@ export class Player {
   onLocal: ((change: LocalChange) => void) | null = null;
   /** Playback stopped by itself (end of the clip, reverse reached the start). */
   onStopped: (() => void) | null = null;
+  /** The browser refused to play with sound before the person interacted with the page. */
+  onAudioBlocked: (() => void) | null = null;
 
   private video: FrameCallbackVideo | null = null;
+  /** This member's sound (the <video> carries it, so it stays in sync with the picture). */
+  private volume = 1;
+  private muted = false;
   private frameLoop = 0;
   private wrapTimer: ReturnType<typeof setTimeout> | null = null;
   private reverseTimer = 0;
@@ -104,6 +109,7 @@ export class Player {
 
   private attachNow(video: HTMLVideoElement): () => void {
     this.video = video as FrameCallbackVideo;
+    this.applyAudio();
     const on = <K extends keyof HTMLMediaElementEventMap>(type: K, fn: () => void) => {
       video.addEventListener(type, fn);
       return () => video.removeEventListener(type, fn);
@@ -142,6 +148,27 @@ export class Player {
       offs.forEach((off) => off());
       if (this.video === video) this.video = null;
     };
+  }
+
+  /** Volume (0..1) and mute of this member's sound. */
+  setAudio(volume: number, muted: boolean): void {
+    this.volume = volume;
+    this.muted = muted;
+    this.applyAudio();
+  }
+
+  private applyAudio(): void {
+    const v = this.video;
+    if (!v) return;
+    v.volume = this.volume;
+    v.muted = this.muted || this.volume === 0;
+  }
+
+  /** Where playback is, in frames: the video's own clock while it plays forward, else the frame on screen. */
+  mediaPosition(): number {
+    const v = this.video;
+    if (v && this.playing && this.direction === 1 && !v.paused && !this.wrapping) return Math.min(this.lastFrame, Math.max(0, v.currentTime * this.fps));
+    return this.frame;
   }
 
   /** The <video> on screen (the compare view follows it). */
@@ -358,7 +385,15 @@ export class Player {
     const v = this.video;
     if (!v) return;
     v.playbackRate = this.rate;
-    v.play().catch(() => {
+    v.play().catch((e: DOMException) => {
+      // Autoplay rules: a page that was never clicked may play only muted. Play muted, and say so.
+      if (e?.name === 'NotAllowedError' && !v.muted && this.video === v && this.wantPlay) {
+        this.muted = true;
+        this.applyAudio();
+        this.onAudioBlocked?.();
+        this.startVideo();
+        return;
+      }
       if (this.video === v && v.paused) {
         this.playing = false;
         this.wantPlay = false;

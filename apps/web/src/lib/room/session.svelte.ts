@@ -2,7 +2,7 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { can, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { can, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import type { Socket } from 'socket.io-client';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket } from './connection.svelte';
@@ -14,6 +14,8 @@ import { Toasts } from './toasts.svelte';
 import { Tools } from './tools.svelte';
 import { Versions } from './versions.svelte';
 import { Uploads } from './uploads.svelte';
+import { ViewSettings } from './view.svelte';
+import { decisionNews, newVersionNews } from './room-events';
 
 /** Refusals that only mean "not joined yet" while a reconnect is in flight. */
 const QUIET_CODES = new Set(['NOT_JOINED']);
@@ -30,6 +32,8 @@ export class RoomSession {
   /** Synced playback: presenter, followers (needs the socket, so made in the constructor). */
   readonly sync: PlaybackSync;
   readonly collab: Collab;
+  /** Zoom, pan, image controls and this member's viewer preferences. */
+  readonly view: ViewSettings;
 
   room = $state<{ id: string; name: string } | null>(null);
   member = $state<Member | null>(null);
@@ -55,6 +59,12 @@ export class RoomSession {
     readonly roomId: string,
     readonly token: string,
   ) {
+    this.view = new ViewSettings(token);
+    this.view.onProblem = (r) => this.toasts.error(r);
+    this.player.onAudioBlocked = () => {
+      this.view.setMuted(true);
+      this.toasts.show('info', 'The browser kept the sound off until you click in the page: unmute it with the speaker button.', 'SOUND_BLOCKED');
+    };
     this.connection = new Connection(roomId, token, (s) => this.onJoined(s), () => this.collab.provider.fresh);
     const socket = this.connection.socket;
     this.collab = new Collab(socket, roomId, (r) => this.refused(r));
@@ -62,7 +72,11 @@ export class RoomSession {
     socket.on('fix:tile', (tile) => {
       this.jobs.addTile(tile).catch((e) => console.warn('[loupe] bad tile', tile.jobId, tile.index, e));
     });
-    socket.on('version:created', (v) => this.versions.upsert(v));
+    socket.on('version:created', (v) => {
+      const known = !!this.versions.byId(v.id);
+      this.versions.upsert(v);
+      if (!known) this.announce(v, newVersionNews(v, this.member));
+    });
     socket.on('shot:created', (shot) => {
       if (!this.versions.shots.some((x) => x.id === shot.id)) this.versions.shots.push(shot);
     });
@@ -75,7 +89,13 @@ export class RoomSession {
         this.toasts.error(p.error ?? { code: 'INGEST_FAILED', message: `The upload of ${p.name} failed.` });
       }
     });
-    socket.on('version:updated', (v) => this.versions.upsert(v));
+    socket.on('version:updated', (v) => {
+      const before = this.versions.byId(v.id);
+      const snapshot = before ? { ...before, decisions: [...before.decisions] } : null;
+      this.versions.upsert(v);
+      // Whoever is in the room hears it, whatever version they look at.
+      this.announce(v, decisionNews(snapshot, v, this.member));
+    });
     socket.on('room:error', (r) => this.refused(r));
     this.sync = new PlaybackSync(this);
   }
@@ -105,6 +125,12 @@ export class RoomSession {
     this.versions.currentId = versionId;
     this.tools.selection = null;
     if (changed) this.sync.versionChanged();
+  }
+
+  /** A toast about a version, with a link that puts it on screen. */
+  private announce(v: Version, news: { message: string; mine: boolean } | null): void {
+    if (!news) return;
+    this.toasts.event(news.message, { label: `Show ${versionLabel(v)}`, run: () => this.select(v.id) }, news.mine ? 'MINE' : undefined);
   }
 
   refused(r: Refusal | { code: string; message: string }): void {

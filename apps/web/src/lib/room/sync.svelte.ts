@@ -11,6 +11,8 @@
  *   the picture is more than 2 frames off.
  * - A follower who touches the transport while control is 'presenter' browses alone until they
  *   click "Follow presenter".
+ * - The view (zoom, pan) and the look (image controls) travel in the same state. A follower who
+ *   zooms or changes the look keeps following playback and looks on their own (view.own).
  */
 import { tick } from 'svelte';
 import type { PlaybackInput, PlaybackState, PresentationState, Refusal, RoomState } from '@loupe/shared';
@@ -18,8 +20,9 @@ import type { Socket } from 'socket.io-client';
 import type { RoomSession } from './session.svelte';
 import type { LocalChange } from './player.svelte';
 import type { CompareChange } from './compare.svelte';
+import type { ViewChange } from './view.svelte';
 
-type Change = LocalChange | CompareChange | 'version' | 'beat';
+type Change = LocalChange | CompareChange | ViewChange | 'version' | 'beat';
 
 const GAP_MS = 12;
 const DRAG_GAP_MS = 50;
@@ -88,6 +91,7 @@ export class PlaybackSync {
       if (this.isPresenter) this.publish('seek');
     };
     room.compare.onLocal = (c) => this.local(c);
+    room.view.onLocal = (c) => this.viewChanged(c);
     room.compare.onProblem = (m) => room.toasts.show('info', m, 'COMPARE');
     this.clock = setInterval(() => this.onClock(), 100);
   }
@@ -141,6 +145,7 @@ export class PlaybackSync {
   /** Follow the presenter again, landing where the room is now. */
   follow(): void {
     this.followWanted = true;
+    this.room.view.own = false;
     if (this.latest && this.applies) void this.apply(this.latest);
   }
 
@@ -177,6 +182,7 @@ export class PlaybackSync {
     if (p.presenterId !== prev.presenterId) {
       // A new presentation: everyone follows it; the new presenter puts the room on their view.
       this.followWanted = true;
+      this.room.view.own = false;
       if (this.isPresenter) this.publish('seek');
     } else if (p.control !== prev.control && this.isPresenter) {
       this.publish('seek');
@@ -196,13 +202,20 @@ export class PlaybackSync {
     }
   }
 
+  /** Zoom, pan or look changed here: the room follows the driver; a follower looks on their own. */
+  private viewChanged(change: ViewChange): void {
+    if (!this.active) return;
+    if (this.drives) return this.publish(change);
+    if (this.applies) this.room.view.own = true;
+  }
+
   /** Version switched here (session.select). */
   versionChanged(): void {
     this.local('version');
   }
 
   private publish(change: Change): void {
-    const gap = change === 'scrub' || change === 'wipe' ? DRAG_GAP_MS : GAP_MS;
+    const gap = change === 'scrub' || change === 'wipe' || change === 'pan' ? DRAG_GAP_MS : GAP_MS;
     const now = performance.now();
     const due = Math.max(now, this.lastSent + gap);
     if (this.timer) {
@@ -224,11 +237,14 @@ export class PlaybackSync {
     const loop = p.loopRange;
     return {
       versionId,
-      frame: Math.max(0, Math.round(p.frame)),
+      // Playing: the media clock, not the last frame callback (which lags when the page is busy).
+      frame: Math.max(0, Math.floor(p.mediaPosition())),
       playing: p.playing && p.direction === 1,
       rate: p.rate,
       loop: loop ? { in: loop.in, out: loop.out } : null,
       compare: this.room.compare.snapshot(),
+      view: $state.snapshot(this.room.view.view),
+      look: $state.snapshot(this.room.view.look),
     };
   }
 
@@ -303,6 +319,7 @@ export class PlaybackSync {
     await tick();
     if (token !== this.applyToken || !this.applies) return;
     compare.apply(state.compare);
+    this.room.view.applyRemote(state.view, state.look);
     const position = this.positionOf(state);
     const ended = state.playing && !state.loop && position >= player.lastFrame + 0.5 - 1e-6;
     player.applyRemote({

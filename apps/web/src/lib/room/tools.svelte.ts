@@ -2,6 +2,7 @@
 import type { AnnotationKind, Region } from '@loupe/shared';
 
 export type ToolId =
+  | 'pointer'
   | 'pen'
   | 'line'
   | 'arrow'
@@ -20,7 +21,7 @@ export interface ToolInfo {
   key: string;
   /** Needs Shift: the plain letter is a playback key (L shuttle, O out point). */
   shift?: boolean;
-  group: 'draw' | 'point' | 'fix';
+  group: 'select' | 'draw' | 'point' | 'fix';
   /** Tools a view-only member may use (pointing is not writing). */
   viewer?: boolean;
 }
@@ -29,6 +30,8 @@ export interface ToolInfo {
 export const shortcutText = (t: ToolInfo) => (t.shift ? `Shift+${t.key}` : t.key);
 
 export const TOOLS: readonly ToolInfo[] = [
+  // The default: a click never draws; a drag pans (when zoomed in), a click on a drawing finds its note.
+  { id: 'pointer', label: 'Pointer (select, pan)', key: 'V', group: 'select', viewer: true },
   { id: 'pen', label: 'Pen', key: 'P', group: 'draw' },
   { id: 'line', label: 'Line', key: 'L', shift: true, group: 'draw' },
   { id: 'arrow', label: 'Arrow', key: 'A', group: 'draw' },
@@ -37,8 +40,9 @@ export const TOOLS: readonly ToolInfo[] = [
   { id: 'text', label: 'Text', key: 'T', group: 'draw' },
   { id: 'eraser', label: 'Eraser (removes a whole drawing)', key: 'E', group: 'point' },
   { id: 'laser', label: 'Laser pointer (not saved)', key: 'X', group: 'point', viewer: true },
-  { id: 'region', label: 'Region for a fix', key: 'R', group: 'fix' },
-  { id: 'mask', label: 'Mask (lasso) for a fix', key: 'M', group: 'fix' },
+  // Selecting writes nothing: every member may select; the fix panel says who may ask for a fix.
+  { id: 'region', label: 'Region for a fix', key: 'R', group: 'fix', viewer: true },
+  { id: 'mask', label: 'Mask (lasso) for a fix', key: 'M', group: 'fix', viewer: true },
 ];
 
 /** Tools whose gesture becomes an annotation of the same kind. */
@@ -75,10 +79,14 @@ const clampInt = (v: number, lo: number, hi: number, fallback: number) =>
   Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : fallback;
 
 export class Tools {
-  tool = $state<ToolId>('pen');
+  tool = $state<ToolId>('pointer');
+  /** The drawing the pointer tool clicked (its note is shown in the notes panel), or null. */
+  picked = $state<string | null>(null);
   color = $state<string>(COLORS[0].value);
   size = $state<number>(SIZES[1].value);
   selection = $state<Selection | null>(null);
+  /** Where the fix panel sits over the picture (toasts keep clear of it). */
+  fixPanelAt = $state<'top' | 'bottom'>('top');
 
   /** How many frames the next drawings (and notes) last: frameEnd = frame + hold - 1. */
   private holdValue = $state(1);
