@@ -129,7 +129,7 @@ async function fixInRoom(socket: Client, roomId: string, req: { versionId: strin
 }
 
 /** Bare session.run over the same tiles and batches as the worker: inputs made first, only the runs timed. */
-async function bareSessionRun(session: ort.InferenceSession, run: TileRun): Promise<{ ms: number; tiles: number }> {
+export async function bareSessionRun(session: ort.InferenceSession, run: TileRun): Promise<{ ms: number; tiles: number }> {
   const rank = run.tileOrigin ? ((session.inputMetadata.find((m) => m.name === run.tileOrigin) as { shape?: unknown[] } | undefined)?.shape?.length ?? 2) : 0;
   const batches = tileBatches(run, rank === 1 ? 1 : undefined);
   const deep = run.rgb instanceof Uint16Array;

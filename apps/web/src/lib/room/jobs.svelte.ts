@@ -1,5 +1,5 @@
 /** Fix jobs of the room and the tiles they stream, kept per job so a layer can be rebuilt any time. */
-import type { Job, Tile } from '@loupe/shared';
+import type { Job, RenderedFrame, Tile } from '@loupe/shared';
 
 export interface TileImage {
   index: number;
@@ -15,6 +15,11 @@ export class Jobs {
   /** Tiles decoded so far per job; read through `tilesOf`, which tracks `tileCounts`. */
   private tiles = new Map<string, Map<number, TileImage>>();
   tileCounts = $state<Record<string, number>>({});
+  /** Frames of shot renders as they land, per job; read through `renderedFrame`, which tracks `frameCounts`. */
+  private frames = new Map<string, Map<number, RenderedFrame>>();
+  frameCounts = $state<Record<string, number>>({});
+  /** The shot render this member is watching (played over its source), or null. */
+  watching = $state<string | null>(null);
 
   /** For the list: the running job, then the queue in order, then finished ones newest first. */
   readonly ordered = $derived(
@@ -48,6 +53,30 @@ export class Jobs {
     this.tileCounts[tile.jobId] = byIndex.size;
   }
 
+  addFrame(f: RenderedFrame): void {
+    let byFrame = this.frames.get(f.jobId);
+    if (!byFrame) this.frames.set(f.jobId, (byFrame = new Map()));
+    byFrame.set(f.frame, f);
+    this.frameCounts[f.jobId] = byFrame.size;
+  }
+
+  /** A frame of a render, once it has landed. */
+  renderedFrame(jobId: string, frame: number): RenderedFrame | undefined {
+    void this.frameCounts[jobId];
+    return this.frames.get(jobId)?.get(frame);
+  }
+
+  /** The shot renders of a version still running (or waiting to). */
+  rendersOf(versionId: string): Job[] {
+    return this.list.filter((j) => j.scope === 'shot' && j.versionId === versionId && (j.state === 'queued' || j.state === 'running'));
+  }
+
+  /** The watched render, while it runs. */
+  get watched(): Job | null {
+    const j = this.list.find((x) => x.id === this.watching);
+    return j && (j.state === 'queued' || j.state === 'running') ? j : null;
+  }
+
   tilesOf(jobId: string): TileImage[] {
     void this.tileCounts[jobId];
     return [...(this.tiles.get(jobId)?.values() ?? [])];
@@ -60,6 +89,7 @@ export class Jobs {
   overlaysFor(versionId: string, frame: number): Job[] {
     return this.list.filter(
       (j) =>
+        j.scope !== 'shot' &&
         j.versionId === versionId &&
         j.frame === frame &&
         (j.state === 'queued' || j.state === 'running' || (j.state === 'done' && (this.tileCounts[j.id] ?? 0) > 0)),

@@ -69,6 +69,7 @@ export class RoomSession {
     const socket = this.connection.socket;
     this.collab = new Collab(socket, roomId, (r) => this.refused(r));
     socket.on('fix:job', (job) => this.onJob(job));
+    socket.on('fix:frame', (f) => this.jobs.addFrame(f));
     socket.on('fix:tile', (tile) => {
       this.jobs.addTile(tile).catch((e) => console.warn('[loupe] bad tile', tile.jobId, tile.index, e));
     });
@@ -76,6 +77,11 @@ export class RoomSession {
       const known = !!this.versions.byId(v.id);
       this.versions.upsert(v);
       if (!known) this.announce(v, newVersionNews(v, this.member));
+      // The render this member watched is a version now: show it.
+      if (v.provenance?.jobId && v.provenance.jobId === this.jobs.watching) {
+        this.jobs.watching = null;
+        if (this.versions.currentId === v.parentVersionId) this.select(v.id);
+      }
     });
     socket.on('shot:created', (shot) => {
       if (!this.versions.shots.some((x) => x.id === shot.id)) this.versions.shots.push(shot);
@@ -138,7 +144,18 @@ export class RoomSession {
     this.toasts.error(r);
   }
 
-  async requestFix(fix: FixId, versionId: string, frame: number, region: Region, params: Record<string, unknown> = {}): Promise<Job | null> {
+  /**
+   * Ask for a fix: a still of the frame (the quick preview), or with `shot` a render of the range into
+   * the shot's next version (which this member then watches as it renders).
+   */
+  async requestFix(
+    fix: FixId,
+    versionId: string,
+    frame: number,
+    region: Region,
+    params: Record<string, unknown> = {},
+    shot?: { range: { in: number; out: number }; feather?: number },
+  ): Promise<Job | null> {
     const request: FixRequest = {
       room: this.roomId,
       versionId,
@@ -146,12 +163,14 @@ export class RoomSession {
       region,
       fix,
       params,
+      ...(shot ? { scope: 'shot' as const, range: shot.range, feather: shot.feather ?? 0 } : {}),
       idempotencyKey: crypto.randomUUID(),
     };
     const r = await this.ask('fix:request', request);
     if (!r) return null;
     const job = (r as { job: Job }).job;
     if (job) this.jobs.upsert(job);
+    if (job && shot) this.jobs.watching = job.id;
     return job ?? null;
   }
 
