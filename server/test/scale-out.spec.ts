@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Awareness } from 'y-protocols/awareness';
 import { createClient } from 'redis';
-import { RoomDocProvider, annotationsMap, type Job, type RoomState, type Tile, type Version } from '@loupe/shared';
+import { RoomDocProvider, annotationsMap, type Job, type RenderedFrame, type RoomState, type Tile, type Version } from '@loupe/shared';
 import { openDatabase } from '../src/store/database.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { VersionRepository } from '../src/store/version.repository.js';
@@ -54,7 +54,7 @@ async function apiNode(name: string): Promise<Proc> {
 
 async function workerNode(name: string): Promise<Proc> {
   const p = start(name, ['worker'], { ROLE: 'worker' });
-  await waitFor(async () => p.output.join('').includes('fix worker ready'), p, 90_000);
+  await waitFor(async () => p.output.join('').includes('job worker ready'), p, 90_000);
   return p;
 }
 
@@ -241,6 +241,36 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     expect(made).toHaveLength(1);
     expect(made[0].id).toBe(done.resultVersionId);
   }, 240_000);
+
+  it('a shot render spreads its chunks over two workers; one killed mid-render, its chunk runs again elsewhere: each frame stored once, one version', async () => {
+    const w3 = await workerNode('worker-3');
+    const w2 = procs.find((p) => p.name === 'worker-2')!;
+    const artist = await member(B, 'artist');
+    const director = await member(A, 'director');
+    const frames: RenderedFrame[] = [];
+    director.socket.on('fix:frame', (f) => frames.push(f));
+    const heard = listen(director);
+    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: roomId, versionId: artist.state.versions[0].id, frame: 0, fix: 'exposure', params: { exposure: 0.5 },
+      scope: 'shot', range: { in: 0, out: 29 }, idempotencyKey: 'scale-out-shot-0001',
+    });
+    if (!ack.ok) throw new Error(ack.message);
+    const jobId = ack.job.id;
+    // Both workers take chunks ('render chunk done' names the job); then one dies mid-chunk.
+    await until(() => w2.output.join('').includes(jobId) && w3.output.join('').includes(jobId) && frames.length >= 8, 'both workers at work', 120_000);
+    await kill(w3);
+    const version = await until(() => heard.versions.find((v) => v.provenance?.jobId === jobId), 'the version', 180_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const got = frames.filter((f) => f.jobId === jobId).map((f) => f.frame).sort((a, b) => a - b);
+    expect(got).toEqual(Array.from({ length: 30 }, (_, i) => i)); // every frame, each once
+    const db = openDatabase(dataDir, pgDb.url);
+    const stored = db.prepare('SELECT COUNT(*) AS n FROM render_frames WHERE job_id = ?').get(jobId) as { n: number | string };
+    const made = new VersionRepository(db).listForRoom(roomId).filter((v) => v.provenance?.jobId === jobId);
+    db.close();
+    expect(Number(stored.n)).toBe(30);
+    expect(made.map((v) => v.id)).toEqual([version.id]);
+    expect(version.media).toMatchObject({ type: 'video', source: { kind: 'render', range: { in: 0, out: 29 } } });
+  }, 360_000);
 
   it('when node A is killed, its members reconnect to node B and converge with no acknowledged annotation lost', async () => {
     const version = members[0].state.versions[0].id;

@@ -3,6 +3,10 @@ import type { Logger } from '../log.js';
 import { bullConnection, type RedisLink } from '../cluster/redis.js';
 import { CancelReason, LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
 
+/** BullMQ refuses ':' in job ids (its own key separator): keys travel with '|' in its place. */
+const bullId = (key: string) => key.replaceAll(':', '|');
+const keyOf = (id: string) => id.replaceAll('|', ':');
+
 /**
  * The scale-out job system: one BullMQ queue per lane on Redis. Any process adds jobs; a process
  * takes jobs from a lane only if it registered handlers for it. A job is locked by the worker running
@@ -46,7 +50,7 @@ export class BullJobSystem implements JobSystem {
   async add<D>(lane: Lane, name: string, data: D, opts: AddOptions): Promise<void> {
     // BullMQ ignores a job id it holds already; priority 1 is taken first (0 would mean none at all).
     await this.queues.get(lane)!.add(name, data, {
-      jobId: opts.key,
+      jobId: bullId(opts.key),
       priority: (opts.priority ?? 0) + 1,
       attempts: opts.attempts ?? 3,
       backoff: { type: 'fixed', delay: 500 },
@@ -56,7 +60,7 @@ export class BullJobSystem implements JobSystem {
   }
 
   async remove(lane: Lane, key: string): Promise<boolean> {
-    const job = await this.queues.get(lane)!.getJob(key);
+    const job = await this.queues.get(lane)!.getJob(bullId(key));
     // remove() refuses a job a worker holds (it is locked).
     return job ? job.remove().then(() => true, () => false) : false;
   }
@@ -73,7 +77,7 @@ export class BullJobSystem implements JobSystem {
     return jobs
       .filter((j): j is BullJob => !!j)
       .sort((a, b) => (a.opts.priority ?? 0) - (b.opts.priority ?? 0) || a.timestamp - b.timestamp)
-      .map((j) => ({ name: j.name, key: j.id!, data: j.data, priority: (j.opts.priority ?? 1) - 1 }));
+      .map((j) => ({ name: j.name, key: keyOf(j.id!), data: j.data, priority: (j.opts.priority ?? 1) - 1 }));
   }
 
   async start(): Promise<void> {
@@ -101,19 +105,20 @@ export class BullJobSystem implements JobSystem {
     const handler = this.handlers.get(job.name);
     if (!handler) throw new Error(`no handler for ${job.name} here`);
     const abort = new AbortController();
-    const id = `${lane}:${job.id}`;
+    const key = keyOf(job.id!);
+    const id = `${lane}:${key}`;
     this.running.set(id, abort);
     let outcome: Outcome | { status: 'crashed'; message: string };
     try {
-      const cancelled = await this.redis.command.get(this.redis.key('jobs-cancel', lane, job.id!));
+      const cancelled = await this.redis.command.get(this.redis.key('jobs-cancel', lane, key));
       if (cancelled) abort.abort(new CancelReason(JSON.parse(cancelled.toString())));
-      outcome = await handler.run(job.data, { key: job.id!, attempt: job.attemptsStarted || 1, signal: abort.signal, log: this.log });
+      outcome = await handler.run(job.data, { key, attempt: job.attemptsStarted || 1, signal: abort.signal, log: this.log });
     } catch (err) {
       outcome = { status: 'crashed', message: (err as Error).message };
     } finally {
       this.running.delete(id);
     }
-    for (const fn of this.listeners) fn(job.name, job.id!, outcome);
+    for (const fn of this.listeners) fn(job.name, key, outcome);
     if (outcome.status === 'crashed') throw new Error(outcome.message);
     if (outcome.status === 'failed') throw outcome.retry ? new Error(outcome.message) : new UnrecoverableError(outcome.message);
   }

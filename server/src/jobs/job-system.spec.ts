@@ -69,13 +69,13 @@ describe.each(kinds)('job system (%s)', (_kind, make) => {
     worker.register(h);
     await worker.start();
     if (adder !== worker) await adder.start();
-    await adder.add('inference', 'work', { tag: 'first' }, { key: 'k-first', priority: 5 });
+    await adder.add('inference', 'work', { tag: 'first' }, { key: 'k:first', priority: 5 });
     await until(() => ran.length === 1, 'the first job to start');
-    await adder.add('inference', 'work', { tag: 'chunk' }, { key: 'k-chunk', priority: 10 });
-    await adder.add('inference', 'work', { tag: 'preview' }, { key: 'k-preview', priority: 1 });
-    await adder.add('inference', 'work', { tag: 'preview-again' }, { key: 'k-preview', priority: 1 });
+    await adder.add('inference', 'work', { tag: 'chunk' }, { key: 'k:chunk', priority: 10 });
+    await adder.add('inference', 'work', { tag: 'preview' }, { key: 'k:preview', priority: 1 });
+    await adder.add('inference', 'work', { tag: 'preview-again' }, { key: 'k:preview', priority: 1 });
     const waiting = await adder.waiting('inference');
-    expect(waiting.map((w) => w.key)).toEqual(['k-preview', 'k-chunk']);
+    expect(waiting.map((w) => w.key)).toEqual(['k:preview', 'k:chunk']);
     release();
     await until(() => ran.length === 3, 'all jobs');
     expect(ran).toEqual(['first', 'preview', 'chunk']);

@@ -386,6 +386,7 @@ export class ShotRenderService {
       const segment = await blobs.putFile(result.segment);
       await rooms.grantBlob(rec.roomId, segment);
       await renders.putChunk(jobId, index, segment);
+      this.deps.log.info({ room: rec.roomId, job: jobId, chunk: index, frames: `${c.first}-${c.last}`, reused: stored.size }, 'render chunk done');
       if ((await renders.chunks(jobId)).length === plan.chunks.length) {
         await this.deps.system.add('media', 'render-finalize', { jobId }, { key: finalizeKey(jobId), priority: 0 });
       }
