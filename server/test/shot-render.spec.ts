@@ -157,6 +157,30 @@ describe('a fix applied to a shot', () => {
     if (later.ok) await until(() => seen.versions.find((v) => v.provenance?.jobId === later.job.id), 'the next render still works', 60_000);
   });
 
+  it('a preview asked for during a render runs ahead of the render; keyframes give one look per keyframe, eased between', async () => {
+    const seen = watch(director);
+    const render = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source.id, frame: 0, fix: 'exposure', params: { autoExposure: true }, scope: 'shot', keyframes: [0, 23],
+      idempotencyKey: 'shot-keyframes-1',
+    });
+    expect(render.ok).toBe(true);
+    if (!render.ok) return;
+    await until(() => seen.frames.some((f) => f.jobId === render.job.id), 'the render under way', 60_000);
+    const preview = await emitAck<{ job: Job }>(director.socket, 'fix:request', {
+      room: server.room.id, versionId: source.id, frame: 12, region: { x: 0.25, y: 0.25, width: 0.5, height: 0.5 }, fix: 'exposure', params: { exposure: 1 },
+      idempotencyKey: 'still-during-render',
+    });
+    expect(preview.ok).toBe(true);
+    if (!preview.ok) return;
+    const still = await until(() => seen.versions.find((v) => v.provenance?.jobId === preview.job.id), 'the preview', 60_000);
+    expect(still.media.type).toBe('still');
+    const shot = await until(() => seen.versions.find((v) => v.provenance?.jobId === render.job.id), 'the render', 120_000);
+    expect(seen.versions.indexOf(still)).toBeLessThan(seen.versions.indexOf(shot));
+    const renderFrames = seen.frames.filter((f) => f.jobId === render.job.id).length;
+    expect(renderFrames).toBe(N);
+    expect(shot.provenance!.computed).toMatchObject({ keyframes: [{ frame: 0 }, { frame: 23 }] });
+  });
+
   it('refuses a range past the shot, a feather on a still, and a shot upscale of a region, each with its code', async () => {
     const base = { room: server.room.id, versionId: source.id, frame: 0, fix: 'exposure', params: {} };
     const past = await emitAck(artist.socket, 'fix:request', { ...base, scope: 'shot', range: { in: 0, out: N }, idempotencyKey: 'bad-range-1' });

@@ -154,7 +154,7 @@ export class RoomSession {
     frame: number,
     region: Region,
     params: Record<string, unknown> = {},
-    shot?: { range: { in: number; out: number }; feather?: number },
+    shot?: { range: { in: number; out: number }; feather?: number; keyframes?: number[] },
   ): Promise<Job | null> {
     const request: FixRequest = {
       room: this.roomId,
@@ -163,7 +163,7 @@ export class RoomSession {
       region,
       fix,
       params,
-      ...(shot ? { scope: 'shot' as const, range: shot.range, feather: shot.feather ?? 0 } : {}),
+      ...(shot ? { scope: 'shot' as const, range: shot.range, feather: shot.feather ?? 0, ...(shot.keyframes ? { keyframes: shot.keyframes } : {}) } : {}),
       idempotencyKey: crypto.randomUUID(),
     };
     const r = await this.ask('fix:request', request);
