@@ -151,17 +151,26 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
   const segmentPath = path.join(out.dir, 'segment.mp4');
   const { width: pw, height: ph } = out.preview;
   const rate = `${out.segment.rate.num}/${out.segment.rate.den}`;
-  const encoder = spawnFfmpeg([
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${pw}x${ph}`, '-framerate', rate, '-i', 'pipe:0',
-    '-vf', proxyScale('rgb24', { matrix: null, range: null }, { width: pw, height: ph }), '-r', rate, '-fps_mode', 'passthrough',
-    ...x264Args(out.segment.gop), '-an', '-y', segmentPath,
-  ]);
-  encoder.done.catch(() => {});
+  // The segment's encoder starts once the first frame is out to the room: its start-up (an ffmpeg
+  // process) must not delay the frame the room waits for.
+  let encoder: ReturnType<typeof spawnFfmpeg> | null = null;
+  const encoderOf = () => {
+    if (!encoder) {
+      encoder = spawnFfmpeg([
+        '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${pw}x${ph}`, '-framerate', rate, '-i', 'pipe:0',
+        '-vf', proxyScale('rgb24', { matrix: null, range: null }, { width: pw, height: ph }), '-r', rate, '-fps_mode', 'passthrough',
+        ...x264Args(out.segment.gop), '-an', '-y', segmentPath,
+      ]);
+      encoder.done.catch(() => {});
+    }
+    return encoder;
+  };
   const abort = new AbortController();
 
   /** The frame at the proxy's size, 8 bits: into the segment, and as the room's JPEG. */
   const toPreview = async (rgb: Pixels, w: number, h: number) => {
     const rgb8 = rgb instanceof Uint16Array ? to8(rgb) : rgb;
+    if (w === pw && h === ph) return Buffer.from(rgb8.buffer, rgb8.byteOffset, rgb8.byteLength);
     return sharp(rgb8, { raw: { width: w, height: h, channels: 3 } }).resize(pw, ph, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
   };
   // Frames are written in order: the segment needs them so, and the room sees the timeline fill in order.
@@ -184,8 +193,9 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
     files.catch(() => {});
     written = written.then(async () => {
       const f = await files;
-      if (!encoder.child.stdin.write(f.preview)) await drainedOrClosed(encoder.child.stdin);
       if (f.png) await post({ type: 'frame', jobId, frame, png: f.png, preview: f.jpg!, ms: Math.round(performance.now() - started) });
+      const enc = encoderOf();
+      if (!enc.child.stdin.write(f.preview)) await drainedOrClosed(enc.child.stdin);
       inFlight--;
     });
     written.catch(() => abort.abort());
@@ -207,12 +217,14 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
       await temporalChunk(engine, jobId, fix, source, req, wanted, firstWanted, lastWanted, emit, () => (inFlight > 2 ? written : null));
     }
     await written;
-    encoder.child.stdin.end();
-    await encoder.done;
+    const enc = encoderOf();
+    enc.child.stdin.end();
+    await enc.done;
   } catch (e) {
     abort.abort();
-    encoder.child.kill('SIGKILL');
-    await encoder.done.catch(() => {});
+    const enc = encoder as ReturnType<typeof spawnFfmpeg> | null;
+    enc?.child.kill('SIGKILL');
+    await enc?.done.catch(() => {});
     throw e;
   }
   return { segment: segmentPath, provider };

@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import type { Version } from '@loupe/shared';
 import { runFfmpeg } from './ffmpeg.js';
 
@@ -51,4 +52,26 @@ export function pooled(samples: Sample[]): Uint8Array {
   let o = 0;
   for (const s of samples) out.set(s.rgb, o), (o += s.rgb.length);
   return out;
+}
+
+/**
+ * Samples from the version's filmstrip (the timeline's sprite of keyframes, made at upload): no
+ * decoding at all, which matters for the first frame of a render. Up to `count` tiles of frames within
+ * [first, last], spread evenly; empty when the version has no filmstrip or too few tiles in the range.
+ */
+export async function filmstripSamples(path: string, version: Version, first: number, last: number, count: number): Promise<Sample[]> {
+  const strip = version.media.type === 'video' ? version.media.filmstrip : undefined;
+  if (!strip) return [];
+  const inRange = strip.frames.map((f, i) => ({ f, i })).filter(({ f }) => f >= first && f <= last);
+  if (inRange.length < Math.min(count, 3)) return [];
+  const picks = inRange.length <= count ? inRange : Array.from({ length: count }, (_, k) => inRange[Math.round((k * (inRange.length - 1)) / (count - 1))]);
+  const { data, info } = await sharp(path).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { tileWidth: w, tileHeight: h } = strip;
+  return picks.map(({ f, i }) => {
+    const x0 = (i % strip.columns) * w;
+    const y0 = Math.floor(i / strip.columns) * h;
+    const rgb = new Uint8Array(w * h * 3);
+    for (let y = 0; y < h; y++) rgb.set(data.subarray(((y0 + y) * info.width + x0) * 3, ((y0 + y) * info.width + x0 + w) * 3), y * w * 3);
+    return { frame: f, rgb, width: w, height: h };
+  });
 }

@@ -40,7 +40,7 @@ import { readRgb } from '../inference/png.js';
 import { estimateNoiseSigma, planExposure, planGrade } from '../fixes/colour.js';
 import type { StoredRecord } from '../fixes/fix.runner.js';
 import type { PixelRect } from '../fixes/region.js';
-import { cropSample, pooled, proxySamples, type Sample } from '../media/samples.js';
+import { cropSample, filmstripSamples, pooled, proxySamples, type Sample } from '../media/samples.js';
 import { runFfmpeg } from '../media/ffmpeg.js';
 import { countFrames, thumbnails, x264Args } from '../media/proxy.js';
 import { shortId } from '../rooms/room.service.js';
@@ -215,7 +215,7 @@ export class ShotRenderService {
       for (const [k, c] of plan.chunks.entries()) {
         await this.deps.system.add('inference', 'render-chunk', { jobId, chunk: c.index }, { key: chunkKey(jobId, c.index), priority: RENDER_PRIORITY.chunk + rec.params.priority + k });
       }
-      this.deps.log.info({ room: rec.roomId, job: jobId, chunks: plan.chunks.length, frames: rec.job.render!.framesTotal }, 'shot render planned');
+      this.deps.log.info({ room: rec.roomId, job: jobId, chunks: plan.chunks.length, frames: rec.job.render!.framesTotal, ms: Date.now() - Date.parse(rec.job.createdAt) }, 'shot render planned');
       return done();
     } catch (e) {
       return this.fail(rec, e as Error);
@@ -255,10 +255,13 @@ export class ShotRenderService {
           return { inputs: p.inputs as unknown as Record<string, Float32Array>, computed: p.computed };
         };
         if (keyframes.length === 0) {
-          // One transform for the whole range, from frames spread over it (keyframes of the proxy when it has them).
+          // One transform for the whole range, from frames spread over it: the filmstrip's (nothing to
+          // decode), else keyframes of the proxy (only those decoded), else any frames.
+          const strip = media.filmstrip && job.fix !== 'match-grade' ? await filmstripSamples(this.deps.blobs.path(media.filmstrip.blob), version, range.in, range.out, SAMPLES) : [];
           const gop = media.proxy?.gop ?? 1;
-          const picks = spreadFrames(range, SAMPLES).map((f) => Math.min(range.out, Math.max(range.in, Math.round(f / gop) * gop)));
-          const samples = await samplesOf(job.fix === 'match-grade' ? [job.frame] : picks.filter((f) => f >= range.in && f <= range.out));
+          const onKeys = (f: number) => Math.floor(f / gop) * gop;
+          const picks = spreadFrames(range, SAMPLES).map((f) => (onKeys(f) >= range.in ? onKeys(f) : f));
+          const samples = strip.length ? strip.map((s) => cropSample(s, regionN)) : await samplesOf(job.fix === 'match-grade' ? [job.frame] : picks);
           const e = await estimate(samples);
           planned = { kind: 'tiles', modelId: model!.manifest.id, extra: toArrays(e.inputs) };
           Object.assign(computed, e.computed, { estimatedOn: samples.map((s) => s.frame) });
@@ -416,6 +419,7 @@ export class ShotRenderService {
     if (!(await renders.putFrame(rec.job.id, { frame, sha256, preview }))) return; // stored by an earlier run
     const plan = rec.params.render!;
     this.deps.events.frame(rec.roomId, { jobId: rec.job.id, frame, preview, ...plan.preview });
+    if (frame === rec.job.frame) this.deps.log.info({ room: rec.roomId, job: rec.job.id, frame, ms: Date.now() - Date.parse(rec.job.createdAt) }, 'render: the frame on screen is in the room');
     await this.progress(rec);
   }
 
