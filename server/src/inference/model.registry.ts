@@ -46,6 +46,12 @@ export class ModelRegistry {
       else throw e;
     }
     for (const model of ensured) {
+      if (!model.manifest.openAtStart) {
+        // Opened by its first job (the worker catches a provider failure there like anywhere else);
+        // built-in ones are checked against their manifest by models/src/tfjs-graph/convert.spec.ts.
+        this.models.set(model.manifest.id, { ...model, provider: 'opened at first use' });
+        continue;
+      }
       try {
         const meta = await this.deps.inference.inspect(model.path);
         const problems = checkManifest(model.manifest, meta.inputs, meta.outputs);
@@ -79,7 +85,8 @@ export class ModelRegistry {
 
   /** The fixes as offered to a room: each with the models it may use now. */
   available(): AvailableFix[] {
-    return FixIds.map((id) => {
+    // A fix whose learned model lost to the classical way on the measured fixtures is listed only on request.
+    return FixIds.filter((id) => FixCatalogue[id].offered !== false || process.env.LOUPE_FIXES_ALL === '1').map((id) => {
       const fix = FixCatalogue[id];
       const models: AvailableModel[] = this.byTask(fix.task)
         .filter((m) => m.manifest.scale === fix.scale && (m.origin === 'studio' || m.manifest.id === fix.model || fix.alternatives.includes(m.manifest.id)))
@@ -91,6 +98,7 @@ export class ModelRegistry {
           task: fix.task,
           scale: m.manifest.scale,
           origin: m.origin,
+          ...(m.manifest.cpuMsPerMegapixel ? { cpuMsPerMegapixel: m.manifest.cpuMsPerMegapixel } : {}),
         }));
       return { ...fix, models };
     });
