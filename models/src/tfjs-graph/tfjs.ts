@@ -73,6 +73,8 @@ export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
     })();
     await wasmReady;
   }
+  // Production mode: no debug checks, and no banner asking for tfjs-node on every process.
+  tf.enableProdMode();
   if (!(await tf.setBackend(name))) throw new Error(`TF.js backend ${name} failed to start`);
   routeEinsum();
 }
