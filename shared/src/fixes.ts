@@ -126,6 +126,8 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
     scale: 1,
     needsMask: false,
     group: 'lighting',
+    // Lost to the exposure fix (auto exposure + white balance) on every measured fixture: docs/gpu.md.
+    offered: false,
     summary: "Tone and colour as an expert retoucher would set them, by the MAXIM retouching network (Google Research, trained on MIT-Adobe FiveK expert C). Heavy: seconds per tile on a CPU.",
   },
   dehaze: {
@@ -137,6 +139,8 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
     scale: 1,
     needsMask: false,
     group: 'background',
+    // Lost to the dark-channel prior on every measured fixture: docs/gpu.md.
+    offered: false,
     summary: 'Clears haze from distant, hazy backgrounds with the MAXIM dehazing network (Google Research, trained on RESIDE outdoor scenes). Heavy: seconds per tile on a CPU.',
   },
   // --- end learned restoration fixes ---

@@ -165,7 +165,7 @@ describe('ScaleAndTranslate (the packages’ custom op)', () => {
       JSON.stringify({
         format: 'graph-model',
         signature: { inputs: { xs_0: { name: 'xs_0:0' } }, outputs: { output_0: { name: 'Identity:0' } } },
-        modelTopology: { node },
+        modelTopology: { node, versions: { producer: 1395 } },
         weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: weights.map(({ name, shape, dtype }) => ({ name, shape, dtype })) }],
       }),
     );

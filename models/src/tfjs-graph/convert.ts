@@ -216,6 +216,13 @@ export async function convertTfjsGraphModel(modelJsonPath: string, options: Grap
     initializers.push({ name, dims: [values.length], dataType: DataType.INT64, rawData: le(values, 'int64') });
     return name;
   };
+  const f64 = (name: string, values: number[]): string => {
+    const raw = new Uint8Array(values.length * 8);
+    const view = new DataView(raw.buffer);
+    values.forEach((v, i) => view.setFloat64(i * 8, v, true));
+    initializers.push({ name, dims: [values.length], dataType: DataType.DOUBLE, rawData: raw });
+    return name;
+  };
   const f32 = (name: string, dims: number[], values: Float32Array): string => {
     initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: le(values, 'float') });
     return name;
@@ -377,11 +384,20 @@ export async function convertTfjsGraphModel(modelJsonPath: string, options: Grap
 
   function scaleAndTranslate(name: string, ins: string[]) {
     // The custom op as @upscalerjs/maxim-* registers it (registerOps.js): tf.image.resizeNearestNeighbor(x, size),
-    // without align-corners or half-pixel centres: source pixel floor(dst * in / out), ONNX's 'asymmetric' + 'floor'.
+    // no align-corners, no half-pixel centres: source row floor((in / out) * r), at most in - 1, computed in
+    // doubles as TF.js does. ONNX Resize divides by a float32 scale instead and picks other pixels where
+    // (in / out) * r is an integer, so the same sums are made here in DOUBLE and the rows and columns gathered.
     const [h, w] = constInts(ins[1]);
     const shape = emit('Shape', [value(ins[0])]);
-    const sizes = emit('Concat', [emit('Slice', [shape, i64([0], 's'), i64([1], 'e')]), i64([h, w], `${name}/size`), emit('Slice', [shape, i64([3], 's'), i64([4], 'e')])], { axis: 0 });
-    emit('Resize', [value(ins[0]), '', '', sizes], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, name);
+    let x = value(ins[0]);
+    [h, w].forEach((out, k) => {
+      const axis = k + 1;
+      const size = emit('Slice', [shape, i64([axis], `${name}/from`), i64([axis + 1], `${name}/to`)]);
+      const ratio = emit('Div', [emit('Cast', [size], { to: DataType.DOUBLE }), f64(`${name}/out${axis}`, [out])]);
+      const rows = emit('Floor', [emit('Mul', [f64(`${name}/range${axis}`, Array.from({ length: out }, (_, i) => i)), ratio])]);
+      const index = emit('Min', [emit('Cast', [rows], { to: DataType.INT64 }), emit('Sub', [size, i64([1], `${name}/one`)])]);
+      x = emit('Gather', [x, index], { axis }, k === 1 ? name : undefined);
+    });
   }
 
   emit('Transpose', [outputs[0]], { perm: [0, 3, 1, 2] }, 'output');

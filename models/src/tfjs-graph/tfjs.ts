@@ -21,7 +21,7 @@ export interface GraphModelJson {
     inputs?: Record<string, { name: string; dtype?: string; tensorShape?: { dim?: { size?: string }[] } }>;
     outputs?: Record<string, { name: string }>;
   };
-  modelTopology: { node: TfNode[]; library?: { function?: unknown[] } };
+  modelTopology: { node: TfNode[]; library?: { function?: unknown[] }; versions?: unknown };
   weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
 }
 

@@ -20,7 +20,7 @@ export class ModelRegistry {
   private loading: Promise<void> | null = null;
 
   constructor(
-    private readonly deps: { inference: InferenceService; extraDirs: string[]; log: Logger },
+    private readonly deps: { inference: InferenceService; extraDirs: string[]; log: Logger; /** List the fixes not offered by default too. */ offerAll?: boolean },
   ) {}
 
   /** Builds what is missing, checks every model; safe to call more than once. */
@@ -86,7 +86,7 @@ export class ModelRegistry {
   /** The fixes as offered to a room: each with the models it may use now. */
   available(): AvailableFix[] {
     // A fix whose learned model lost to the classical way on the measured fixtures is listed only on request.
-    return FixIds.filter((id) => FixCatalogue[id].offered !== false || process.env.LOUPE_FIXES_ALL === '1').map((id) => {
+    return FixIds.filter((id) => FixCatalogue[id].offered !== false || this.deps.offerAll).map((id) => {
       const fix = FixCatalogue[id];
       const models: AvailableModel[] = this.byTask(fix.task)
         .filter((m) => m.manifest.scale === fix.scale && (m.origin === 'studio' || m.manifest.id === fix.model || fix.alternatives.includes(m.manifest.id)))
