@@ -3,7 +3,7 @@
  * ONNX files are build outputs (gitignored); `ensureModel` makes them on demand and is cheap once they exist.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -233,7 +233,26 @@ export function modelFile(manifest: ModelManifest, dir = path.join(MODELS_DIR, m
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const describe = (bytes: Uint8Array, hash: string) => `${(bytes.length / 1e6).toFixed(1)} MB, sha256 ${hash.slice(0, 12)}…`;
+const describe = (size: number, hash: string) => `${(size / 1e6).toFixed(1)} MB, sha256 ${hash.slice(0, 12)}…`;
+
+/**
+ * The file's sha256, remembered beside it (`<file>.sha256`: size, mtime, hash) so that a server start
+ * does not re-read every model: the MAXIM files are 70-100 MB each. Recomputed when size or mtime
+ * differ; a folder that cannot be written (a studio's) just hashes every time.
+ */
+async function hashOf(file: string): Promise<{ hash: string; size: number }> {
+  const st = statSync(file);
+  const sidecar = `${file}.sha256`;
+  try {
+    const [size, mtime, hash] = readFileSync(sidecar, 'utf8').trim().split(' ');
+    if (Number(size) === st.size && Number(mtime) === st.mtimeMs && /^[0-9a-f]{64}$/.test(hash)) return { hash, size: st.size };
+  } catch {
+    // no sidecar yet
+  }
+  const hash = sha256(await readFile(file));
+  await writeFile(sidecar, `${st.size} ${st.mtimeMs} ${hash}\n`).catch(() => {});
+  return { hash, size: st.size };
+}
 
 async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {}, force = false }: EnsureOptions): Promise<EnsuredModel> {
   const file = modelFile(manifest, dir);
@@ -241,10 +260,9 @@ async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {
   const stampFile = `${file}.stamp`;
   const current = !builder || (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === builder.stamp);
   if ((!force || origin === 'studio') && existsSync(file) && current) {
-    const bytes = await readFile(file);
-    const hash = sha256(bytes);
-    log(`model ${manifest.id}: up to date (${describe(bytes, hash)})`);
-    return { manifest, origin, path: file, sha256: hash, bytes: bytes.length };
+    const { hash, size } = await hashOf(file);
+    log(`model ${manifest.id}: up to date (${describe(size, hash)})`);
+    return { manifest, origin, path: file, sha256: hash, bytes: size };
   }
   if (!builder) throw new Error(`model ${manifest.id}: ${file} is missing and there is no builder for it`);
   const started = performance.now();
@@ -262,7 +280,7 @@ async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {
     throw err;
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  log(`model ${manifest.id}: ${builder.action} ... done (${describe(bytes, hash)}) in ${seconds} s`);
+  log(`model ${manifest.id}: ${builder.action} ... done (${describe(bytes.length, hash)}) in ${seconds} s`);
   return { manifest, origin, path: file, sha256: hash, bytes: bytes.length };
 }
 
