@@ -83,7 +83,7 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
     // --- end learned models ---
     scale: 1,
     needsMask: false,
-    summary: 'Edge-preserving denoise (guided filter in an opponent colour space); the noise level is measured from the picture.',
+    summary: 'Edge-preserving denoise (guided filter in an opponent colour space, the noise level measured from the picture), or the learned MAXIM denoiser: slower, better on sensor noise.',
   },
   'remove-object': {
     id: 'remove-object',

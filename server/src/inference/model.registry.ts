@@ -9,6 +9,9 @@ import { FixCatalogue, FixIds, type AvailableFix, type AvailableModel } from '@l
 import type { Logger } from '../log.js';
 import type { InferenceService } from './inference.service.js';
 
+/** The provider of a model not opened at start (manifest openAtStart: false) until its first job. */
+const NOT_OPENED = 'not opened yet';
+
 export interface RegisteredModel extends EnsuredModel {
   /** Provider the session loaded on when checked. */
   provider: string;
@@ -49,7 +52,7 @@ export class ModelRegistry {
       if (!model.manifest.openAtStart) {
         // Opened by its first job (the worker catches a provider failure there like anywhere else);
         // built-in ones are checked against their manifest by models/src/tfjs-graph/convert.spec.ts.
-        this.models.set(model.manifest.id, { ...model, provider: 'opened at first use' });
+        this.models.set(model.manifest.id, { ...model, provider: NOT_OPENED });
         continue;
       }
       try {
@@ -66,7 +69,7 @@ export class ModelRegistry {
     }
     log.info(
       { models: [...this.models.keys()], refused: [...this.refused.keys()], ms: Math.round(performance.now() - started) },
-      `models ready: ${this.models.size} (${[...this.models.values()].map((m) => `${m.manifest.id} on ${m.provider}`).join(', ')})`,
+      `models ready: ${this.models.size} (${[...this.models.values()].map((m) => (m.provider === NOT_OPENED ? `${m.manifest.id} (opens at its first job)` : `${m.manifest.id} on ${m.provider}`)).join(', ')})`,
     );
   }
 
