@@ -36,7 +36,7 @@ import { barChartSvg, resultsDir, stamp, writeMarkdown, type Comparison } from '
 import { startServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { Engine, sessionOptions, tileBatches } from '../src/inference/engine.js';
-import { rgbToPlanarBatch } from '../src/inference/tiling.js';
+import { fedSize, rgbToPlanarBatch } from '../src/inference/tiling.js';
 import { tileRunFor, type InferenceRun, type TileRun, type WorkerReply } from '../src/inference/messages.js';
 import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
 import type { IngestView } from '../src/media/ingest.service.js';
@@ -148,10 +148,12 @@ async function bareSessionRun(session: ort.InferenceSession, run: TileRun): Prom
   const extra: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(run.extraInputs ?? {})) extra[name] = new ort.Tensor('float32', t.data, t.dims);
   const feeds = batches.map((batch) => {
-    const { width: pw, height: ph } = batch[0].padded;
+    // Fed as the worker feeds it: mirrored out to a fixed-size model's input (MAXIM: 256x256).
+    const fed = fedSize(batch[0].padded, { size: run.inputSize, multipleOf: run.multipleOf });
+    const { width: pw, height: ph } = fed;
     const f: Record<string, ort.Tensor> = {
       ...extra,
-      [run.inputName]: new ort.Tensor('float32', rgbToPlanarBatch(run.rgb, run.width, batch.map((b) => b.padded), (hi - lo) / max, lo), [batch.length, 3, ph, pw]),
+      [run.inputName]: new ort.Tensor('float32', rgbToPlanarBatch(run.rgb, run.width, batch.map((b) => b.padded), (hi - lo) / max, lo, fed), [batch.length, 3, ph, pw]),
     };
     if (run.tileOrigin) {
       f[run.tileOrigin] = new ort.Tensor('float32', Float32Array.from(batch.flatMap((b) => [b.padded.x, b.padded.y])), rank === 1 ? [2] : [batch.length, 2]);
