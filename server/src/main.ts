@@ -98,7 +98,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
-  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
+  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
   const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
     const room = docs.get(id);
     return room?.built ? room.doc : undefined;
@@ -268,7 +268,7 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
   const redis = await RedisLink.connect(config.redis.url, config.redis.prefix, log);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
-  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
+  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
   const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
   await models.load();
   const { system } = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay: null, runsFixes: true });

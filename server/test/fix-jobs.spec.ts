@@ -31,7 +31,7 @@ describe('fix jobs', () => {
 
     const catalogue = await emitAck<{ fixes: AvailableFix[] }>(viewer.socket, 'fix:catalogue', { room: room.id });
     if (!catalogue.ok) throw new Error(catalogue.message);
-    expect(catalogue.fixes.map((f) => f.id)).toEqual(['upscale-x2', 'upscale-x4', 'exposure', 'match-grade', 'denoise', 'remove-object']);
+    expect(catalogue.fixes.map((f) => f.id)).toEqual(['upscale-x2', 'upscale-x4', 'exposure', 'match-grade', 'denoise', 'remove-object', 'deblur', 'low-light']);
     expect(catalogue.fixes.find((f) => f.id === 'upscale-x4')!.models.map((m) => m.id)).toEqual(['esrgan-medium-x4', 'esrgan-slim-x4']);
 
     // A long job runs; the artist queues another; the director's goes before it.

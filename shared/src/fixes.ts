@@ -4,11 +4,11 @@ import { z } from 'zod';
  * The fixes a member can ask for. Each runs a model of the catalogue (models/) or an algorithm of the
  * inference worker, with its parameters validated by the schema in `FixParams`.
  */
-export const FixIds = ['upscale-x2', 'upscale-x4', 'exposure', 'match-grade', 'denoise', 'remove-object'] as const;
+export const FixIds = ['upscale-x2', 'upscale-x4', 'exposure', 'match-grade', 'denoise', 'remove-object', 'deblur', 'low-light', 'retouch', 'dehaze'] as const;
 export type FixId = (typeof FixIds)[number];
 
 /** What a model does; the fix picks a model of its task (a studio model of the same task may replace the default). */
-export type FixTask = 'upscale' | 'colour' | 'denoise' | 'inpaint';
+export type FixTask = 'upscale' | 'colour' | 'denoise' | 'inpaint' | 'restore';
 
 export interface FixDescription {
   id: FixId;
@@ -23,6 +23,13 @@ export interface FixDescription {
   /** The fix needs a drawn mask (region.mask), not only a rectangle. */
   needsMask: boolean;
   summary: string;
+  /** Where the fix panel lists it: 'lighting' beside the manual exposure controls, 'background' enhancement. */
+  group?: 'lighting' | 'background';
+  /**
+   * False: listed only when the server is told to (LOUPE_FIXES_ALL=1), because measured on generated
+   * fixtures the learned model does not beat the classical way (docs/gpu.md, server/bench/fixes.bench.ts).
+   */
+  offered?: boolean;
 }
 
 export const FixCatalogue: Record<FixId, FixDescription> = {
@@ -71,10 +78,12 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
     label: 'Denoise',
     task: 'denoise',
     model: 'loupe-denoise',
-    alternatives: [],
+    // --- learned models (MAXIM, branch maxim) ---
+    alternatives: ['maxim-denoising'],
+    // --- end learned models ---
     scale: 1,
     needsMask: false,
-    summary: 'Edge-preserving denoise (guided filter in an opponent colour space); the noise level is measured from the picture.',
+    summary: 'Edge-preserving denoise (guided filter in an opponent colour space, the noise level measured from the picture), or the learned MAXIM denoiser: slower, better on sensor noise.',
   },
   'remove-object': {
     id: 'remove-object',
@@ -86,6 +95,55 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
     needsMask: true,
     summary: "Fills the masked area from the picture around it: PatchMatch for objects, a fast diffusion fill for thin wires, or the studio's inpainting model when one is installed.",
   },
+  // --- learned restoration fixes (MAXIM networks, branch maxim): one model each, run tile by tile ---
+  deblur: {
+    id: 'deblur',
+    label: 'Deblur (camera shake, motion)',
+    task: 'restore',
+    model: 'maxim-deblurring',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    summary: 'Removes camera-shake and motion blur with the MAXIM deblurring network (Google Research, trained on GoPro footage). Heavy: seconds per tile on a CPU.',
+  },
+  'low-light': {
+    id: 'low-light',
+    label: 'Relight low light',
+    task: 'restore',
+    model: 'maxim-enhancement',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    group: 'lighting',
+    summary: 'Brightens an underexposed shot and lifts its shadows with the MAXIM low-light network (Google Research, trained on LOL). Heavy: seconds per tile on a CPU.',
+  },
+  retouch: {
+    id: 'retouch',
+    label: 'Auto-retouch',
+    task: 'restore',
+    model: 'maxim-retouching',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    group: 'lighting',
+    // Lost to the exposure fix (auto exposure + white balance) on every measured fixture: docs/gpu.md.
+    offered: false,
+    summary: "Tone and colour as an expert retoucher would set them, by the MAXIM retouching network (Google Research, trained on MIT-Adobe FiveK expert C). Heavy: seconds per tile on a CPU.",
+  },
+  dehaze: {
+    id: 'dehaze',
+    label: 'Dehaze background',
+    task: 'restore',
+    model: 'maxim-dehazing-outdoor',
+    alternatives: [],
+    scale: 1,
+    needsMask: false,
+    group: 'background',
+    // Lost to the dark-channel prior on every measured fixture: docs/gpu.md.
+    offered: false,
+    summary: 'Clears haze from distant, hazy backgrounds with the MAXIM dehazing network (Google Research, trained on RESIDE outdoor scenes). Heavy: seconds per tile on a CPU.',
+  },
+  // --- end learned restoration fixes ---
 };
 
 /** A catalogue model id: lower-case letters, digits and dashes (built-in or from the studio's models folder). */
@@ -137,6 +195,8 @@ export type MatchGradeParams = z.output<typeof MatchGradeParamsSchema>;
 
 export const DenoiseParamsSchema = z
   .object({
+    /** 'loupe-denoise' (the fast guided filter, default) or 'maxim-denoising' (learned, heavy); the learned one ignores strength and sigma. */
+    model: modelId.optional(),
     /** Multiplies the measured noise level: < 1 keeps more texture, > 1 smooths more. */
     strength: z.number().min(0.25).max(3).default(1),
     /** Noise standard deviation on the 8-bit scale; measured from the picture when absent. */
@@ -155,6 +215,11 @@ export const RemoveObjectParamsSchema = z
   .strict();
 export type RemoveObjectParams = z.output<typeof RemoveObjectParamsSchema>;
 
+// --- learned restoration fixes (branch maxim) ---
+/** Deblur, low light, retouch, dehaze: no settings but the model (a studio's model of task 'restore' may replace it). */
+const restoreParams = z.object({ model: modelId.optional() }).strict();
+// --- end learned restoration fixes ---
+
 export const FixParams = {
   'upscale-x2': upscaleParams,
   'upscale-x4': upscaleParams,
@@ -162,6 +227,12 @@ export const FixParams = {
   'match-grade': MatchGradeParamsSchema,
   denoise: DenoiseParamsSchema,
   'remove-object': RemoveObjectParamsSchema,
+  // --- learned restoration fixes (branch maxim) ---
+  deblur: restoreParams,
+  'low-light': restoreParams,
+  retouch: restoreParams,
+  dehaze: restoreParams,
+  // --- end learned restoration fixes ---
 } satisfies Record<FixId, z.ZodType>;
 
 /** A model the server can run now, as listed by `fix:catalogue`. */
@@ -173,6 +244,8 @@ export interface AvailableModel {
   task: FixTask;
   scale: number;
   origin: 'builtin' | 'studio';
+  /** Measured CPU time per megapixel (learned models; branch maxim): the fix panel's ETA before a run. */
+  cpuMsPerMegapixel?: number;
 }
 
 /** A fix as offered in a room: its description and the models the member may choose between. */

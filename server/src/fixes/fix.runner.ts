@@ -317,6 +317,7 @@ export class FixRunner {
 
     switch (fix.task) {
       case 'upscale':
+      case 'restore':
         return { ...base, run: tileRun(model!), model: modelInfo(model!), computed: {} };
       case 'colour': {
         if (job.fix === 'exposure') {

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
 import { writeFile } from 'node:fs/promises';
-import { batchTiles, blit, centreFirst, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
+import { batchTiles, blit, centreFirst, fedSize, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
 import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
 import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
@@ -212,10 +212,12 @@ export class Engine {
     for (const b of batches) for (const t of b) bandLeft.set(t.core.y, (bandLeft.get(t.core.y) ?? 0) + 1);
 
     type Batch = (typeof batches)[number];
+    // What the model is fed for a tile: the tile itself, or the tile mirrored out to the model's size.
+    const fed = (batch: Batch) => fedSize(batch[0].padded, { size: req.inputSize, multipleOf: req.multipleOf });
     const feedsOf = (batch: Batch): Record<string, HostTensor> => {
-      const { width: pw, height: ph } = batch[0].padded;
+      const { width: pw, height: ph } = fed(batch);
       const feeds: Record<string, HostTensor> = {
-        [req.inputName]: { type: 'float32', data: rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), inScale, ilo), dims: [batch.length, 3, ph, pw] },
+        [req.inputName]: { type: 'float32', data: rgbToPlanarBatch(rgb, width, batch.map((b) => b.padded), inScale, ilo, { width: pw, height: ph }), dims: [batch.length, 3, ph, pw] },
       };
       // Per-job inputs are copied: a feed's buffer moves to the thread with it.
       for (const [name, t] of Object.entries(req.extraInputs ?? {})) feeds[name] = { type: 'float32', data: t.data.slice(), dims: t.dims };
@@ -229,7 +231,7 @@ export class Engine {
     let index = 0;
     /** A batch's output: into the result (and its PNG bands) and out to the room as tiles, in the order made. */
     const emit = (batch: Batch, values: Float32Array) => {
-      const { width: pw, height: ph } = batch[0].padded;
+      const { width: pw, height: ph } = fed(batch);
       const plane = 3 * pw * scale * ph * scale;
       batch.forEach(({ core, padded }, k) => {
         const crop = { x: (core.x - padded.x) * scale, y: (core.y - padded.y) * scale, width: core.width * scale, height: core.height * scale };

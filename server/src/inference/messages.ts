@@ -35,6 +35,10 @@ export interface TileRun {
   scale: number;
   tileSize: number;
   context: number;
+  /** A fixed-size model's [height, width]: every tile is mirrored out to it. */
+  inputSize?: [number, number];
+  /** A dynamic model that needs sizes in multiples of this: tiles are mirrored out to the next multiple. */
+  multipleOf?: number;
   /** Per-job inputs (colour matrix, curves, noise sigma ...), the same for every tile. */
   extraInputs?: Record<string, TensorData>;
   /** Name of an input of shape [N, 2] that receives each batch item's tile [x, y] in the image. */
@@ -64,6 +68,7 @@ export function tileRunFor(
     scale: m.scale,
     tileSize: m.tile.size,
     context: m.tile.context,
+    ...(m.input.size !== 'dynamic' ? { inputSize: m.input.size } : m.input.multipleOf > 1 ? { multipleOf: m.input.multipleOf } : {}),
     extraInputs: Object.fromEntries(m.extraInputs.filter((e) => extra[e.name]).map((e) => [e.name, { dims: e.dims, data: extra[e.name] }])),
     tileOrigin: m.tileOrigin,
     batch: m.input.batch === 'dynamic' ? 4 : 1,

@@ -9,6 +9,9 @@ import { FixCatalogue, FixIds, type AvailableFix, type AvailableModel } from '@l
 import type { Logger } from '../log.js';
 import type { InferenceService } from './inference.service.js';
 
+/** The provider of a model not opened at start (manifest openAtStart: false) until its first job. */
+const NOT_OPENED = 'not opened yet';
+
 export interface RegisteredModel extends EnsuredModel {
   /** Provider the session loaded on when checked. */
   provider: string;
@@ -20,7 +23,7 @@ export class ModelRegistry {
   private loading: Promise<void> | null = null;
 
   constructor(
-    private readonly deps: { inference: InferenceService; extraDirs: string[]; log: Logger },
+    private readonly deps: { inference: InferenceService; extraDirs: string[]; log: Logger; /** List the fixes not offered by default too. */ offerAll?: boolean },
   ) {}
 
   /** Builds what is missing, checks every model; safe to call more than once. */
@@ -46,6 +49,12 @@ export class ModelRegistry {
       else throw e;
     }
     for (const model of ensured) {
+      if (!model.manifest.openAtStart) {
+        // Opened by its first job (the worker catches a provider failure there like anywhere else);
+        // built-in ones are checked against their manifest by models/src/tfjs-graph/convert.spec.ts.
+        this.models.set(model.manifest.id, { ...model, provider: NOT_OPENED });
+        continue;
+      }
       try {
         const meta = await this.deps.inference.inspect(model.path);
         const problems = checkManifest(model.manifest, meta.inputs, meta.outputs);
@@ -60,7 +69,7 @@ export class ModelRegistry {
     }
     log.info(
       { models: [...this.models.keys()], refused: [...this.refused.keys()], ms: Math.round(performance.now() - started) },
-      `models ready: ${this.models.size} (${[...this.models.values()].map((m) => `${m.manifest.id} on ${m.provider}`).join(', ')})`,
+      `models ready: ${this.models.size} (${[...this.models.values()].map((m) => (m.provider === NOT_OPENED ? `${m.manifest.id} (opens at its first job)` : `${m.manifest.id} on ${m.provider}`)).join(', ')})`,
     );
   }
 
@@ -79,7 +88,8 @@ export class ModelRegistry {
 
   /** The fixes as offered to a room: each with the models it may use now. */
   available(): AvailableFix[] {
-    return FixIds.map((id) => {
+    // A fix whose learned model lost to the classical way on the measured fixtures is listed only on request.
+    return FixIds.filter((id) => FixCatalogue[id].offered !== false || this.deps.offerAll).map((id) => {
       const fix = FixCatalogue[id];
       const models: AvailableModel[] = this.byTask(fix.task)
         .filter((m) => m.manifest.scale === fix.scale && (m.origin === 'studio' || m.manifest.id === fix.model || fix.alternatives.includes(m.manifest.id)))
@@ -91,6 +101,7 @@ export class ModelRegistry {
           task: fix.task,
           scale: m.manifest.scale,
           origin: m.origin,
+          ...(m.manifest.cpuMsPerMegapixel ? { cpuMsPerMegapixel: m.manifest.cpuMsPerMegapixel } : {}),
         }));
       return { ...fix, models };
     });

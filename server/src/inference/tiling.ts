@@ -144,11 +144,53 @@ export function batchTiles<T extends { padded: Rect }>(plans: T[], max: number):
   return batches;
 }
 
-/** Planar float32 of several equal-sized rects, stacked along the batch axis, each value mapped to `v * scale + bias`. */
-export function rgbToPlanarBatch(rgb: Pixels, stride: number, rects: Rect[], scale = 1, bias = 0): Float32Array {
+/**
+ * Planar float32 of several equal-sized rects, stacked along the batch axis, each value mapped to
+ * `v * scale + bias`. With `fed` larger than the rects, each one is extended on the right and at the
+ * bottom to that size by mirroring it (a model of fixed size, or one that needs multiples of 64):
+ * the tile's own pixels stay where they are, so its output is cropped as if nothing was added.
+ */
+export function rgbToPlanarBatch(rgb: Pixels, stride: number, rects: Rect[], scale = 1, bias = 0, fed?: { width: number; height: number }): Float32Array {
   const { width, height } = rects[0];
-  const size = 3 * width * height;
+  const fw = fed?.width ?? width;
+  const fh = fed?.height ?? height;
+  if (fw < width || fh < height) throw new Error(`a ${width}x${height} tile does not fit the model's ${fw}x${fh} input`);
+  const size = 3 * fw * fh;
   const out = new Float32Array(size * rects.length);
-  rects.forEach((r, k) => rgbToPlanarInto(out, k * size, rgb, stride, r, scale, bias));
+  if (fw === width && fh === height) {
+    rects.forEach((r, k) => rgbToPlanarInto(out, k * size, rgb, stride, r, scale, bias));
+    return out;
+  }
+  const xs = Int32Array.from({ length: fw }, (_, x) => mirror(x, width));
+  const ys = Int32Array.from({ length: fh }, (_, y) => mirror(y, height));
+  const plane = fw * fh;
+  rects.forEach((r, k) => {
+    const base = k * size;
+    for (let y = 0; y < fh; y++) {
+      const row = (r.y + ys[y]) * stride + r.x;
+      for (let x = 0; x < fw; x++) {
+        const src = (row + xs[x]) * 3;
+        const o = base + y * fw + x;
+        out[o] = rgb[src] * scale + bias;
+        out[plane + o] = rgb[src + 1] * scale + bias;
+        out[2 * plane + o] = rgb[src + 2] * scale + bias;
+      }
+    }
+  });
   return out;
+}
+
+/** Index i of a row of n pixels extended by reflection about its edge pixels (…2 1 0 1 2…n-1 n-2…), for any i >= 0. */
+export function mirror(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = i % period;
+  return m < n ? m : period - m;
+}
+
+/** The input size a model is fed for a tile: its fixed size, or the tile rounded up to a multiple. */
+export function fedSize(tile: { width: number; height: number }, model: { size?: [number, number]; multipleOf?: number }): { width: number; height: number } {
+  if (model.size) return { width: model.size[1], height: model.size[0] };
+  const m = model.multipleOf ?? 1;
+  return { width: Math.ceil(tile.width / m) * m, height: Math.ceil(tile.height / m) * m };
 }
