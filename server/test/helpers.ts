@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -181,4 +182,19 @@ export async function roomWith(cleanup: (() => unknown)[], ...roles: string[]) {
     members.push(m);
   }
   return { server, room, token, members };
+}
+
+const BIN = path.resolve(import.meta.dirname, '../bin/loupe.mjs');
+
+/** `loupe serve` in a child process on the data folder (a crash there is seen, not suffered), once it answers /healthz. */
+export async function spawnServer(data: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, '--data', data, 'serve', '--port', String(port), '--no-demo'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 300; i++) {
+    if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not start');
 }

@@ -1,9 +1,13 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import { annotationsMap } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, joinRoom, memberIdOf, sleep, stroke, testServer, until, roomWith } from './helpers.js';
+import { autoCleanup, demoRoom, draw, freePort, joinRoom, memberIdOf, sleep, spawnServer, stroke, testServer, tmpDataDir, until, roomWith } from './helpers.js';
+import { openServices } from '../src/main.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
 
 const cleanup = autoCleanup();
 
@@ -52,5 +56,57 @@ describe('the standard y-websocket endpoint', () => {
       ws.on('error', () => {});
     });
     expect(status).toBe(401);
+  });
+});
+
+/** Opens the endpoint with a token and resolves with the close code the server sends after `send`. */
+function closeCodeAfter(url: string, send: (ws: WebSocket) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.on('error', () => {}); // the server closing on us mid-frame is the point
+    ws.once('open', () => send(ws));
+    ws.once('close', (code) => resolve(code));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+describe('a bad peer on the y-websocket endpoint', () => {
+  it('closes only its own connection (with a close code) and the server and its rooms stay up', async () => {
+    // The server runs in a child process: a crash there is seen, not suffered by the test runner.
+    const data = tmpDataDir();
+    const services = openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+    const { room, invites } = await services.roomService.create('Bad frames', { demo: false });
+    services.db.close();
+    const token = (role: string) => invites.find((i) => i.role === role)!.token;
+    const port = await freePort();
+    const child = await spawnServer(data, port);
+    cleanup.push(() => child.kill('SIGKILL'));
+    const url = `http://127.0.0.1:${port}`;
+    const artist = await joinRoom(url, room.id, token('artist'));
+    cleanup.push(() => artist.close());
+    const endpoint = `ws://127.0.0.1:${port}/yjs/${room.id}?token=${token('viewer')}`;
+
+    // One binary frame over 1 MB, and the text frame of two bytes that are not UTF-8.
+    expect(await closeCodeAfter(endpoint, (ws) => ws.send(new Uint8Array(1_100_000)))).toBe(1009);
+    expect(await closeCodeAfter(endpoint, (ws) => ws.send(Buffer.from([0xc3, 0x28]), { binary: false }))).toBe(1007);
+    // An upgrade request cut off with a TCP reset while the server checks its token, and one to no endpoint.
+    for (const path of [`/yjs/${room.id}?token=${token('viewer')}`, '/nowhere']) {
+      const raw = net.connect(port, '127.0.0.1');
+      raw.on('error', () => {});
+      await new Promise<void>((r) => raw.once('connect', () => r()));
+      raw.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\n\r\n`);
+      raw.resetAndDestroy();
+    }
+    await sleep(300);
+
+    expect(child.exitCode).toBe(null);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(artist.socket.connected).toBe(true);
+    const reader = await joinRoom(url, room.id, token('director'));
+    cleanup.push(() => reader.close());
+    const s = stroke('v1', 1);
+    draw(artist, s);
+    await artist.provider.whenAcked();
+    await until(() => annotationsMap(reader.doc).get(s.id), 'a stroke drawn after the bad frames');
   });
 });

@@ -17,18 +17,18 @@ import {
   LoupeError,
   PROTOCOL_VERSION,
   YMessageSchema,
-  can,
   packUpdates,
   refusal,
   type ClientToServerEvents,
-  type InviteClaims,
   type Member,
   type RoomState,
   type ServerToClientEvents,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
-import type { InviteService } from '../auth/invite.service.js';
+import type { InviteService, VerifiedInvite } from '../auth/invite.service.js';
 import { memberColor } from '../auth/invite.service.js';
+import type { InviteWatch } from '../auth/invite.watch.js';
+import type { ClientIdBindings } from '../collab/client-ids.js';
 import type { RoomDocRegistry, LoadedRoom, Origin } from '../collab/room-doc.registry.js';
 import { applySyncMessage } from '../collab/sync-message.js';
 import type { RoomRepository } from '../store/room.repository.js';
@@ -41,7 +41,7 @@ import { RateLimiter } from './rate-limit.js';
 import { coalesceWrites } from './coalesce-writes.js';
 
 interface SocketData {
-  claims: InviteClaims;
+  claims: VerifiedInvite;
   member: Member;
   joined: Set<string>;
 }
@@ -62,6 +62,9 @@ export interface GatewayDeps {
   fixes: FixService;
   review: ReviewService;
   presentation: PresentationService;
+  clientIds: ClientIdBindings;
+  /** Closes the connections of revoked and expired invites. */
+  watch: InviteWatch;
   /** Scale-out: the Socket.IO Redis adapter, so that room events reach members on every node. */
   adapter?: ServerOptions['adapter'];
 }
@@ -112,6 +115,12 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
   io.on('connection', (socket: LoupeSocket) => {
     coalesceWrites(socket);
     const member = socket.data.member;
+    const writer = { id: member.id, role: member.role };
+    // Revoked or expired while connected: the page is told why, then the socket is closed.
+    const untrack = deps.watch.track(socket.data.claims, (e) => {
+      socket.emit('room:error', e.toAck());
+      socket.disconnect(true);
+    });
     const slog = log.child({ socket: socket.id, user: member.id, role: member.role });
     const origin = { kind: 'socket', id: socket.id, memberId: member.id } as const satisfies Origin;
 
@@ -193,7 +202,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (data.byteLength > Limits.maxYjsMessageBytes) {
           throw new LoupeError(ErrorCode.MESSAGE_TOO_LARGE, `Yjs message of ${data.byteLength} bytes is over the ${Limits.maxYjsMessageBytes}-byte limit.`);
         }
-        const reply = applySyncMessage(room, data, origin, can(member.role, 'annotate'), docs);
+        const reply = applySyncMessage(room, data, origin, writer, { docs, clientIds: deps.clientIds });
         if (reply) socket.emit('y:sync', { room: roomId, data: reply });
         // The others have it already; the sender's ack says it is stored.
         await docs.flushed().catch(() => {
@@ -209,7 +218,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (!parsed.success) throw new LoupeError(ErrorCode.BAD_REQUEST, 'y:awareness: expected { room, data: bytes }');
         const room = joinedRoom(parsed.data.room);
         if (!awarenessRate.allow(socket.id)) return; // presence is volatile: drop the excess quietly
-        docs.applyAwareness(room, parsed.data.data, origin);
+        docs.applyAwareness(room, parsed.data.data, origin, (ids) => deps.clientIds.bind(room, ids, member.id, 'presence'));
       } catch (e) {
         socket.emit('room:error', e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.BAD_YJS_MESSAGE, 'y:awareness: malformed awareness update'));
       }
@@ -273,6 +282,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
     });
 
     socket.on('disconnect', (reason) => {
+      untrack();
       deps.presentation.socketGone(socket.id);
       yjsRate.forget(socket.id);
       awarenessRate.forget(socket.id);
