@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
-import { annotationsMap } from '@loupe/shared';
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
+import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
+import { CloseCode, Limits, annotationsMap } from '@loupe/shared';
 import { autoCleanup, demoRoom, draw, freePort, joinRoom, memberIdOf, sleep, spawnServer, stroke, testServer, tmpDataDir, until, roomWith } from './helpers.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
@@ -108,5 +111,58 @@ describe('a bad peer on the y-websocket endpoint', () => {
     draw(artist, s);
     await artist.provider.whenAcked();
     await until(() => annotationsMap(reader.doc).get(s.id), 'a stroke drawn after the bad frames');
+  });
+});
+
+describe('limits on the y-websocket endpoint', () => {
+  it('takes document changes and presence at the Socket.IO rates: a burst waits its turn, no stroke is lost', async () => {
+    const { server, room, token, members: [director] } = await roomWith(cleanup, 'director');
+    const versionId = director.state.versions[0].id;
+    const artistId = memberIdOf(token('artist'));
+    const serverMap = () => annotationsMap(server.docs.get(room.id)!.doc);
+    const presences: number[] = [];
+    director.socket.on('y:awareness', () => presences.push(Date.now()));
+
+    // 1,000 stroke updates and 2,000 presence updates in one burst each, as raw y-websocket frames.
+    const doc = new Y.Doc();
+    const frames: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => {
+      const enc = encoding.createEncoder();
+      encoding.writeVarUint(enc, 0); // sync
+      syncProtocol.writeUpdate(enc, u);
+      frames.push(encoding.toUint8Array(enc));
+    });
+    const strokes = 1000;
+    for (let i = 0; i < strokes; i++) annotationsMap(doc).set(`burst-${i}`, { ...stroke(versionId, i % 50, artistId), id: `burst-${i}` });
+    const awareness = new Awareness(doc);
+    const presenceFrames = Array.from({ length: 2000 }, (_, i) => {
+      awareness.setLocalState({ user: { id: artistId, name: 'Artist' }, cursor: { versionId, frame: 1, x: i / 2000, y: 0.5 } });
+      const enc = encoding.createEncoder();
+      encoding.writeVarUint(enc, 1); // awareness
+      encoding.writeVarUint8Array(enc, encodeAwarenessUpdate(awareness, [doc.clientID]));
+      return encoding.toUint8Array(enc);
+    });
+    const ws = new WebSocket(server.url.replace('http', 'ws') + `/yjs/${room.id}?token=${token('artist')}`);
+    let closed: number | null = null;
+    ws.on('close', (code) => (closed = code));
+    await new Promise((r) => ws.once('open', r));
+    cleanup.push(() => ws.close());
+
+    for (const f of presenceFrames) ws.send(f);
+    await sleep(1500);
+    // At most one second's worth a second (the window may roll over once during the burst); the excess is dropped.
+    expect(presences.length).toBeLessThanOrEqual(2 * Limits.maxAwarenessPerSecond);
+    expect(presences.length).toBeGreaterThan(0);
+
+    const start = Date.now();
+    for (const f of frames) ws.send(f);
+    await sleep(1000);
+    const inFirstSecond = serverMap().size;
+    expect(inFirstSecond).toBeLessThanOrEqual(2 * Limits.maxYjsMessagesPerSecond);
+    // The rest is taken in turn, none dropped, on the same connection.
+    await until(() => serverMap().size === strokes, 'every stroke of the burst stored', 30_000);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(((strokes / Limits.maxYjsMessagesPerSecond) - 2) * 1000);
+    await until(() => annotationsMap(director.doc).size === strokes, 'and seen by the director');
+    expect(closed).toBe(null);
   });
 });

@@ -24,6 +24,8 @@ const messageAuth = 2;
 const messageQueryAwareness = 3;
 
 export const YJS_PATH = '/yjs';
+/** Messages of one peer waiting their turn past which its socket is no longer read until half are done. */
+const PAUSE_AT = 2 * Limits.maxYjsMessagesPerSecond;
 /** Socket.IO's engine answers its own upgrades. */
 const SOCKET_IO_PATH = '/socket.io/';
 
@@ -129,21 +131,29 @@ export function attachYjsWebsocket(
     };
     const untrack = deps.watch.track(claims, (e) => closeWith(CloseCode.INVITE_ENDED, `${e.code}: ${e.message}`));
 
-    // A room still loading (for a fresh Socket.IO member) is read only once ready: messages wait, in order.
+    // A room still loading (for a fresh Socket.IO member) is read only once ready: messages wait, in
+    // order. Document messages are taken at most Limits.maxYjsMessagesPerSecond a second (a burst
+    // waits its turn, nothing is dropped); while many wait, the socket is not read (TCP pushes back).
     let inOrder = room.ready;
+    let waiting = 0;
     ws.on('message', (raw: ArrayBuffer) => {
-      inOrder = inOrder.then(() => onMessage(raw));
+      if (++waiting > PAUSE_AT && !ws.isPaused) ws.pause();
+      inOrder = inOrder
+        .then(() => onMessage(raw))
+        .finally(() => {
+          if (--waiting < PAUSE_AT / 2 && ws.isPaused) ws.resume();
+        });
     });
-    const onMessage = (raw: ArrayBuffer) => {
+    const onMessage = async (raw: ArrayBuffer) => {
       if (ws.readyState !== ws.OPEN) return; // closed while this waited its turn
       try {
         const decoder = decoding.createDecoder(new Uint8Array(raw));
         const type = decoding.readVarUint(decoder);
         if (type === messageSync) {
-          // The limits of Socket.IO's y:sync; a stock client reconnects and syncs what was cut.
-          if (!syncRate.allow(id)) return closeWith(CloseCode.RATE_LIMITED, `${ErrorCode.RATE_LIMITED}: over ${Limits.maxYjsMessagesPerSecond} document messages a second`);
           const body = decoding.readTailAsUint8Array(decoder);
           if (body.byteLength > Limits.maxYjsMessageBytes) return closeWith(CloseCode.TOO_LARGE, `${ErrorCode.MESSAGE_TOO_LARGE}: over ${Limits.maxYjsMessageBytes} bytes`);
+          await syncRate.take(id);
+          if (ws.readyState !== ws.OPEN) return;
           try {
             const reply = applySyncMessage(room, body, peer.origin, writer, { docs, clientIds: deps.clientIds });
             if (reply) send(ws, frame(messageSync, reply));
