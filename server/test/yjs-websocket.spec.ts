@@ -120,8 +120,9 @@ describe('limits on the y-websocket endpoint', () => {
     const versionId = director.state.versions[0].id;
     const artistId = memberIdOf(token('artist'));
     const serverMap = () => annotationsMap(server.docs.get(room.id)!.doc);
+    // Presence the server takes in (what it then sends to everyone).
     const presences: number[] = [];
-    director.socket.on('y:awareness', () => presences.push(Date.now()));
+    server.docs.get(room.id)!.awareness.on('update', (_c: unknown, origin: { kind?: string } | null) => origin?.kind === 'ws' && presences.push(Date.now()));
 
     // 1,000 stroke updates and 2,000 presence updates in one burst each, as raw y-websocket frames.
     const doc = new Y.Doc();
