@@ -9,6 +9,9 @@ import { openDatabase } from '../src/store/database.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { VersionRepository } from '../src/store/version.repository.js';
 import { freshPgDatabase } from './pg.js';
+import { openServices } from '../src/main.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
 import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member, freePort } from './helpers.js';
 
 /**
@@ -241,6 +244,28 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     expect(made).toHaveLength(1);
     expect(made[0].id).toBe(done.resultVersionId);
   }, 240_000);
+
+  it('a revoked invite is closed out of both nodes within seconds', async () => {
+    const services = openServices(loadConfig(process.env, { dataDir }), createLogger('silent'), () => {});
+    const invite = await services.roomService.invite(roomId, 'artist', 'Leaving artist');
+    const onA = await joinRoom(A.url, roomId, invite.token);
+    const onB = await joinRoom(B.url, roomId, invite.token);
+    members.push(onA, onB);
+    const other = await member(B, 'editor');
+    const ended = [onA, onB].map((m) => {
+      const e = { code: '', disconnected: false };
+      m.socket.on('room:error', (r) => (e.code = r.code));
+      m.socket.on('disconnect', () => (e.disconnected = true));
+      return e;
+    });
+    services.inviteRows.revoke(invite.id, new Date().toISOString());
+    services.db.close();
+    const revokedAt = Date.now();
+    await until(() => ended.every((e) => e.disconnected), 'the revoked invite closed on A and on B', 10_000);
+    expect(Date.now() - revokedAt).toBeLessThan(5_000);
+    expect(ended).toEqual([{ code: 'TOKEN_REVOKED', disconnected: true }, { code: 'TOKEN_REVOKED', disconnected: true }]);
+    expect(other.socket.connected).toBe(true);
+  }, 60_000);
 
   it('when node A is killed, its members reconnect to node B and converge with no acknowledged annotation lost', async () => {
     const version = members[0].state.versions[0].id;
