@@ -78,15 +78,18 @@ export interface Member {
   close(): void;
 }
 
-/** Joins as the web client does: `fresh` (an empty document) unless told otherwise, so the ack brings the document. */
-export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void, fresh = true): Promise<Member> {
+/**
+ * Joins as the web client does: `fresh` (an empty document) unless told otherwise, so the ack brings
+ * the document; `tab`: the page's tab id, as the web client sends it.
+ */
+export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void, fresh = true, tab?: string): Promise<Member> {
   const socket = connect(url, token);
   before?.(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
   });
-  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId, fresh });
+  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId, fresh, ...(tab ? { tab } : {}) });
   if (!ack.ok) throw new Error(`join refused: ${ack.code} ${ack.message}`);
   const doc = new Y.Doc();
   const awareness = new Awareness(doc);

@@ -44,6 +44,9 @@ interface SocketData {
   claims: VerifiedInvite;
   member: Member;
   joined: Set<string>;
+  /** The page's tab id from room:join (null if its client sends none) and when it joined. */
+  tab: string | null;
+  joinedAt: number;
 }
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -86,6 +89,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       socket.data.claims = claims;
       socket.data.member = { id: claims.sub, name: claims.name, role: claims.role, color: memberColor(claims.sub) };
       socket.data.joined = new Set();
+      socket.data.tab = null;
+      socket.data.joinedAt = 0;
       next();
     } catch (e) {
       const r = e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.TOKEN_INVALID, 'invalid token');
@@ -132,7 +137,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
     socket.on(
       'room:join',
-      handler(slog, 'room:join', JoinSchema, async ({ room: roomId, fresh }): Promise<Omit<RoomState, never>> => {
+      handler(slog, 'room:join', JoinSchema, async ({ room: roomId, fresh, tab }): Promise<Omit<RoomState, never>> => {
         // The token is checked again on every join: it may have expired since the connection opened.
         const claims = await invites.verify(socket.handshake.auth?.token);
         if (claims.room !== roomId) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
@@ -159,6 +164,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           syncProtocol.writeSyncStep1(encoder, room.doc);
         }
         try {
+          socket.data.tab = tab ?? null;
+          socket.data.joinedAt = Date.now();
           socket.data.joined.add(roomId);
           await socket.join(roomChannel(roomId));
           // After the ack: who is here, and the tiles of fixes still running.
@@ -169,7 +176,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           });
           slog.info({ room: roomId }, 'joined');
           await deps.presentation.ensure(roomId);
-          deps.presentation.memberJoined(roomId, member.id);
+          deps.presentation.memberJoined(roomId, member.id, socket.data.tab);
           const pb = deps.presentation.get(roomId);
           return {
             room: { id: row.id, name: row.name },
@@ -260,7 +267,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       'playback:set',
       handler(slog, 'playback:set', PlaybackSetSchema, ({ room, state }) => {
         joinedRoom(room);
-        return { state: deps.presentation.set(member, socket.id, room, state), serverNow: Date.now() };
+        return { state: deps.presentation.set(member, socket.id, socket.data.tab, room, state), serverNow: Date.now() };
       }),
     );
 
@@ -268,8 +275,10 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       'presenter:set',
       handler(slog, 'presenter:set', PresenterSetSchema, async ({ room, presenterId, control }) => {
         joinedRoom(room);
-        const here = new Map((await io.in(roomChannel(room)).fetchSockets()).map((s) => [s.data.member.id, s.data.member.name]));
-        return { presentation: deps.presentation.setPresenter(member, room, presenterId, control, here) };
+        // Each member once, with their newest tab (a person with several tabs is one member).
+        const sockets = (await io.in(roomChannel(room)).fetchSockets()).sort((a, b) => a.data.joinedAt - b.data.joinedAt);
+        const here = new Map(sockets.map((s) => [s.data.member.id, { name: s.data.member.name, tab: s.data.tab }]));
+        return { presentation: deps.presentation.setPresenter(member, socket.data.tab, room, presenterId, control, here) };
       }),
     );
 
@@ -294,7 +303,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (reason === 'server shutting down') continue; // nobody is left to tell
         // Still here from another tab or node? Asked across nodes; with Redis unreachable, this node's
         // own view answers.
-        const gone = (sockets: { data: SocketData }[]) => !sockets.some((s) => s.data.member.id === member.id) && deps.presentation.memberLeft(roomId, member.id);
+        const gone = (sockets: { data: SocketData }[]) =>
+          deps.presentation.memberLeft(roomId, member.id, sockets.filter((s) => s.data.member.id === member.id).map((s) => s.data.tab));
         io.in(roomChannel(roomId))
           .fetchSockets()
           .catch(() => io.local.in(roomChannel(roomId)).fetchSockets())

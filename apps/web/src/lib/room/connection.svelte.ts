@@ -6,7 +6,9 @@ export type LoupeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type LinkState = 'connecting' | 'connected' | 'disconnected';
 
 /** Refusals no retry can fix: the page shows them instead of the room. */
-const FATAL_CODES = new Set(['TOKEN_MISSING', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'WRONG_ROOM', 'ROOM_NOT_FOUND', 'FORBIDDEN_ROLE']);
+const FATAL_CODES = new Set(['TOKEN_MISSING', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED', 'WRONG_ROOM', 'ROOM_NOT_FOUND', 'FORBIDDEN_ROLE']);
+/** Sent (room:error) just before the server closes a live connection whose invite ended. */
+const ENDED_CODES = new Set(['TOKEN_EXPIRED', 'TOKEN_REVOKED']);
 const JOIN_TIMEOUT_MS = 10_000;
 const RETRY_MS = 2_000;
 
@@ -26,6 +28,9 @@ export class Connection {
   ) {
     this.socket = io({ auth: { token }, transports: ['websocket'], autoConnect: false });
     this.socket.on('connect', this.join);
+    this.socket.on('room:error', (r) => {
+      if (ENDED_CODES.has(r.code)) this.fail(r);
+    });
     this.socket.on('disconnect', (reason) => {
       if (this.fatal) return;
       this.state = 'disconnected';
