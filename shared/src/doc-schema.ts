@@ -152,3 +152,21 @@ export function sameValue(a: unknown, b: unknown, except: readonly string[] = []
   const ra = a as Record<string, unknown>;
   return keysA.every((k) => Object.hasOwn(rb, k) && sameValue(ra[k], rb[k], [], depth + 1));
 }
+
+const readable = new WeakMap<object, boolean>();
+
+/**
+ * Whether a value read from the room document is one the schema admits, so a reader may draw or
+ * list it: the server refuses anything else, but a document written before it did may still hold
+ * such values, and a reader skips them rather than fail. Checked once per value object (values are
+ * immutable).
+ */
+export function isReadableValue(root: 'annotations' | 'notes', value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  let ok = readable.get(value);
+  if (ok === undefined) {
+    ok = valueProblem(value) === null && WritableMaps[root].safeParse(value).success;
+    readable.set(value, ok);
+  }
+  return ok;
+}
