@@ -2,9 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Awareness } from 'y-protocols/awareness';
 import { createClient } from 'redis';
-import { RoomDocProvider, annotationsMap, type Job, type RoomState, type Tile, type Version } from '@loupe/shared';
+import { annotationsMap, type Job, type Tile, type Version } from '@loupe/shared';
 import { openDatabase } from '../src/store/database.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { VersionRepository } from '../src/store/version.repository.js';
@@ -12,7 +11,7 @@ import { freshPgDatabase } from './pg.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member, freePort } from './helpers.js';
+import { demoRoom, draw, emitAck, joinRoom, rejoin, stroke, testServer, until, type Member, freePort } from './helpers.js';
 
 /**
  * Scale-out against the Redis and PostgreSQL running on this machine (REDIS_URL, default
@@ -90,21 +89,6 @@ function listen(m: Member) {
   m.socket.on('fix:job', (j) => heard.jobs.push(j));
   m.socket.on('version:created', (v) => heard.versions.push(v));
   return heard;
-}
-
-/** Moves a member to another node with the document it has, as the web client does when its node goes. */
-async function rejoin(m: Member, url: string, roomId: string, token: string): Promise<Member> {
-  m.provider.destroy();
-  m.socket.disconnect();
-  const socket = connect(url, token);
-  await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
-  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId });
-  if (!ack.ok) throw new Error(`${ack.code} ${ack.message}`);
-  const awareness = new Awareness(m.doc);
-  const provider = new RoomDocProvider(socket, roomId, m.doc, awareness, { onRefusal: (r) => m.refusals.push(r) });
-  provider.start(new Uint8Array(ack.sync));
-  await provider.whenSynced();
-  return { ...m, socket, state: ack, awareness, provider, close: () => (provider.destroy(), socket.disconnect()) };
 }
 
 const keys = (m: Member) => [...annotationsMap(m.doc).keys()].sort();

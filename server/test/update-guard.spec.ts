@@ -3,10 +3,8 @@ import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
-import { WebsocketProvider } from 'y-websocket';
-import WebSocket from 'ws';
 import { annotationsMap, notesMap, type Annotation, type Note, type Refusal } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member, roomWith } from './helpers.js';
+import { autoCleanup, changeOf, draw, emitAck, joinRoom, nested, roomSnapshot, sendUpdate, stockClient, stroke, testServer, until, type Member, roomWith } from './helpers.js';
 import type { RunningServer } from '../src/main.js';
 
 const cleanup = autoCleanup();
@@ -99,33 +97,6 @@ describe('changesDoc: what an update would change', () => {
   });
 });
 
-/** The room as the server holds it: its document in memory, encoded, and its stored rows. */
-function roomSnapshot(server: RunningServer, roomId: string) {
-  const doc = server.docs.get(roomId)?.doc;
-  return {
-    memory: doc ? Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64') : null,
-    stored: (server.services.db.prepare('SELECT id, data FROM doc_updates WHERE room_id = ? ORDER BY id').all(roomId) as { id: number; data: Buffer }[]).map((r) => `${r.id}:${r.data.toString('base64')}`),
-  };
-}
-
-/** An update made on a copy of the server's document (as any client could make it), optionally under a chosen Yjs client id. */
-function changeOf(server: RunningServer, roomId: string, change: (d: Y.Doc) => void, clientID?: number): Uint8Array {
-  const scratch = new Y.Doc();
-  Y.applyUpdate(scratch, Y.encodeStateAsUpdate(server.docs.get(roomId)!.doc));
-  // After the state: Yjs gives a document a new client id when a remote update uses its own.
-  if (clientID !== undefined) scratch.clientID = clientID;
-  const sv = Y.encodeStateVector(scratch);
-  change(scratch);
-  return Y.encodeStateAsUpdate(scratch, sv);
-}
-
-/** Sends one Yjs update over the member's socket, as is, and returns the ack. */
-function sendUpdate(m: Member, update: Uint8Array) {
-  const enc = encoding.createEncoder();
-  syncProtocol.writeUpdate(enc, update);
-  return emitAck(m.socket, 'y:sync', { room: m.state.room.id, data: encoding.toUint8Array(enc) });
-}
-
 /** Sends each change and checks it is refused with one of `codes` and leaves the room byte-identical, in memory and stored. */
 async function expectRefused(server: RunningServer, m: Member, cases: [string, Uint8Array][], codes = ['BAD_ANNOTATION']) {
   const roomId = m.state.room.id;
@@ -151,13 +122,6 @@ function deletesOnly(ranges: [number, number, number][]): Uint8Array {
   return encoding.toUint8Array(enc);
 }
 
-/** An object nested `depth` levels deep ({ x: { x: ... {} } }). */
-function nested(depth: number): Record<string, unknown> {
-  let v: Record<string, unknown> = {};
-  for (let i = 0; i < depth; i++) v = { x: v };
-  return v;
-}
-
 /**
  * An update setting `value` with its `deep` field replaced by an object nested `depth` levels deep,
  * spliced into the encoded bytes: deeper than a Yjs client could encode itself (its writer recurses).
@@ -172,16 +136,6 @@ function deepUpdate(server: RunningServer, roomId: string, key: string, value: o
   return Uint8Array.from(Buffer.concat([base.subarray(0, at), deep, base.subarray(at + needle.length)]));
 }
 
-function stockClient(url: string, roomId: string, token: string) {
-  const doc = new Y.Doc();
-  const provider = new WebsocketProvider(url.replace('http', 'ws') + '/yjs', roomId, doc, {
-    params: { token },
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    disableBc: true,
-  });
-  cleanup.push(() => provider.destroy());
-  return { doc, provider };
-}
 
 const mine = (m: Member, a: Annotation): Annotation => ({ ...a, author: { id: m.state.member.id, name: m.state.member.name } });
 const noteBy = (m: Member, versionId: string, text: string): Note => ({
@@ -214,7 +168,7 @@ describe('values that would break readers', () => {
     await expectRefused(server, artist, [5_000, 6_000, 20_000, 100_000].map((n) => [`spliced, ${n} levels`, deep(n)]), ['BAD_ANNOTATION', 'BAD_YJS_MESSAGE']);
 
     // Newcomers still read the room: a stock y-websocket client, a fresh Socket.IO member; and after a restart.
-    const plugin = stockClient(server.url, room.id, token('viewer'));
+    const plugin = stockClient(server.url, room.id, token('viewer'), cleanup);
     await until(() => annotationsMap(plugin.doc).get(good.id), 'the room in a stock client');
     const late = await joinRoom(server.url, room.id, token('editor'));
     cleanup.push(() => late.close());

@@ -1,29 +1,18 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
 import { CloseCode, Limits, annotationsMap } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, freePort, joinRoom, memberIdOf, sleep, spawnServer, stroke, testServer, tmpDataDir, until, roomWith } from './helpers.js';
+import { autoCleanup, demoRoom, draw, freePort, joinRoom, memberIdOf, sleep, spawnServer, stockClient, stroke, testServer, tmpDataDir, until, roomWith } from './helpers.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 
 const cleanup = autoCleanup();
 
-function stockClient(url: string, roomId: string, token: string) {
-  const doc = new Y.Doc();
-  const provider = new WebsocketProvider(url.replace('http', 'ws') + '/yjs', roomId, doc, {
-    params: { token },
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    disableBc: true,
-  });
-  cleanup.push(() => provider.destroy());
-  return { doc, provider };
-}
 
 describe('the standard y-websocket endpoint', () => {
   it('lets a stock Yjs client read and draw the room\'s annotations with the same role rules', async () => {
@@ -33,13 +22,13 @@ describe('the standard y-websocket endpoint', () => {
     draw(member, fromRoom);
     await member.provider.whenAcked();
 
-    const plugin = stockClient(server.url, room.id, token('editor'));
+    const plugin = stockClient(server.url, room.id, token('editor'), cleanup);
     await until(() => annotationsMap(plugin.doc).get(fromRoom.id), 'room stroke in the stock client');
     const fromPlugin = stroke(versionId, 2, memberIdOf(token('editor')));
     plugin.doc.transact(() => annotationsMap(plugin.doc).set(fromPlugin.id, fromPlugin));
     await until(() => annotationsMap(member.doc).get(fromPlugin.id), 'plugin stroke in the room');
 
-    const reader = stockClient(server.url, room.id, token('viewer'));
+    const reader = stockClient(server.url, room.id, token('viewer'), cleanup);
     await until(() => annotationsMap(reader.doc).get(fromPlugin.id), 'viewer reads');
     const forbidden = stroke(versionId, 3, memberIdOf(token('viewer')));
     reader.doc.transact(() => annotationsMap(reader.doc).set(forbidden.id, forbidden));
