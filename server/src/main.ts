@@ -212,6 +212,8 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => resolve());
   });
+  // Once listening, an error of the server (say, out of file descriptors) is logged, not fatal.
+  httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
   if (opts.demoRoom && rooms.list().length === 0) {
     const { room, invites: links } = await services.roomService.create('Demo room');
