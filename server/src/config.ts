@@ -24,6 +24,8 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds a room with nobody in it stays in memory. */
   ROOM_IDLE_UNLOAD_S: z.coerce.number().min(0).default(20),
+  /** How often each node looks for revoked and expired invites among its live connections (seconds). */
+  INVITE_CHECK_S: z.coerce.number().positive().default(2),
   /** Largest upload (all files of one upload together), bytes. */
   UPLOAD_MAX_BYTES: z.coerce.number().int().positive().default(Limits.defaultUploadMaxBytes),
   /** Most files in one upload (frames of a sequence) or entries in one zip. */
@@ -71,6 +73,8 @@ export interface Config {
   inviteTtlHours: number;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   roomIdleUnloadMs: number;
+  /** A revoked or expired invite's live connections are closed within this time. */
+  inviteCheckMs: number;
   media: MediaConfig;
   role: 'all' | 'api' | 'worker';
   redis?: { url: string; prefix: string };
@@ -108,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     inviteTtlHours: e.INVITE_TTL_HOURS,
     logLevel: e.LOG_LEVEL,
     roomIdleUnloadMs: e.ROOM_IDLE_UNLOAD_S * 1000,
+    inviteCheckMs: e.INVITE_CHECK_S * 1000,
     role: e.ROLE,
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,
     databaseUrl: e.DATABASE_URL,

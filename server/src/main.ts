@@ -13,6 +13,9 @@ import { DocRepository } from './store/doc.repository.js';
 import { FrameRepository } from './store/frame.repository.js';
 import { InviteRepository } from './store/invite.repository.js';
 import { InviteService } from './auth/invite.service.js';
+import { InviteWatch } from './auth/invite.watch.js';
+import { ClientIdRepository } from './store/client-id.repository.js';
+import { ClientIdBindings } from './collab/client-ids.js';
 import { RoomService } from './rooms/room.service.js';
 import { RoomDocRegistry } from './collab/room-doc.registry.js';
 import { attachYjsWebsocket } from './collab/yjs-websocket.js';
@@ -96,6 +99,8 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const redis = config.redis ? await RedisLink.connect(config.redis.url, config.redis.prefix, log) : null;
   const docBus = redis ? new RedisDocBus(redis, log) : undefined;
   const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus);
+  const clientIds = new ClientIdBindings(new ClientIdRepository(db));
+  const watch = new InviteWatch((ids) => services.inviteRows.revokedAmong(ids), config.inviteCheckMs, log);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
@@ -178,7 +183,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     pub.publish = (...args) => publish(...args).catch((err: Error) => (log.debug({ err: err.message }, 'socket.io adapter publish failed'), 0));
   }
   const adapter = redis ? createAdapter(adapterClients[0], adapterClients[1], { key: redis.key('socket.io') }) : undefined;
-  io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review, presentation, adapter });
+  io = createGateway(httpServer, { log, invites, docs, rooms, versions, fixes, review, presentation, clientIds, watch, adapter });
   // Who joins and leaves a room: a socket enters the room's channel once its join is accepted.
   const presence = (channel: string, sid: string) => {
     const member = io.of('/').sockets.get(sid)?.data.member;
@@ -197,6 +202,8 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     invites,
     docs,
     rooms,
+    clientIds,
+    watch,
     presence: {
       joined: (roomId, c) => handOver.events.memberJoined(roomId, { id: c.sub, name: c.name, role: c.role }, 'yjs'),
       left: (roomId, c) => handOver.events.memberLeft(roomId, { id: c.sub, name: c.name, role: c.role }, 'yjs'),
@@ -207,6 +214,8 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => resolve());
   });
+  // Once listening, an error of the server (say, out of file descriptors) is logged, not fatal.
+  httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
   if (opts.demoRoom && rooms.list().length === 0) {
     const { room, invites: links } = await services.roomService.create('Demo room');
@@ -239,6 +248,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     handOver,
     async close() {
       ready = false;
+      watch.close();
       await ingests.shutdown();
       await fixWork.system.stop();
       await fixes.shutdown();

@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
@@ -7,26 +5,12 @@ import * as syncProtocol from 'y-protocols/sync';
 import { io as ioClient } from 'socket.io-client';
 import { Awareness } from 'y-protocols/awareness';
 import { RoomDocProvider, annotationsMap, type Ack, type RoomState } from '@loupe/shared';
-import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket, roomWith, freePort } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, stroke, testServer, tmpDataDir, until, type ClientSocket, roomWith, freePort, spawnServer } from './helpers.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 
 const cleanup = autoCleanup();
-const BIN = path.resolve(import.meta.dirname, '../bin/loupe.mjs');
-
-
-async function spawnServer(data: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, '--data', data, 'serve', '--port', String(port), '--no-demo'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1' },
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 300; i++) {
-    if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('server did not start');
-}
 
 describe('faults', () => {
   it('loses no acknowledged stroke when the server is killed with SIGKILL while members draw', async () => {

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -6,6 +7,10 @@ import { afterEach } from 'vitest';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
+import { WebsocketProvider } from 'y-websocket';
+import WebSocket from 'ws';
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
 import {
   RoomDocProvider,
   annotationsMap,
@@ -77,15 +82,18 @@ export interface Member {
   close(): void;
 }
 
-/** Joins as the web client does: `fresh` (an empty document) unless told otherwise, so the ack brings the document. */
-export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void, fresh = true): Promise<Member> {
+/**
+ * Joins as the web client does: `fresh` (an empty document) unless told otherwise, so the ack brings
+ * the document; `tab`: the page's tab id, as the web client sends it.
+ */
+export async function joinRoom(url: string, roomId: string, token: string, before?: (s: ClientSocket) => void, fresh = true, tab?: string): Promise<Member> {
   const socket = connect(url, token);
   before?.(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
   });
-  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId, fresh });
+  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId, fresh, ...(tab ? { tab } : {}) });
   if (!ack.ok) throw new Error(`join refused: ${ack.code} ${ack.message}`);
   const doc = new Y.Doc();
   const awareness = new Awareness(doc);
@@ -181,4 +189,81 @@ export async function roomWith(cleanup: (() => unknown)[], ...roles: string[]) {
     members.push(m);
   }
   return { server, room, token, members };
+}
+
+const BIN = path.resolve(import.meta.dirname, '../bin/loupe.mjs');
+
+/** `loupe serve` in a child process on the data folder (a crash there is seen, not suffered), once it answers /healthz. */
+export async function spawnServer(data: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, '--data', data, 'serve', '--port', String(port), '--no-demo'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 300; i++) {
+    if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server did not start');
+}
+
+/** The room as the server holds it: its document in memory, encoded, and its stored rows. */
+export function roomSnapshot(server: RunningServer, roomId: string) {
+  const doc = server.docs.get(roomId)?.doc;
+  return {
+    memory: doc ? Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64') : null,
+    stored: (server.services.db.prepare('SELECT id, data FROM doc_updates WHERE room_id = ? ORDER BY id').all(roomId) as { id: number; data: Buffer }[]).map((r) => `${r.id}:${r.data.toString('base64')}`),
+  };
+}
+
+/** An update made on a copy of the server's document (as any client could make it), optionally under a chosen Yjs client id. */
+export function changeOf(server: RunningServer, roomId: string, change: (d: Y.Doc) => void, clientID?: number): Uint8Array {
+  const scratch = new Y.Doc();
+  Y.applyUpdate(scratch, Y.encodeStateAsUpdate(server.docs.get(roomId)!.doc));
+  // After the state: Yjs gives a document a new client id when a remote update uses its own.
+  if (clientID !== undefined) scratch.clientID = clientID;
+  const sv = Y.encodeStateVector(scratch);
+  change(scratch);
+  return Y.encodeStateAsUpdate(scratch, sv);
+}
+
+/** Sends one Yjs update over the member's socket, as is, and returns the ack. */
+export function sendUpdate(m: Member, update: Uint8Array) {
+  const enc = encoding.createEncoder();
+  syncProtocol.writeUpdate(enc, update);
+  return emitAck(m.socket, 'y:sync', { room: m.state.room.id, data: encoding.toUint8Array(enc) });
+}
+
+/** An object nested `depth` levels deep ({ x: { x: ... {} } }). */
+export function nested(depth: number): Record<string, unknown> {
+  let v: Record<string, unknown> = {};
+  for (let i = 0; i < depth; i++) v = { x: v };
+  return v;
+}
+
+
+/** A stock y-websocket client (the y-websocket package's provider) on the room, destroyed after the test. */
+export function stockClient(url: string, roomId: string, token: string, cleanup: (() => unknown)[]) {
+  const doc = new Y.Doc();
+  const provider = new WebsocketProvider(url.replace('http', 'ws') + '/yjs', roomId, doc, {
+    params: { token },
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+  });
+  cleanup.push(() => provider.destroy());
+  return { doc, provider };
+}
+
+/** Moves a member to a new connection (on `url`) with the document it has, as the web client does after a blip or when its node goes. */
+export async function rejoin(m: Member, url: string, roomId: string, token: string): Promise<Member> {
+  m.provider.destroy();
+  m.socket.disconnect();
+  const socket = connect(url, token);
+  await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
+  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId });
+  if (!ack.ok) throw new Error(`${ack.code} ${ack.message}`);
+  const awareness = new Awareness(m.doc);
+  const provider = new RoomDocProvider(socket, roomId, m.doc, awareness, { onRefusal: (r) => m.refusals.push(r) });
+  provider.start(new Uint8Array(ack.sync));
+  await provider.whenSynced();
+  return { ...m, socket, state: ack, awareness, provider, close: () => (provider.destroy(), socket.disconnect()) };
 }

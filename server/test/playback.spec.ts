@@ -14,9 +14,40 @@ async function room3() {
 }
 
 describe('synced playback', () => {
+  it('treats a person with two tabs as one presenter: the second tab follows and cannot reset the room', async () => {
+    const { server, room, token, artist, input } = await room3();
+    const tab1 = await joinRoom(server.url, room.id, token('director'), undefined, true, 'tab-one');
+    cleanup.push(() => tab1.close());
+    const took = await emitAck<{ presentation: PresentationState }>(tab1.socket, 'presenter:set', { room: room.id, presenterId: tab1.state.member.id });
+    expect(took).toMatchObject({ ok: true, presentation: { presenterId: tab1.state.member.id } });
+    const set = await emitAck<{ state: PlaybackState }>(tab1.socket, 'playback:set', { room: room.id, state: input(42, { playing: false }) });
+    if (!set.ok) throw new Error(set.message);
+    const heard: PlaybackState[] = [];
+    artist.socket.on('playback:state', ({ state }) => heard.push(state));
+
+    // The same invite in a second tab joins at the room's state and does not drive it.
+    const tab2 = await joinRoom(server.url, room.id, token('director'), undefined, true, 'tab-two');
+    cleanup.push(() => tab2.close());
+    expect(tab2.state.playback).toMatchObject({ frame: 42, seq: set.state.seq });
+    expect(await emitAck(tab2.socket, 'playback:set', { room: room.id, state: input(0) })).toMatchObject({ ok: false, code: 'NOT_PRESENTER' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard).toEqual([]);
+    expect(tab2.state.presentation).toMatchObject({ presenterId: tab2.state.member.id, presenterTab: 'tab-one' });
+
+    // The second tab closing leaves the presentation with the first.
+    tab2.close();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await emitAck<{ state: PlaybackState }>(tab1.socket, 'playback:set', { room: room.id, state: input(43) })).ok).toBe(true);
+    const tab3 = await joinRoom(server.url, room.id, token('director'), undefined, true, 'tab-three');
+    cleanup.push(() => tab3.close());
+    // Taking the presentation from a tab moves it there.
+    expect(await emitAck(tab3.socket, 'presenter:set', { room: room.id, presenterId: tab3.state.member.id })).toMatchObject({ ok: true, presentation: { presenterTab: 'tab-three' } });
+    expect(await emitAck(tab1.socket, 'playback:set', { room: room.id, state: input(1) })).toMatchObject({ ok: false, code: 'NOT_PRESENTER' });
+  });
+
   it('lets only the presenter drive, and every follower rests on the presenter\'s last frame after a burst of 200 seeks', async () => {
     const { server, room, token, director, artist, viewer, input } = await room3();
-    expect(director.state.presentation).toEqual({ presenterId: null, presenterName: null, control: 'presenter' });
+    expect(director.state.presentation).toEqual({ presenterId: null, presenterName: null, presenterTab: null, control: 'presenter' });
     expect(await emitAck(director.socket, 'playback:set', { room: room.id, state: input(3) })).toMatchObject({ ok: false, code: 'NOT_PRESENTER' });
 
     const onArtist = new Promise<PresentationState>((r) => artist.socket.once('presenter:state', r));

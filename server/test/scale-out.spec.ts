@@ -2,14 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Awareness } from 'y-protocols/awareness';
 import { createClient } from 'redis';
-import { RoomDocProvider, annotationsMap, type Job, type RenderedFrame, type RoomState, type Tile, type Version } from '@loupe/shared';
+import { annotationsMap, type Job, type RenderedFrame, type Tile, type Version } from '@loupe/shared';
 import { openDatabase } from '../src/store/database.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { VersionRepository } from '../src/store/version.repository.js';
 import { freshPgDatabase } from './pg.js';
-import { connect, demoRoom, draw, emitAck, joinRoom, stroke, testServer, until, type Member, freePort } from './helpers.js';
+import { openServices } from '../src/main.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { demoRoom, draw, emitAck, joinRoom, rejoin, stroke, testServer, until, type Member, freePort } from './helpers.js';
 
 /**
  * Scale-out against the Redis and PostgreSQL running on this machine (REDIS_URL, default
@@ -87,21 +89,6 @@ function listen(m: Member) {
   m.socket.on('fix:job', (j) => heard.jobs.push(j));
   m.socket.on('version:created', (v) => heard.versions.push(v));
   return heard;
-}
-
-/** Moves a member to another node with the document it has, as the web client does when its node goes. */
-async function rejoin(m: Member, url: string, roomId: string, token: string): Promise<Member> {
-  m.provider.destroy();
-  m.socket.disconnect();
-  const socket = connect(url, token);
-  await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
-  const ack = await emitAck<RoomState>(socket, 'room:join', { room: roomId });
-  if (!ack.ok) throw new Error(`${ack.code} ${ack.message}`);
-  const awareness = new Awareness(m.doc);
-  const provider = new RoomDocProvider(socket, roomId, m.doc, awareness, { onRefusal: (r) => m.refusals.push(r) });
-  provider.start(new Uint8Array(ack.sync));
-  await provider.whenSynced();
-  return { ...m, socket, state: ack, awareness, provider, close: () => (provider.destroy(), socket.disconnect()) };
 }
 
 const keys = (m: Member) => [...annotationsMap(m.doc).keys()].sort();
@@ -271,6 +258,28 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     expect(made.map((v) => v.id)).toEqual([version.id]);
     expect(version.media).toMatchObject({ type: 'video', source: { kind: 'render', range: { in: 0, out: 29 } } });
   }, 360_000);
+
+  it('a revoked invite is closed out of both nodes within seconds', async () => {
+    const services = openServices(loadConfig(process.env, { dataDir }), createLogger('silent'), () => {});
+    const invite = await services.roomService.invite(roomId, 'artist', 'Leaving artist');
+    const onA = await joinRoom(A.url, roomId, invite.token);
+    const onB = await joinRoom(B.url, roomId, invite.token);
+    members.push(onA, onB);
+    const other = await member(B, 'editor');
+    const ended = [onA, onB].map((m) => {
+      const e = { code: '', disconnected: false };
+      m.socket.on('room:error', (r) => (e.code = r.code));
+      m.socket.on('disconnect', () => (e.disconnected = true));
+      return e;
+    });
+    services.inviteRows.revoke(invite.id, new Date().toISOString());
+    services.db.close();
+    const revokedAt = Date.now();
+    await until(() => ended.every((e) => e.disconnected), 'the revoked invite closed on A and on B', 10_000);
+    expect(Date.now() - revokedAt).toBeLessThan(5_000);
+    expect(ended).toEqual([{ code: 'TOKEN_REVOKED', disconnected: true }, { code: 'TOKEN_REVOKED', disconnected: true }]);
+    expect(other.socket.connected).toBe(true);
+  }, 60_000);
 
   it('when node A is killed, its members reconnect to node B and converge with no acknowledged annotation lost', async () => {
     const version = members[0].state.versions[0].id;

@@ -124,10 +124,11 @@ export function annotationsMap(doc: Y.Doc): Y.Map<Annotation> {
   return doc.getMap<Annotation>(ANNOTATIONS_KEY);
 }
 
-export function annotationsOn(doc: Y.Doc, versionId: string, frame: number): Annotation[] {
+/** The drawings on a frame, oldest first; `keep` may skip values (e.g. ones a reader cannot draw). */
+export function annotationsOn(doc: Y.Doc, versionId: string, frame: number, keep: (a: Annotation) => boolean = () => true): Annotation[] {
   const out: Annotation[] = [];
   for (const a of annotationsMap(doc).values()) {
-    if (a.versionId === versionId && a.frame <= frame && frame <= a.frameEnd) out.push(a);
+    if (a.versionId === versionId && a.frame <= frame && frame <= a.frameEnd && keep(a)) out.push(a);
   }
   return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
@@ -190,9 +191,9 @@ export function notesMap(doc: Y.Doc): Y.Map<Note> {
   return doc.getMap<Note>(NOTES_KEY);
 }
 
-/** Top-level notes with their replies (oldest first), threads ordered by frame then time. */
-export function noteThreads(doc: Y.Doc): { note: Note; replies: Note[] }[] {
-  const all = [...notesMap(doc).values()];
+/** Top-level notes with their replies (oldest first), threads ordered by frame then time; `keep` may skip values. */
+export function noteThreads(doc: Y.Doc, keep: (n: Note) => boolean = () => true): { note: Note; replies: Note[] }[] {
+  const all = [...notesMap(doc).values()].filter(keep);
   const byTime = (a: Note, b: Note) => a.createdAt.localeCompare(b.createdAt);
   return all
     .filter((n) => n.parentId === null)

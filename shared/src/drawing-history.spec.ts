@@ -36,11 +36,13 @@ describe('per-member undo', () => {
     expect([...annotationsMap(b).keys()].sort()).toEqual(['a1', 'b1']);
   });
 
-  it('makes erasing my drawing undoable, and erasing someone else\'s a separate step undo does not touch', () => {
+  it('makes erasing my drawing undoable, and a director erasing someone else\'s a separate step undo does not touch', () => {
     const { a, b, ha, hb } = pair();
     hb.edit(() => annotationsMap(b).set('b1', stroke('b1', 'bob')));
     ha.edit(() => annotationsMap(a).set('a1', stroke('a1', 'alice')));
-    expect(ha.remove(['a1', 'b1', 'missing'], 'alice')).toBe(2);
+    // Not a director: only her own goes (the server would refuse Bob's).
+    expect(ha.remove(['b1'], { id: 'alice', role: 'artist' })).toBe(0);
+    expect(ha.remove(['a1', 'b1', 'missing'], { id: 'alice', role: 'director' })).toBe(2);
     expect(annotationsMap(b).size).toBe(0);
     expect(ha.undo()).toBe(true); // brings back Alice's own stroke only
     expect([...annotationsMap(b).keys()]).toEqual(['a1']);

@@ -1,5 +1,6 @@
 import * as Y from 'yjs';
 import { annotationsMap } from './annotations.js';
+import { mayDelete, type DocWriter } from './doc-schema.js';
 
 /**
  * One member's undo history over the room's drawings. Every local edit goes through `edit` with
@@ -26,17 +27,18 @@ export class DrawingHistory {
 
   /**
    * Removes drawings (eraser, clear mine). Removing my own is one undoable step. Someone else's
-   * drawing goes in a separate, untracked transaction: the server only accepts values written by
-   * their author, so an undo could not put it back for the others. Returns how many were removed.
+   * (a director moderating: nobody else may, mayDelete) goes in a separate, untracked transaction:
+   * the server only accepts values written by their author, so an undo could not put it back for the
+   * others. Drawings the writer may not delete are left alone. Returns how many were removed.
    */
-  remove(ids: Iterable<string>, selfId: string): number {
+  remove(ids: Iterable<string>, writer: DocWriter): number {
     const map = annotationsMap(this.doc);
     const present = [...new Set(ids)].filter((id) => map.has(id));
-    const mine = present.filter((id) => map.get(id)!.author.id === selfId);
-    const theirs = present.filter((id) => map.get(id)!.author.id !== selfId);
+    const mine = present.filter((id) => map.get(id)!.author.id === writer.id);
+    const theirs = present.filter((id) => map.get(id)!.author.id !== writer.id && mayDelete(map.get(id), writer));
     if (mine.length) this.edit(() => mine.forEach((id) => map.delete(id)));
     if (theirs.length) this.doc.transact(() => theirs.forEach((id) => map.delete(id)), this.untrackedOrigin);
-    return present.length;
+    return mine.length + theirs.length;
   }
 
   undo(): boolean {

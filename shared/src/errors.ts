@@ -57,6 +57,23 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * Close codes of the y-websocket endpoint: a connection that breaks a rule is closed, alone, with one
+ * of these; the reason starts with the error code. 4000-4999 are the application's own (RFC 6455
+ * 7.4.2); stock y-websocket clients take 4400-4499 as final (no reconnect) and 4500-4599 as "try
+ * again later".
+ */
+export const CloseCode = {
+  /** A message that is not a readable y-protocols message. */
+  UNREADABLE: 1003,
+  /** A text frame that is not UTF-8 (`ws` closes with it itself). */
+  INVALID_UTF8: 1007,
+  /** A frame over Limits.maxMessageBytes (closed by `ws`) or a Yjs message over Limits.maxYjsMessageBytes. */
+  TOO_LARGE: 1009,
+  /** The invite was revoked or expired while connected (TOKEN_REVOKED / TOKEN_EXPIRED): final. */
+  INVITE_ENDED: 4401,
+} as const;
+
 export interface Refusal {
   ok: false;
   code: ErrorCode;

@@ -8,6 +8,16 @@ export const Limits = {
   maxYjsMessagesPerSecond: 200,
   /** Awareness updates (cursor, live stroke, laser) a socket may send per second; more are dropped. */
   maxAwarenessPerSecond: 60,
+  /**
+   * Nesting of objects and arrays in one annotation or note value, extra fields included: Yjs reads
+   * and writes values recursively, so a deeper one would overflow the stack of every reader.
+   */
+  maxValueDepth: 16,
+  /**
+   * Size of one annotation or note value as Yjs encodes it, extra fields included (a stroke of
+   * 4,000 points in the legacy `points` arrays is about 130 KB).
+   */
+  maxValueBytes: 160_000,
   /** Points in one stroke. */
   maxStrokePoints: 4_000,
   /** Characters in a text annotation or a decision note. */

@@ -32,6 +32,11 @@ export const JoinSchema = z.object({
   room: id,
   /** The member's copy of the room document is empty: the ack then carries the whole of it (`state`). */
   fresh: z.boolean().optional(),
+  /**
+   * This page's id, the same across its reconnects: a person with the room open in several tabs is
+   * one member, and only the tab that presents drives playback (PresentationState.presenterTab).
+   */
+  tab: z.string().min(1).max(64).optional(),
 });
 export const YMessageSchema = z.object({ room: id, data: binary });
 /** Frames of a shot, inclusive, 0-based. */
@@ -378,5 +383,10 @@ export const PresenterSetSchema = z.object({
 export interface PresentationState {
   presenterId: string | null;
   presenterName: string | null;
+  /**
+   * The presenter's tab that drives (its `room:join` tab id): their other tabs follow like everyone
+   * else. Null when the presenter's client sends no tab id: then any of their connections drives.
+   */
+  presenterTab: string | null;
   control: 'presenter' | 'everyone';
 }

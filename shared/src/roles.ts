@@ -8,6 +8,11 @@ export const Permissions = {
   upload: ['director', 'artist', 'editor'],
   requestFix: ['director', 'artist'],
   decide: ['director'],
+  /**
+   * Moderate the room document: resolve or reopen anyone's note, delete anyone's drawing or note.
+   * Everyone else changes and deletes only what they wrote.
+   */
+  moderate: ['director'],
   /** Take notes, reports, markers, approved media and the event log out of the room (docs/exports.md). */
   export: ['director', 'editor'],
 } as const satisfies Record<string, readonly Role[]>;

@@ -133,7 +133,14 @@ export class RoomDocProvider {
   }
 
   private onSync = (p: { room: string; data: Uint8Array }) => {
-    if (p.room === this.room) this.receive(new Uint8Array(p.data));
+    if (p.room !== this.room) return;
+    try {
+      this.receive(new Uint8Array(p.data));
+    } catch (e) {
+      // A message this client cannot read (say, a value nested deeper than its stack, stored before
+      // the server refused such values): skipped, not fatal to the page.
+      console.error('[loupe] a document message could not be applied', e);
+    }
   };
 
   private onAwareness = (p: { room: string; data: Uint8Array }) => {

@@ -12,6 +12,9 @@ export interface Invite {
   expiresAt: string;
 }
 
+/** What a checked invite token says: its claims and when it expires (seconds since the epoch). */
+export type VerifiedInvite = InviteClaims & { exp: number };
+
 /** Signs and checks room invites: HS256 JWTs carrying room, role, name and expiry. */
 export class InviteService {
   private readonly key: Uint8Array;
@@ -33,18 +36,18 @@ export class InviteService {
   }
 
   /** Returns the claims or throws a LoupeError with TOKEN_MISSING / TOKEN_EXPIRED / TOKEN_INVALID. */
-  async verify(token: unknown): Promise<InviteClaims> {
+  async verify(token: unknown): Promise<VerifiedInvite> {
     if (typeof token !== 'string' || token.length === 0) {
       throw new LoupeError(ErrorCode.TOKEN_MISSING, 'No invite token: open the room with the invite link you were given.');
     }
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
-      const { room, role, name, sub } = payload as Record<string, unknown>;
+      const { room, role, name, sub, exp } = payload as Record<string, unknown>;
       if (typeof room !== 'string' || typeof name !== 'string' || typeof sub !== 'string' || !Roles.includes(role as Role)) {
         throw new LoupeError(ErrorCode.TOKEN_INVALID, 'The invite token is malformed.');
       }
       if (this.isRevoked(sub)) throw new LoupeError(ErrorCode.TOKEN_REVOKED, 'This invite was revoked: ask the room owner for a new link.');
-      return { room, role: role as Role, name, sub };
+      return { room, role: role as Role, name, sub, exp: typeof exp === 'number' ? exp : Infinity };
     } catch (e) {
       if (e instanceof LoupeError) throw e;
       if (e instanceof joseErrors.JWTExpired) {

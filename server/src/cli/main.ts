@@ -106,7 +106,7 @@ invite
   });
 invite
   .command('revoke')
-  .description('revoke an invite: it stops working at its next connection')
+  .description('revoke an invite: refused from now on; the servers close its open connections within INVITE_CHECK_S (2 s)')
   .argument('<invite>', 'invite id (from `invite list`)')
   .action((id: string) => {
     const services = openCli();

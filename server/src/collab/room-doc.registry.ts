@@ -156,9 +156,13 @@ export class RoomDocRegistry {
     }
   }
 
-  /** Applies a connection's awareness update after checking it owns the presences it touches. */
-  applyAwareness(room: LoadedRoom, update: Uint8Array, origin: Origin & { id: string; memberId: string }): void {
+  /**
+   * Applies a connection's awareness update after checking it owns the presences it touches; `claim`
+   * (if given) may still refuse the client ids it publishes, by throwing, before anything is applied.
+   */
+  applyAwareness(room: LoadedRoom, update: Uint8Array, origin: Origin & { id: string; memberId: string }, claim?: (clientIds: number[]) => void): void {
     const claimed = guardAwareness(update, origin.id, origin.memberId, room.awarenessOwners);
+    claim?.(claimed.filter((c) => room.awarenessOwners.get(c) !== origin.id));
     awarenessProtocol.applyAwarenessUpdate(room.awareness, update, origin);
     for (const c of claimed) room.awarenessOwners.set(c, origin.id);
   }
@@ -303,18 +307,18 @@ function applyAll(doc: Y.Doc, rows: { data: Uint8Array }[], origin: unknown): vo
 
 /**
  * When applying the update would change the document (it carries an item the document lacks, or
- * deletes an item the document has not deleted): the structs the document lacks, decoded once for
- * the update guard too. Null when it changes nothing (a client's sync step 2 repeats its whole
+ * deletes an item the document has not deleted): the structs the document lacks and the delete set,
+ * decoded once for the update guard too. Null when it changes nothing (a client's sync step 2 repeats its whole
  * delete set; that alone is no change). One decode and a look-up per struct or deleted range: no
  * diff of the update and no pass over the whole document, whatever its size (a 10,000-stroke room
  * pays for an eraser stroke what an empty one does).
  */
-export function changesDoc(doc: Y.Doc, update: Uint8Array): { structs: ReturnType<typeof Y.decodeUpdate>['structs'] } | null {
+export function changesDoc(doc: Y.Doc, update: Uint8Array): { structs: ReturnType<typeof Y.decodeUpdate>['structs']; ds: ReturnType<typeof Y.decodeUpdate>['ds'] } | null {
   const { structs: all, ds } = Y.decodeUpdate(update);
   const structs = all.filter((s) => !(s instanceof Y.Skip) && s.id.clock + s.length > Y.getState(doc.store, s.id.client));
-  if (structs.length > 0) return { structs };
+  if (structs.length > 0) return { structs, ds };
   for (const [client, ranges] of ds.clients) {
-    for (const r of ranges) if (!deletedInDoc(doc, client, r.clock, r.len)) return { structs };
+    for (const r of ranges) if (!deletedInDoc(doc, client, r.clock, r.len)) return { structs, ds };
   }
   return null;
 }

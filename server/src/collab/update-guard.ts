@@ -1,20 +1,45 @@
 import * as Y from 'yjs';
-import { ErrorCode, LoupeError, WritableMaps } from '@loupe/shared';
+import { ErrorCode, LoupeError, WritableMaps, mayDelete, valueProblem, writeProblem, type DocWriter } from '@loupe/shared';
+import { squatted } from './client-ids.js';
 
 type Struct = ReturnType<typeof Y.decodeUpdate>['structs'][number];
+type DeleteSet = ReturnType<typeof Y.decodeUpdate>['ds'];
+
+export interface GuardContext {
+  doc: Y.Doc;
+  writer: DocWriter;
+  /** The member a Yjs client id of the room belongs to, if anyone's. */
+  ownerOf(clientId: number): string | undefined;
+}
 
 /**
- * Authorises a member's Yjs update before it is applied: every new item must be a value set on a
- * key of a writable top-level map (annotations, notes), the value must match its schema, and a new
- * value must be authored by the member — or keep the author of the value it replaces (resolving
- * someone's note). Deleting is allowed (the eraser). Nested types, text and arrays are refused.
- * `structs`: the update's structs when the caller has decoded them already (each update is then
- * decoded once); only the structs the document lacks need checking.
+ * Authorises a member's Yjs update before anything of it is applied (docs/security.md), or throws
+ * BAD_ANNOTATION. `structs`: the update's structs the document lacks (changesDoc), `ds` its delete set.
+ *
+ * - Every new struct is written under a Yjs client id that is the member's or nobody's yet.
+ * - Every new item is a value set on a key of a writable top-level map (annotations, notes), within
+ *   Limits.maxValueDepth / maxValueBytes, valid against its schema, and allowed by writeProblem
+ *   against the value it replaces: only the author changes a value's content, a director may
+ *   resolve or reopen a note. Nested types, text and arrays are refused.
+ * - Every deletion (the delete set, or a deleted item set on a key) removes a value the member may
+ *   delete (mayDelete: their own; any, for a director), or the value a key set by this update replaces.
+ *   Deleting what the server does not have yet is allowed only under the member's own client ids.
+ *
+ * Returns the client ids the update uses that belong to nobody yet: bind them to the member before
+ * applying it.
  */
-export function guardUpdate(doc: Y.Doc, update: Uint8Array, memberId: string, structs: Struct[] = Y.decodeUpdate(update).structs): void {
+export function guardUpdate(ctx: GuardContext, structs: Struct[], ds: DeleteSet): number[] {
+  const { doc, writer } = ctx;
+  const fresh = new Set<number>();
+  for (const s of structs) {
+    const owner = ctx.ownerOf(s.id.client);
+    if (owner === undefined) fresh.add(s.id.client);
+    else if (owner !== writer.id) throw squatted(s.id.client);
+  }
+  const ownClient = (client: number) => fresh.has(client) || ctx.ownerOf(client) === writer.id;
+
   const items = structs.filter((s): s is Y.Item => s instanceof Y.Item);
   const located = new Map<Y.Item, { root: string; key: string }>();
-
   const findInUpdate = (id: Y.ID): Y.Item | undefined =>
     items.find((i) => i.id.client === id.client && i.id.clock <= id.clock && id.clock < i.id.clock + i.length);
 
@@ -40,38 +65,74 @@ export function guardUpdate(doc: Y.Doc, update: Uint8Array, memberId: string, st
         } catch {
           throw refuse('The update depends on changes the server does not have; resync and try again.');
         }
-        if (!(prev instanceof Y.Item) || !(prev.parent instanceof Y.AbstractType) || prev.parent._item !== null || prev.parentSub === null) {
-          throw refuse('The update writes outside the room\'s annotation and note maps.');
-        }
-        where = { root: Y.findRootTypeKey(prev.parent), key: prev.parentSub };
+        const where2 = keyOf(prev);
+        if (!where2) throw refuse("The update writes outside the room's annotation and note maps.");
+        where = where2;
       }
     }
     located.set(item, where);
     return where;
   };
 
+  // What each key holds as this update goes (its own earlier sets included), and the keys it sets.
+  const setInUpdate = new Map<string, unknown>();
+  const current = (root: string, key: string) => {
+    const k = `${root}\0${key}`;
+    return setInUpdate.has(k) ? setInUpdate.get(k) : doc.getMap(root).get(key);
+  };
   for (const item of items) {
     const { root, key } = locate(item);
     const schema = WritableMaps[root];
     if (!schema) throw refuse(`"${root}" is not writable; members write only ${Object.keys(WritableMaps).join(' and ')}.`);
     const content = item.content;
-    if (content instanceof Y.ContentDeleted) continue;
+    const what = root.replace(/s$/, '');
+    if (content instanceof Y.ContentDeleted) {
+      // A deleted item set on a key removes the key's value, as a delete would.
+      const before = current(root, key);
+      if (before !== undefined && !mayDelete(before, writer)) throw refuse(`Only its author or a director can delete this ${what}.`);
+      setInUpdate.set(`${root}\0${key}`, undefined);
+      continue;
+    }
     if (!(content instanceof Y.ContentAny)) throw refuse(`Values in "${root}" must be plain objects.`);
     for (const value of content.arr) {
+      const tooBig = valueProblem(value);
+      if (tooBig) throw refuse(`Invalid ${what}: the value is ${tooBig}.`);
       const parsed = schema.safeParse(value);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
-        throw refuse(`Invalid ${root.replace(/s$/, '')}: ${issue.path.join('.') || 'value'}: ${issue.message}`);
+        throw refuse(`Invalid ${what}: ${issue.path.join('.') || 'value'}: ${issue.message}`);
       }
-      if (parsed.data.id !== key) throw refuse(`The ${root.replace(/s$/, '')} id must equal its key.`);
-      if (parsed.data.author.id !== memberId) {
-        const current = doc.getMap<{ author?: { id?: string } }>(root).get(key);
-        if (current?.author?.id !== parsed.data.author.id) {
-          throw refuse('You can only write as yourself: author.id must be your member id.');
-        }
+      if (parsed.data.id !== key) throw refuse(`The ${what} id must equal its key.`);
+      const problem = writeProblem(root, current(root, key), value as Parameters<typeof writeProblem>[2], writer);
+      if (problem) throw refuse(problem);
+      setInUpdate.set(`${root}\0${key}`, value);
+    }
+  }
+
+  for (const [client, ranges] of ds.clients) {
+    const state = Y.getState(doc.store, client);
+    for (const { clock, len } of ranges) {
+      const end = clock + len;
+      if (end > state && !ownClient(client)) throw refuse('The update deletes changes the server does not have.');
+      for (let at = clock; at < Math.min(end, state); ) {
+        const struct = Y.getItem(doc.store, Y.createID(client, at)) as Y.Item | Y.GC;
+        at = struct.id.clock + struct.length;
+        if (struct.deleted || !(struct instanceof Y.Item)) continue;
+        const where = keyOf(struct);
+        // The value a key set by this update replaces: Yjs deletes it anyway.
+        if (where && setInUpdate.has(`${where.root}\0${where.key}`)) continue;
+        const value = struct.content instanceof Y.ContentAny ? struct.content.arr.at(-1) : undefined;
+        if (!mayDelete(value, writer)) throw refuse(`Only its author or a director can delete this ${where?.root === 'notes' ? 'note' : 'drawing'}.`);
       }
     }
   }
+  return [...fresh];
+}
+
+/** The top-level map and key an item of the document is a value of, or null. */
+function keyOf(struct: Y.Item | Y.GC): { root: string; key: string } | null {
+  if (!(struct instanceof Y.Item) || !(struct.parent instanceof Y.AbstractType) || struct.parent._item !== null || struct.parentSub === null) return null;
+  return { root: Y.findRootTypeKey(struct.parent), key: struct.parentSub };
 }
 
 function refuse(message: string): LoupeError {

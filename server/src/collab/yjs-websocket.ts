@@ -7,12 +7,15 @@ import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as authProtocol from 'y-protocols/auth';
-import { can, Limits, LoupeError, type InviteClaims } from '@loupe/shared';
-import type { InviteService } from '../auth/invite.service.js';
+import { CloseCode, ErrorCode, Limits, LoupeError, type InviteClaims } from '@loupe/shared';
+import type { InviteService, VerifiedInvite } from '../auth/invite.service.js';
+import type { InviteWatch } from '../auth/invite.watch.js';
+import { RateLimiter } from '../realtime/rate-limit.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { Logger } from '../log.js';
 import type { LoadedRoom, Origin, RoomDocRegistry } from './room-doc.registry.js';
 import { applySyncMessage } from './sync-message.js';
+import type { ClientIdBindings } from './client-ids.js';
 
 /** y-websocket's message framing. */
 const messageSync = 0;
@@ -21,6 +24,10 @@ const messageAuth = 2;
 const messageQueryAwareness = 3;
 
 export const YJS_PATH = '/yjs';
+/** Messages of one peer waiting their turn past which its socket is no longer read until half are done. */
+const PAUSE_AT = 2 * Limits.maxYjsMessagesPerSecond;
+/** Socket.IO's engine answers its own upgrades. */
+const SOCKET_IO_PATH = '/socket.io/';
 
 interface Peer {
   ws: WebSocket;
@@ -30,8 +37,10 @@ interface Peer {
 
 /**
  * The standard y-websocket endpoint, `ws://HOST:PORT/yjs/<roomId>?token=...`, over the same room
- * documents and with the same role rules as the Socket.IO gateway, so any stock Yjs client
+ * documents and with the same role rules and limits as the Socket.IO gateway, so any stock Yjs client
  * (`new WebsocketProvider(url + '/yjs', roomId, doc, { params: { token } })`) can read and draw.
+ * A peer that breaks a rule is closed alone, with a CloseCode; refused changes are answered with a
+ * y-protocols permission-denied message and change nothing.
  */
 export function attachYjsWebsocket(
   http: HttpServer,
@@ -40,13 +49,20 @@ export function attachYjsWebsocket(
     invites: InviteService;
     docs: RoomDocRegistry;
     rooms: RoomRepository;
+    clientIds: ClientIdBindings;
+    /** Closes the connections of revoked and expired invites. */
+    watch: InviteWatch;
     /** Told when an outside tool connects to a room and when it goes (the session event log). */
     presence?: { joined(roomId: string, member: InviteClaims): void; left(roomId: string, member: InviteClaims): void };
   },
 ): { close(): void } {
   const { log, docs } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: Limits.maxMessageBytes });
+  // With noServer there is no listening socket of its own; any error is one connection's: log it.
+  wss.on('error', (err) => log.warn({ err: err.message }, 'y-websocket server error'));
   const peers = new Map<string, Set<Peer>>();
+  const syncRate = new RateLimiter(Limits.maxYjsMessagesPerSecond);
+  const awarenessRate = new RateLimiter(Limits.maxAwarenessPerSecond);
 
   docs.onUpdate((room, update, origin) => {
     const set = peers.get(room.id);
@@ -69,15 +85,23 @@ export function attachYjsWebsocket(
   });
 
   const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands an upgraded socket over without its error listener: a reset would kill the process.
+    socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
     const url = new URL(req.url ?? '/', 'http://x');
-    if (!url.pathname.startsWith(YJS_PATH + '/')) return; // Socket.IO's or nobody's
+    if (url.pathname.startsWith(SOCKET_IO_PATH)) return; // Socket.IO's
+    if (!url.pathname.startsWith(YJS_PATH + '/')) {
+      // Nobody's: answered and closed, not left open.
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint here.\n');
+      return;
+    }
     const roomId = decodeURIComponent(url.pathname.slice(YJS_PATH.length + 1));
     try {
       const claims = await deps.invites.verify(url.searchParams.get('token'));
       if (claims.room !== roomId) throw new LoupeError('WRONG_ROOM', 'This invite is for another room.');
       if (!deps.rooms.get(roomId)) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
+      if (socket.destroyed) return; // gone while its token was checked
       wss.handleUpgrade(req, socket, head, (ws) => {
-        connect(ws, roomId, claims.sub, can(claims.role, 'annotate'));
+        connect(ws, roomId, claims);
         deps.presence?.joined(roomId, claims);
         ws.once('close', () => deps.presence?.left(roomId, claims));
       });
@@ -89,48 +113,74 @@ export function attachYjsWebsocket(
   };
   http.on('upgrade', onUpgrade);
 
-  function connect(ws: WebSocket, roomId: string, memberId: string, mayWrite: boolean) {
+  function connect(ws: WebSocket, roomId: string, claims: VerifiedInvite) {
     const id = `ws:${crypto.randomUUID()}`;
+    const writer = { id: claims.sub, role: claims.role };
     const room = docs.hold(roomId, id);
-    const peer: Peer = { ws, origin: { kind: 'ws', id, memberId }, room };
+    const peer: Peer = { ws, origin: { kind: 'ws', id, memberId: claims.sub }, room };
     let set = peers.get(roomId);
     if (!set) peers.set(roomId, (set = new Set()));
     set.add(peer);
     ws.binaryType = 'arraybuffer';
+    // A frame over maxPayload or a text frame that is not UTF-8: `ws` closes with 1009 / 1007 and
+    // emits 'error' here (with no listener the process would die).
+    ws.on('error', (err: Error & { code?: string }) => log.info({ room: roomId, peer: id, code: err.code, err: err.message }, 'y-websocket peer error; closed'));
+    const closeWith = (code: number, reason: string) => {
+      log.info({ room: roomId, peer: id, code, reason }, 'closing a y-websocket peer');
+      ws.close(code, reason.slice(0, 120)); // a close reason is at most 123 bytes
+    };
+    const untrack = deps.watch.track(claims, (e) => closeWith(CloseCode.INVITE_ENDED, `${e.code}: ${e.message}`));
 
-    // A room still loading (for a fresh Socket.IO member) is read only once ready: messages wait, in order.
+    // A room still loading (for a fresh Socket.IO member) is read only once ready: messages wait, in
+    // order. Document messages are taken at most Limits.maxYjsMessagesPerSecond a second (a burst
+    // waits its turn, nothing is dropped); while many wait, the socket is not read (TCP pushes back).
     let inOrder = room.ready;
+    let waiting = 0;
     ws.on('message', (raw: ArrayBuffer) => {
-      inOrder = inOrder.then(() => onMessage(raw));
+      if (++waiting > PAUSE_AT && !ws.isPaused) ws.pause();
+      inOrder = inOrder
+        .then(() => onMessage(raw))
+        .finally(() => {
+          if (--waiting < PAUSE_AT / 2 && ws.isPaused) ws.resume();
+        });
     });
-    const onMessage = (raw: ArrayBuffer) => {
+    const onMessage = async (raw: ArrayBuffer) => {
+      if (ws.readyState !== ws.OPEN) return; // closed while this waited its turn
       try {
         const decoder = decoding.createDecoder(new Uint8Array(raw));
         const type = decoding.readVarUint(decoder);
         if (type === messageSync) {
           const body = decoding.readTailAsUint8Array(decoder);
+          if (body.byteLength > Limits.maxYjsMessageBytes) return closeWith(CloseCode.TOO_LARGE, `${ErrorCode.MESSAGE_TOO_LARGE}: over ${Limits.maxYjsMessageBytes} bytes`);
+          await syncRate.take(id);
+          if (ws.readyState !== ws.OPEN) return;
           try {
-            const reply = applySyncMessage(room, body, peer.origin, mayWrite, docs);
+            const reply = applySyncMessage(room, body, peer.origin, writer, { docs, clientIds: deps.clientIds });
             if (reply) send(ws, frame(messageSync, reply));
           } catch (e) {
-            if (e instanceof LoupeError && e.code === 'FORBIDDEN_ROLE') {
-              const enc = encoding.createEncoder();
-              encoding.writeVarUint(enc, messageAuth);
-              authProtocol.writePermissionDenied(enc, e.message);
-              send(ws, encoding.toUint8Array(enc));
-            } else throw e;
+            if (!(e instanceof LoupeError) || e.code === ErrorCode.BAD_YJS_MESSAGE) throw e;
+            // A refused change (role, authorship, schema): nothing applied; the peer is told and stays.
+            const enc = encoding.createEncoder();
+            encoding.writeVarUint(enc, messageAuth);
+            authProtocol.writePermissionDenied(enc, `${e.code}: ${e.message}`);
+            send(ws, encoding.toUint8Array(enc));
           }
         } else if (type === messageAwareness) {
-          docs.applyAwareness(room, decoding.readVarUint8Array(decoder), peer.origin);
+          if (!awarenessRate.allow(id)) return; // presence is volatile: the excess is dropped, as on Socket.IO
+          docs.applyAwareness(room, decoding.readVarUint8Array(decoder), peer.origin, (ids) => deps.clientIds.bind(room, ids, claims.sub, 'presence'));
         } else if (type === messageQueryAwareness) {
           sendAwareness(peer, [...room.awareness.getStates().keys()]);
         }
       } catch (e) {
+        if (e instanceof LoupeError && e.code === ErrorCode.FORBIDDEN_ROLE) return; // someone else's presence: ignored
         log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
-        ws.close(1003, 'bad message');
+        ws.close(CloseCode.UNREADABLE, 'bad message');
       }
     };
     ws.on('close', () => {
+      untrack();
+      syncRate.forget(id);
+      awarenessRate.forget(id);
       set!.delete(peer);
       docs.releaseAwareness(room, id);
       docs.release(roomId, id);

@@ -7,6 +7,7 @@ import type { InviteService } from '../auth/invite.service.js';
 import type { BlobRepository } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { ApiHandler } from './uploads.js';
+import { sendFile } from './send-file.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
@@ -104,9 +105,9 @@ async function serveBlob(
     }
     res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
     if (req.method === 'HEAD') return res.end();
-    return fs.createReadStream(file, { start, end }).pipe(res);
+    return sendFile(file, res, { start, end });
   }
   res.writeHead(200, { ...headers, 'content-length': size });
   if (req.method === 'HEAD') return res.end();
-  fs.createReadStream(file).pipe(res);
+  sendFile(file, res);
 }

@@ -17,6 +17,7 @@ import { uploadUrl, type IngestService } from '../media/ingest.service.js';
 import type { BlobRepository } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
+import { sendFile } from './send-file.js';
 
 /** Handles a request under /api/ if it knows it; returns false to let others try. */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
@@ -281,7 +282,7 @@ export function mediaApi(deps: {
           'loupe-blob': sha,
         });
         if (method === 'HEAD') res.end();
-        else fs.createReadStream(file).pipe(res);
+        else sendFile(file, res);
         return true;
       }
 

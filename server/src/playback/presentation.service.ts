@@ -25,6 +25,12 @@ export interface PresentationEvents {
   presentation(roomId: string, p: PresentationState): void;
 }
 
+/** A member in the room as presenter:set sees them: name, and the tab id of their newest connection. */
+export interface MemberHere {
+  name: string;
+  tab: string | null;
+}
+
 /** What nodes share about a room's playback (scale-out). */
 export type PresentationSnapshot = Pick<RoomPlayback, 'playback' | 'presentation' | 'seq' | 'rev'>;
 
@@ -57,7 +63,7 @@ export class PresentationService {
   get(roomId: string): RoomPlayback {
     let r = this.rooms.get(roomId);
     if (!r) {
-      r = { playback: null, presentation: { presenterId: null, presenterName: null, control: 'presenter' }, seq: 0, rev: 0, leaveTimer: null };
+      r = { playback: null, presentation: { presenterId: null, presenterName: null, presenterTab: null, control: 'presenter' }, seq: 0, rev: 0, leaveTimer: null };
       this.rooms.set(roomId, r);
     }
     return r;
@@ -85,16 +91,22 @@ export class PresentationService {
     this.share?.publish(roomId, { playback: r.playback, presentation: r.presentation, seq: r.seq, rev: r.rev });
   }
 
-  /** Accepts a playback change from the presenter (or anyone, with control 'everyone'). */
-  set(member: Member, socketId: string, roomId: string, input: PlaybackInput): PlaybackState {
+  /**
+   * Accepts a playback change from the presenter's presenting tab (or anyone, with control
+   * 'everyone'). `tab`: the sender's tab id (room:join), null if its client sends none.
+   */
+  set(member: Member, socketId: string, tab: string | null, roomId: string, input: PlaybackInput): PlaybackState {
     this.limit(socketId);
     const r = this.get(roomId);
-    const { presenterId, control } = r.presentation;
+    const { presenterId, presenterTab, control } = r.presentation;
     if (control === 'presenter' && presenterId !== member.id) {
       throw new LoupeError(
         ErrorCode.NOT_PRESENTER,
         presenterId ? `${r.presentation.presenterName} is presenting: follow, or browse alone.` : 'Nobody is presenting: start presenting to drive playback for the room.',
       );
+    }
+    if (control === 'presenter' && presenterTab !== null && presenterTab !== tab) {
+      throw new LoupeError(ErrorCode.NOT_PRESENTER, 'You are presenting from another tab: present from this one to drive from here.');
     }
     for (const id of [input.versionId, input.compare.versionB]) {
       if (id !== null && this.versions.roomOf(id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
@@ -112,8 +124,18 @@ export class PresentationService {
     return state;
   }
 
-  /** Hands the presentation over, ends it, or switches who may drive. */
-  setPresenter(member: Member, roomId: string, presenterId: string | null, control: PresentationState['control'] | undefined, here: Map<string, string>): PresentationState {
+  /**
+   * Hands the presentation over, ends it, or switches who may drive. Whoever takes it presents from
+   * the tab that asked (`tab`); a member handed it presents from their newest tab in `here`.
+   */
+  setPresenter(
+    member: Member,
+    tab: string | null,
+    roomId: string,
+    presenterId: string | null,
+    control: PresentationState['control'] | undefined,
+    here: Map<string, MemberHere>,
+  ): PresentationState {
     const r = this.get(roomId);
     if (member.role !== 'director' && r.presentation.presenterId !== member.id) {
       throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Only the director or the current presenter can hand over the presentation.');
@@ -122,9 +144,15 @@ export class PresentationService {
       throw new LoupeError(ErrorCode.MEMBER_NOT_HERE, 'That member is not in the room.');
     }
     this.clearTimer(r);
+    const presenterTab =
+      presenterId === null ? null
+      : presenterId === member.id ? tab
+      : presenterId === r.presentation.presenterId ? r.presentation.presenterTab
+      : here.get(presenterId)!.tab;
     r.presentation = {
       presenterId,
-      presenterName: presenterId === null ? null : here.get(presenterId)!,
+      presenterName: presenterId === null ? null : here.get(presenterId)!.name,
+      presenterTab,
       control: control ?? r.presentation.control,
     };
     this.changed(roomId, r);
@@ -132,24 +160,29 @@ export class PresentationService {
     return r.presentation;
   }
 
-  /** A member's last connection to the room closed. */
-  memberLeft(roomId: string, memberId: string): void {
+  /**
+   * One of a member's connections to the room closed; `tabsLeft`: the tabs of their connections
+   * still in the room. The presentation ends after a grace period once the presenting tab is gone.
+   */
+  memberLeft(roomId: string, memberId: string, tabsLeft: (string | null)[]): void {
     const r = this.rooms.get(roomId);
     if (!r || r.presentation.presenterId !== memberId) return;
+    const { presenterTab } = r.presentation;
+    if (presenterTab === null ? tabsLeft.length > 0 : tabsLeft.includes(presenterTab)) return;
     this.clearTimer(r);
     r.leaveTimer = setTimeout(() => {
       r.leaveTimer = null;
-      r.presentation = { ...r.presentation, presenterId: null, presenterName: null };
+      r.presentation = { ...r.presentation, presenterId: null, presenterName: null, presenterTab: null };
       this.changed(roomId, r);
       this.events.presentation(roomId, r.presentation);
     }, this.presenterGraceMs);
     r.leaveTimer.unref();
   }
 
-  /** The presenter came back within the grace period. */
-  memberJoined(roomId: string, memberId: string): void {
+  /** The presenter (their presenting tab) came back within the grace period. */
+  memberJoined(roomId: string, memberId: string, tab: string | null): void {
     const r = this.rooms.get(roomId);
-    if (r?.presentation.presenterId === memberId) this.clearTimer(r);
+    if (r?.presentation.presenterId === memberId && (r.presentation.presenterTab === null || r.presentation.presenterTab === tab)) this.clearTimer(r);
   }
 
   socketGone(socketId: string): void {

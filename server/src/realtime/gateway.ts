@@ -17,18 +17,18 @@ import {
   LoupeError,
   PROTOCOL_VERSION,
   YMessageSchema,
-  can,
   packUpdates,
   refusal,
   type ClientToServerEvents,
-  type InviteClaims,
   type Member,
   type RoomState,
   type ServerToClientEvents,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
-import type { InviteService } from '../auth/invite.service.js';
+import type { InviteService, VerifiedInvite } from '../auth/invite.service.js';
 import { memberColor } from '../auth/invite.service.js';
+import type { InviteWatch } from '../auth/invite.watch.js';
+import type { ClientIdBindings } from '../collab/client-ids.js';
 import type { RoomDocRegistry, LoadedRoom, Origin } from '../collab/room-doc.registry.js';
 import { applySyncMessage } from '../collab/sync-message.js';
 import type { RoomRepository } from '../store/room.repository.js';
@@ -41,9 +41,12 @@ import { RateLimiter } from './rate-limit.js';
 import { coalesceWrites } from './coalesce-writes.js';
 
 interface SocketData {
-  claims: InviteClaims;
+  claims: VerifiedInvite;
   member: Member;
   joined: Set<string>;
+  /** The page's tab id from room:join (null if its client sends none) and when it joined. */
+  tab: string | null;
+  joinedAt: number;
 }
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -62,6 +65,9 @@ export interface GatewayDeps {
   fixes: FixService;
   review: ReviewService;
   presentation: PresentationService;
+  clientIds: ClientIdBindings;
+  /** Closes the connections of revoked and expired invites. */
+  watch: InviteWatch;
   /** Scale-out: the Socket.IO Redis adapter, so that room events reach members on every node. */
   adapter?: ServerOptions['adapter'];
 }
@@ -83,6 +89,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       socket.data.claims = claims;
       socket.data.member = { id: claims.sub, name: claims.name, role: claims.role, color: memberColor(claims.sub) };
       socket.data.joined = new Set();
+      socket.data.tab = null;
+      socket.data.joinedAt = 0;
       next();
     } catch (e) {
       const r = e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.TOKEN_INVALID, 'invalid token');
@@ -112,6 +120,12 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
   io.on('connection', (socket: LoupeSocket) => {
     coalesceWrites(socket);
     const member = socket.data.member;
+    const writer = { id: member.id, role: member.role };
+    // Revoked or expired while connected: the page is told why, then the socket is closed.
+    const untrack = deps.watch.track(socket.data.claims, (e) => {
+      socket.emit('room:error', e.toAck());
+      socket.disconnect(true);
+    });
     const slog = log.child({ socket: socket.id, user: member.id, role: member.role });
     const origin = { kind: 'socket', id: socket.id, memberId: member.id } as const satisfies Origin;
 
@@ -123,7 +137,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
     socket.on(
       'room:join',
-      handler(slog, 'room:join', JoinSchema, async ({ room: roomId, fresh }): Promise<Omit<RoomState, never>> => {
+      handler(slog, 'room:join', JoinSchema, async ({ room: roomId, fresh, tab }): Promise<Omit<RoomState, never>> => {
         // The token is checked again on every join: it may have expired since the connection opened.
         const claims = await invites.verify(socket.handshake.auth?.token);
         if (claims.room !== roomId) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
@@ -150,6 +164,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           syncProtocol.writeSyncStep1(encoder, room.doc);
         }
         try {
+          socket.data.tab = tab ?? null;
+          socket.data.joinedAt = Date.now();
           socket.data.joined.add(roomId);
           await socket.join(roomChannel(roomId));
           // After the ack: who is here, and the tiles of fixes still running.
@@ -161,7 +177,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           });
           slog.info({ room: roomId }, 'joined');
           await deps.presentation.ensure(roomId);
-          deps.presentation.memberJoined(roomId, member.id);
+          deps.presentation.memberJoined(roomId, member.id, socket.data.tab);
           const pb = deps.presentation.get(roomId);
           return {
             room: { id: row.id, name: row.name },
@@ -194,7 +210,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (data.byteLength > Limits.maxYjsMessageBytes) {
           throw new LoupeError(ErrorCode.MESSAGE_TOO_LARGE, `Yjs message of ${data.byteLength} bytes is over the ${Limits.maxYjsMessageBytes}-byte limit.`);
         }
-        const reply = applySyncMessage(room, data, origin, can(member.role, 'annotate'), docs);
+        const reply = applySyncMessage(room, data, origin, writer, { docs, clientIds: deps.clientIds });
         if (reply) socket.emit('y:sync', { room: roomId, data: reply });
         // The others have it already; the sender's ack says it is stored.
         await docs.flushed().catch(() => {
@@ -210,7 +226,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (!parsed.success) throw new LoupeError(ErrorCode.BAD_REQUEST, 'y:awareness: expected { room, data: bytes }');
         const room = joinedRoom(parsed.data.room);
         if (!awarenessRate.allow(socket.id)) return; // presence is volatile: drop the excess quietly
-        docs.applyAwareness(room, parsed.data.data, origin);
+        docs.applyAwareness(room, parsed.data.data, origin, (ids) => deps.clientIds.bind(room, ids, member.id, 'presence'));
       } catch (e) {
         socket.emit('room:error', e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.BAD_YJS_MESSAGE, 'y:awareness: malformed awareness update'));
       }
@@ -252,7 +268,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       'playback:set',
       handler(slog, 'playback:set', PlaybackSetSchema, ({ room, state }) => {
         joinedRoom(room);
-        return { state: deps.presentation.set(member, socket.id, room, state), serverNow: Date.now() };
+        return { state: deps.presentation.set(member, socket.id, socket.data.tab, room, state), serverNow: Date.now() };
       }),
     );
 
@@ -260,8 +276,10 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       'presenter:set',
       handler(slog, 'presenter:set', PresenterSetSchema, async ({ room, presenterId, control }) => {
         joinedRoom(room);
-        const here = new Map((await io.in(roomChannel(room)).fetchSockets()).map((s) => [s.data.member.id, s.data.member.name]));
-        return { presentation: deps.presentation.setPresenter(member, room, presenterId, control, here) };
+        // Each member once, with their newest tab (a person with several tabs is one member).
+        const sockets = (await io.in(roomChannel(room)).fetchSockets()).sort((a, b) => a.data.joinedAt - b.data.joinedAt);
+        const here = new Map(sockets.map((s) => [s.data.member.id, { name: s.data.member.name, tab: s.data.tab }]));
+        return { presentation: deps.presentation.setPresenter(member, socket.data.tab, room, presenterId, control, here) };
       }),
     );
 
@@ -274,6 +292,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
     });
 
     socket.on('disconnect', (reason) => {
+      untrack();
       deps.presentation.socketGone(socket.id);
       yjsRate.forget(socket.id);
       awarenessRate.forget(socket.id);
@@ -285,7 +304,8 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (reason === 'server shutting down') continue; // nobody is left to tell
         // Still here from another tab or node? Asked across nodes; with Redis unreachable, this node's
         // own view answers.
-        const gone = (sockets: { data: SocketData }[]) => !sockets.some((s) => s.data.member.id === member.id) && deps.presentation.memberLeft(roomId, member.id);
+        const gone = (sockets: { data: SocketData }[]) =>
+          deps.presentation.memberLeft(roomId, member.id, sockets.filter((s) => s.data.member.id === member.id).map((s) => s.data.tab));
         io.in(roomChannel(roomId))
           .fetchSockets()
           .catch(() => io.local.in(roomChannel(roomId)).fetchSockets())

@@ -13,6 +13,11 @@ export class RateLimiter {
     return ++w.count <= this.perSecond;
   }
 
+  /** Resolves once one more fits (at once, or when the next second starts): a queue held to the rate. */
+  async take(key: string): Promise<void> {
+    while (!this.allow(key)) await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000)));
+  }
+
   forget(key: string): void {
     this.windows.delete(key);
   }

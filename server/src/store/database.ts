@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS doc_updates (
   id INTEGER PRIMARY KEY AUTOINCREMENT, room_id TEXT NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS doc_updates_room ON doc_updates (room_id, id);
+CREATE TABLE IF NOT EXISTS doc_clients (
+  room_id TEXT NOT NULL, client_id INTEGER NOT NULL, member_id TEXT NOT NULL, PRIMARY KEY (room_id, client_id));
 CREATE TABLE IF NOT EXISTS room_blobs (
   room_id TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (room_id, sha256));
 CREATE TABLE IF NOT EXISTS invites (

@@ -34,6 +34,13 @@ export class InviteRepository {
     return this.db.prepare('UPDATE invites SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes > 0;
   }
 
+  /** The invites among `ids` that were revoked (one query; `ids` not empty). */
+  revokedAmong(ids: string[]): string[] {
+    if (ids.length === 0) return [];
+    const rows = this.db.prepare(`SELECT id FROM invites WHERE revoked_at IS NOT NULL AND id IN (${ids.map(() => '?').join(', ')})`).all(...ids) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   isRevoked(id: string): boolean {
     return !!(this.db.prepare('SELECT revoked_at FROM invites WHERE id = ?').get(id) as { revoked_at: string | null } | undefined)?.revoked_at;
   }

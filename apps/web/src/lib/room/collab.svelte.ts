@@ -9,6 +9,7 @@ import {
   DrawingHistory,
   annotationsMap,
   annotationsOn,
+  isReadableValue,
   notesMap,
   noteThreads,
   RoomDocProvider,
@@ -16,6 +17,7 @@ import {
   type Note,
   type Member,
   type PresenceState,
+  type DocWriter,
   type Refusal,
   type SocketLike,
 } from '@loupe/shared';
@@ -35,6 +37,10 @@ export interface Marker {
 }
 
 export type NoteThread = { note: Note; replies: Note[] };
+
+/** Values this page can draw and list: anything else in the document (written before the server checked) is skipped. */
+const drawable = (a: Annotation) => isReadableValue('annotations', a);
+const listable = (n: Note) => isReadableValue('notes', n);
 
 const CURSOR_MS = 40;
 const DRAWING_MS = 30;
@@ -108,7 +114,7 @@ export class Collab {
 
   annotationsOn(versionId: string, frame: number): Annotation[] {
     void this.annotationsRev;
-    return annotationsOn(this.doc, versionId, frame);
+    return annotationsOn(this.doc, versionId, frame, drawable);
   }
 
   /** Frames of a version that carry at least one annotation (for the timeline). */
@@ -116,7 +122,7 @@ export class Collab {
     void this.annotationsRev;
     const frames = new Set<number>();
     for (const a of annotationsMap(this.doc).values()) {
-      if (a.versionId === versionId) for (let f = a.frame; f <= a.frameEnd; f++) frames.add(f);
+      if (a.versionId === versionId && drawable(a)) for (let f = a.frame; f <= a.frameEnd; f++) frames.add(f);
     }
     return [...frames];
   }
@@ -125,13 +131,14 @@ export class Collab {
   annotationsOf(versionId: string): Annotation[] {
     void this.annotationsRev;
     return [...annotationsMap(this.doc).values()]
-      .filter((a) => a.versionId === versionId)
+      .filter((a) => a.versionId === versionId && drawable(a))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   annotation(id: string): Annotation | null {
     void this.annotationsRev;
-    return annotationsMap(this.doc).get(id) ?? null;
+    const a = annotationsMap(this.doc).get(id);
+    return a && drawable(a) ? a : null;
   }
 
   add(annotation: Annotation): void {
@@ -139,8 +146,8 @@ export class Collab {
   }
 
   /** Remove drawings (eraser, clear mine): see DrawingHistory.remove for what undo restores. */
-  remove(ids: Iterable<string>, selfId: string): number {
-    return this.history.remove(ids, selfId);
+  remove(ids: Iterable<string>, writer: DocWriter): number {
+    return this.history.remove(ids, writer);
   }
 
   // ---- notes ------------------------------------------------------------------------------
@@ -148,12 +155,13 @@ export class Collab {
   /** Top-level notes with their replies, ordered by frame then time. */
   get threads(): NoteThread[] {
     void this.notesRev;
-    return noteThreads(this.doc);
+    return noteThreads(this.doc, listable);
   }
 
   note(id: string): Note | null {
     void this.notesRev;
-    return notesMap(this.doc).get(id) ?? null;
+    const n = notesMap(this.doc).get(id);
+    return n && listable(n) ? n : null;
   }
 
   putNote(note: Note): void {
@@ -177,9 +185,9 @@ export class Collab {
       const key = `${frame}:${frameEnd}:${kind}`;
       if (!seen.has(key)) seen.set(key, { frame, frameEnd: Math.max(frame, frameEnd), kind });
     };
-    for (const a of annotationsMap(this.doc).values()) if (a.versionId === versionId) put(a.frame, a.frameEnd, 'drawing');
+    for (const a of annotationsMap(this.doc).values()) if (a.versionId === versionId && drawable(a)) put(a.frame, a.frameEnd, 'drawing');
     for (const n of notesMap(this.doc).values()) {
-      if (n.versionId === versionId && n.parentId === null) put(n.frame, n.frameEnd, 'note');
+      if (n.versionId === versionId && n.parentId === null && listable(n)) put(n.frame, n.frameEnd, 'note');
     }
     return [...seen.values()].sort(
       (a, b) => a.frame - b.frame || a.frameEnd - b.frameEnd || a.kind.localeCompare(b.kind),
@@ -194,6 +202,19 @@ export class Collab {
       if (s?.user) out.push({ clientId, self: clientId === this.doc.clientID, state: s as PresenceState });
     });
     return out.sort((a, b) => (a.self ? -1 : b.self ? 1 : a.clientId - b.clientId));
+  }
+
+  /**
+   * One entry per member (the participant list): a person with the room open in several tabs has
+   * several presences (cursors) but is one member. Their own entry is this tab's.
+   */
+  get members(): Peer[] {
+    const byMember = new Map<string, Peer>();
+    for (const p of this.peers) {
+      const seen = byMember.get(p.state.user.id);
+      if (!seen || (p.self && !seen.self)) byMember.set(p.state.user.id, p);
+    }
+    return [...byMember.values()];
   }
 
   private readonly cursorThrottle = throttle((cursor: PresenceState['cursor']) => {

@@ -6,12 +6,24 @@ export type LoupeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type LinkState = 'connecting' | 'connected' | 'disconnected';
 
 /** Refusals no retry can fix: the page shows them instead of the room. */
-const FATAL_CODES = new Set(['TOKEN_MISSING', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'WRONG_ROOM', 'ROOM_NOT_FOUND', 'FORBIDDEN_ROLE']);
+const FATAL_CODES = new Set(['TOKEN_MISSING', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED', 'WRONG_ROOM', 'ROOM_NOT_FOUND', 'FORBIDDEN_ROLE']);
+/** Sent (room:error) just before the server closes a live connection whose invite ended. */
+const ENDED_CODES = new Set(['TOKEN_EXPIRED', 'TOKEN_REVOKED']);
 const JOIN_TIMEOUT_MS = 10_000;
 const RETRY_MS = 2_000;
 
+/** This page's id for the server, kept across reconnects (getRandomValues works outside secure contexts too). */
+function newTabId(): string {
+  return [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 export class Connection {
   state = $state<LinkState>('connecting');
+  /**
+   * Sent with every join: the same person in several tabs is one member, and only the tab that took
+   * the presentation drives it (PresentationState.presenterTab).
+   */
+  readonly tab = newTabId();
   /** Set once the room cannot be entered with this link. */
   fatal = $state<{ code: string; message: string } | null>(null);
   readonly socket: LoupeSocket;
@@ -26,6 +38,9 @@ export class Connection {
   ) {
     this.socket = io({ auth: { token }, transports: ['websocket'], autoConnect: false });
     this.socket.on('connect', this.join);
+    this.socket.on('room:error', (r) => {
+      if (ENDED_CODES.has(r.code)) this.fail(r);
+    });
     this.socket.on('disconnect', (reason) => {
       if (this.fatal) return;
       this.state = 'disconnected';
@@ -66,7 +81,7 @@ export class Connection {
 
   private join = (): void => {
     this.state = 'connecting';
-    this.socket.timeout(JOIN_TIMEOUT_MS).emit('room:join', { room: this.roomId, fresh: this.fresh() }, (err, r) => {
+    this.socket.timeout(JOIN_TIMEOUT_MS).emit('room:join', { room: this.roomId, fresh: this.fresh(), tab: this.tab }, (err, r) => {
       if (err) {
         // No answer in time: drop the socket and let the reconnect join again.
         this.state = 'disconnected';

@@ -1,5 +1,5 @@
 /** Notes on frames: writing them into the room document, and what the notes panel shows. */
-import { Limits, mediaClock, versionLabel, type Note, type Version } from '@loupe/shared';
+import { can, Limits, mediaClock, versionLabel, type Note, type Version } from '@loupe/shared';
 import { displayTimecode, DEFAULT_COUNTER, type CounterOptions } from '$lib/view/frame-counter';
 import type { RoomSession } from './session.svelte';
 import type { NoteThread } from './collab.svelte';
@@ -144,9 +144,14 @@ export function replyTo(room: RoomSession, parent: Note, text: string): Note | n
   return reply;
 }
 
+/** Its author, or a director (who may change only its status): what the server accepts. */
+export function canResolve(room: RoomSession, note: Note): boolean {
+  return !!room.member && room.canAnnotate && (note.author.id === room.member.id || can(room.member.role, 'moderate'));
+}
+
 /** Resolve an open note, reopen a resolved one (replaces the top-level note's value). */
 export function toggleResolved(room: RoomSession, note: Note): void {
-  if (!room.member || !room.canAnnotate) return;
+  if (!room.member || !canResolve(room, note)) return;
   const latest = room.collab.note(note.id) ?? note;
   const resolve = latest.status !== 'resolved';
   room.collab.putNote({

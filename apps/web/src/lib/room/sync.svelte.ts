@@ -31,7 +31,7 @@ const DRIFT_FRAMES = 2;
 const DRIFT_EVERY_MS = 250;
 const ACK_TIMEOUT_MS = 5000;
 
-const NOBODY: PresentationState = { presenterId: null, presenterName: null, control: 'presenter' };
+const NOBODY: PresentationState = { presenterId: null, presenterName: null, presenterTab: null, control: 'presenter' };
 
 /** Local clock that never jumps (Date.now() can). */
 const localNow = () => performance.timeOrigin + performance.now();
@@ -49,7 +49,11 @@ export class PlaybackSync {
   readonly me = $derived.by(() => this.room.member?.id ?? null);
   /** Someone drives the room's playback. */
   readonly active = $derived(this.presentation.presenterId !== null || this.presentation.control === 'everyone');
-  readonly isPresenter = $derived(!!this.me && this.presentation.presenterId === this.me);
+  /** This tab presents: the presenter's other tabs follow like everyone else. */
+  readonly isPresenter = $derived.by(() => {
+    const { presenterId, presenterTab } = this.presentation;
+    return !!this.me && presenterId === this.me && (presenterTab == null || presenterTab === this.room.connection.tab);
+  });
   readonly isDirector = $derived.by(() => this.room.member?.role === 'director');
   /** May hand the presentation on, end it, switch control. */
   readonly canManage = $derived(this.isDirector || this.isPresenter);
@@ -179,7 +183,7 @@ export class PlaybackSync {
   private setPresentation(p: PresentationState): void {
     const prev = this.presentation;
     this.presentation = p;
-    if (p.presenterId !== prev.presenterId) {
+    if (p.presenterId !== prev.presenterId || p.presenterTab !== prev.presenterTab) {
       // A new presentation: everyone follows it; the new presenter puts the room on their view.
       this.followWanted = true;
       this.room.view.own = false;
