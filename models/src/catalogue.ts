@@ -36,6 +36,14 @@ export const ModelManifestSchema = z.object({
   licence: z.string().min(1),
   licenceFile: z.string().regex(/^[\w.-]+$/),
   source: z.string().min(1),
+  /**
+   * What computes the pixels: 'learned' (a network with trained weights) or 'algorithm' (a graph of
+   * code, no trained weights). The room labels the two differently ("AI" against "Algorithm").
+   * Every built-in manifest states it; a studio model without it is taken as learned.
+   */
+  kind: z.enum(['learned', 'algorithm']).optional(),
+  /** Short human name of how it works, shown with the kind: "ESRGAN (RDN) network", "guided filter". */
+  technique: z.string().min(1).max(80).optional(),
   /** The picture input. `batch`: 'dynamic' lets the server run equal-sized tiles together. */
   input: z.object({
     name: z.string(),

@@ -38,7 +38,8 @@ import { createLogger } from '../src/log.js';
 import { Engine, sessionOptions, tileBatches } from '../src/inference/engine.js';
 import { rgbToPlanarBatch } from '../src/inference/tiling.js';
 import { tileRunFor, type InferenceRun, type TileRun, type WorkerReply } from '../src/inference/messages.js';
-import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
+import { planExposure } from '../src/fixes/colour/exposure.js';
+import { estimateNoiseSigma } from '../src/fixes/colour/noise.js';
 import type { IngestView } from '../src/media/ingest.service.js';
 
 const median = (xs: number[]) => {
@@ -213,8 +214,8 @@ export const bench: Bench = {
     const up2 = quick ? { x: 0, y: 0, width: 480, height: 270 } : { x: 0, y: 0, width: 960, height: 540 };
     const up4 = quick ? { x: 0, y: 0, width: 240, height: 136 } : { x: 0, y: 0, width: 480, height: 270 };
     const cases: Case[] = [
-      { label: 'exposure', fix: 'exposure', deep: false, rect: full, params: exposureParams, model: 'loupe-colour', firstOnFrame: true, extra: (p, w, h) => ({ ...planExposure(exposureParams, p, w, h).inputs }) },
-      { label: 'exposure, 16-bit source', fix: 'exposure', deep: true, rect: full, params: exposureParams, model: 'loupe-colour', extra: (p, w, h) => ({ ...planExposure(exposureParams, p, w, h).inputs }) },
+      { label: 'exposure', fix: 'exposure', deep: false, rect: full, params: exposureParams, model: 'loupe-colour', firstOnFrame: true, extra: (p, w, h) => ({ ...planExposure(exposureParams, [{ rgb: p, width: w, height: h }], w, h).inputs }) },
+      { label: 'exposure, 16-bit source', fix: 'exposure', deep: true, rect: full, params: exposureParams, model: 'loupe-colour', extra: (p, w, h) => ({ ...planExposure(exposureParams, [{ rgb: p, width: w, height: h }], w, h).inputs }) },
       { label: 'denoise', fix: 'denoise', deep: false, rect: full, params: {}, model: 'loupe-denoise', extra: (p) => ({ sigma: Float32Array.of(estimateNoiseSigma(p.subarray(0, 256 * 256 * 3), 256, 256) || 3) }) },
       { label: `upscale-x2 ${up2.width}x${up2.height}`, fix: 'upscale-x2', deep: false, rect: up2, params: {}, model: 'esrgan-slim-x2' },
       { label: `upscale-x4 ${up4.width}x${up4.height}`, fix: 'upscale-x4', deep: false, rect: up4, params: {}, model: 'esrgan-slim-x4' },
@@ -415,7 +416,7 @@ export async function runFixBench(opts: { quick?: boolean; providers?: string[] 
   const H = 1080;
   const rgb = await picture(W, H);
   const rows: FixBenchRow[] = [];
-  const exposure = planExposure(ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } }), rgb, W, H);
+  const exposure = planExposure(ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } }), [{ rgb, width: W, height: H }], W, H);
   const colour = await ensureModel('loupe-colour');
   await engine.run('warm', tileRunOf(colour, rgb, W, H, { ...exposure.inputs }), () => {});
   rows.push(await measure(engine, 'exposure', '1920x1080', tileRunOf(colour, rgb, W, H, { ...exposure.inputs })));

@@ -91,6 +91,9 @@ export class ModelRegistry {
           task: fix.task,
           scale: m.manifest.scale,
           origin: m.origin,
+          // A studio's ONNX model that does not say is a network.
+          kind: m.manifest.kind ?? 'learned',
+          technique: m.manifest.technique ?? m.manifest.name,
         }));
       return { ...fix, models };
     });
