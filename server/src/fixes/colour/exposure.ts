@@ -12,11 +12,12 @@ import { PRE, POST, table, type ColourInputs } from './graph-inputs.js';
 /**
  * Auto exposure only lifts frames whose highlights are dark. The brightest 0.5% of a frame's pixels
  * (brightest channel, linear light) sit at 0.3-1.0 in every natural photo of the test set, the dark
- * forest included (0.30); a frame is lifted only when they are below HIGHLIGHT_FLOOR, fully when below
- * HIGHLIGHT_DARK, and never by more than the user's maxStops. Lowered only when the frame's
- * log-average is above KEY_CEILING (brighter than any natural photo of the set by 2/3 stop).
+ * forest included (0.30); a frame is lifted only when they are below HIGHLIGHT_FLOOR, by LIFT_SHARE of
+ * the shortfall (in stops; continuous, and a darker frame never ends brighter than a lighter one), and
+ * never by more than the user's maxStops. Lowered only when the frame's log-average is above
+ * KEY_CEILING (brighter than any natural photo of the set by 2/3 stop).
  */
-export const AUTO_EXPOSURE = { highlightQuantile: 0.995, highlightFloor: 0.25, highlightDark: 0.08, highlightTarget: 0.8, keyCeiling: 0.4 };
+export const AUTO_EXPOSURE = { highlightQuantile: 0.995, highlightFloor: 0.25, liftShare: 0.75, keyCeiling: 0.4 };
 
 export interface ExposureDecision {
   stops: number;
@@ -44,13 +45,11 @@ export function autoExposureStops(frames: Thumb[], gains: Vec3, maxStops: number
   while (k > 0 && need > hist[k]) need -= hist[k--];
   const highlight = (k + 0.5) / 4096;
   const logAverage = Math.exp(logSum / n);
-  const { highlightFloor: floor, highlightDark: dark, highlightTarget: target, keyCeiling } = AUTO_EXPOSURE;
+  const { highlightFloor: floor, liftShare, keyCeiling } = AUTO_EXPOSURE;
   const limit = (s: number) => Math.max(-maxStops, Math.min(maxStops, s));
   const facts = { highlight: +highlight.toFixed(4), logAverage: +logAverage.toFixed(4) };
   if (highlight < floor) {
-    // Ramp (in log) from nothing at the floor to the full lift to the target at `dark`: no jump at the floor.
-    const share = Math.min(1, Math.log(floor / highlight) / Math.log(floor / dark));
-    const stops = limit(share * Math.log2(target / highlight));
+    const stops = limit(liftShare * Math.log2(floor / highlight));
     return { stops, reason: `lifted: its brightest parts are at ${(100 * highlight).toFixed(0)}% (under ${100 * floor}%)${stops === maxStops ? `, limited to ${maxStops} stops` : ''}`, ...facts };
   }
   if (logAverage > keyCeiling) {
