@@ -18,7 +18,7 @@ const oklab = (img: Rgb) => {
 describe('match grade building blocks', () => {
   it('align finds a known scale and shift: a crop of a photo, 1.25x closer', async () => {
     const file = new URL('../../../test/fixtures/photos/dune.jpg', import.meta.url).pathname;
-    const read = async (s: sharp.Sharp): Promise<Rgb> => {
+    const read = async (s: ReturnType<typeof sharp>): Promise<Rgb> => {
       const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
       return { data: new Uint8Array(data), width: info.width, height: info.height };
     };
