@@ -90,3 +90,13 @@ export function makerLabel(model: ProvenanceModel): string {
   const m = makerOf(model);
   return m.kind === 'learned' ? `AI · learned model (${m.technique}, sha256 ${model.sha256.slice(0, 12)}…)` : `Algorithm (${m.technique})`;
 }
+
+/** For a fix-made version: "AI · learned model (…)" or "Algorithm (…)"; for an upload, null. Records without provenance were made by a fix before provenance existed: "AI-made". */
+export function versionMaker(v: { kind: string; provenance?: Provenance | null }): { kind: ModelKind | 'unknown'; label: string; badge: string } | null {
+  if (v.kind !== 'ai') return null;
+  if (!v.provenance) return { kind: 'unknown', label: 'made by a fix (no provenance record)', badge: 'AI' };
+  return { kind: makerOf(v.provenance.model).kind, label: makerLabel(v.provenance.model), badge: makerBadge(v.provenance.model) };
+}
+
+/** The exports' and event log's aiMade: a learned model made it (or a fix of before provenance, which did not say). */
+export const aiMadeVersion = (v: { kind: string; provenance?: Provenance | null }) => ['learned', 'unknown'].includes(versionMaker(v)?.kind ?? '');

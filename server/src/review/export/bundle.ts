@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZipFile } from 'yazl';
-import { versionLabel } from '@loupe/shared';
+import { aiMadeVersion, versionLabel, versionMaker } from '@loupe/shared';
 import type { BlobRepository } from '../../store/blob.repository.js';
 import { mediaPathIn } from './cut.js';
 import { notesCsv } from './csv.js';
@@ -67,7 +67,8 @@ export async function approvedBundle(
       room: { id: snap.room.id, name: snap.room.name },
       shot,
       version: { id: v.id, number: v.number, label: versionLabel(v), title: v.label, kind: v.kind, status: v.status, parentVersionId: v.parentVersionId, createdBy: v.createdBy, createdAt: v.createdAt },
-      aiMade: v.kind === 'ai',
+      aiMade: aiMadeVersion(v),
+      ...(versionMaker(v) ? { madeBy: versionMaker(v)!.label } : {}),
       file: { path: path.split('/').pop(), sha256: v.media.blob, bytes },
       media: v.media,
       provenance: v.provenance,

@@ -1,4 +1,4 @@
-import { frameToTimecode, isDropFrameRate, timecodeToFrame, type Note } from '@loupe/shared';
+import { frameToTimecode, isDropFrameRate, timecodeToFrame, versionMaker, type Note } from '@loupe/shared';
 import { editorialCut, type CutClip } from './cut.js';
 import { shotRate, startFrame, type RoomSnapshot } from './snapshot.js';
 
@@ -45,6 +45,8 @@ export function markersEdl(snap: RoomSnapshot, opts: { approvedOnly?: boolean } 
     const rec = [record, record + recordFrames].map((f) => frameToTimecode(f, rate));
     lines.push(`${String(i + 1).padStart(3, '0')}  ${'AX'.padEnd(8)} ${'V'.padEnd(5)} ${'C'.padEnd(8)} ${tc[0]} ${tc[1]} ${rec[0]} ${rec[1]}`);
     lines.push(`* FROM CLIP NAME: ${edlText(clipName(clip), 120)}`);
+    const maker = versionMaker(clip.version);
+    if (maker) lines.push(`* MADE BY: ${edlText(maker.label, 120)}`);
     if (clip.bundlePath) lines.push(`* SOURCE FILE: ${edlText(clip.bundlePath)}`);
     if (src.fps !== rate.fps || src.dropFrame !== rate.dropFrame) {
       lines.push(`* SOURCE RATE: ${clip.shot.fps}${clip.shot.dropFrame ? ' DF' : ''}`);
@@ -58,8 +60,9 @@ export function markersEdl(snap: RoomSnapshot, opts: { approvedOnly?: boolean } 
   return lines.join('\r\n');
 }
 
-/** `Shot name v002`, `Shot name v003 AI`, `Shot name v001 NOT APPROVED`. */
+/** `Shot name v002`, `Shot name v003 AI` (a learned model made it), `Shot name v004 ALGORITHM`, `Shot name v001 NOT APPROVED`. */
 export function clipName(clip: CutClip): string {
   const label = `v${String(clip.version.number).padStart(3, '0')}`;
-  return `${clip.shot.name} ${label}${clip.version.kind === 'ai' ? ' AI' : ''}${clip.approved ? '' : ' NOT APPROVED'}`;
+  const maker = versionMaker(clip.version);
+  return `${clip.shot.name} ${label}${maker ? ` ${maker.badge.toUpperCase()}` : ''}${clip.approved ? '' : ' NOT APPROVED'}`;
 }

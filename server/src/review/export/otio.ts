@@ -1,4 +1,4 @@
-import { timecodeToFrame, versionLabel } from '@loupe/shared';
+import { makerLabel, makerOf, timecodeToFrame, versionLabel } from '@loupe/shared';
 import { editorialCut, exactRate, type CutClip } from './cut.js';
 import { clipName, markerColor, markerText } from './edl.js';
 import { SnapshotIndex, shotRate, shotTimecode, startFrame, type RoomSnapshot } from './snapshot.js';
@@ -79,7 +79,7 @@ function clipJson(clip: CutClip, idx: SnapshotIndex) {
         dropFrame: clip.shot.dropFrame,
         startTimecode: clip.shot.startTimecode,
         ...(v.kind === 'ai' && v.provenance
-          ? { aiMade: true, fix: v.provenance.fix, model: v.provenance.model, provider: v.provenance.provider, frame: v.provenance.frame }
+          ? { aiMade: makerOf(v.provenance.model).kind === 'learned', madeBy: makerLabel(v.provenance.model), fix: v.provenance.fix, model: { ...v.provenance.model, ...makerOf(v.provenance.model) }, provider: v.provenance.provider, frame: v.provenance.frame }
           : {}),
       },
     },

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
-import { FixCatalogue, type DecisionRecord, type Version } from '@loupe/shared';
+import { FixCatalogue, versionMaker, type DecisionRecord, type Version } from '@loupe/shared';
 import type { BlobRepository } from '../../store/blob.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
 import { framePicture } from './picture.js';
@@ -25,13 +25,14 @@ function fonts(doc: PDFDocument): { body: string; bold: string } {
 
 const when = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
 
-/** "AI-made: Upscale ×2 · model esrgan-slim-x2 1.0.0 · cpu" */
+/** "AI · learned model (ESRGAN (RDN) network, sha256 …): Upscale ×2 · model esrgan-slim-x2 1.1.0 · cpu", or "Algorithm (guided filter): Denoise · …" */
 export function aiLine(v: Version): string | null {
-  if (v.kind !== 'ai') return null;
+  const maker = versionMaker(v);
+  if (!maker) return null;
   const p = v.provenance;
-  if (!p) return 'AI-made';
+  if (!p) return 'AI-made (no provenance record)';
   const fix = FixCatalogue[p.fix]?.label ?? p.fix;
-  return `AI-made: ${fix} · model ${p.model.id} ${p.model.version} · provider ${p.provider}`;
+  return `${maker.label}: ${fix} · model ${p.model.id} ${p.model.version} · provider ${p.provider}`;
 }
 
 /**
