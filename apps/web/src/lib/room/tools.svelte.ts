@@ -79,6 +79,8 @@ export class Tools {
   color = $state<string>(COLORS[0].value);
   size = $state<number>(SIZES[1].value);
   selection = $state<Selection | null>(null);
+  /** An eyedropper pick in progress (the fix panel's "Pick neutral"): the next click on the picture goes here, normalised 0..1. */
+  picking = $state<((x: number, y: number) => void) | null>(null);
 
   /** How many frames the next drawings (and notes) last: frameEnd = frame + hold - 1. */
   private holdValue = $state(1);
