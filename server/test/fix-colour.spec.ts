@@ -202,8 +202,8 @@ function cropRgb(img: Rgb, x: number, y: number, w: number, h: number): Uint8Arr
 
 describe('match grade', () => {
   const grade = (img: Rgb, name: string) => mapPixels(img, GRADES[name]);
-  /** Thumbnails as the server makes them: longest side 160 px, one pixel scale for both frames. */
-  const thumbs = async (img: Rgb) => thumb(img, Math.round((160 * img.width) / Math.max(img.width, img.height)), Math.round((160 * img.height) / Math.max(img.width, img.height)));
+  /** Thumbnails as the server makes them: longest side 128 px, one pixel scale for both frames. */
+  const thumbs = async (img: Rgb) => thumb(img, Math.round((128 * img.width) / Math.max(img.width, img.height)), Math.round((128 * img.height) / Math.max(img.width, img.height)));
   /** The three numbers the issue asks for, per fixture: unmatched, Reinhard, ours (mean CIEDE2000 to the truth). */
   async function score(source: Rgb, reference: Rgb, truth: Rgb, method: 'auto' | 'fit' | 'statistics' = 'auto') {
     const plan = planGrade([await thumbs(source)], [await thumbs(reference)], method, 1);

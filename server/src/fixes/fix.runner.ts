@@ -84,7 +84,7 @@ function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model'] {
 }
 
 /** Longest side of the thumbnails match grade plans from. */
-const GRADE_THUMB = 160;
+const GRADE_THUMB = 128;
 
 /** The pixels of a neutral pick on the frame: a square of `size` (share of the width) around the point, at least 5x5. */
 function neutralBox(n: NeutralPick, srcW: number, srcH: number) {

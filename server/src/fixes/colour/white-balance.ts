@@ -130,11 +130,19 @@ export function neutralFromPatch(patch: Thumb): { gains: Vec3; uv: Uv; limited: 
 const BIN = 0.01;
 const HALF = 120; // the grid covers -1.2..1.2 on both axes
 const SIDE = 2 * HALF + 1;
+// The band mask is coarser (0.02): computing it costs a few milliseconds once per process, not 300.
+const MASK_BIN = 0.02;
+const MASK_HALF = 60;
+const MASK_SIDE = 2 * MASK_HALF + 1;
 let bandMask: Uint8Array | null = null;
 function inBand(): Uint8Array {
   if (bandMask) return bandMask;
+  const coarse = new Uint8Array(MASK_SIDE * MASK_SIDE);
+  for (let a = 0; a < MASK_SIDE; a++)
+    for (let c = 0; c < MASK_SIDE; c++) coarse[a * MASK_SIDE + c] = nearestLight([(a - MASK_HALF) * MASK_BIN, (c - MASK_HALF) * MASK_BIN]).offBand <= AUTO_WB.maxOffBand ? 1 : 0;
   bandMask = new Uint8Array(SIDE * SIDE);
-  for (let a = 0; a < SIDE; a++) for (let c = 0; c < SIDE; c++) bandMask[a * SIDE + c] = nearestLight([(a - HALF) * BIN, (c - HALF) * BIN]).offBand <= AUTO_WB.maxOffBand ? 1 : 0;
+  const at = (i: number) => Math.max(0, Math.min(MASK_SIDE - 1, Math.round(((i - HALF) * BIN) / MASK_BIN) + MASK_HALF));
+  for (let a = 0; a < SIDE; a++) for (let c = 0; c < SIDE; c++) bandMask[a * SIDE + c] = coarse[at(a) * MASK_SIDE + at(c)];
   return bandMask;
 }
 const LN8 = Float64Array.from(LINEAR8, (v) => Math.log(Math.max(v, 1e-6)));
