@@ -15,6 +15,17 @@ describe('model catalogue', () => {
     }
   });
 
+  it('every built-in model says whether it is learned or an algorithm, and how it works (the room labels them differently)', async () => {
+    const byId = Object.fromEntries((await listManifests()).map((m) => [m.id, m]));
+    for (const m of Object.values(byId)) {
+      expect(['learned', 'algorithm'], m.id).toContain(m.kind);
+      expect(m.technique, m.id).toBeTruthy();
+    }
+    expect(byId['esrgan-slim-x2']).toMatchObject({ kind: 'learned', technique: 'ESRGAN (RDN) network' });
+    expect(byId['loupe-denoise']).toMatchObject({ kind: 'algorithm', technique: 'guided filter' });
+    expect(byId['loupe-colour']).toMatchObject({ kind: 'algorithm' });
+  });
+
   it('refuses an unknown model id', async () => {
     await expect(ensureModel('no-such-model')).rejects.toThrow(/unknown model/);
   });

@@ -38,10 +38,14 @@ export const ModelManifestSchema = z.object({
   licence: z.string().min(1),
   licenceFile: z.string().regex(/^[\w.-]+$/),
   source: z.string().min(1),
-  /** Honest labels: a trained network ('learned') or a hand-written algorithm ('algorithm'). */
+  /**
+   * What computes the pixels: 'learned' (a network with trained weights) or 'algorithm' (a graph of
+   * code, no trained weights). The room labels the two differently ("AI" against "Algorithm").
+   * Every built-in manifest states it; a studio model without it is taken as learned.
+   */
   kind: z.enum(['learned', 'algorithm']).optional(),
-  /** What runs, in a few words a person understands ("MAXIM deblurring network (Google Research)", "guided filter"). */
-  technique: z.string().min(1).optional(),
+  /** Short human name of how it works, shown with the kind: "ESRGAN (RDN) network", "guided filter". */
+  technique: z.string().min(1).max(80).optional(),
   /** Measured CPU time per megapixel of picture (tiles and their overlap included), for the ETA shown before a fix runs. */
   cpuMsPerMegapixel: z.number().positive().optional(),
   /**

@@ -38,7 +38,8 @@ import { createLogger } from '../src/log.js';
 import { Engine, sessionOptions, tileBatches } from '../src/inference/engine.js';
 import { fedSize, rgbToPlanarBatch } from '../src/inference/tiling.js';
 import { tileRunFor, type InferenceRun, type TileRun, type WorkerReply } from '../src/inference/messages.js';
-import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
+import { planExposure } from '../src/fixes/colour/exposure.js';
+import { estimateNoiseSigma } from '../src/fixes/colour/noise.js';
 import type { IngestView } from '../src/media/ingest.service.js';
 import { LEARNED, measureRestore, verdicts, type Degradation } from '../test/restore-quality.js';
 
@@ -206,7 +207,17 @@ interface Case {
   firstOnFrame?: boolean;
   /** A learned network (MAXIM): seconds to minutes per tile on a CPU, so one measured run and no in-process rows. */
   heavy?: boolean;
+  /**
+   * How the case is judged. 'ratio' (network fixes): total / bare session.run <= 1.25. 'absolute'
+   * (pointwise colour fixes: exposure, white balance, match grade): a 1080p frame in under 400 ms
+   * and its first tile in the room under 100 ms (decided in issue 19: for a graph this cheap the
+   * ratio measures the pipeline's fixed costs, not what the user waits).
+   */
+  goal: 'ratio' | 'absolute';
 }
+
+/** The absolute goals of the pointwise fixes (issue 19), for a 1080p frame on 2 CPU cores. */
+export const POINTWISE_GOAL = { totalMs: 400, firstTileMs: 100 };
 
 export const bench: Bench = {
   name: 'fixes',
@@ -223,18 +234,26 @@ export const bench: Bench = {
     const png16 = await sharp(rgb16, { raw: { width: W, height: H, channels: 3 } }).toColourspace('rgb16').png({ compressionLevel: 1 }).toBuffer();
 
     const exposureParams = ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } });
+    const balanceParams = ExposureParamsSchema.parse({ whiteBalance: 'auto', autoExposure: true });
+    // Match grade's reference: the same picture graded (warmer, more contrast), so the planner aligns and fits.
+    const graded = Uint8Array.from(rgb8, (v, i) => Math.max(0, Math.min(255, Math.round(128 + (v - 128) * 1.15 + [12, 0, -10][i % 3]))));
+    const pngRef = await sharp(Buffer.from(graded), { raw: { width: W, height: H, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
     const full = { x: 0, y: 0, width: W, height: H };
     const up2 = quick ? { x: 0, y: 0, width: 480, height: 270 } : { x: 0, y: 0, width: 960, height: 540 };
     const up4 = quick ? { x: 0, y: 0, width: 240, height: 136 } : { x: 0, y: 0, width: 480, height: 270 };
+    const exposureExtra = (params: typeof exposureParams) => (p: Uint8Array, w: number, h: number) => ({ ...planExposure(params, [{ rgb: p, width: w, height: h }], w, h).inputs });
     const cases: Case[] = [
-      { label: 'exposure', fix: 'exposure', deep: false, rect: full, params: exposureParams, model: 'loupe-colour', firstOnFrame: true, extra: (p, w, h) => ({ ...planExposure(exposureParams, p, w, h).inputs }) },
-      { label: 'exposure, 16-bit source', fix: 'exposure', deep: true, rect: full, params: exposureParams, model: 'loupe-colour', extra: (p, w, h) => ({ ...planExposure(exposureParams, p, w, h).inputs }) },
-      { label: 'denoise', fix: 'denoise', deep: false, rect: full, params: {}, model: 'loupe-denoise', extra: (p) => ({ sigma: Float32Array.of(estimateNoiseSigma(p.subarray(0, 256 * 256 * 3), 256, 256) || 3) }) },
-      { label: `upscale-x2 ${up2.width}x${up2.height}`, fix: 'upscale-x2', deep: false, rect: up2, params: {}, model: 'esrgan-slim-x2' },
-      { label: `upscale-x4 ${up4.width}x${up4.height}`, fix: 'upscale-x4', deep: false, rect: up4, params: {}, model: 'esrgan-slim-x4' },
-      { label: 'remove-object 400x200', fix: 'remove-object', deep: false, rect: { x: 760, y: 440, width: 400, height: 200 }, params: { method: 'patchmatch' }, mask: true },
+      { label: 'exposure', fix: 'exposure', deep: false, rect: full, params: exposureParams, model: 'loupe-colour', firstOnFrame: true, extra: exposureExtra(exposureParams), goal: 'absolute' },
+      { label: 'exposure, 16-bit source', fix: 'exposure', deep: true, rect: full, params: exposureParams, model: 'loupe-colour', extra: exposureExtra(exposureParams), goal: 'absolute' },
+      { label: 'white balance auto + auto exposure', fix: 'exposure', deep: false, rect: full, params: balanceParams, model: 'loupe-colour', extra: exposureExtra(balanceParams), goal: 'absolute' },
+      // The reference id is filled in once it is uploaded; the bare run uses the identity (same graph, same cost).
+      { label: 'match-grade', fix: 'match-grade', deep: false, rect: full, params: {}, model: 'loupe-colour', extra: exposureExtra(ExposureParamsSchema.parse({})), goal: 'absolute' },
+      { label: 'denoise', fix: 'denoise', deep: false, rect: full, params: {}, model: 'loupe-denoise', extra: (p) => ({ sigma: Float32Array.of(estimateNoiseSigma(p.subarray(0, 256 * 256 * 3), 256, 256) || 3) }), goal: 'ratio' },
+      { label: `upscale-x2 ${up2.width}x${up2.height}`, fix: 'upscale-x2', deep: false, rect: up2, params: {}, model: 'esrgan-slim-x2', goal: 'ratio' },
+      { label: `upscale-x4 ${up4.width}x${up4.height}`, fix: 'upscale-x4', deep: false, rect: up4, params: {}, model: 'esrgan-slim-x4', goal: 'ratio' },
+      { label: 'remove-object 400x200', fix: 'remove-object', deep: false, rect: { x: 760, y: 440, width: 400, height: 200 }, params: { method: 'patchmatch' }, mask: true, goal: 'ratio' },
       // Learned fixes (MAXIM): one 224x224 tile each (mirrored out to the model's 256x256); a 1080p frame is 45 such tiles.
-      ...LEARNED_CASES.map(([fix, model, params]): Case => ({ label: `${fix} 224x224 (learned)`, fix, deep: false, rect: { x: 848, y: 428, width: 224, height: 224 }, params, model, heavy: true })),
+      ...LEARNED_CASES.map(([fix, model, params]): Case => ({ label: `${fix} 224x224 (learned)`, fix, deep: false, rect: { x: 848, y: 428, width: 224, height: 224 }, params, model, heavy: true, goal: 'ratio' })),
     ];
 
     // `--only exposure,denoise`: the cases whose label starts with one of these (all by default).
@@ -250,6 +269,8 @@ export const bench: Bench = {
       const token = invites.find((i) => i.role === 'artist')!.token;
       const v8 = await upload(server.url, token, 'bench8.1001.png', png8);
       const v16 = await upload(server.url, token, 'bench16.1001.png', png16);
+      const vRef = await upload(server.url, token, 'graded.1001.png', pngRef);
+      for (const c of cases) if (c.fix === 'match-grade') c.params = { referenceVersionId: vRef };
       // Frames no fix has touched yet, one per measured run: the first fix on a frame decodes it (the
       // inference worker keeps the last two regions decoded, so the repeated fixes below do not).
       const unseen: string[] = [];
@@ -317,8 +338,15 @@ export const bench: Bench = {
           const overhead = total / bare;
           if (bareTiles !== measured[0].tiles) log(`warning: ${c.label}: the room got ${measured[0].tiles} tiles, the bare run made ${bareTiles}`);
           rows.push({ metric: `${c.label}: bare session.run, same tiles`, value: bare, unit: 'ms', note: `${bareTiles} tiles, ${tileBatches(run).length} session.run calls` });
-          rows.push({ metric: `${c.label}: pipeline overhead`, value: overhead, unit: 'x', note: `total / bare session.run (goal <= 1.25): ${overhead <= 1.25 ? 'PASS' : 'FAIL'}` });
-          comparisons.push({ metric: `${c.label}: total vs bare session.run`, unit: 'ms', ours: total, baseline: bare, goal: '<= 1.25x', pass: overhead <= 1.25 });
+          if (c.goal === 'ratio') {
+            rows.push({ metric: `${c.label}: pipeline overhead`, value: overhead, unit: 'x', note: `total / bare session.run (goal <= 1.25): ${overhead <= 1.25 ? 'PASS' : 'FAIL'}` });
+            comparisons.push({ metric: `${c.label}: total vs bare session.run`, unit: 'ms', ours: total, baseline: bare, goal: '<= 1.25x', pass: overhead <= 1.25 });
+          } else {
+            const { totalMs, firstTileMs } = POINTWISE_GOAL;
+            rows.push({ metric: `${c.label}: pipeline overhead`, value: overhead, unit: 'x', note: 'total / bare session.run, for information: a pointwise fix is judged by time (below)' });
+            comparisons.push({ metric: `${c.label}: total (request -> version), 1080p`, unit: 'ms', ours: total, baseline: bare, goal: `< ${totalMs} ms`, pass: total < totalMs });
+            comparisons.push({ metric: `${c.label}: first tile in the room`, unit: 'ms', ours: first, baseline: bare, goal: `< ${firstTileMs} ms`, pass: first < firstTileMs });
+          }
           if (c.heavy) {
             // What the manifest's cpuMsPerMegapixel (the fix panel's ETA) is taken from: the room's time per megapixel.
             const perMp = total / ((c.rect.width * c.rect.height) / 1e6);
@@ -388,6 +416,7 @@ export const bench: Bench = {
         `1920x1080 frame; ${runs} measured run(s) per fix after a warm-up, medians; providers ${providers.join(',')}.`,
         'Times are taken on a member\'s Socket.IO client: from emitting `fix:request` to the first `fix:tile`, and to `version:created`.',
         'Bare session.run: the same model on the same tiles and batches in this process, inputs prepared beforehand.',
+        `Goals: network fixes (denoise, upscale, remove object) total / bare session.run <= 1.25; pointwise colour fixes (exposure, white balance, match grade) a 1080p frame in under ${POINTWISE_GOAL.totalMs} ms and the first tile in the room under ${POINTWISE_GOAL.firstTileMs} ms (issue 19). The pointwise rows' "baseline" column is the bare session.run, for reference.`,
         ...X4_NOTE,
       ],
       comparisons,
@@ -406,10 +435,10 @@ const X4_NOTE = [
   '',
   '## The overhead goal, and what was tried',
   '',
-  '- Met for networks (upscale), where session.run dominates. Not for the pointwise fixes (exposure, denoise): their graph takes ~170 ms of both cores for a 1080p frame, and the work around it that no setting removes (tensors in and out ~80 ms of JS, the result PNG\'s filter, checksum and deflate ~65 ms, fifteen JPEG previews ~50 ms, storing ~15 ms) is ~210 core-ms more: perfectly overlapped, (340 + 210) / 2 = 275 ms, 1.6x the bare run. See docs/gpu.md ("How fast the fix pipeline is").',
+  '- Met for networks (upscale), where session.run dominates. Not for denoise, nor (for information) for the pointwise colour fixes, which issue 19 judges by time instead: their graph takes ~170 ms of both cores for a 1080p frame, and the work around it that no setting removes (tensors in and out ~80 ms of JS, the result PNG\'s filter, checksum and deflate ~65 ms, fifteen JPEG previews ~50 ms, storing ~15 ms) is ~210 core-ms more: perfectly overlapped, (340 + 210) / 2 = 275 ms, 1.6x the bare run. See docs/gpu.md ("How fast the fix pipeline is").',
   '- Landed: JPEG preview tiles; ONNX Runtime on a thread of its own (the worker converts, encodes and sends while a batch runs); the last two decoded regions kept across jobs; ORT threads that do not spin on the CPU. Exposure 1080p went from ~400 to ~300-350 ms in the room, the 16-bit case from ~590 to ~380-430 ms, first tiles to ~40-60 ms.',
   '- Tried, not kept: ORT on one intra-op thread (ratio ~1.5x, but the room waits longer); faster JS conversions (memory-bound, no gain).',
-  '- A faster graph or a GPU makes this ratio worse while the user waits less: for pointwise fixes an absolute bound is the better goal (decision asked of the product owner in issue 5).',
+  '- A faster graph or a GPU makes this ratio worse while the user waits less: for pointwise fixes an absolute bound is the better goal (decided in issue 19: 1080p under 400 ms, first tile under 100 ms).',
 ];
 
 function cropRgb<T extends Uint8Array | Uint16Array>(src: T, stride: number, r: { x: number; y: number; width: number; height: number }): T {
@@ -450,7 +479,7 @@ export async function runFixBench(opts: { quick?: boolean; providers?: string[] 
   const H = 1080;
   const rgb = await picture(W, H);
   const rows: FixBenchRow[] = [];
-  const exposure = planExposure(ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } }), rgb, W, H);
+  const exposure = planExposure(ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } }), [{ rgb, width: W, height: H }], W, H);
   const colour = await ensureModel('loupe-colour');
   await engine.run('warm', tileRunOf(colour, rgb, W, H, { ...exposure.inputs }), () => {});
   rows.push(await measure(engine, 'exposure', '1920x1080', tileRunOf(colour, rgb, W, H, { ...exposure.inputs })));

@@ -30,7 +30,8 @@ import { createLogger } from '../src/log.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { sessionOptions } from '../src/inference/engine.js';
 import { tileRunFor } from '../src/inference/messages.js';
-import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
+import { planExposure } from '../src/fixes/colour/exposure.js';
+import { estimateNoiseSigma } from '../src/fixes/colour/noise.js';
 import { runFfmpeg } from '../src/media/ffmpeg.js';
 import type { IngestView } from '../src/media/ingest.service.js';
 import { texturedScene } from '../test/shot-clips.js';
@@ -163,7 +164,7 @@ export const bench: Bench = {
 
     const exposure = ExposureParamsSchema.parse({ exposure: 0.5, temperature: 10 });
     const cases: Case[] = [
-      { fix: 'exposure', params: { exposure: 0.5, temperature: 10 }, model: 'loupe-colour', frames: N, extra: (f) => ({ ...planExposure(exposure, f.subarray(0, 256 * 256 * 3), 256, 256).inputs }) },
+      { fix: 'exposure', params: { exposure: 0.5, temperature: 10 }, model: 'loupe-colour', frames: N, extra: (f) => ({ ...planExposure(exposure, [{ rgb: f.subarray(0, 256 * 256 * 3), width: 256, height: 256 }], 256, 256).inputs }) },
       { fix: 'denoise', params: {}, model: 'loupe-denoise', frames: N, extra: (f) => ({ sigma: Float32Array.of(estimateNoiseSigma(f.subarray(0, 256 * 256 * 3), 256, 256) || 3) }) },
       { fix: 'upscale-x2', params: {}, model: 'esrgan-slim-x2', frames: Math.min(N, upFrames), extra: () => ({}) },
     ];

@@ -190,13 +190,13 @@ describe('exports of a review session', () => {
     expect(pages).toHaveLength(4); // cover + one page per note
     const pdfText = await pdfToText(pdf);
     expect(pdfText[0]).toContain('Approvals');
-    expect(pdfText[0]).toMatch(/v002[\s\S]*AI-made: Upscale ×2 · model esrgan-slim-x2/);
+    expect(pdfText[0]).toMatch(/v002[\s\S]*AI · learned model \(ESRGAN \(RDN\) network,[\s\S]*Upscale ×2 · model esrgan-slim-x2/);
     expect(pdfText[0]).toContain('ok 2');
     const pageOf = (needle: string) => pdfText.findIndex((t) => t.includes(needle));
     const strokePage = pageOf('Roto edge');
     const plainPage = pageOf('trims here');
     const aiPage = pageOf('reads clean');
-    expect(pdfText[aiPage]).toContain('AI-made');
+    expect(pdfText[aiPage]).toContain('AI · learned model');
     expect(pdfText[strokePage]).toContain('Agreed, fix it');
     expect(pdfText[plainPage]).toContain('RESOLVED by Director');
     const inked = await countColour(pages[strokePage], PINK);

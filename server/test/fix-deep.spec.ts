@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job, Version } from '@loupe/shared';
 import { emitAck, joinRoom, tmpDataDir, until, type Member } from './helpers.js';
 import { blob, fileOf, mediaServer, uploadAndWait } from './media-helpers.js';
-import { linearToSrgb, srgbToLinear } from '../src/fixes/colour.js';
+import { linearToSrgb, srgbToLinear } from '../src/fixes/colour/space.js';
 
 const W = 256;
 const H = 160;

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '@loupe/models';
 import { Engine } from '../src/inference/engine.js';
-import { estimateNoiseSigma } from '../src/fixes/colour.js';
+import { estimateNoiseSigma } from '../src/fixes/colour/noise.js';
 import { addNoise, model, psnr, runInProcess, svgScene, tileRun, type Rgb } from './fix-scenes.js';
 
 let engine: Engine;

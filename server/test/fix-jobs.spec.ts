@@ -94,7 +94,8 @@ describe('fix jobs', () => {
     expect(sidecar).toEqual({ ...p, sidecarSha256: undefined });
     const text = readPngText(fs.readFileSync(server.services.blobs.path(v.media.blob)));
     const embedded = JSON.parse(text[PROVENANCE_PNG_KEYWORD]);
-    expect(embedded).toMatchObject({ jobId: ack.job.id, aiMade: true, mask: { sha256: p.mask!.sha256 }, model: { id: 'patchmatch' } });
+    // PatchMatch is code, not a learned model: the record says so.
+    expect(embedded).toMatchObject({ jobId: ack.job.id, aiMade: false, mask: { sha256: p.mask!.sha256 }, model: { id: 'patchmatch', kind: 'algorithm', technique: 'PatchMatch' } });
     expect(fs.existsSync(server.services.blobs.path(p.mask!.sha256))).toBe(true);
   });
 

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ExposureParamsSchema } from '@loupe/shared';
 import { Engine, tileBatches } from '../src/inference/engine.js';
-import { planExposure } from '../src/fixes/colour.js';
+import { planExposure } from '../src/fixes/colour/exposure.js';
 import type { WorkerReply } from '../src/inference/messages.js';
 import { model, tileRun } from './fix-scenes.js';
 
@@ -41,7 +41,7 @@ describe('reading a region once', () => {
     expect(Buffer.compare(Buffer.from(crop.rgb), expectedCrop)).toBe(0);
 
     const colour = await model('loupe-colour');
-    const plan = planExposure(ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } }), thumb.rgb, rect.width, rect.height);
+    const plan = planExposure(ExposureParamsSchema.parse({ relight: { side: 'left', amount: 1 } }), [thumb], rect.width, rect.height);
     const run = { ...tileRun(colour, { data: new Uint8Array(0), width: rect.width, height: rect.height }, { ...plan.inputs }, { tileSize: 64 }), rgb: undefined, source };
     const collect = async () => {
       const tiles: Extract<WorkerReply, { type: 'tile' }>[] = [];
@@ -71,7 +71,7 @@ describe('reading a region once', () => {
         return { file, source: { path: file, rect: { x: 0, y: 0, width: W, height: H }, depth: 8 as const } };
       }),
     );
-    const plan = planExposure(ExposureParamsSchema.parse({ autoWhiteBalance: false, exposure: 0.5 }), rgb, W, H);
+    const plan = planExposure(ExposureParamsSchema.parse({ exposure: 0.5 }), [{ rgb, width: W, height: H }], W, H);
     const result = async (source: (typeof frames)[number]['source'], by = engine) => {
       const run = { ...tileRun(colour, { data: new Uint8Array(0), width: W, height: H }, { ...plan.inputs }), rgb: undefined, source };
       const out = new Uint8Array(W * H * 3);

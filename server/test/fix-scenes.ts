@@ -124,53 +124,9 @@ export function ellipseHole(width: number, height: number, cx: number, cy: numbe
   return m;
 }
 
-const lin = (v: number) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-
-/** sRGB 8-bit -> CIE Lab (D65). */
-export function lab(r: number, g: number, b: number): [number, number, number] {
-  const R = lin(r / 255), G = lin(g / 255), B = lin(b / 255);
-  const X = (0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047;
-  const Y = 0.2126 * R + 0.7152 * G + 0.0722 * B;
-  const Z = (0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883;
-  const f = (t: number) => (t > 216 / 24389 ? Math.cbrt(t) : (841 / 108) * t + 4 / 29);
-  return [116 * f(Y) - 16, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))];
-}
-
-/** CIEDE2000 colour difference (Sharma, Wu, Dalal 2005). */
-export function deltaE2000([L1, a1, b1]: number[], [L2, a2, b2]: number[]): number {
-  const rad = Math.PI / 180;
-  const C1 = Math.hypot(a1, b1), C2 = Math.hypot(a2, b2);
-  const Cb = (C1 + C2) / 2;
-  const G = 0.5 * (1 - Math.sqrt(Cb ** 7 / (Cb ** 7 + 25 ** 7)));
-  const a1p = (1 + G) * a1, a2p = (1 + G) * a2;
-  const C1p = Math.hypot(a1p, b1), C2p = Math.hypot(a2p, b2);
-  const hp = (b: number, a: number) => (b === 0 && a === 0 ? 0 : ((Math.atan2(b, a) / rad) + 360) % 360);
-  const h1p = hp(b1, a1p), h2p = hp(b2, a2p);
-  const dLp = L2 - L1;
-  const dCp = C2p - C1p;
-  let dhp = 0;
-  if (C1p * C2p !== 0) {
-    dhp = h2p - h1p;
-    if (dhp > 180) dhp -= 360;
-    else if (dhp < -180) dhp += 360;
-  }
-  const dHp = 2 * Math.sqrt(C1p * C2p) * Math.sin((dhp / 2) * rad);
-  const Lbp = (L1 + L2) / 2;
-  const Cbp = (C1p + C2p) / 2;
-  let hbp = h1p + h2p;
-  if (C1p * C2p !== 0) {
-    if (Math.abs(h1p - h2p) > 180) hbp = h1p + h2p < 360 ? (h1p + h2p + 360) / 2 : (h1p + h2p - 360) / 2;
-    else hbp = (h1p + h2p) / 2;
-  }
-  const T = 1 - 0.17 * Math.cos((hbp - 30) * rad) + 0.24 * Math.cos(2 * hbp * rad) + 0.32 * Math.cos((3 * hbp + 6) * rad) - 0.2 * Math.cos((4 * hbp - 63) * rad);
-  const dTheta = 30 * Math.exp(-(((hbp - 275) / 25) ** 2));
-  const Rc = 2 * Math.sqrt(Cbp ** 7 / (Cbp ** 7 + 25 ** 7));
-  const Sl = 1 + (0.015 * (Lbp - 50) ** 2) / Math.sqrt(20 + (Lbp - 50) ** 2);
-  const Sc = 1 + 0.045 * Cbp;
-  const Sh = 1 + 0.015 * Cbp * T;
-  const Rt = -Math.sin(2 * dTheta * rad) * Rc;
-  return Math.sqrt((dLp / Sl) ** 2 + (dCp / Sc) ** 2 + (dHp / Sh) ** 2 + Rt * (dCp / Sc) * (dHp / Sh));
-}
+/** sRGB 8-bit -> CIE Lab (D65), and CIEDE2000: the server's own definitions, tested against published pairs in fix-colour.spec.ts. */
+export { deltaE2000, lab8 as lab } from '../src/fixes/colour/space.js';
+import { deltaE2000, lab8 as lab } from '../src/fixes/colour/space.js';
 
 /** Mean CIEDE2000 between two RGB8 pictures. */
 export function meanDeltaE(a: Uint8Array, b: Uint8Array): number {
@@ -259,3 +215,56 @@ export async function setScene(seed: number, width: number, height: number, prop
 export async function twoViews(seed: number, width: number, height: number): Promise<[Rgb, Rgb]> {
   return [await svgScene(seed, width, height, seed + 1000), await svgScene(seed, width, height, seed + 2000)];
 }
+
+/** A natural photograph of server/test/fixtures/photos (see its README for origin and licence), at `width` px wide. */
+export async function photo(name: string, width?: number, crop?: { left: number; top: number; width: number; height: number }): Promise<Rgb> {
+  let img = sharp(new URL(`./fixtures/photos/${name}.jpg`, import.meta.url).pathname);
+  if (crop) img = img.extract(crop);
+  if (width) img = img.resize(width);
+  const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height };
+}
+
+/** The photos of server/test/fixtures/photos, all of them (the ladybird pair counts once). */
+export const PHOTOS = ['fallen-leaf', 'forest-path', 'cold-ripple', 'evening-glow', 'moss', 'dune', 'garden', 'storm', 'ladybird-a'] as const;
+
+/** Gains in linear light (a cast or an exposure change), back to 8-bit sRGB, clipped as a camera would. */
+export function applyGains(img: Rgb, gains: number[]): Rgb {
+  const lin = (v: number) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  const enc = (v: number) => (v <= 0.0031308 ? 12.92 * v : 1.055 * v ** (1 / 2.4) - 0.055);
+  const table = [0, 1, 2].map((c) => Uint8Array.from({ length: 256 }, (_, i) => Math.round(255 * enc(Math.min(1, lin(i / 255) * gains[c])))));
+  return { ...img, data: Uint8Array.from(img.data, (v, i) => table[i % 3][v]) };
+}
+
+/** A cast that changes colour, not brightness: raw gains scaled so that a grey keeps its luminance. */
+export const cast = (raw: [number, number, number]) => {
+  const y = 0.2126 * raw[0] + 0.7152 * raw[1] + 0.0722 * raw[2];
+  return raw.map((g) => g / y) as [number, number, number];
+};
+
+const clamp01 = (v: number) => Math.max(0, Math.min(1, v));
+
+/**
+ * Grades a colourist might apply, on 0..1 code values: a 3x3 matrix with offset and contrast, a
+ * split-tone (teal shadows, orange highlights), desaturation with lifted blacks, per-channel gamma
+ * curves, more saturation with a warm offset.
+ */
+export const GRADES: Record<string, (rgb: [number, number, number]) => [number, number, number]> = {
+  'matrix+contrast': ([r, g, b]) => {
+    const m = [[1.1, 0.05, -0.05], [0.02, 0.95, 0.03], [-0.08, 0.1, 0.9]];
+    return [0, 1, 2].map((c) => clamp01(0.5 + (clamp01(m[c][0] * r + m[c][1] * g + m[c][2] * b + [0.03, -0.02, 0][c]) - 0.5) * 1.15)) as [number, number, number];
+  },
+  'teal-orange': ([r, g, b]) => {
+    const l = 0.3 * r + 0.6 * g + 0.1 * b;
+    return [r, g, b].map((v, c) => clamp01(v + [0.06, -0.01, -0.07][c] * (l - 0.45) * 2)) as [number, number, number];
+  },
+  'desaturate+lift': ([r, g, b]) => {
+    const l = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return [r, g, b].map((v) => clamp01(0.06 + 0.92 * (l + 0.6 * (v - l)))) as [number, number, number];
+  },
+  'gamma curves': ([r, g, b]) => [clamp01(r * 0.92) ** 1.15, clamp01(g) ** 1.05, clamp01(b * 1.05 + 0.03) ** 0.9],
+  'saturate+warm': ([r, g, b]) => {
+    const l = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return [r, g, b].map((v, c) => clamp01(l + 1.3 * (v - l) + [0.04, 0.01, -0.04][c])) as [number, number, number];
+  },
+};

@@ -58,7 +58,7 @@ describe('an AI fix in the room', () => {
       frame: 30,
       sourceRect: { x: 480, y: 270, width: 300, height: 200 },
       requestedBy: { role: 'artist' },
-      model: { id: 'esrgan-slim-x2', licence: 'MIT' },
+      model: { id: 'esrgan-slim-x2', licence: 'MIT', kind: 'learned', technique: 'ESRGAN (RDN) network' },
     });
     expect(v.provenance!.model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(done.resultVersionId).toBe(v.id);

@@ -11,7 +11,8 @@
 import { ensureModel } from '@loupe/models';
 import { ExposureParamsSchema } from '@loupe/shared';
 import { Engine } from '../src/inference/engine.js';
-import { estimateNoiseSigma, planExposure } from '../src/fixes/colour.js';
+import { planExposure } from '../src/fixes/colour/exposure.js';
+import { estimateNoiseSigma } from '../src/fixes/colour/noise.js';
 import { gaussian, psnr, rng, runInProcess, svgScene, textureScene, thumb, tileRun, type Rgb } from './fix-scenes.js';
 
 export const RESTORE_SIZE = 224;
@@ -267,7 +268,7 @@ async function classical(engine: Engine, kind: Degradation, img: Rgb): Promise<{
     case 'colour-cast': {
       // The exposure fix as a member would set it: automatic exposure and white balance.
       const small = await thumb(img, 128, 128);
-      const plan = planExposure(ExposureParamsSchema.parse({ autoExposure: true, autoWhiteBalance: true }), small.rgb, img.width, img.height);
+      const plan = planExposure(ExposureParamsSchema.parse({ autoExposure: true, whiteBalance: 'auto' }), [small], img.width, img.height);
       const { rgb } = await runInProcess(engine, tileRun(await ensureModel('loupe-colour'), img, { ...plan.inputs }));
       return { method: 'exposure fix (auto exposure + white balance)', out: { ...img, data: rgb } };
     }

@@ -13,7 +13,7 @@ import { ExposureParamsSchema } from '@loupe/shared';
 import { InferenceService, type ChunkFrameWritten } from '../src/inference/inference.service.js';
 import { tileRunFor } from '../src/inference/messages.js';
 import type { ChunkRun } from '../src/inference/chunk.js';
-import { planExposure } from '../src/fixes/colour.js';
+import { planExposure } from '../src/fixes/colour/exposure.js';
 import { countFrames } from '../src/media/proxy.js';
 import { createLogger } from '../src/log.js';
 import { panClip } from './shot-clips.js';
@@ -62,7 +62,7 @@ const readBits = (rgb: Buffer) => {
 
 async function exposureChunk(outDir: string, frames: ChunkRun['frames'], region: ChunkRun['region']): Promise<ChunkRun> {
   const model = await ensureModel('loupe-colour');
-  const plan = planExposure(ExposureParamsSchema.parse({ exposure: 1 }), new Uint8Array(3 * 16), 4, 4);
+  const plan = planExposure(ExposureParamsSchema.parse({ exposure: 1 }), [{ rgb: new Uint8Array(3 * 16), width: 4, height: 4 }], 4, 4);
   const { kind: _k, rgb: _r, source: _s, width: _w, height: _h, result: _res, ...run } = tileRunFor(model, { width: W, height: H }, { ...plan.inputs });
   return {
     kind: 'chunk',

@@ -10,14 +10,12 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureModel, type EnsuredModel } from '@loupe/models';
-import { ExposureParamsSchema } from '@loupe/shared';
 import { InferenceService } from '../src/inference/inference.service.js';
 import { tileRunFor, type TensorData } from '../src/inference/messages.js';
 import type { ChunkFix, ChunkRun, TileTemplate } from '../src/inference/chunk.js';
-import { planExposure } from '../src/fixes/colour.js';
-import { pooled, type Sample } from '../src/media/samples.js';
+import { planGrade } from '../src/fixes/colour/grade.js';
 import { createLogger } from '../src/log.js';
-import { addNoise, psnr, type Rgb } from './fix-scenes.js';
+import { addNoise, meanDeltaE, psnr, type Rgb } from './fix-scenes.js';
 import { flicker, panClip } from './shot-clips.js';
 
 let dir: string;
@@ -63,31 +61,31 @@ const template = (model: EnsuredModel, w: number, h: number, extra: Record<strin
 };
 const asTensors = (m: EnsuredModel, t: Record<string, Float32Array>): Record<string, TensorData> =>
   Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { dims: m.manifest.extraInputs.find((e) => e.name === k)!.dims, data: v }]));
-const sample = (f: Rgb, frame: number): Sample => ({ frame, rgb: f.data, width: f.width, height: f.height });
 
 describe('temporal consistency of shot fixes', () => {
   it('a colour fix estimated once for the shot does not flicker; the same fix estimated per frame does', async () => {
     const W = 192, H = 108, N = 24;
-    // A slow pan under a warm cast, with a large dark object crossing fast: what changes per-frame estimates.
-    const clip = await panClip({ width: W, height: H, count: N, seed: 31, vx: 0.4, vy: 0.1, object: { radius: 44, x: -40, y: 54, vx: 13, vy: 0 } });
-    const cast = clip.frames.map((f) => ({ ...f, data: f.data.map((v, i) => Math.min(255, Math.round(v * [1.12, 1, 0.82][i % 3]))) }));
-    const params = ExposureParamsSchema.parse({ autoWhiteBalance: true, autoExposure: true });
+    // A slow pan with a red object crossing fast: what changes a per-frame estimate.
+    const clip = await panClip({ width: W, height: H, count: N, seed: 31, vx: 0.4, vy: 0.1, object: { radius: 20, x: -40, y: 54, vx: 13, vy: 0 } });
+    // Match grade (colour statistics) to a cooler, flatter look of the same set (the background alone, graded).
+    const refThumb = { rgb: clip.background[12].data.map((v, i) => Math.min(255, Math.round(12 + 0.9 * v * [0.88, 1, 1.12][i % 3]))), width: W, height: H };
     const model = await ensureModel('loupe-colour');
     const picks = [0, 3, 6, 9, 12, 15, 18, 21, 23];
-    const once = planExposure(params, pooled(picks.map((k) => sample(cast[k], k))), W, H);
-    const shot = await render(cast, { kind: 'tiles', run: template(model, W, H, once.inputs as unknown as Record<string, Float32Array>) });
-    const perFrame = cast.map((f) => asTensors(model, planExposure(params, f.data, W, H).inputs as unknown as Record<string, Float32Array>));
-    const framewise = await render(cast, {
-      kind: 'tiles',
-      run: template(model, W, H, once.inputs as unknown as Record<string, Float32Array>),
-      keyed: { frames: cast.map((_, i) => i), inputs: perFrame },
-    });
-    const src = cast.map((f) => f.data);
+    const planOf = (frames: Rgb[]) => planGrade(frames.map((f) => ({ rgb: f.data, width: f.width, height: f.height })), [refThumb], 'statistics', 1);
+    const inputsOf = (frames: Rgb[]) => planOf(frames).inputs as unknown as Record<string, Float32Array>;
+    expect(planOf(picks.map((k) => clip.frames[k])).computed.method).toBe('transfer');
+    const once = inputsOf(picks.map((k) => clip.frames[k]));
+    const shot = await render(clip.frames, { kind: 'tiles', run: template(model, W, H, once) });
+    const perFrame = clip.frames.map((f) => asTensors(model, inputsOf([f])));
+    const framewise = await render(clip.frames, { kind: 'tiles', run: template(model, W, H, once), keyed: { frames: clip.frames.map((_, i) => i), inputs: perFrame } });
+    const src = clip.frames.map((f) => f.data);
     const fShot = flicker(shot, src);
     const fFrame = flicker(framewise, src);
     console.log(`colour flicker (mean |ΔE(t,t+1) result − source|): once per shot ${fShot.toFixed(3)}, per frame ${fFrame.toFixed(3)}`);
     expect(fShot).toBeLessThan(0.5);
     expect(fFrame).toBeGreaterThan(0.5);
+    // And the shot's look did change: this is a fix, not the source passed through.
+    expect(meanDeltaE(shot[0], src[0])).toBeGreaterThan(1);
   });
 
   it('denoise with neighbouring frames beats the same denoise frame by frame by 1 dB+, and does not ghost a moving object', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ModelKind } from './provenance.js';
 
 /**
  * The fixes a member can ask for. Each runs a model of the catalogue (models/) or an algorithm of the
@@ -61,7 +62,7 @@ export const FixCatalogue: Record<FixId, FixDescription> = {
     alternatives: [],
     scale: 1,
     needsMask: false,
-    summary: 'Neutralises a colour cast (automatic grey-world estimate) and sets exposure, temperature and tint; optionally relights one side.',
+    summary: 'Sets exposure, temperature and tint; removes a colour cast when asked (auto, only where the frame shows grey surfaces, or from a neutral point you pick); optionally relights one side.',
   },
   'match-grade': {
     id: 'match-grade',
@@ -158,15 +159,36 @@ const upscaleParams = z
 
 export const RelightSides = ['left', 'right', 'top', 'bottom'] as const;
 
+export const WhiteBalanceModes = ['none', 'auto', 'neutral'] as const;
+
+/** A point (size 0) or small square on the frame, normalised 0..1 like a region; size is the square's side as a share of the frame's width. */
+export const NeutralPickSchema = z
+  .object({ x: z.number().min(0).max(1), y: z.number().min(0).max(1), size: z.number().min(0).max(0.25).default(0) })
+  .strict();
+export type NeutralPick = z.output<typeof NeutralPickSchema>;
+
 export const ExposureParamsSchema = z
   .object({
-    /** Estimate and remove the colour cast (grey-world on the region's near-neutral pixels). */
-    autoWhiteBalance: z.boolean().default(true),
-    /** Bring the region's mean brightness to mid-grey (18% grey in linear light). */
+    /**
+     * 'none' (default): the colours are left as they are. 'auto': remove a cast only where the frame
+     * shows grey surfaces under a plausible light (a warm or green scene is left alone). 'neutral':
+     * make the picked point (`neutral`) grey.
+     */
+    whiteBalance: z.enum(WhiteBalanceModes).default('none'),
+    /** With whiteBalance 'neutral': the point or small square that should be grey (an eyedropper pick on the frame). */
+    neutral: NeutralPickSchema.optional(),
+    /**
+     * Accepted from stored jobs of before whiteBalance (where it defaulted to true): true means
+     * whiteBalance 'auto' when whiteBalance is not given. New requests use whiteBalance.
+     */
+    autoWhiteBalance: z.boolean().optional(),
+    /** Lift a frame whose brightest parts are dark; a low-key frame with highlights is left alone. Never more than maxStops. */
     autoExposure: z.boolean().default(false),
+    /** The most autoExposure may move the frame, in stops either way. */
+    maxStops: z.number().min(0).max(4).default(1.5),
     /** Extra exposure in stops, on top of the automatic one. */
     exposure: z.number().min(-4).max(4).default(0),
-    /** Warmer (+) or cooler (-), on top of the automatic balance; -100..100 ≈ ∓1 stop blue/red. */
+    /** Warmer (+) or cooler (-), on top of the white balance; -100..100 ≈ ∓1 stop blue/red. */
     temperature: z.number().min(-100).max(100).default(0),
     /** Magenta (+) or green (-); -100..100 ≈ ∓1 stop of green. */
     tint: z.number().min(-100).max(100).default(0),
@@ -176,7 +198,15 @@ export const ExposureParamsSchema = z
       .nullable()
       .default(null),
   })
-  .strict();
+  .strict()
+  .transform(({ autoWhiteBalance, ...p }, ctx) => {
+    const whiteBalance = autoWhiteBalance === true && p.whiteBalance === 'none' ? 'auto' : p.whiteBalance;
+    if (whiteBalance === 'neutral' && !p.neutral) {
+      ctx.addIssue({ code: 'custom', path: ['neutral'], message: "white balance 'neutral' needs a neutral point: pick one on the frame" });
+      return z.NEVER;
+    }
+    return { ...p, whiteBalance };
+  });
 export type ExposureParams = z.output<typeof ExposureParamsSchema>;
 
 export const MatchGradeParamsSchema = z
@@ -246,7 +276,17 @@ export interface AvailableModel {
   origin: 'builtin' | 'studio';
   /** Measured CPU time per megapixel (learned models; branch maxim): the fix panel's ETA before a run. */
   cpuMsPerMegapixel?: number;
+  /** A learned model (trained weights) or an algorithm (code); the UI labels them differently. */
+  kind: ModelKind;
+  /** Short human name of how it works: "ESRGAN (RDN) network", "guided filter", "PatchMatch". */
+  technique: string;
 }
+
+/** The algorithms the inference worker runs in JS (no ONNX file), described like models for the room and the provenance. */
+export const JsAlgorithms: Record<'patchmatch' | 'diffuse', { name: string; kind: 'algorithm'; technique: string }> = {
+  patchmatch: { name: 'Multi-scale PatchMatch fill (Loupe)', kind: 'algorithm', technique: 'PatchMatch' },
+  diffuse: { name: 'Diffusion fill for thin masks (Loupe)', kind: 'algorithm', technique: 'diffusion fill' },
+};
 
 /** A fix as offered in a room: its description and the models the member may choose between. */
 export interface AvailableFix extends FixDescription {

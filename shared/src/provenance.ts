@@ -1,9 +1,14 @@
 import type { Region } from './protocol.js';
 import type { FixId } from './fixes.js';
 
-/** Everything needed to tell how an AI-made version came to be, and to redo it. */
+/** What computed a fix's pixels: a learned model (a network with trained weights) or an algorithm (code, no trained weights). */
+export const ModelKinds = ['learned', 'algorithm'] as const;
+export type ModelKind = (typeof ModelKinds)[number];
+
+/** Everything needed to tell how a fix-made version came to be, and to redo it. */
 export interface Provenance {
-  aiMade: true;
+  /** True when a learned model computed the pixels; false for an algorithm (records made before issue 19 say true for both: see makerOf). */
+  aiMade: boolean;
   jobId: string;
   fix: FixId;
   /** The parameters as asked for (defaults filled in). */
@@ -14,7 +19,7 @@ export interface Provenance {
    * The model (or, for algorithms such as PatchMatch, the code) that made the pixels: sha256 of the
    * ONNX file, or of the algorithm's source file.
    */
-  model: { id: string; name: string; version: string; sha256: string; licence: string };
+  model: ProvenanceModel;
   /** Execution provider ONNX Runtime actually ran on: 'cuda', 'webgpu' or 'cpu'; 'js' for algorithms run in the worker. */
   provider: string;
   sourceVersionId: string;
@@ -46,3 +51,56 @@ export interface Provenance {
 
 /** iTXt keyword under which the provenance JSON is embedded in result PNGs. */
 export const PROVENANCE_PNG_KEYWORD = 'loupe:provenance';
+
+/** The model or algorithm of a provenance record. `kind` and `technique` are absent from records made before they existed. */
+export interface ProvenanceModel {
+  id: string;
+  name: string;
+  version: string;
+  sha256: string;
+  licence: string;
+  kind?: ModelKind;
+  /** Short human name of how it works: "ESRGAN (RDN) network", "guided filter", "PatchMatch". */
+  technique?: string;
+}
+
+/** What the built-in models and algorithms were, for records made before models declared it. */
+const EARLIER: Record<string, { kind: ModelKind; technique: string }> = {
+  'esrgan-slim-x2': { kind: 'learned', technique: 'ESRGAN (RDN) network' },
+  'esrgan-slim-x4': { kind: 'learned', technique: 'ESRGAN (RDN) network' },
+  'esrgan-medium-x2': { kind: 'learned', technique: 'ESRGAN (RDN) network' },
+  'esrgan-medium-x4': { kind: 'learned', technique: 'ESRGAN (RDN) network' },
+  'loupe-colour': { kind: 'algorithm', technique: 'colour matrix and curves' },
+  'loupe-denoise': { kind: 'algorithm', technique: 'guided filter' },
+  patchmatch: { kind: 'algorithm', technique: 'PatchMatch' },
+  diffuse: { kind: 'algorithm', technique: 'diffusion fill' },
+};
+
+/**
+ * Whether a learned model or an algorithm made a result, and how it works. Records without `kind`
+ * (made before it existed) are read from the built-in ids of the time; an unknown model of such a
+ * record was a studio's ONNX model, a network.
+ */
+export function makerOf(model: ProvenanceModel): { kind: ModelKind; technique: string } {
+  if (model.kind) return { kind: model.kind, technique: model.technique ?? model.name };
+  return EARLIER[model.id] ?? { kind: 'learned', technique: model.name };
+}
+
+/** The badge: "AI" for a learned model, "Algorithm" for code. */
+export const makerBadge = (model: ProvenanceModel) => (makerOf(model).kind === 'learned' ? 'AI' : 'Algorithm');
+
+/** "AI · learned model (ESRGAN (RDN) network, sha256 80f099a01f43…)" or "Algorithm (guided filter)". */
+export function makerLabel(model: ProvenanceModel): string {
+  const m = makerOf(model);
+  return m.kind === 'learned' ? `AI · learned model (${m.technique}, sha256 ${model.sha256.slice(0, 12)}…)` : `Algorithm (${m.technique})`;
+}
+
+/** For a fix-made version: "AI · learned model (…)" or "Algorithm (…)"; for an upload, null. Records without provenance were made by a fix before provenance existed: "AI-made". */
+export function versionMaker(v: { kind: string; provenance?: Provenance | null }): { kind: ModelKind | 'unknown'; label: string; badge: string } | null {
+  if (v.kind !== 'ai') return null;
+  if (!v.provenance) return { kind: 'unknown', label: 'made by a fix (no provenance record)', badge: 'AI' };
+  return { kind: makerOf(v.provenance.model).kind, label: makerLabel(v.provenance.model), badge: makerBadge(v.provenance.model) };
+}
+
+/** The exports' and event log's aiMade: a learned model made it (or a fix of before provenance, which did not say). */
+export const aiMadeVersion = (v: { kind: string; provenance?: Provenance | null }) => ['learned', 'unknown'].includes(versionMaker(v)?.kind ?? '');

@@ -8,12 +8,15 @@ import sharp from 'sharp';
 import {
   ErrorCode,
   FixCatalogue,
+  JsAlgorithms,
   LoupeError,
+  makerOf,
   PROVENANCE_PNG_KEYWORD,
   type DenoiseParams,
   type ExposureParams,
   type FixId,
   type MatchGradeParams,
+  type NeutralPick,
   type Provenance,
   type RemoveObjectParams,
   type Tile,
@@ -33,7 +36,9 @@ import { cropAlpha, encodeTile, readPixels, readRgb, to8, writePng } from '../in
 import { holeThickness } from '../inference/inpaint/diffuse.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
-import { estimateNoiseSigma, planExposure, planGrade } from './colour.js';
+import { planExposure } from './colour/exposure.js';
+import { planGrade } from './colour/grade.js';
+import { estimateNoiseSigma } from './colour/noise.js';
 import { addPngText } from './png-text.js';
 
 /** A job as the queue keeps it: the stored record plus what the worker needs to run it. */
@@ -66,15 +71,27 @@ export interface RunnerDeps {
 }
 
 /** The algorithms the worker runs in JS, named like models in the provenance (sha256 of their source). */
-const ALGORITHMS: Record<string, { name: string; file: URL }> = {
-  patchmatch: { name: 'Multi-scale PatchMatch fill (Loupe)', file: new URL('../inference/inpaint/patchmatch.ts', import.meta.url) },
-  diffuse: { name: 'Diffusion fill for thin masks (Loupe)', file: new URL('../inference/inpaint/diffuse.ts', import.meta.url) },
+const ALGORITHM_FILES: Record<keyof typeof JsAlgorithms, URL> = {
+  patchmatch: new URL('../inference/inpaint/patchmatch.ts', import.meta.url),
+  diffuse: new URL('../inference/inpaint/diffuse.ts', import.meta.url),
 };
 const algorithmSha = new Map<string, string>();
-function algorithmModel(id: string): Provenance['model'] {
+function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model'] {
   let sha = algorithmSha.get(id);
-  if (!sha) algorithmSha.set(id, (sha = crypto.createHash('sha256').update(readFileSync(ALGORITHMS[id].file)).digest('hex')));
-  return { id, name: ALGORITHMS[id].name, version: '1', sha256: sha, licence: 'Loupe project code' };
+  if (!sha) algorithmSha.set(id, (sha = crypto.createHash('sha256').update(readFileSync(ALGORITHM_FILES[id])).digest('hex')));
+  const { name, kind, technique } = JsAlgorithms[id];
+  return { id, name, version: '1', sha256: sha, licence: 'Loupe project code', kind, technique };
+}
+
+/** Longest side of the thumbnails match grade plans from. */
+export const GRADE_THUMB = 128;
+
+/** The pixels of a neutral pick on the frame: a square of `size` (share of the width) around the point, at least 5x5. */
+export function neutralBox(n: NeutralPick, srcW: number, srcH: number) {
+  const side = Math.min(srcW, srcH, Math.max(5, Math.round(n.size * srcW)));
+  const left = Math.max(0, Math.min(srcW - side, Math.round(n.x * srcW - side / 2)));
+  const top = Math.max(0, Math.min(srcH - side, Math.round(n.y * srcH - side / 2)));
+  return { left, top, width: side, height: side };
 }
 
 /** How often a running job's progress is stored and sent to the room. */
@@ -241,7 +258,7 @@ export class FixRunner {
     const current = this.deps.versions.get(version.id);
     const stale = !current || current.media.type !== 'video' || current.media.blob !== mediaSha;
     const provenance: Provenance = {
-      aiMade: true,
+      aiMade: makerOf(plan.model).kind === 'learned',
       jobId: job.id,
       fix: job.fix,
       params: rec.params.fixParams,
@@ -311,7 +328,15 @@ export class FixRunner {
     // thumbnails the server plans from are made from those pixels (no second decode of the frame here).
     const source = { path: framePath, rect, depth: (deep ? 16 : 8) as 8 | 16 };
     const readRegion = (views: RegionView[]) => this.deps.inference.read(job.id, source, views);
-    const modelInfo = (m: RegisteredModel): Provenance['model'] => ({ id: m.manifest.id, name: m.manifest.name, version: m.manifest.version, sha256: m.sha256, licence: m.manifest.licence });
+    const modelInfo = (m: RegisteredModel): Provenance['model'] => ({
+      id: m.manifest.id,
+      name: m.manifest.name,
+      version: m.manifest.version,
+      sha256: m.sha256,
+      licence: m.manifest.licence,
+      kind: m.manifest.kind ?? 'learned',
+      technique: m.manifest.technique ?? m.manifest.name,
+    });
     const tileRun = (m: RegisteredModel, extra: Record<string, Float32Array> = {}): TileRun => tileRunFor(m, { source, width: region.width, height: region.height }, extra);
     const base = { outW: region.width * fix.scale, outH: region.height * fix.scale, depth: { source: sourceDepth, computed: deep ? 16 : 8 } as Plan['depth'] };
 
@@ -321,8 +346,11 @@ export class FixRunner {
         return { ...base, run: tileRun(model!), model: modelInfo(model!), computed: {} };
       case 'colour': {
         if (job.fix === 'exposure') {
+          const ep = params as ExposureParams;
           const [thumb] = await readRegion([{ kind: 'resize', width: 256, height: 256, fit: 'inside' }]);
-          const p = planExposure(params as ExposureParams, thumb.rgb, region.width, region.height);
+          // The eyedropper's pick is on the frame (normalised like a region), not only in the fixed region.
+          const patch = ep.whiteBalance === 'neutral' && ep.neutral ? await readRgb(sharp(framePath).extract(neutralBox(ep.neutral, srcW, srcH))) : undefined;
+          const p = planExposure(ep, [thumb], region.width, region.height, patch);
           return { ...base, run: tileRun(model!, { ...p.inputs }), model: modelInfo(model!), computed: p.computed };
         }
         // The plan needs the whole frame and the reference: the worker decodes the region meanwhile.
@@ -334,12 +362,11 @@ export class FixRunner {
           const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
           const refPath = this.deps.blobs.path(refSha);
           const refMeta = await sharp(refPath).metadata();
-          const aspect = (w: number, h: number) => w / h;
-          const TW = 192;
-          const srcThumb = await readRgb(sharp(framePath).resize(TW, Math.round(TW / aspect(srcW, srcH)), { fit: 'fill' }));
-          const sameShape = Math.abs(aspect(refMeta.width!, refMeta.height!) - aspect(srcW, srcH)) < 0.01;
-          const refThumb = await readRgb(sameShape ? sharp(refPath).resize(srcThumb.width, srcThumb.height, { fit: 'fill' }) : sharp(refPath).resize(TW, TW, { fit: 'inside' }));
-          const p = planGrade(srcThumb, refThumb, mp.method, mp.strength);
+          // Thumbnails of both whole frames at one pixel scale (the alignment searches 0.5-2x around it).
+          const scale = GRADE_THUMB / Math.max(srcW, srcH);
+          const thumbOf = (file: string, w: number, h: number) => readRgb(sharp(file).resize(Math.max(8, Math.round(w * scale)), Math.max(8, Math.round(h * scale)), { fit: 'fill' }));
+          const [srcThumb, refThumb] = await Promise.all([thumbOf(framePath, srcW, srcH), thumbOf(refPath, refMeta.width!, refMeta.height!)]);
+          const p = planGrade([srcThumb], [refThumb], mp.method, mp.strength);
           await read;
           return {
             ...base,

@@ -102,6 +102,9 @@ export class ModelRegistry {
           scale: m.manifest.scale,
           origin: m.origin,
           ...(m.manifest.cpuMsPerMegapixel ? { cpuMsPerMegapixel: m.manifest.cpuMsPerMegapixel } : {}),
+          // A studio's ONNX model that does not say is a network.
+          kind: m.manifest.kind ?? 'learned',
+          technique: m.manifest.technique ?? m.manifest.name,
         }));
       return { ...fix, models };
     });

@@ -3,7 +3,10 @@ import {
   clockTimecode,
   mediaClock,
   notesMap,
+  aiMadeVersion,
+  makerOf,
   versionLabel,
+  versionMaker,
   type Annotation,
   type Job,
   type Note,
@@ -49,8 +52,10 @@ export function versionSummary(v: Version, shotName?: string) {
     title: v.label,
     kind: v.kind,
     status: v.status,
-    aiMade: v.kind === 'ai',
-    ...(p ? { fix: p.fix, jobId: p.jobId, model: { id: p.model.id, version: p.model.version, sha256: p.model.sha256 }, provider: p.provider, frame: p.frame } : {}),
+    // A learned model made it; madeBy says what did ("AI · learned model (…)" or "Algorithm (…)").
+    aiMade: aiMadeVersion(v),
+    ...(versionMaker(v) ? { madeBy: versionMaker(v)!.label } : {}),
+    ...(p ? { fix: p.fix, jobId: p.jobId, model: { id: p.model.id, version: p.model.version, sha256: p.model.sha256, ...makerOf(p.model) }, provider: p.provider, frame: p.frame } : {}),
     media: { type: v.media.type, sha256: v.media.blob, width: v.media.width, height: v.media.height },
   };
 }

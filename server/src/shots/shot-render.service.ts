@@ -37,8 +37,10 @@ import type { ModelRegistry, RegisteredModel } from '../inference/model.registry
 import { tileRunFor, type TensorData } from '../inference/messages.js';
 import type { ChunkFix, ChunkRun, TileTemplate } from '../inference/chunk.js';
 import { readRgb } from '../inference/png.js';
-import { estimateNoiseSigma, planExposure, planGrade } from '../fixes/colour.js';
-import type { StoredRecord } from '../fixes/fix.runner.js';
+import { planExposure } from '../fixes/colour/exposure.js';
+import { planGrade } from '../fixes/colour/grade.js';
+import { estimateNoiseSigma } from '../fixes/colour/noise.js';
+import { GRADE_THUMB, neutralBox, type StoredRecord } from '../fixes/fix.runner.js';
 import type { PixelRect } from '../fixes/region.js';
 import { cropSample, filmstripSamples, pooled, proxySamples, type Sample } from '../media/samples.js';
 import { runFfmpeg } from '../media/ffmpeg.js';
@@ -242,17 +244,23 @@ export class ShotRenderService {
     switch (fix.task) {
       case 'colour': {
         const keyframes = [...new Set(rec.params.keyframes ?? [])].filter((k) => k >= range.in && k <= range.out).sort((a, b) => a - b);
-        const estimate = async (samples: Sample[]) => {
-          const rgb = pooled(samples);
+        const frameOnScreen = async () => this.deps.blobs.path(await this.deps.frames.frame(version, job.frame));
+        // The eyedropper's neutral pick is on the frame on screen (normalised like a region).
+        const ep = params as ExposureParams;
+        const patch = job.fix === 'exposure' && ep.whiteBalance === 'neutral' && ep.neutral ? await readRgb(sharp(await frameOnScreen()).extract(neutralBox(ep.neutral, media.width, media.height))) : undefined;
+        const estimate = async (frames: number[], regionSamples: Sample[]) => {
           if (job.fix === 'exposure') {
-            const p = planExposure(params as ExposureParams, rgb, rec.params.sourceRect.width, rec.params.sourceRect.height);
-            return { inputs: p.inputs as unknown as Record<string, Float32Array>, computed: p.computed };
+            const p = planExposure(ep, regionSamples, rec.params.sourceRect.width, rec.params.sourceRect.height, patch);
+            return { inputs: p.inputs as unknown as Record<string, Float32Array>, computed: p.computed as Record<string, unknown> };
           }
+          // Match grade: whole-frame thumbnails of the shot's frames and of the reference, at one pixel scale.
           const mp = params as MatchGradeParams;
-          const { refThumb, ref } = await this.referenceThumb(rec, mp, samples[0]);
+          const scale = GRADE_THUMB / Math.max(media.width, media.height);
+          const sources = await proxySamples(proxy, version, frames, Math.max(8, Math.round(media.width * scale)));
+          const { refThumb, ref } = await this.referenceThumb(rec, mp, scale);
           reference = ref;
-          const p = planGrade({ rgb: samples[0].rgb, width: samples[0].width, height: samples[0].height }, refThumb, mp.method, mp.strength);
-          return { inputs: p.inputs as unknown as Record<string, Float32Array>, computed: p.computed };
+          const p = planGrade(sources, [refThumb], mp.method, mp.strength);
+          return { inputs: p.inputs as unknown as Record<string, Float32Array>, computed: p.computed as Record<string, unknown> };
         };
         if (keyframes.length === 0) {
           // One transform for the whole range, from frames spread over it: the filmstrip's (nothing to
@@ -261,15 +269,17 @@ export class ShotRenderService {
           const gop = media.proxy?.gop ?? 1;
           const onKeys = (f: number) => Math.floor(f / gop) * gop;
           const picks = spreadFrames(range, SAMPLES).map((f) => (onKeys(f) >= range.in ? onKeys(f) : f));
-          const samples = strip.length ? strip.map((s) => cropSample(s, regionN)) : await samplesOf(job.fix === 'match-grade' ? [job.frame] : picks);
-          const e = await estimate(samples);
+          const samples = job.fix === 'match-grade' ? [] : strip.length ? strip.map((s) => cropSample(s, regionN)) : await samplesOf(picks);
+          // Match grade aligns frames on the reference: the frame on screen and a few more of the range.
+          const gradeFrames = [...new Set([job.frame, ...spreadFrames(range, 3)])];
+          const e = await estimate(job.fix === 'match-grade' ? gradeFrames : picks, samples);
           planned = { kind: 'tiles', modelId: model!.manifest.id, extra: toArrays(e.inputs) };
-          Object.assign(computed, e.computed, { estimatedOn: samples.map((s) => s.frame) });
+          Object.assign(computed, e.computed, { estimatedOn: job.fix === 'match-grade' ? gradeFrames : samples.map((s) => s.frame) });
         } else {
           const inputs: Record<string, number[]>[] = [];
           const perKey: Record<string, unknown>[] = [];
           for (const k of keyframes) {
-            const e = await estimate(await samplesOf([k]));
+            const e = await estimate([k], await samplesOf([k]));
             inputs.push(toArrays(e.inputs));
             perKey.push({ frame: k, ...e.computed });
           }
@@ -286,6 +296,7 @@ export class ShotRenderService {
           const { rgb, width, height } = await readRgb(sharp(this.deps.blobs.path(await this.deps.frames.frame(version, job.frame))).extract(centre(rec.params.sourceRect, 256)));
           sigma = estimateNoiseSigma(rgb, width, height);
         }
+        sigma ??= 0;
         planned = { kind: 'temporal-denoise', modelId: model!.manifest.id, sigma, strength: dp.strength, radius: DENOISE_RADIUS };
         Object.assign(computed, { measuredSigma: +sigma.toFixed(3), temporalRadius: DENOISE_RADIUS });
         break;
@@ -321,14 +332,13 @@ export class ShotRenderService {
     };
   }
 
-  private async referenceThumb(rec: RenderRecord, mp: MatchGradeParams, sample: Sample) {
+  private async referenceThumb(rec: RenderRecord, mp: MatchGradeParams, scale: number) {
     const ref = await this.deps.versions.get(mp.referenceVersionId);
     if (!ref || (await this.deps.versions.roomOf(ref.id)) !== rec.roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No reference version ${mp.referenceVersionId} in this room.`);
     const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
     const refPath = this.deps.blobs.path(refSha);
     const meta = await sharp(refPath).metadata();
-    const sameShape = Math.abs(meta.width! / meta.height! - sample.width / sample.height) < 0.02;
-    const refThumb = await readRgb(sameShape ? sharp(refPath).resize(sample.width, sample.height, { fit: 'fill' }) : sharp(refPath).resize(192, 192, { fit: 'inside' }));
+    const refThumb = await readRgb(sharp(refPath).resize(Math.max(8, Math.round(meta.width! * scale)), Math.max(8, Math.round(meta.height! * scale)), { fit: 'fill' }));
     return { refThumb, ref: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha } };
   }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZipFile } from 'yazl';
-import { versionLabel, type Shot, type Version } from '@loupe/shared';
+import { aiMadeVersion, versionLabel, versionMaker, type Shot, type Version } from '@loupe/shared';
 import type { BlobRepository } from '../../store/blob.repository.js';
 import { frameFile, type FrameService } from '../../media/frame.service.js';
 import type { SequenceManifest } from '../../media/ingest.service.js';
@@ -160,7 +160,8 @@ function sidecar(snap: RoomSnapshot, shot: Shot, v: Version, file: Record<string
     room: { id: snap.room.id, name: snap.room.name },
     shot,
     version: { id: v.id, number: v.number, label: versionLabel(v), title: v.label, kind: v.kind, status: v.status, parentVersionId: v.parentVersionId, createdBy: v.createdBy, createdAt: v.createdAt },
-    aiMade: v.kind === 'ai',
+    aiMade: aiMadeVersion(v),
+    ...(versionMaker(v) ? { madeBy: versionMaker(v)!.label } : {}),
     file,
     media: v.media,
     provenance: v.provenance,

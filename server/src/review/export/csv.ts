@@ -1,8 +1,9 @@
+import { aiMadeVersion, versionMaker } from '@loupe/shared';
 import { SnapshotIndex, type RoomSnapshot } from './snapshot.js';
 
 export const CSV_COLUMNS = [
   'shot', 'version', 'frame', 'timecode', 'author', 'text', 'status', 'replies', 'created',
-  'frame_end', 'timecode_end', 'resolved_by', 'ai_made', 'note_id',
+  'frame_end', 'timecode_end', 'resolved_by', 'ai_made', 'note_id', 'made_by',
 ] as const;
 
 /**
@@ -37,8 +38,10 @@ export function notesCsv(snap: RoomSnapshot): string {
         cell(note.frameEnd),
         cell(tc(note.frameEnd)),
         cell(note.status === 'resolved' ? (note.resolvedBy?.name ?? '') : '', true),
-        cell(version?.kind === 'ai' ? 'yes' : 'no'),
+        // ai_made: a learned model made the version; made_by says what did (learned model or algorithm).
+        cell(version && aiMadeVersion(version) ? 'yes' : 'no'),
         cell(note.id),
+        cell(version ? (versionMaker(version)?.label ?? '') : ''),
       ].join(','),
     );
   }

@@ -1,5 +1,5 @@
 import { transliterate } from 'transliteration';
-import { clockTimecode, frameToTimecode, isDropFrameRate, timecodeToFrame, versionLabel, type Note } from '@loupe/shared';
+import { clockTimecode, frameToTimecode, isDropFrameRate, timecodeToFrame, versionLabel, versionMaker, type Note } from '@loupe/shared';
 import { editorialCut, type CutClip, type CutMarker } from './cut.js';
 import { masterLabel } from './master.js';
 import type { RoomSnapshot } from './snapshot.js';
@@ -54,6 +54,8 @@ export function markersEdl(snap: RoomSnapshot, opts: { approvedOnly?: boolean } 
     const reel = edlReel(src.reel);
     lines.push(`${String(i + 1).padStart(3, '0')}  ${reel.padEnd(8)} ${'V'.padEnd(5)} ${'C'.padEnd(8)} ${tc[0]} ${tc[1]} ${rec[0]} ${rec[1]}`);
     lines.push(`* FROM CLIP NAME: ${edlText(clipName(clip), 120)}`);
+    const maker = versionMaker(clip.version);
+    if (maker) lines.push(`* MADE BY: ${edlText(maker.label, 120)}`);
     if (src.reel && edlText(src.reel) !== reel) lines.push(`* REEL NAME: ${edlText(src.reel, 120)}`);
     if (clip.master) lines.push(`* SOURCE FILE: ${edlText(masterLabel(clip.master))}`);
     if (src.fps !== rate.fps || src.dropFrame !== rate.dropFrame) {
@@ -68,7 +70,8 @@ export function markersEdl(snap: RoomSnapshot, opts: { approvedOnly?: boolean } 
   return lines.join('\r\n');
 }
 
-/** `Shot name v002`, `Shot name v003 AI`, `Shot name v001 NOT APPROVED`. */
+/** `Shot name v002`, `Shot name v003 AI` (a learned model made it), `Shot name v004 ALGORITHM`, `Shot name v001 NOT APPROVED`. */
 export function clipName(clip: CutClip): string {
-  return `${clip.shot.name} ${versionLabel(clip.version)}${clip.version.kind === 'ai' ? ' AI' : ''}${clip.approved ? '' : ' NOT APPROVED'}`;
+  const maker = versionMaker(clip.version);
+  return `${clip.shot.name} ${versionLabel(clip.version)}${maker ? ` ${maker.badge.toUpperCase()}` : ''}${clip.approved ? '' : ' NOT APPROVED'}`;
 }

@@ -1,4 +1,4 @@
-import { timecodeToFrame, versionLabel } from '@loupe/shared';
+import { makerLabel, makerOf, timecodeToFrame, versionLabel } from '@loupe/shared';
 import { editorialCut, exactRate, type CutClip, type CutMarker } from './cut.js';
 import { clipName, markerColor, markerText } from './edl.js';
 import { masterLabel, type MasterMedia } from './master.js';
@@ -96,7 +96,7 @@ function clipJson(clip: CutClip, idx: SnapshotIndex) {
         startTimecode,
         reel,
         ...(v.kind === 'ai' && v.provenance
-          ? { aiMade: true, fix: v.provenance.fix, model: v.provenance.model, provider: v.provenance.provider, frame: v.provenance.frame }
+          ? { aiMade: makerOf(v.provenance.model).kind === 'learned', madeBy: makerLabel(v.provenance.model), fix: v.provenance.fix, model: { ...v.provenance.model, ...makerOf(v.provenance.model) }, provider: v.provenance.provider, frame: v.provenance.frame }
           : {}),
       },
     },

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
-import { FixCatalogue, versionLabel, type DecisionRecord, type Version } from '@loupe/shared';
+import { FixCatalogue, versionLabel, versionMaker, type DecisionRecord, type Version } from '@loupe/shared';
 import { editorialCut } from './cut.js';
 import type { BlobRepository } from '../../store/blob.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
@@ -12,13 +12,14 @@ const COLORS = { text: '#1d1d1f', muted: '#6e6e73', ai: '#b45309', open: '#c6282
 
 const when = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
 
-/** "AI-made: Upscale ×2 · model esrgan-slim-x2 1.0.0 · cpu" */
+/** "AI · learned model (ESRGAN (RDN) network, sha256 …): Upscale ×2 · model esrgan-slim-x2 1.1.0 · cpu", or "Algorithm (guided filter): Denoise · …" */
 export function aiLine(v: Version): string | null {
-  if (v.kind !== 'ai') return null;
+  const maker = versionMaker(v);
+  if (!maker) return null;
   const p = v.provenance;
-  if (!p) return 'AI-made';
+  if (!p) return 'AI-made (no provenance record)';
   const fix = FixCatalogue[p.fix]?.label ?? p.fix;
-  return `AI-made: ${fix} · model ${p.model.id} ${p.model.version} · provider ${p.provider}`;
+  return `${maker.label}: ${fix} · model ${p.model.id} ${p.model.version} · provider ${p.provider}`;
 }
 
 /**

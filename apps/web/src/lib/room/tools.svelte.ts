@@ -87,6 +87,8 @@ export class Tools {
   selection = $state<Selection | null>(null);
   /** Where the fix panel sits over the picture (toasts keep clear of it). */
   fixPanelAt = $state<'top' | 'bottom'>('top');
+  /** An eyedropper pick in progress (the fix panel's "Pick neutral"): the next click on the picture goes here, normalised 0..1. */
+  picking = $state<((x: number, y: number) => void) | null>(null);
 
   /** How many frames the next drawings (and notes) last: frameEnd = frame + hold - 1. */
   private holdValue = $state(1);
