@@ -46,16 +46,19 @@ describe('labels: learned model or algorithm', () => {
     expect(modelOf('denoise')).toMatchObject({ kind: 'algorithm', technique: 'guided filter' });
     for (const f of catalogue.fixes) for (const m of f.models) expect(['learned', 'algorithm']).toContain(m.kind);
 
-    const fix = async (fixId: string, params: Record<string, unknown>, key: string) => {
+    // A still (the learned upscale) and a shot render (exposure on a few frames): the cut holds shot
+    // versions only, the notes exports both.
+    const fix = async (fixId: string, params: Record<string, unknown>, key: string, shot = false) => {
       const created = new Promise<Version>((r) => director.socket.once('version:created', r));
       const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
-        room: room.id, versionId: source.id, frame: 30, region: { x: 0.25, y: 0.25, width: 128 / 1920, height: 96 / 1080 }, fix: fixId, params, idempotencyKey: key,
+        room: room.id, versionId: source.id, frame: 30, fix: fixId, params, idempotencyKey: key,
+        ...(shot ? { scope: 'shot', range: { in: 30, out: 32 } } : { region: { x: 0.25, y: 0.25, width: 128 / 1920, height: 96 / 1080 } }),
       });
       if (!ack.ok) throw new Error(ack.message);
       return created;
     };
     const learned = await fix('upscale-x2', {}, 'labels-learned-01');
-    const algorithm = await fix('exposure', { exposure: 0.5 }, 'labels-algorithm-01');
+    const algorithm = await fix('exposure', { exposure: 0.5 }, 'labels-algorithm-01', true);
     expect(learned.provenance).toMatchObject({ aiMade: true, model: { kind: 'learned', technique: 'ESRGAN (RDN) network' } });
     expect(algorithm.provenance).toMatchObject({ aiMade: false, model: { id: 'loupe-colour', kind: 'algorithm', technique: 'colour matrix and curves' } });
 

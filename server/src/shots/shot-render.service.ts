@@ -502,7 +502,8 @@ export class ShotRenderService {
       const manifest = { format: 'png' as const, firstFrame: range.in, lastFrame: range.out, bitDepth: plan.depth, frames: stored.map((f) => ({ frame: f.frame, sha256: f.sha256 })) };
       const finishedAt = new Date().toISOString();
       const provenance: Provenance = {
-        aiMade: true,
+        // "AI" means a learned model made the pixels; an algorithm's render says so instead.
+        aiMade: plan.model.kind !== 'algorithm',
         jobId,
         fix: rec.job.fix,
         params: rec.params.fixParams,
@@ -626,7 +627,16 @@ function centre(r: PixelRect, side: number): { left: number; top: number; width:
 }
 
 function modelInfo(m: RegisteredModel): Provenance['model'] {
-  return { id: m.manifest.id, name: m.manifest.name, version: m.manifest.version, sha256: m.sha256, licence: m.manifest.licence };
+  return {
+    id: m.manifest.id,
+    name: m.manifest.name,
+    version: m.manifest.version,
+    sha256: m.sha256,
+    licence: m.manifest.licence,
+    // A studio's model that does not say is a network.
+    kind: m.manifest.kind ?? 'learned',
+    technique: m.manifest.technique ?? m.manifest.name,
+  };
 }
 
 function chunkFix(p: PlannedFix, model: RegisteredModel, width: number, height: number): ChunkFix {
