@@ -43,13 +43,13 @@ import { createGateway, roomChannel, type LoupeServer } from './realtime/gateway
 import { httpRoutes, loadWebApp } from './http/routes.js';
 
 /** The services one data folder holds, without any network side. Used by the server and the CLI. */
-export function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
-  const db = openDatabase(config.dataDir, config.databaseUrl);
+export async function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
+  const db = await openDatabase(config.dataDir, config.databaseUrl);
   const rooms = new RoomRepository(db);
   const versions = new VersionRepository(db);
   const blobs = new BlobRepository(config.dataDir);
   // Made once and kept in the database; with several nodes starting at once, the first one's wins.
-  const secret = config.secret ?? rooms.settingOrInit('invite_secret', crypto.randomBytes(32).toString('base64url'));
+  const secret = config.secret ?? await rooms.settingOrInit('invite_secret', crypto.randomBytes(32).toString('base64url'));
   const inviteRows = new InviteRepository(db);
   const invites = new InviteService(secret, (sub) => inviteRows.isRevoked(sub));
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
@@ -62,11 +62,13 @@ export function openServices(config: Config, log: Logger, progress: (line: strin
   return { db, rooms, versions, blobs, invites, inviteRows, roomService, publicUrl };
 }
 
+export type Services = Awaited<ReturnType<typeof openServices>>;
+
 export interface RunningServer {
   url: string;
   port: number;
   io: LoupeServer;
-  services: ReturnType<typeof openServices>;
+  services: Services;
   fixes: FixService;
   models: ModelRegistry;
   ingests: IngestService;
@@ -83,7 +85,7 @@ export interface RunningServer {
 export async function startServer(overrides: ConfigOverrides = {}, opts: { log?: Logger; demoRoom?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, overrides);
   const log = opts.log ?? createLogger(config.logLevel);
-  const services = openServices(config, log);
+  const services = await openServices(config, log);
   const { db, rooms, versions, blobs, invites } = services;
   // Scale-out: rooms, playback and fixes are shared with the other nodes through Redis.
   const redis = config.redis ? await RedisLink.connect(config.redis.url, config.redis.prefix, log) : null;
@@ -92,7 +94,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const frames = new FrameService(blobs, new FrameRepository(db));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
-  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
+  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
     const room = docs.get(id);
     return room?.built ? room.doc : undefined;
   } });
@@ -206,7 +208,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const port = (httpServer.address() as AddressInfo).port;
-  if (opts.demoRoom && rooms.list().length === 0) {
+  if (opts.demoRoom && (await rooms.list()).length === 0) {
     const { room, invites: links } = await services.roomService.create('Demo room');
     log.info({ room: room.id }, 'created the demo room');
     printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
@@ -217,10 +219,10 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   await worker?.start();
   // Redis came back (perhaps empty): catch up on the rooms, and queue again the fixes it lost.
   redis?.onReconnect(() => {
-    docs.resync();
+    docs.resync().catch((err: Error) => log.error({ err: err.message }, 'could not catch up on the rooms after Redis came back'));
     fixes.resumeUnfinished().catch((err: Error) => log.error({ err: err.message }, 'could not queue fixes again after Redis came back'));
   });
-  ingests.resumeUnfinished();
+  await ingests.resumeUnfinished();
   ready = true;
   const url = `http://127.0.0.1:${port}`;
   log.info({ url, dataDir: config.dataDir }, 'Loupe is ready');
@@ -243,13 +245,13 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
       presentation.close();
       yws.close();
       await new Promise<void>((r) => io.close(() => r()));
-      docs.closeAll();
+      await docs.closeAll();
       await docBus?.close();
       await Promise.all(adapterClients.map((c) => c.close().catch(() => {})));
       await redis?.close();
       await inference.close();
-      handOver.close();
-      db.close();
+      await handOver.close();
+      await db.destroy();
     },
   };
 }
@@ -262,12 +264,12 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
   const config = loadConfig(process.env, { ...overrides, role: 'worker' });
   const log = opts.log ?? createLogger(config.logLevel);
   if (!config.redis) throw new Error('A worker needs REDIS_URL: it takes its jobs from the API nodes through Redis.');
-  const { db, rooms, versions, blobs } = openServices(config, log);
+  const { db, rooms, versions, blobs } = await openServices(config, log);
   const redis = await RedisLink.connect(config.redis.url, config.redis.prefix, log);
   const frames = new FrameService(blobs, new FrameRepository(db));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, log });
-  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
+  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
   const jobs = new JobRepository(db);
   const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
   await models.load();
@@ -286,8 +288,8 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
       await worker.close();
       await redis.close();
       await inference.close();
-      handOver.close();
-      db.close();
+      await handOver.close();
+      await db.destroy();
     },
   };
 }

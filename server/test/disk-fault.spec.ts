@@ -26,12 +26,12 @@ describe('a full disk during a fix', () => {
     if (!first.ok) throw new Error(first.message);
     const failed = await until(() => jobs.find((j) => j.id === first.job.id && j.state === 'failed'), 'the job to fail', 60_000);
     expect(failed.error).toMatchObject({ code: 'FIX_FAILED', message: expect.stringMatching(/ENOSPC|space/) });
-    expect(server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai')).toHaveLength(0);
+    expect((await server.services.versions.listForRoom(room.id)).filter((v) => v.kind === 'ai')).toHaveLength(0);
 
     full = false;
     const second = await ask('disk-full-0002');
     if (!second.ok) throw new Error(second.message);
     await until(() => jobs.find((j) => j.id === second.job.id && j.state === 'done'), 'the next job to finish', 60_000);
-    expect(server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai')).toHaveLength(1);
+    expect((await server.services.versions.listForRoom(room.id)).filter((v) => v.kind === 'ai')).toHaveLength(1);
   });
 });

@@ -31,9 +31,9 @@ async function spawnServer(data: string, port: number): Promise<ChildProcess> {
 describe('faults', () => {
   it('loses no acknowledged stroke when the server is killed with SIGKILL while members draw', async () => {
     const data = tmpDataDir();
-    const services = openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+    const services = await openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
     const { room, invites } = await services.roomService.create('Kill room', { demo: false });
-    services.db.close();
+    await services.db.destroy();
     const token = invites.find((i) => i.role === 'artist')!.token;
     const memberId = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
     const port = await freePort();

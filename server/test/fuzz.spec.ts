@@ -9,10 +9,10 @@ const EVENTS = ['room:join', 'y:sync', 'fix:request', 'version:decide', 'playbac
 
 async function fuzzRoom() {
   const { server, room, token, members: [artist] } = await roomWith(cleanup, 'artist');
-  const snapshot = () => ({
+  const snapshot = async () => ({
     doc: Buffer.from(Y.encodeStateAsUpdate(server.docs.get(room.id)!.doc)).toString('base64'),
-    versions: server.services.versions.listForRoom(room.id).length,
-    jobs: server.fixes.jobsForRoom(room.id).length,
+    versions: (await server.services.versions.listForRoom(room.id)).length,
+    jobs: (await server.fixes.jobsForRoom(room.id)).length,
   });
   return { server, room, token, artist, snapshot };
 }
@@ -39,7 +39,7 @@ const payload = (roomId: string) =>
 describe('fuzzing the room', () => {
   it('refuses random and malformed payloads on every event with a code, and the room stays as it was', async () => {
     const { room, artist, snapshot, server } = await fuzzRoom();
-    const before = snapshot();
+    const before = await snapshot();
     let refused = 0;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...EVENTS), payload(room.id), async (event, p) => {
@@ -53,13 +53,13 @@ describe('fuzzing the room', () => {
       { numRuns: 400 },
     );
     expect(refused).toBeGreaterThan(300);
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it('survives random y-protocols frames over Socket.IO and y-websocket without changing the document', async () => {
     const { room, token, artist, snapshot, server } = await fuzzRoom();
-    const before = snapshot();
+    const before = await snapshot();
     const frame = fc.oneof(
       fc.uint8Array({ maxLength: 200 }),
       // Valid message types with garbage bodies: sync step 1, step 2, update.
@@ -85,7 +85,7 @@ describe('fuzzing the room', () => {
       }),
       { numRuns: 40 },
     );
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const again = await joinRoom(server.url, room.id, token('viewer'));
     cleanup.push(() => again.close());

@@ -137,11 +137,11 @@ export function memberIdOf(token: string): string {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
 }
 
-/** Waits until `check` returns a truthy value, polling. */
-export async function until<T>(check: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+/** Waits until `check` returns (or resolves to) a truthy value, polling. */
+export async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 10_000): Promise<T> {
   const start = Date.now();
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

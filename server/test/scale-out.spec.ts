@@ -235,9 +235,9 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     expect(heard.tiles.filter((t) => t.jobId === ack.job.id).length).toBeGreaterThan(tilesBefore);
     expect(w2.output.join('')).toContain(ack.job.id);
 
-    const db = openDatabase(dataDir, pgDb.url);
-    const made = new VersionRepository(db).listForRoom(roomId).filter((v) => v.provenance?.jobId === ack.job.id);
-    db.close();
+    const db = await openDatabase(dataDir, pgDb.url);
+    const made = (await new VersionRepository(db).listForRoom(roomId)).filter((v) => v.provenance?.jobId === ack.job.id);
+    await db.destroy();
     expect(made).toHaveLength(1);
     expect(made[0].id).toBe(done.resultVersionId);
   }, 240_000);

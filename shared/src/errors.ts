@@ -50,6 +50,9 @@ export const ErrorCode = {
   UNKNOWN_EXPORT: 'UNKNOWN_EXPORT', // an export file name or format Loupe does not make
   WEBHOOK_URL_INVALID: 'WEBHOOK_URL_INVALID', // not an absolute http(s) URL
   WEBHOOK_NOT_FOUND: 'WEBHOOK_NOT_FOUND',
+  // Storage (see docs/deploy.md, durability)
+  STORAGE_FULL: 'STORAGE_FULL', // the server's disk (or database volume) is full: nothing was saved, send it again later
+  STORAGE_FAILED: 'STORAGE_FAILED', // the database refused or lost the write: nothing was saved, send it again
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

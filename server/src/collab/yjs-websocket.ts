@@ -75,7 +75,7 @@ export function attachYjsWebsocket(
     try {
       const claims = await deps.invites.verify(url.searchParams.get('token'));
       if (claims.room !== roomId) throw new LoupeError('WRONG_ROOM', 'This invite is for another room.');
-      if (!deps.rooms.get(roomId)) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
+      if (!(await deps.rooms.get(roomId))) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
       wss.handleUpgrade(req, socket, head, (ws) => {
         connect(ws, roomId, claims.sub, can(claims.role, 'annotate'));
         deps.presence?.joined(roomId, claims);
@@ -109,23 +109,32 @@ export function attachYjsWebsocket(
         const type = decoding.readVarUint(decoder);
         if (type === messageSync) {
           const body = decoding.readTailAsUint8Array(decoder);
-          try {
-            const reply = applySyncMessage(room, body, peer.origin, mayWrite, docs);
-            if (reply) send(ws, frame(messageSync, reply));
-          } catch (e) {
-            if (e instanceof LoupeError && e.code === 'FORBIDDEN_ROLE') {
-              const enc = encoding.createEncoder();
-              encoding.writeVarUint(enc, messageAuth);
-              authProtocol.writePermissionDenied(enc, e.message);
-              send(ws, encoding.toUint8Array(enc));
-            } else throw e;
-          }
+          const { reply, stored } = applySyncMessage(room, body, peer.origin, mayWrite, docs);
+          if (reply) send(ws, frame(messageSync, reply));
+          // Not awaited: the peer's next messages go on while this one is stored (in order, see submit).
+          stored.catch((e: unknown) => refused(e));
         } else if (type === messageAwareness) {
           docs.applyAwareness(room, decoding.readVarUint8Array(decoder), peer.origin);
         } else if (type === messageQueryAwareness) {
           sendAwareness(peer, [...room.awareness.getStates().keys()]);
         }
       } catch (e) {
+        log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
+        ws.close(1003, 'bad message');
+      }
+    };
+    /** The peer's update was refused or not stored (y-websocket has no acks). */
+    const refused = (e: unknown) => {
+      if (e instanceof LoupeError && e.code === 'FORBIDDEN_ROLE') {
+        const enc = encoding.createEncoder();
+        encoding.writeVarUint(enc, messageAuth);
+        authProtocol.writePermissionDenied(enc, e.message);
+        send(ws, encoding.toUint8Array(enc));
+      } else if (e instanceof LoupeError && (e.code === 'STORAGE_FULL' || e.code === 'STORAGE_FAILED')) {
+        // Shown to nobody: closed so that the provider reconnects and sends what the server lacks again.
+        log.warn({ room: roomId, peer: id, code: e.code }, 'y-websocket update not stored; closing so the peer resends it');
+        ws.close(1011, e.code);
+      } else {
         log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
         ws.close(1003, 'bad message');
       }

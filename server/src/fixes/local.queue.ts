@@ -24,7 +24,7 @@ export class LocalFixQueue implements FixQueue {
     const queued = this.queue.find((r) => r.job.id === rec.job.id);
     if (queued) {
       this.queue = this.queue.filter((r) => r !== queued);
-      this.save(finishJob(queued, 'cancelled', by));
+      await this.save(finishJob(queued, 'cancelled', by));
       this.renumber();
       return { ...queued.job };
     }
@@ -35,7 +35,7 @@ export class LocalFixQueue implements FixQueue {
   }
 
   async resumeUnfinished(): Promise<void> {
-    for (const rec of this.deps.jobs.unfinished() as StoredRecord[]) {
+    for (const rec of (await this.deps.jobs.unfinished()) as StoredRecord[]) {
       rec.job = { ...rec.job, state: 'queued', progress: 0, tilesDone: 0 };
       this.insert(rec, false);
     }
@@ -55,7 +55,7 @@ export class LocalFixQueue implements FixQueue {
     this.queue = [];
   }
 
-  get idle(): boolean {
+  async idle(): Promise<boolean> {
     return !this.running && this.queue.length === 0;
   }
 
@@ -75,8 +75,12 @@ export class LocalFixQueue implements FixQueue {
     });
   }
 
-  private save(rec: StoredRecord) {
-    if (!this.stopping) this.deps.sink.save(rec);
+  /** Stores and tells a queued job's new state; callers that need not wait get a failure logged. */
+  private save(rec: StoredRecord): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    const saved = this.deps.sink.save(rec);
+    saved.catch((err: Error) => this.deps.log.error({ room: rec.roomId, job: rec.job.id, err: err.message }, 'could not store the job'));
+    return saved;
   }
 
   private pump() {

@@ -62,15 +62,17 @@ async function renumber(queue: Queue, jobs: JobRepository, sink: JobSink): Promi
   const recs: StoredRecord[] = [];
   for (const bj of waiting) {
     const { roomId, jobId } = bj.data as BullData;
-    if (!rooms.has(roomId)) rooms.set(roomId, jobs.listForRoom(roomId) as StoredRecord[]);
+    if (!rooms.has(roomId)) rooms.set(roomId, (await jobs.listForRoom(roomId)) as StoredRecord[]);
     const rec = rooms.get(roomId)!.find((r) => r.job.id === jobId);
     if (rec && rec.job.state === 'queued') recs.push(rec);
   }
-  recs.sort(runOrder).forEach((rec, i) => {
-    if (rec.job.position === i + 1) return;
-    rec.job = { ...rec.job, position: i + 1 };
-    sink.save(rec);
-  });
+  await Promise.all(
+    recs.sort(runOrder).map((rec, i) => {
+      if (rec.job.position === i + 1) return;
+      rec.job = { ...rec.job, position: i + 1 };
+      return sink.save(rec);
+    }),
+  );
 }
 
 /** The API node's side: queues jobs in BullMQ and cancels them; the work is done by FixWorker. */
@@ -97,7 +99,7 @@ export class RedisFixQueue implements FixQueue {
     // A waiting job is taken out of the queue; remove() refuses a job a worker holds (locked).
     const removed = bj ? await bj.remove().then(() => true, () => false) : false;
     if (removed || (!bj && rec.job.state === 'queued')) {
-      this.sink.save(finishJob(rec, 'cancelled', by));
+      await this.sink.save(finishJob(rec, 'cancelled', by));
       await renumber(this.queue, this.jobs, this.sink);
       return { ...rec.job };
     }
@@ -115,7 +117,7 @@ export class RedisFixQueue implements FixQueue {
    */
   async resumeUnfinished(): Promise<void> {
     let requeued = 0;
-    for (const rec of this.jobs.unfinished() as StoredRecord[]) {
+    for (const rec of (await this.jobs.unfinished()) as StoredRecord[]) {
       if (await this.queue.getJob(bullId(rec.job.id))) continue;
       await this.bullAdd(rec);
       requeued++;
@@ -127,8 +129,8 @@ export class RedisFixQueue implements FixQueue {
     await this.queue.close();
   }
 
-  get idle(): boolean {
-    return this.jobs.unfinished().length === 0;
+  async idle(): Promise<boolean> {
+    return (await this.jobs.unfinished()).length === 0;
   }
 
   private bullAdd(rec: StoredRecord) {
@@ -176,7 +178,7 @@ export class FixWorker {
   private async process(bj: BullJob): Promise<void> {
     const { roomId, jobId } = bj.data as BullData;
     const { jobs, log } = this.deps;
-    const rec = (jobs.listForRoom(roomId) as StoredRecord[]).find((r) => r.job.id === jobId);
+    const rec = ((await jobs.listForRoom(roomId)) as StoredRecord[]).find((r) => r.job.id === jobId);
     if (!rec || (rec.job.state !== 'queued' && rec.job.state !== 'running')) return; // cancelled meanwhile
     if (rec.job.state === 'running') log.warn({ room: roomId, job: jobId, attempt: bj.attemptsStarted }, 'running again a fix another worker left unfinished');
     rec.job = { ...rec.job, state: 'queued', position: 0, progress: 0, tilesDone: 0 };

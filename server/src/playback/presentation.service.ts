@@ -83,9 +83,8 @@ export class PresentationService {
     this.share?.publish(roomId, { playback: r.playback, presentation: r.presentation, seq: r.seq, rev: r.rev });
   }
 
-  /** Accepts a playback change from the presenter (or anyone, with control 'everyone'). */
-  set(member: Member, socketId: string, roomId: string, input: PlaybackInput): PlaybackState {
-    this.limit(socketId);
+  /** The room's state if the member may drive its playback (NOT_PRESENTER otherwise). */
+  private mayDrive(member: Member, roomId: string) {
     const r = this.get(roomId);
     const { presenterId, control } = r.presentation;
     if (control === 'presenter' && presenterId !== member.id) {
@@ -94,9 +93,18 @@ export class PresentationService {
         presenterId ? `${r.presentation.presenterName} is presenting: follow, or browse alone.` : 'Nobody is presenting: start presenting to drive playback for the room.',
       );
     }
+    return r;
+  }
+
+  /** Accepts a playback change from the presenter (or anyone, with control 'everyone'). */
+  async set(member: Member, socketId: string, roomId: string, input: PlaybackInput): Promise<PlaybackState> {
+    this.limit(socketId);
+    this.mayDrive(member, roomId);
     for (const id of [input.versionId, input.compare.versionB]) {
-      if (id !== null && this.versions.roomOf(id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
+      if (id !== null && (await this.versions.roomOf(id)) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
     }
+    // Checked again after the look-up: the presenter may have changed meanwhile.
+    const r = this.mayDrive(member, roomId);
     const state: PlaybackState = { ...input, seq: ++r.seq, at: Date.now(), by: member.id };
     r.playback = state;
     this.changed(roomId, r);
