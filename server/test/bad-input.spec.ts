@@ -54,7 +54,7 @@ describe('bad input', () => {
     // Nothing changed, and the room still works.
     expect(Y.encodeStateAsUpdate(server.docs.get(room.id)!.doc)).toEqual(before);
     expect((await server.services.versions.listForRoom(room.id))).toHaveLength(versionsBefore);
-    expect(server.fixes.jobsForRoom(room.id)).toHaveLength(0);
+    expect(await server.fixes.jobsForRoom(room.id)).toHaveLength(0);
     const next = stroke(versionId, 6);
     draw(artist, next);
     await artist.provider.whenAcked();
