@@ -46,10 +46,10 @@ beforeAll(async () => {
   const clip = path.join(dataDir, 'review-clip.mp4');
   await runFfmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=24:duration=4', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '6', '-pix_fmt', 'yuv420p', '-y', clip]);
   const sha = await server.services.blobs.putFile(clip);
-  server.services.roomService.addVideoShot(roomId, 'Review shot', sha, 24, 640, 360, 96);
+  await server.services.roomService.addVideoShot(roomId, 'Review shot', sha, 24, 640, 360, 96);
   // A second version of the shot to compare with (same media, as a re-delivery would be).
-  const source = server.services.versions.listForRoom(roomId)[0];
-  server.services.versions.insert(roomId, { ...source, id: 'v2-' + roomId, label: 'Comp v2', createdAt: new Date().toISOString(), provenance: null }, null);
+  const source = (await server.services.versions.listForRoom(roomId))[0];
+  await server.services.versions.insert(roomId, { ...source, id: 'v2-' + roomId, label: 'Comp v2', createdAt: new Date().toISOString(), provenance: null }, null);
   links = Object.fromEntries(invites.map((i) => [i.role, `${server.url}/room/${room.id}?token=${i.token}`]));
   browser = await launch();
   director = await person(browser, links.director, { width: 1440, height: 900 });

@@ -72,7 +72,7 @@ describe('one person, two tabs; an invite revoked while open', () => {
 
   it("closes a revoked invite's open tab with a clear error, and shows it again on reload", async () => {
     const editor = await person(browser, links.editor);
-    server.services.inviteRows.revoke(inviteIds.editor, new Date().toISOString());
+    await server.services.inviteRows.revoke(inviteIds.editor, new Date().toISOString());
     const page = editor.locator('[data-testid=error-page][data-code=TOKEN_REVOKED]');
     await page.waitFor({ timeout: 10_000 });
     expect(await page.textContent()).toContain('revoked');

@@ -123,9 +123,9 @@ beforeAll(async () => {
     '-c:v', 'libx264', '-preset', 'veryfast', '-g', '6', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', '-y', clip,
   ]);
   const sha = await server.services.blobs.putFile(clip);
-  v1 = server.services.roomService.addVideoShot(room.id, 'Viewer shot', sha, 24, 640, 360, 192).version.id;
-  const source = server.services.versions.listForRoom(room.id)[0];
-  v2 = server.services.versions.insert(room.id, { ...source, id: 'v2-' + room.id, label: 'Comp v2', createdAt: new Date().toISOString(), provenance: null }, null).id;
+  v1 = (await server.services.roomService.addVideoShot(room.id, 'Viewer shot', sha, 24, 640, 360, 192)).version.id;
+  const source = (await server.services.versions.listForRoom(room.id))[0];
+  v2 = (await server.services.versions.insert(room.id, { ...source, id: 'v2-' + room.id, label: 'Comp v2', createdAt: new Date().toISOString(), provenance: null }, null)).id;
   links = Object.fromEntries(invites.map((i) => [i.role, `${server.url}/room/${room.id}?token=${i.token}`]));
   browser = await launch();
   director = await person(browser, links.director, { width: 1600, height: 900 });

@@ -154,7 +154,7 @@ export async function bareSessionRun(session: ort.InferenceSession, run: TileRun
     const { width: pw, height: ph } = fed;
     const f: Record<string, ort.Tensor> = {
       ...extra,
-      [run.inputName]: new ort.Tensor('float32', rgbToPlanarBatch(run.rgb, run.width, batch.map((b) => b.padded), (hi - lo) / max, lo, fed), [batch.length, 3, ph, pw]),
+      [run.inputName]: new ort.Tensor('float32', rgbToPlanarBatch(run.rgb!, run.width, batch.map((b) => b.padded), (hi - lo) / max, lo, fed), [batch.length, 3, ph, pw]),
     };
     if (run.tileOrigin) {
       f[run.tileOrigin] = new ort.Tensor('float32', Float32Array.from(batch.flatMap((b) => [b.padded.x, b.padded.y])), rank === 1 ? [2] : [batch.length, 2]);

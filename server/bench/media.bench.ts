@@ -98,7 +98,7 @@ export const bench: Bench = {
       const bareMs = (bareBefore + bareAfter) / 2;
 
       // Frame grabs: full quality from the original, cold then cached; bare ffmpeg on the same frames.
-      const version = server.services.versions.get(view.result!.versionId)!;
+      const version = (await server.services.versions.get(view.result!.versionId))!;
       const count = version.media.type === 'video' ? version.media.frameCount : 0;
       let seed = 11;
       const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);

@@ -53,13 +53,13 @@ import { createGateway, roomChannel, type LoupeServer } from './realtime/gateway
 import { httpRoutes, loadWebApp } from './http/routes.js';
 
 /** The services one data folder holds, without any network side. Used by the server and the CLI. */
-export function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
-  const db = openDatabase(config.dataDir, config.databaseUrl);
+export async function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
+  const db = await openDatabase(config.dataDir, config.databaseUrl);
   const rooms = new RoomRepository(db);
   const versions = new VersionRepository(db);
   const blobs = new BlobRepository(config.dataDir);
   // Made once and kept in the database; with several nodes starting at once, the first one's wins.
-  const secret = config.secret ?? rooms.settingOrInit('invite_secret', crypto.randomBytes(32).toString('base64url'));
+  const secret = config.secret ?? await rooms.settingOrInit('invite_secret', crypto.randomBytes(32).toString('base64url'));
   const inviteRows = new InviteRepository(db);
   const invites = new InviteService(secret, (sub) => inviteRows.isRevoked(sub));
   const publicUrl = config.publicUrl ?? `http://localhost:${config.port}`;
@@ -72,11 +72,13 @@ export function openServices(config: Config, log: Logger, progress: (line: strin
   return { db, rooms, versions, blobs, invites, inviteRows, roomService, publicUrl };
 }
 
+export type Services = Awaited<ReturnType<typeof openServices>>;
+
 export interface RunningServer {
   url: string;
   port: number;
   io: LoupeServer;
-  services: ReturnType<typeof openServices>;
+  services: Services;
   fixes: FixService;
   models: ModelRegistry;
   ingests: IngestService;
@@ -93,7 +95,7 @@ export interface RunningServer {
 export async function startServer(overrides: ConfigOverrides = {}, opts: { log?: Logger; demoRoom?: boolean } = {}): Promise<RunningServer> {
   const config = loadConfig(process.env, overrides);
   const log = opts.log ?? createLogger(config.logLevel);
-  const services = openServices(config, log);
+  const services = await openServices(config, log);
   const { db, rooms, versions, blobs, invites } = services;
   // Scale-out: rooms, playback and fixes are shared with the other nodes through Redis.
   const redis = config.redis ? await RedisLink.connect(config.redis.url, config.redis.prefix, log) : null;
@@ -104,11 +106,15 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
-  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
+  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
     const room = docs.get(id);
     return room?.built ? room.doc : undefined;
   } });
-  docs.onLoad((room) => handOver.events.watch(room));
+  docs.onLoad((room) => {
+    handOver.events.watch(room);
+    // Presence is checked against what this node knows of the room's client ids: read them now.
+    clientIds.preload(room).catch((err: Error) => log.warn({ room: room.id, err: err.message }, 'could not read the room\'s client ids'));
+  });
 
   let io!: LoupeServer;
   const toRoom = (roomId: string) => io.to(roomChannel(roomId));
@@ -217,7 +223,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   // Once listening, an error of the server (say, out of file descriptors) is logged, not fatal.
   httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
-  if (opts.demoRoom && rooms.list().length === 0) {
+  if (opts.demoRoom && (await rooms.list()).length === 0) {
     const { room, invites: links } = await services.roomService.create('Demo room');
     log.info({ room: room.id }, 'created the demo room');
     printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
@@ -228,10 +234,10 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   await fixWork.system.start();
   // Redis came back (perhaps empty): catch up on the rooms, and queue again the fixes it lost.
   redis?.onReconnect(() => {
-    docs.resync();
+    docs.resync().catch((err: Error) => log.error({ err: err.message }, 'could not catch up on the rooms after Redis came back'));
     fixes.resumeUnfinished().catch((err: Error) => log.error({ err: err.message }, 'could not queue fixes again after Redis came back'));
   });
-  ingests.resumeUnfinished();
+  await ingests.resumeUnfinished();
   ready = true;
   const url = `http://127.0.0.1:${port}`;
   log.info({ url, dataDir: config.dataDir }, 'Loupe is ready');
@@ -255,13 +261,13 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
       presentation.close();
       yws.close();
       await new Promise<void>((r) => io.close(() => r()));
-      docs.closeAll();
+      await docs.closeAll();
       await docBus?.close();
       await Promise.all(adapterClients.map((c) => c.close().catch(() => {})));
       await redis?.close();
       await inference.close();
-      handOver.close();
-      db.close();
+      await handOver.close();
+      await db.destroy();
     },
   };
 }
@@ -274,12 +280,12 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
   const config = loadConfig(process.env, { ...overrides, role: 'worker' });
   const log = opts.log ?? createLogger(config.logLevel);
   if (!config.redis) throw new Error('A worker needs REDIS_URL: it takes its jobs from the API nodes through Redis.');
-  const { db, rooms, versions, blobs } = openServices(config, log);
+  const { db, rooms, versions, blobs } = await openServices(config, log);
   const redis = await RedisLink.connect(config.redis.url, config.redis.prefix, log);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
-  const handOver = openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
+  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
   await models.load();
   const { system } = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay: null, runsFixes: true });
   await system.start();
@@ -288,8 +294,8 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
       await system.stop();
       await redis.close();
       await inference.close();
-      handOver.close();
-      db.close();
+      await handOver.close();
+      await db.destroy();
     },
   };
 }
@@ -302,10 +308,10 @@ function openFixWork(d: {
   config: ReturnType<typeof loadConfig>;
   log: Logger;
   redis: RedisLink | null;
-  db: ReturnType<typeof openServices>['db'];
-  rooms: ReturnType<typeof openServices>['rooms'];
-  versions: ReturnType<typeof openServices>['versions'];
-  blobs: ReturnType<typeof openServices>['blobs'];
+  db: Services['db'];
+  rooms: Services['rooms'];
+  versions: Services['versions'];
+  blobs: Services['blobs'];
   frames: FrameService;
   inference: InferenceService;
   models: ModelRegistry;

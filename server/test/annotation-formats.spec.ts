@@ -31,13 +31,15 @@ describe('stroke formats', () => {
     const server = await testServer();
     cleanup.push(() => server.close());
     const { room, token } = await demoRoom(server);
-    const versionId = server.services.versions.listForRoom(room.id)[0].id;
+    const versionId = (await server.services.versions.listForRoom(room.id))[0].id;
 
     // A stroke as a session before packing stored it (arrays of float64), straight into SQLite.
     const old = pen(crypto.randomUUID(), versionId, { id: 'someone-before', name: 'Before' }, '#ff4d4d', { points: zigzag(0.3) });
     const before = new Y.Doc();
-    before.on('update', (u: Uint8Array) => new DocRepository(server.services.db).append(room.id, u));
+    const stored: Promise<void>[] = [];
+    before.on('update', (u: Uint8Array) => stored.push(new DocRepository(server.services.db).append(room.id, u)));
     annotationsMap(before).set(old.id, old);
+    await Promise.all(stored);
 
     const artist = await joinRoom(server.url, room.id, token('artist'));
     const director = await joinRoom(server.url, room.id, token('director'));

@@ -12,7 +12,7 @@ describe('bad input', () => {
     draw(artist, kept);
     await artist.provider.whenAcked();
     const before = Y.encodeStateAsUpdate(server.docs.get(room.id)!.doc);
-    const versionsBefore = server.services.versions.listForRoom(room.id).length;
+    const versionsBefore = (await server.services.versions.listForRoom(room.id)).length;
     const versionId = artist.state.versions[0].id;
     const fix = (over: object) => ({ room: room.id, versionId, frame: 3, region: { x: 0.1, y: 0.1, width: 0.1, height: 0.1 }, fix: 'upscale-x2', params: {}, idempotencyKey: crypto.randomUUID(), ...over });
 
@@ -53,8 +53,8 @@ describe('bad input', () => {
 
     // Nothing changed, and the room still works.
     expect(Y.encodeStateAsUpdate(server.docs.get(room.id)!.doc)).toEqual(before);
-    expect(server.services.versions.listForRoom(room.id)).toHaveLength(versionsBefore);
-    expect(server.fixes.jobsForRoom(room.id)).toHaveLength(0);
+    expect((await server.services.versions.listForRoom(room.id))).toHaveLength(versionsBefore);
+    expect(await server.fixes.jobsForRoom(room.id)).toHaveLength(0);
     const next = stroke(versionId, 6);
     draw(artist, next);
     await artist.provider.whenAcked();

@@ -38,7 +38,7 @@ afterAll(async () => {
 /** A textured, grainy, moving picture (testsrc2 under temporal noise): not flat colour a codec could cheat on. */
 const footage = (frames: number, rate = 24) => ['-f', 'lavfi', '-i', `testsrc2=s=320x180:r=${rate},noise=alls=24:allf=t+u,trim=end_frame=${frames}`];
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-const version = (id: string) => server.services.versions.get(id)!;
+const version = async (id: string) => (await server.services.versions.get(id))!;
 
 async function uploaded(files: { name: string; data: Buffer }[], shotId?: string): Promise<Version> {
   const done = await uploadAndWait(server.url, server.token('artist'), files, shotId ? { shotId } : {});
@@ -172,7 +172,7 @@ describe('hand-over exports an editor can conform with', () => {
     const shas = await Promise.all(pngs.map((b) => server.services.blobs.put(b)));
     const manifestSha = await server.services.blobs.put(Buffer.from(JSON.stringify({ format: 'png', firstFrame: 0, lastFrame: 11, bitDepth: 16, frames: shas.map((s, frame) => ({ frame, sha256: s })) })));
     const src = plate.media.type === 'video' ? plate.media.source! : null;
-    const render = server.services.versions.insert(server.room.id, {
+    const render = await server.services.versions.insert(server.room.id, {
       id: crypto.randomUUID(), shotId: plate.shotId, label: 'Denoise (shot)', kind: 'ai', status: 'pending', parentVersionId: plate.id,
       media: {
         ...(plate.media as Extract<Version['media'], { type: 'video' }>),
@@ -201,7 +201,7 @@ describe('hand-over exports an editor can conform with', () => {
   });
 
   it('the PDF draws 日本 and é with an embedded Noto / DejaVu font, and pdftotext reads them back', async () => {
-    const v = server.services.versions.listForRoom(server.room.id).find((x) => x.media.type === 'video')!;
+    const v = (await server.services.versions.listForRoom(server.room.id)).find((x) => x.media.type === 'video')!;
     note(editor, v.id, 2, 'Ciel trop chaud à gauche — 日本語のメモ');
     await until(() => [...notesMap(server.docs.get(server.room.id)!.doc).values()].some((n) => n.text.includes('日本語')), 'the note on the server');
     const dirPdf = fs.mkdtempSync(path.join(os.tmpdir(), 'loupe-pdf-'));

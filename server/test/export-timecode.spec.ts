@@ -8,18 +8,18 @@ import type { RunningServer } from '../src/main.js';
 const cleanup = autoCleanup();
 
 /** A shot at any rate over the demo movie (exports read only its numbers, never its pixels). */
-function addShot(server: RunningServer, roomId: string, shot: Omit<Shot, 'id' | 'width' | 'height'>): string {
+async function addShot(server: RunningServer, roomId: string, shot: Omit<Shot, 'id' | 'width' | 'height'>): Promise<string> {
   const { rooms, versions } = server.services;
-  const blob = rooms.setting('demo_media_sha256')!;
+  const blob = (await rooms.setting('demo_media_sha256'))!;
   const id = crypto.randomUUID();
   const at = new Date().toISOString();
-  rooms.addShot(roomId, { ...shot, id, width: 1920, height: 1080 }, at);
-  rooms.grantBlob(roomId, blob);
-  const v = versions.insert(roomId, {
+  await rooms.addShot(roomId, { ...shot, id, width: 1920, height: 1080 }, at);
+  await rooms.grantBlob(roomId, blob);
+  const v = (await versions.insert(roomId, {
     id: crypto.randomUUID(), shotId: id, label: 'Source', kind: 'source', status: 'pending', parentVersionId: null,
     media: { type: 'video', blob, width: 1920, height: 1080, fps: shot.fps, frameCount: shot.frameCount },
     createdBy: { id: 'system', name: 'Loupe' }, createdAt: at, provenance: null,
-  }, null);
+  }, null));
   return v.id;
 }
 
@@ -37,7 +37,7 @@ describe('timecodes in the exports', () => {
     const server = await testServer();
     cleanup.push(() => server.close());
     const { room, invites } = await server.services.roomService.create('NTSC', { demo: false });
-    const versionId = addShot(server, room.id, { name: 'ntsc_010', fps: 29.97, dropFrame: true, frameCount: 20_000, startTimecode: '01:00:00;00' });
+    const versionId = await addShot(server, room.id, { name: 'ntsc_010', fps: 29.97, dropFrame: true, frameCount: 20_000, startTimecode: '01:00:00;00' });
     const editor = await joinRoom(server.url, room.id, invites.find((i) => i.role === 'editor')!.token);
     cleanup.push(() => editor.close());
     // Known drop-frame timecodes: minute 1 starts at ;02, minute 10 keeps ;00.
@@ -82,8 +82,8 @@ describe('timecodes in the exports', () => {
     const server = await testServer();
     cleanup.push(() => server.close());
     const { room, invites } = await server.services.roomService.create('Mixed', { demo: false });
-    const a = addShot(server, room.id, { name: 'film_010', fps: 23.976, dropFrame: false, frameCount: 48, startTimecode: '00:59:59:00' });
-    const b = addShot(server, room.id, { name: 'pal_020', fps: 25, dropFrame: false, frameCount: 50, startTimecode: '10:00:00:00' });
+    const a = await addShot(server, room.id, { name: 'film_010', fps: 23.976, dropFrame: false, frameCount: 48, startTimecode: '00:59:59:00' });
+    const b = await addShot(server, room.id, { name: 'pal_020', fps: 25, dropFrame: false, frameCount: 50, startTimecode: '10:00:00:00' });
     const editor = await joinRoom(server.url, room.id, invites.find((i) => i.role === 'editor')!.token);
     cleanup.push(() => editor.close());
     writeNote(editor, a, 24);
@@ -110,7 +110,7 @@ describe('timecodes in the exports', () => {
     expect(clips.map((c) => c.targetUrl)).toEqual([null, null]); // nothing approved: nothing in the bundle
 
     expect(parseOtio(await get('markers.otio', '&approved=only')).tracks[0].clips).toEqual([]);
-    server.services.versions.decide(b, room.id, { decision: 'approved', note: '', by: { id: 'd', name: 'D', role: 'director' }, at: new Date().toISOString() });
+    await server.services.versions.decide(b, room.id, { decision: 'approved', note: '', by: { id: 'd', name: 'D', role: 'director' }, at: new Date().toISOString() });
     const only = parseOtio(await get('markers.otio', '&approved=only')).tracks[0].clips;
     expect(only.map((c) => [c.name, c.targetUrl, c.markers.length])).toEqual([['pal_020 v001', 'pal_020/pal_020_v001.mp4', 1]]);
   });

@@ -78,7 +78,7 @@ describe('webhooks', () => {
     const hookId = added.stdout.trim();
     expect(() => checkWebhookUrl('ftp://example.com/x')).toThrow(expect.objectContaining({ code: 'WEBHOOK_URL_INVALID' }));
     const secret = printed.stdout.trim();
-    expect(server.services.rooms.setting('webhook_secret')).toBe(secret);
+    expect((await server.services.rooms.setting('webhook_secret'))).toBe(secret);
 
     const artist = await joinRoom(server.url, room.id, token('artist'));
     const director = await joinRoom(server.url, room.id, token('director'));

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
@@ -15,9 +16,9 @@ const cleanup = autoCleanup();
 describe('faults', () => {
   it('loses no acknowledged stroke when the server is killed with SIGKILL while members draw', async () => {
     const data = tmpDataDir();
-    const services = openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+    const services = await openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
     const { room, invites } = await services.roomService.create('Kill room', { demo: false });
-    services.db.close();
+    await services.db.destroy();
     const token = invites.find((i) => i.role === 'artist')!.token;
     const memberId = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
     const port = await freePort();
@@ -133,4 +134,69 @@ describe('a flood of strokes', () => {
     expect(codes).toContain('RATE_LIMITED');
     expect(artist.refusals).toHaveLength(0);
   });
+});
+
+describe('seen means stored', () => {
+  it('keeps every stroke another member received when the server is killed with SIGKILL mid-stream', async () => {
+    const data = tmpDataDir();
+    const services = await openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+    const { room, invites } = await services.roomService.create('Seen room', { demo: false });
+    await services.db.destroy();
+    const tokenOf = (role: string) => invites.find((i) => i.role === role)!.token;
+    const artist = tokenOf('artist');
+    const memberId = JSON.parse(Buffer.from(artist.split('.')[1], 'base64url').toString()).sub;
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const received = new Set<string>();
+    let child: ChildProcess | undefined;
+    cleanup.push(() => child?.kill('SIGKILL'));
+
+    // Several rounds: each kills the server while four members stream strokes (not waiting for acks)
+    // and a fifth records every stroke it receives.
+    for (let round = 0; round < 3; round++) {
+      child = await spawnServer(data, port);
+      const join = async (token: string) => {
+        const socket: ClientSocket = ioClient(url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+        await new Promise<void>((r) => socket.once('connect', () => r()));
+        const ack = await emitAck<RoomState>(socket, 'room:join', { room: room.id });
+        if (!ack.ok) throw new Error(ack.message);
+        return { socket, ack };
+      };
+      const watcher = await join(tokenOf('viewer'));
+      const seen = new Y.Doc();
+      const provider = new RoomDocProvider(watcher.socket, room.id, seen, new Awareness(seen));
+      annotationsMap(seen).observe((e) => e.keysChanged.forEach((k) => received.add(k)));
+      provider.start(new Uint8Array(watcher.ack.sync));
+      const drawers = await Promise.all([0, 1, 2, 3].map(() => join(artist)));
+      let stop = false;
+      const before = received.size;
+      const loops = drawers.map(async ({ socket }) => {
+        const doc = new Y.Doc();
+        for (let i = 0; !stop && socket.connected; i++) {
+          const s = { ...stroke('v', i % 96), author: { id: memberId, name: 'Artist' } };
+          let update!: Uint8Array;
+          doc.once('update', (u: Uint8Array) => (update = u));
+          annotationsMap(doc).set(s.id, s);
+          const enc = encoding.createEncoder();
+          syncProtocol.writeUpdate(enc, update);
+          socket.emit('y:sync', { room: room.id, data: encoding.toUint8Array(enc) }, () => {});
+          await new Promise((r) => setTimeout(r, 4));
+        }
+      });
+      await until(() => received.size >= before + 150 + round * 37, 'strokes reaching the watcher', 30_000);
+      child.kill('SIGKILL');
+      stop = true;
+      await Promise.all(loops);
+      provider.destroy();
+      for (const s of [watcher.socket, ...drawers.map((d) => d.socket)]) s.close();
+      await new Promise<void>((r) => (child!.exitCode !== null ? r() : child!.once('exit', () => r())));
+    }
+
+    child = await spawnServer(data, port);
+    const reader = await joinRoom(url, room.id, tokenOf('viewer'));
+    cleanup.push(() => reader.close());
+    const map = annotationsMap(reader.doc);
+    const missing = [...received].filter((id) => !map.has(id));
+    expect({ received: received.size, missing }).toEqual({ received: received.size, missing: [] });
+  }, 240_000);
 });

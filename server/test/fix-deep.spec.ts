@@ -48,7 +48,7 @@ async function fix(versionId: string, body: { fix: string; region: object; param
     if (!ack.ok) throw new Error(ack.message);
     const done = await until(() => jobs.find((j) => j.id === ack.job.id && (j.state === 'done' || j.state === 'failed')), 'job end', 60_000);
     expect(done.error ?? null).toBeNull();
-    return server.services.versions.get(done.resultVersionId!)!;
+    return (await server.services.versions.get(done.resultVersionId!))!;
   } finally {
     artist.socket.off('fix:job', onJob);
   }

@@ -58,7 +58,7 @@ describe('fix jobs', () => {
     expect(await emitAck(artist.socket, 'fix:cancel', { room: room.id, jobId: a.job.id })).toMatchObject({ ok: false, code: 'JOB_FINISHED' });
     // The director's job still runs to the end on a fresh worker; no version from the cancelled ones.
     await until(() => jobs.get(c.job.id)?.state === 'done', 'C done', 60_000);
-    const ai = server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai');
+    const ai = (await server.services.versions.listForRoom(room.id)).filter((v) => v.kind === 'ai');
     expect(ai.map((v) => v.provenance!.jobId)).toEqual([c.job.id]);
 
     // Stale: the source changes while a job runs (versions are immutable today; simulate it in the database).
@@ -66,10 +66,10 @@ describe('fix jobs', () => {
     if (!e.ok) throw new Error(e.message);
     await until(() => (jobs.get(e.job.id)?.tilesDone ?? 0) > 0, 'E under way', 60_000);
     const media = { ...source.media, blob: 'f'.repeat(64) };
-    server.services.db.prepare('UPDATE versions SET media = ? WHERE id = ?').run(JSON.stringify(media), source.id);
+    await server.services.db.updateTable('versions').set({ media: JSON.stringify(media) }).where('id', '=', source.id).execute();
     const done = await until(() => (jobs.get(e.job.id)?.state === 'done' ? jobs.get(e.job.id) : null), 'E done', 90_000);
     expect(done.stale).toBe(true);
-    expect(server.services.versions.get(done.resultVersionId!)!.provenance).toMatchObject({ stale: true, source: { mediaSha256: source.media.blob } });
+    expect((await server.services.versions.get(done.resultVersionId!))!.provenance).toMatchObject({ stale: true, source: { mediaSha256: source.media.blob } });
   });
 
   it('remove object on a mask: provenance in the database, a sidecar JSON and the PNG, with the mask hash', async () => {
@@ -113,7 +113,7 @@ describe('fix jobs', () => {
     if (!ack.ok) throw new Error(ack.message);
     const failed = await until(() => (jobs.get(ack.job.id)?.state === 'failed' ? jobs.get(ack.job.id) : null), 'timeout', 30_000);
     expect(failed.error).toMatchObject({ code: 'FIX_TIMEOUT' });
-    expect(server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai')).toHaveLength(0);
+    expect((await server.services.versions.listForRoom(room.id)).filter((v) => v.kind === 'ai')).toHaveLength(0);
   });
 });
 
@@ -152,7 +152,7 @@ describe('a crash of the inference worker', () => {
     process.kill(started[0], 'SIGKILL');
     const failed = await until(() => (jobs.get(a.job.id)?.state === 'failed' ? jobs.get(a.job.id) : null), 'the job failed', 30_000);
     expect(failed.error).toMatchObject({ code: 'FIX_FAILED', message: expect.stringMatching(/The inference worker stopped \(SIGKILL\)/) });
-    expect(server.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai')).toHaveLength(0);
+    expect((await server.services.versions.listForRoom(room.id)).filter((v) => v.kind === 'ai')).toHaveLength(0);
     // Nothing half-made left behind: the only new blob is the source frame the job read (no result, no sidecar), and no result file.
     const added = blobFiles().filter((f) => !blobsBefore.has(f));
     expect(added.length).toBeLessThanOrEqual(1);
@@ -166,7 +166,7 @@ describe('a crash of the inference worker', () => {
     const b = await ask('exposure');
     if (!b.ok) throw new Error(b.message);
     const done = await until(() => (jobs.get(b.job.id)?.state === 'done' ? jobs.get(b.job.id) : null), 'the next fix done', 60_000);
-    expect(server.services.versions.get(done.resultVersionId!)).toMatchObject({ kind: 'ai', parentVersionId: source.id });
+    expect((await server.services.versions.get(done.resultVersionId!))).toMatchObject({ kind: 'ai', parentVersionId: source.id });
   });
 });
 

@@ -71,7 +71,7 @@ describe('an AI fix in the room', () => {
     expect((await fetch(`${server.url}/blobs/${v.media.blob}`)).status).toBe(401);
 
     // Exactly one version per job, even when asked again with the same key.
-    expect(server.services.versions.listForRoom(room.id).filter((x) => x.kind === 'ai')).toHaveLength(1);
+    expect((await server.services.versions.listForRoom(room.id)).filter((x) => x.kind === 'ai')).toHaveLength(1);
 
     // Decisions: the artist may not; the director may, and everyone sees it.
     const refused = await emitAck(artist.socket, 'version:decide', { room: room.id, versionId: v.id, decision: 'approved' });
@@ -156,10 +156,10 @@ describe('a restart during a fix', () => {
     cleanup.push(() => again.close());
     const watcher = await joinRoom(again.url, room.id, token('viewer'));
     cleanup.push(() => watcher.close());
-    await until(() => again.fixes.idle && again.services.versions.listForRoom(room.id).some((v) => v.kind === 'ai'), 'the resumed job to finish', 60_000);
-    const ai = again.services.versions.listForRoom(room.id).filter((v) => v.kind === 'ai');
+    await until(async () => (await again.fixes.idle()) && (await again.services.versions.listForRoom(room.id)).some((v) => v.kind === 'ai'), 'the resumed job to finish', 60_000);
+    const ai = (await again.services.versions.listForRoom(room.id)).filter((v) => v.kind === 'ai');
     expect(ai).toHaveLength(1);
     expect(ai[0].provenance!.jobId).toBe(ack.job.id);
-    expect(again.fixes.jobsForRoom(room.id)).toEqual([expect.objectContaining({ id: ack.job.id, state: 'done', resultVersionId: ai[0].id })]);
+    expect(await again.fixes.jobsForRoom(room.id)).toEqual([expect.objectContaining({ id: ack.job.id, state: 'done', resultVersionId: ai[0].id })]);
   });
 });

@@ -13,10 +13,10 @@ const EVENTS = ['room:join', 'y:sync', 'fix:request', 'version:decide', 'playbac
 
 async function fuzzRoom() {
   const { server, room, token, members: [artist] } = await roomWith(cleanup, 'artist');
-  const snapshot = () => ({
+  const snapshot = async () => ({
     doc: Buffer.from(Y.encodeStateAsUpdate(server.docs.get(room.id)!.doc)).toString('base64'),
-    versions: server.services.versions.listForRoom(room.id).length,
-    jobs: server.fixes.jobsForRoom(room.id).length,
+    versions: (await server.services.versions.listForRoom(room.id)).length,
+    jobs: (await server.fixes.jobsForRoom(room.id)).length,
   });
   return { server, room, token, artist, snapshot };
 }
@@ -43,7 +43,7 @@ const payload = (roomId: string) =>
 describe('fuzzing the room', () => {
   it('refuses random and malformed payloads on every event with a code, and the room stays as it was', async () => {
     const { room, artist, snapshot, server } = await fuzzRoom();
-    const before = snapshot();
+    const before = await snapshot();
     let refused = 0;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...EVENTS), payload(room.id), async (event, p) => {
@@ -57,13 +57,13 @@ describe('fuzzing the room', () => {
       { numRuns: 400 },
     );
     expect(refused).toBeGreaterThan(300);
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 
   it('survives random y-protocols frames over Socket.IO and y-websocket without changing the document', async () => {
     const { room, token, artist, snapshot, server } = await fuzzRoom();
-    const before = snapshot();
+    const before = await snapshot();
     const frame = fc.oneof(
       fc.uint8Array({ maxLength: 200 }),
       // Valid message types with garbage bodies: sync step 1, step 2, update.
@@ -89,7 +89,7 @@ describe('fuzzing the room', () => {
       }),
       { numRuns: 40 },
     );
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const again = await joinRoom(server.url, room.id, token('viewer'));
     cleanup.push(() => again.close());
@@ -174,7 +174,7 @@ describe('fuzzing the room document from every role', () => {
     const run = async (s: Step) => {
       if (s.kind === 'set' || s.kind === 'delete') {
         const m = raw[s.role];
-        const before = roomSnapshot(server, roomId);
+        const before = (await roomSnapshot(server, roomId));
         let update: Uint8Array;
         try {
           if (s.kind === 'set') {
@@ -214,16 +214,16 @@ describe('fuzzing the room document from every role', () => {
         } else {
           tally.refused++;
           expect(['BAD_ANNOTATION', 'FORBIDDEN_ROLE', 'BAD_YJS_MESSAGE', 'MESSAGE_TOO_LARGE', 'RATE_LIMITED']).toContain(ack.code);
-          expect(roomSnapshot(server, roomId)).toEqual(before);
+          expect((await roomSnapshot(server, roomId))).toEqual(before);
         }
       } else if (s.kind === 'frame') {
         tally.frames++;
         const m = raw[s.role];
         if (s.via === 'awareness') m.socket.emit('y:awareness', { room: roomId, data: new Uint8Array(s.data) });
         else if (s.via === 'socket') {
-          const before = roomSnapshot(server, roomId);
+          const before = (await roomSnapshot(server, roomId));
           const ack = await emitAck(m.socket, 'y:sync', { room: roomId, data: s.data });
-          if (!ack.ok) expect(roomSnapshot(server, roomId)).toEqual(before);
+          if (!ack.ok) expect((await roomSnapshot(server, roomId))).toEqual(before);
         } else {
           let ws = sockets.get(s.role);
           if (!ws || ws.readyState !== WebSocket.OPEN) {

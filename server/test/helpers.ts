@@ -145,11 +145,11 @@ export function memberIdOf(token: string): string {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
 }
 
-/** Waits until `check` returns a truthy value, polling. */
-export async function until<T>(check: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+/** Waits until `check` returns (or resolves to) a truthy value, polling. */
+export async function until<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, what: string, timeoutMs = 10_000): Promise<T> {
   const start = Date.now();
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -207,11 +207,12 @@ export async function spawnServer(data: string, port: number, env: Record<string
 }
 
 /** The room as the server holds it: its document in memory, encoded, and its stored rows. */
-export function roomSnapshot(server: RunningServer, roomId: string) {
+export async function roomSnapshot(server: RunningServer, roomId: string) {
   const doc = server.docs.get(roomId)?.doc;
+  const rows = await server.services.db.selectFrom('doc_updates').select(['id', 'data']).where('room_id', '=', roomId).orderBy('id').execute();
   return {
     memory: doc ? Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64') : null,
-    stored: (server.services.db.prepare('SELECT id, data FROM doc_updates WHERE room_id = ? ORDER BY id').all(roomId) as { id: number; data: Buffer }[]).map((r) => `${r.id}:${r.data.toString('base64')}`),
+    stored: rows.map((r) => `${r.id}:${Buffer.from(r.data).toString('base64')}`),
   };
 }
 

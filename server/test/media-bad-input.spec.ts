@@ -20,8 +20,8 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 /** What the room holds, to check that a refused upload created nothing. */
-function snapshot() {
-  return { shots: server.services.rooms.shots(server.room.id).length, versions: server.services.versions.listForRoom(server.room.id).length };
+async function snapshot() {
+  return { shots: (await server.services.rooms.shots(server.room.id)).length, versions: (await server.services.versions.listForRoom(server.room.id)).length };
 }
 
 async function refusedAtCreation(files: { name: string; size: number }[], status: number, code: string, extra: Record<string, unknown> = {}) {
@@ -32,12 +32,12 @@ async function refusedAtCreation(files: { name: string; size: number }[], status
 }
 
 async function failsWhileProcessing(files: UploadFile[], code: string): Promise<string> {
-  const before = snapshot();
+  const before = await snapshot();
   const done = await uploadAndWait(server.url, server.token('artist'), files);
   expect(done.state, `${files[0].name}: ${JSON.stringify(done.error)}`).toBe('failed');
   expect(done.error!.code, done.error!.message).toBe(code);
   expect(done.result).toBeNull();
-  expect(snapshot()).toEqual(before);
+  expect(await snapshot()).toEqual(before);
   return done.error!.message;
 }
 

@@ -90,7 +90,7 @@ describe('loupe upload', () => {
     expect(stderr).toMatch(/Done: cli_plate\.mov is v001 of shot/);
     // Resumed, not restarted: about one file's worth of bytes went through, not 1.6.
     expect(proxy.forwarded).toBeLessThan(size * 1.3);
-    const v = server.services.versions.get(result.result.versionId)!;
+    const v = (await server.services.versions.get(result.result.versionId))!;
     if (v.media.type !== 'video') throw new Error('not video');
     const sha = crypto.createHash('sha256').update(fs.readFileSync(movie)).digest('hex');
     expect(v.media.source!.blob).toBe(sha);
@@ -127,8 +127,8 @@ describe('loupe upload', () => {
     cleanup.push(() => proxy.close());
     const first = spawn('node', [...LOUPE, 'upload', server.room.id, movie, '--server', proxy.url, '--token', server.token('artist')], { cwd: ROOT, env, stdio: 'ignore', detached: true });
     const firstExit = new Promise((r) => first.once('exit', r));
-    const received = await until(() => {
-      const [rec] = server.ingests.list(server.room.id);
+    const received = await until(async () => {
+      const [rec] = await server.ingests.list(server.room.id);
       if (!rec) return undefined;
       const offset = server.ingests.view(rec).files[0].offset;
       return offset > size / 4 ? offset : undefined;
@@ -144,7 +144,7 @@ describe('loupe upload', () => {
     const out = JSON.parse(second.stdout);
     expect(out.state).toBe('done');
     // One upload, one version: the second run continued the first.
-    expect(server.ingests.list(server.room.id)).toHaveLength(1);
-    expect(server.services.versions.listForRoom(server.room.id)).toHaveLength(1);
+    expect(await server.ingests.list(server.room.id)).toHaveLength(1);
+    expect((await server.services.versions.listForRoom(server.room.id))).toHaveLength(1);
   });
 });

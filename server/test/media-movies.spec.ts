@@ -16,8 +16,8 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-function versionOf(id: string): Version & { media: { type: 'video' } } {
-  const v = server.services.versions.get(id)!;
+async function versionOf(id: string): Promise<Version & { media: { type: 'video' } }> {
+  const v = (await server.services.versions.get(id))!;
   if (v.media.type !== 'video') throw new Error('not a video version');
   return v as Version & { media: { type: 'video' } };
 }
@@ -26,7 +26,7 @@ function versionOf(id: string): Version & { media: { type: 'video' } } {
 async function ingestIndexed(file: string, frames: number, random = 3) {
   const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
   expect(done.error).toBeNull();
-  const v = versionOf(done.result!.versionId);
+  const v = await versionOf(done.result!.versionId);
   expect(v.media.frameCount).toBe(frames);
   const proxy = server.services.blobs.path(v.media.blob);
   expect((await streamInfo(proxy)).codec_name).toBe('h264');
@@ -67,18 +67,18 @@ describe('movies', () => {
     const df = path.join(dir, 'ntsc_df.mov');
     await ffmpeg([...indexSource(30, '30000/1001'), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-timecode', '01:00:00;00', '-y', df]);
     const a = await uploadAndWait(server.url, server.token('artist'), [fileOf(df)]);
-    const shot = server.services.rooms.shots(server.room.id).find((s) => s.id === a.result!.shotId)!;
+    const shot = (await server.services.rooms.shots(server.room.id)).find((s) => s.id === a.result!.shotId)!;
     expect(shot).toMatchObject({ dropFrame: true, startTimecode: '01:00:00;00', frameCount: 30 });
     expect(shot.fps).toBeCloseTo(29.97, 2);
-    expect(versionOf(a.result!.versionId).media.source!.rate).toEqual({ num: 30000, den: 1001 });
+    expect((await versionOf(a.result!.versionId)).media.source!.rate).toEqual({ num: 30000, den: 1001 });
 
     const film = path.join(dir, 'film.mp4');
     await ffmpeg([...indexSource(24, '24000/1001'), '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-timecode', '00:59:58:00', '-y', film]);
     const b = await uploadAndWait(server.url, server.token('artist'), [fileOf(film)]);
-    const shot2 = server.services.rooms.shots(server.room.id).find((s) => s.id === b.result!.shotId)!;
+    const shot2 = (await server.services.rooms.shots(server.room.id)).find((s) => s.id === b.result!.shotId)!;
     expect(shot2).toMatchObject({ dropFrame: false, startTimecode: '00:59:58:00' });
     expect(shot2.fps).toBeCloseTo(23.976, 3);
-    const v = versionOf(b.result!.versionId);
+    const v = await versionOf(b.result!.versionId);
     expect(v.media.source!.rate).toEqual({ num: 24000, den: 1001 });
     // The proxy keeps the exact rate: frame 23 is at 23 * 1001 / 24000 s.
     expect((await streamInfo(server.services.blobs.path(v.media.blob))).r_frame_rate).toBe('24000/1001');
@@ -98,7 +98,7 @@ describe('movies', () => {
         ...codec, '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv', '-y', file,
       ]);
       const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
-      const v = versionOf(done.result!.versionId);
+      const v = await versionOf(done.result!.versionId);
       const proxy = await movieFrameRgb(server.services.blobs.path(v.media.blob), 3);
       const full = await sharp(await fullFrame(server.url, server.token('viewer'), v.id, 3)).raw().toBuffer();
       const at = (b: Buffer, stride: number) => [b[stride * (90 * 320 + 160)], b[stride * (90 * 320 + 160) + 1], b[stride * (90 * 320 + 160) + 2]];
@@ -127,7 +127,7 @@ describe('movies', () => {
     const file = path.join(dir, 'uhd.mp4');
     await ffmpeg([...indexSource(6), '-vf', 'scale=2560:1440:flags=neighbor', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-y', file]);
     const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
-    const v = versionOf(done.result!.versionId);
+    const v = await versionOf(done.result!.versionId);
     expect(v.media).toMatchObject({ width: 2560, height: 1440, proxy: { width: 1920, height: 1080 } });
     expect(await movieFrameIndex(server.services.blobs.path(v.media.blob), 5)).toBe(5);
     const png = await fullFrame(server.url, server.token('viewer'), v.id, 5);

@@ -28,8 +28,8 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-function versionOf(id: string): Version & { media: { type: 'video' } } {
-  const v = server.services.versions.get(id)!;
+async function versionOf(id: string): Promise<Version & { media: { type: 'video' } }> {
+  const v = (await server.services.versions.get(id))!;
   if (v.media.type !== 'video') throw new Error('not a video version');
   return v as Version & { media: { type: 'video' } };
 }
@@ -60,10 +60,10 @@ describe('image sequences', () => {
     expect(progress.find((p) => p.stage === 'done')!.gaps).toEqual(done.result!.gaps);
     watcher.close();
 
-    const v = versionOf(done.result!.versionId);
+    const v = await versionOf(done.result!.versionId);
     expect(v.media.frameCount).toBe(30);
     expect(v.media.source).toMatchObject({ kind: 'sequence', firstFrame: 1001, lastFrame: 1030, bitDepth: 16, codec: 'png', sceneLinear: false, viewTransform: null });
-    const shot = server.services.rooms.shots(server.room.id).find((s) => s.id === v.shotId)!;
+    const shot = (await server.services.rooms.shots(server.room.id)).find((s) => s.id === v.shotId)!;
     expect(shot).toMatchObject({ name: 'comp_v002', fps: 24, frameCount: 30 });
     // Index i is frame 1001 + i; a missing frame shows the one before it.
     const holding = (i: number) => (i >= 9 && i <= 11 ? 8 : i === 19 ? 18 : i);
@@ -84,7 +84,7 @@ describe('image sequences', () => {
     ]);
     const done = await uploadAndWait(server.url, server.token('artist'), [{ name: 'fx_v001.zip', data: zip }]);
     expect(done.error).toBeNull();
-    const v = versionOf(done.result!.versionId);
+    const v = await versionOf(done.result!.versionId);
     expect(v.media.source).toMatchObject({ kind: 'sequence', codec: 'exr', firstFrame: 1, lastFrame: 12, bitDepth: 16, sceneLinear: true, viewTransform: 'loupe-linear-srgb-v1' });
     await checkFrames(v, picks(12, 2));
     expect((await sharp(await fullFrame(server.url, server.token('viewer'), v.id, 3)).metadata()).depth).toBe('ushort');
@@ -99,7 +99,7 @@ describe('image sequences', () => {
     });
     const done = await uploadAndWait(server.url, server.token('artist'), [{ name: 'grey.exr', data: exr }]);
     expect(done.error).toBeNull();
-    const v = versionOf(done.result!.versionId);
+    const v = await versionOf(done.result!.versionId);
     expect(v.media.frameCount).toBe(1);
     const full = await sharp(await fullFrame(server.url, server.token('viewer'), v.id, 0)).toColourspace('rgb16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
     const px = (x: number) => new Uint16Array(full.data.buffer, full.data.byteOffset, full.data.length / 2)[(16 * 96 + x) * full.info.channels];
@@ -120,9 +120,9 @@ describe('image sequences', () => {
     fs.writeFileSync(files[0], dpxWithTimecode(fs.readFileSync(files[0]), 25, 0x01000000));
     const done = await uploadAndWait(server.url, server.token('artist'), files.map((f) => fileOf(f)));
     expect(done.error).toBeNull();
-    const v = versionOf(done.result!.versionId);
+    const v = await versionOf(done.result!.versionId);
     expect(v.media.source).toMatchObject({ codec: 'dpx', bitDepth: 10, firstFrame: 86400, startTimecode: '01:00:00:00', rate: { num: 25, den: 1 } });
-    expect(server.services.rooms.shots(server.room.id).find((s) => s.id === v.shotId)).toMatchObject({ fps: 25, startTimecode: '01:00:00:00', name: 'scan' });
+    expect((await server.services.rooms.shots(server.room.id)).find((s) => s.id === v.shotId)).toMatchObject({ fps: 25, startTimecode: '01:00:00:00', name: 'scan' });
     await checkFrames(v, [0, 9, 4]);
     expect((await sharp(await fullFrame(server.url, server.token('viewer'), v.id, 4)).metadata()).depth).toBe('ushort');
   });
@@ -131,7 +131,7 @@ describe('image sequences', () => {
     const tiffs = await makeSequence(path.join(dir, 'tif'), 'matte_', 'tif', 1, 8, ['-pix_fmt', 'rgb48le']);
     const t = await uploadAndWait(server.url, server.token('artist'), tiffs.map((f) => fileOf(f)), { fps: 25 });
     expect(t.error).toBeNull();
-    const tv = versionOf(t.result!.versionId);
+    const tv = await versionOf(t.result!.versionId);
     expect(tv.media).toMatchObject({ fps: 25, frameCount: 8 });
     expect(tv.media.source).toMatchObject({ codec: 'tiff', bitDepth: 16 });
     await checkFrames(tv, [0, 7, 3]);
@@ -140,7 +140,7 @@ describe('image sequences', () => {
     const jpegs = await makeSequence(path.join(dir, 'jpg'), 'ref.', 'jpg', 1, 8, ['-q:v', '2']);
     const j = await uploadAndWait(server.url, server.token('artist'), jpegs.map((f) => fileOf(f)));
     expect(j.error).toBeNull();
-    await checkFrames(versionOf(j.result!.versionId), [0, 7, 5]);
+    await checkFrames(await versionOf(j.result!.versionId), [0, 7, 5]);
   });
 
   it('does not shift the colour of 8-bit PNG and JPEG frames in the proxy', async () => {
@@ -150,7 +150,7 @@ describe('image sequences', () => {
       const file = path.join(dir, `patch.${ext}`);
       await ffmpeg(['-f', 'lavfi', '-i', `color=c=0x${hex}:s=320x180:d=0.04,format=rgb24`, '-frames:v', '1', ...(ext === 'jpg' ? ['-q:v', '1'] : []), '-y', file]);
       const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
-      const v = versionOf(done.result!.versionId);
+      const v = await versionOf(done.result!.versionId);
       const proxy = await movieFrameRgb(server.services.blobs.path(v.media.blob), 0);
       const i = (90 * 320 + 160) * 3;
       for (let c = 0; c < 3; c++) expect(Math.abs(proxy.data[i + c] - rgb[c]), `${ext} channel ${c}`).toBeLessThanOrEqual(3);

@@ -127,7 +127,7 @@ describe('uploading a movie', () => {
     expect(again.result).toMatchObject({ shotId: shot.id, versionNumber: 2 });
     await until(() => seen.versions.length === 2, 'the second version');
     expect(seen.shots).toHaveLength(1);
-    expect(server.services.versions.listForRoom(room.id).filter((x) => x.shotId === shot.id).map((x) => x.number)).toEqual([1, 2]);
+    expect((await server.services.versions.listForRoom(room.id)).filter((x) => x.shotId === shot.id).map((x) => x.number)).toEqual([1, 2]);
     // The upload folder is gone once processed.
     expect(fs.readdirSync(path.join(server.dataDir, 'uploads'))).toEqual([]);
   });
@@ -138,7 +138,7 @@ describe('who may upload, and how much', () => {
     const server = await mediaServer();
     cleanup.push(() => server.close());
     const { room, token } = server;
-    const shotsBefore = server.services.rooms.shots(room.id).length;
+    const shotsBefore = (await server.services.rooms.shots(room.id)).length;
 
     const viewer = await api(server.url, token('viewer'), 'POST', '/api/ingests', { files: [{ name: 'a.mp4', size: 1000 }] });
     expect(viewer.status).toBe(403);
@@ -177,7 +177,7 @@ describe('who may upload, and how much', () => {
     const listed = await api(server.url, token('viewer'), 'GET', '/api/ingests');
     expect(listed.body.ingests).toEqual([expect.objectContaining({ id: small.body.ingest.id, state: 'cancelled', label: 'small.mp4' })]);
     expect(fs.readdirSync(path.join(server.dataDir, 'uploads'))).toEqual([]);
-    expect(server.services.rooms.shots(room.id)).toHaveLength(shotsBefore);
+    expect((await server.services.rooms.shots(room.id))).toHaveLength(shotsBefore);
   });
 
   it('enforces UPLOAD_MAX_BYTES from the configuration', async () => {
@@ -216,7 +216,7 @@ describe('a restart', () => {
     const done = await settled(third.url, token('artist'), created.body.ingest.id);
     expect(done.state).toBe('done');
     await until(() => third.ingests.idle, 'ingest queue idle');
-    expect(third.services.versions.listForRoom(room.id)).toHaveLength(1);
-    expect(third.services.rooms.shots(room.id)).toHaveLength(1);
+    expect((await third.services.versions.listForRoom(room.id))).toHaveLength(1);
+    expect((await third.services.rooms.shots(room.id))).toHaveLength(1);
   });
 });

@@ -57,7 +57,7 @@ describe('joining a room', () => {
     cleanup.push(() => forged.close());
     expect(await connectError(forged)).toMatchObject({ code: 'TOKEN_INVALID' });
 
-    const secret = server.services.rooms.setting('invite_secret')!;
+    const secret = (await server.services.rooms.setting('invite_secret'))!;
     const expired = connect(server.url, await new InviteService(secret).sign({ room: room.room.id, role: 'director', name: 'Late' }, -10));
     cleanup.push(() => expired.close());
     const e = await connectError(expired);

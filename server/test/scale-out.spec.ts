@@ -222,9 +222,9 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     expect(heard.tiles.filter((t) => t.jobId === ack.job.id).length).toBeGreaterThan(tilesBefore);
     expect(w2.output.join('')).toContain(ack.job.id);
 
-    const db = openDatabase(dataDir, pgDb.url);
-    const made = new VersionRepository(db).listForRoom(roomId).filter((v) => v.provenance?.jobId === ack.job.id);
-    db.close();
+    const db = await openDatabase(dataDir, pgDb.url);
+    const made = (await new VersionRepository(db).listForRoom(roomId)).filter((v) => v.provenance?.jobId === ack.job.id);
+    await db.destroy();
     expect(made).toHaveLength(1);
     expect(made[0].id).toBe(done.resultVersionId);
   }, 240_000);
@@ -250,17 +250,17 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     await new Promise((r) => setTimeout(r, 300));
     const got = frames.filter((f) => f.jobId === jobId).map((f) => f.frame).sort((a, b) => a - b);
     expect(got).toEqual(Array.from({ length: 30 }, (_, i) => i)); // every frame, each once
-    const db = openDatabase(dataDir, pgDb.url);
-    const stored = db.prepare('SELECT COUNT(*) AS n FROM render_frames WHERE job_id = ?').get(jobId) as { n: number | string };
-    const made = new VersionRepository(db).listForRoom(roomId).filter((v) => v.provenance?.jobId === jobId);
-    db.close();
-    expect(Number(stored.n)).toBe(30);
+    const db = await openDatabase(dataDir, pgDb.url);
+    const stored = await db.selectFrom('render_frames').select('frame').where('job_id', '=', jobId).execute();
+    const made = (await new VersionRepository(db).listForRoom(roomId)).filter((v) => v.provenance?.jobId === jobId);
+    await db.destroy();
+    expect(stored).toHaveLength(30);
     expect(made.map((v) => v.id)).toEqual([version.id]);
     expect(version.media).toMatchObject({ type: 'video', source: { kind: 'render', range: { in: 0, out: 29 } } });
   }, 360_000);
 
   it('a revoked invite is closed out of both nodes within seconds', async () => {
-    const services = openServices(loadConfig(process.env, { dataDir }), createLogger('silent'), () => {});
+    const services = await openServices(loadConfig(process.env, { dataDir }), createLogger('silent'), () => {});
     const invite = await services.roomService.invite(roomId, 'artist', 'Leaving artist');
     const onA = await joinRoom(A.url, roomId, invite.token);
     const onB = await joinRoom(B.url, roomId, invite.token);
@@ -272,8 +272,8 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
       m.socket.on('disconnect', () => (e.disconnected = true));
       return e;
     });
-    services.inviteRows.revoke(invite.id, new Date().toISOString());
-    services.db.close();
+    await services.inviteRows.revoke(invite.id, new Date().toISOString());
+    await services.db.destroy();
     const revokedAt = Date.now();
     await until(() => ended.every((e) => e.disconnected), 'the revoked invite closed on A and on B', 10_000);
     expect(Date.now() - revokedAt).toBeLessThan(5_000);

@@ -148,8 +148,8 @@ describe('a fix applied to a shot', () => {
     await until(() => seen.jobs.find((j) => j.id === ack.job.id && j.state === 'cancelled'), 'the cancel');
     await new Promise((r) => setTimeout(r, 1500));
     expect(seen.versions.filter((v) => v.provenance?.jobId === ack.job.id)).toEqual([]);
-    const rows = server.services.db.prepare('SELECT COUNT(*) AS n FROM render_frames WHERE job_id = ?').get(ack.job.id) as { n: number };
-    expect(rows.n).toBe(0);
+    const rows = await server.services.db.selectFrom('render_frames').select('frame').where('job_id', '=', ack.job.id).execute();
+    expect(rows).toHaveLength(0);
     const later = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
       room: server.room.id, versionId: source.id, frame: 0, fix: 'exposure', params: { exposure: -1 }, scope: 'shot', range: { in: 0, out: 2 }, idempotencyKey: 'shot-after-cancel',
     });

@@ -101,10 +101,10 @@ describe('changesDoc: what an update would change', () => {
 async function expectRefused(server: RunningServer, m: Member, cases: [string, Uint8Array][], codes = ['BAD_ANNOTATION']) {
   const roomId = m.state.room.id;
   for (const [what, update] of cases) {
-    const before = roomSnapshot(server, roomId);
+    const before = (await roomSnapshot(server, roomId));
     const ack = await sendUpdate(m, update);
     expect({ what, code: ack.ok ? 'accepted' : codes.includes(ack.code) ? 'refused' : ack.code }).toEqual({ what, code: 'refused' });
-    expect({ what, after: roomSnapshot(server, roomId) }).toEqual({ what, after: before });
+    expect({ what, after: (await roomSnapshot(server, roomId)) }).toEqual({ what, after: before });
   }
 }
 

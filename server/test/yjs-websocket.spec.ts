@@ -66,9 +66,9 @@ describe('a bad peer on the y-websocket endpoint', () => {
   it('closes only its own connection (with a close code) and the server and its rooms stay up', async () => {
     // The server runs in a child process: a crash there is seen, not suffered by the test runner.
     const data = tmpDataDir();
-    const services = openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+    const services = await openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
     const { room, invites } = await services.roomService.create('Bad frames', { demo: false });
-    services.db.close();
+    await services.db.destroy();
     const token = (role: string) => invites.find((i) => i.role === role)!.token;
     const port = await freePort();
     const child = await spawnServer(data, port);

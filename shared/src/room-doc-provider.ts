@@ -119,9 +119,18 @@ export class RoomDocProvider {
     this.pending++;
     this.socket.emit('y:sync', { room: this.room, data }, (r: Ack) => {
       if (generation !== this.generation) return;
+      // Too fast, or not stored (the server's disk is full): the change is kept, still unacknowledged,
+      // and sent again a moment later, not lost. The server showed it to nobody meanwhile.
+      const again = r.ok ? 0 : r.code === 'RATE_LIMITED' ? 1000 : r.code === 'STORAGE_FULL' || r.code === 'STORAGE_FAILED' ? 2000 : 0;
+      if (again) {
+        if (!r.ok && r.code !== 'RATE_LIMITED') this.options.onRefusal?.(r); // "not saved yet"
+        return void setTimeout(() => {
+          if (generation !== this.generation) return;
+          this.pending--;
+          this.send(data);
+        }, again);
+      }
       this.pending--;
-      // Too fast: the change is kept and sent again a moment later, not lost.
-      if (!r.ok && r.code === 'RATE_LIMITED') return void setTimeout(() => generation === this.generation && this.send(data), 1000);
       if (!r.ok) this.options.onRefusal?.(r);
       if (this.pending === 0) this.idleWaiters.splice(0).forEach((w) => w());
     });

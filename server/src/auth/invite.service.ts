@@ -21,7 +21,7 @@ export class InviteService {
   /** @param isRevoked tells whether an invite (by its member id) was revoked. */
   constructor(
     secret: string,
-    private readonly isRevoked: (sub: string) => boolean = () => false,
+    private readonly isRevoked: (sub: string) => boolean | Promise<boolean> = () => false,
   ) {
     this.key = new TextEncoder().encode(secret);
   }
@@ -46,7 +46,7 @@ export class InviteService {
       if (typeof room !== 'string' || typeof name !== 'string' || typeof sub !== 'string' || !Roles.includes(role as Role)) {
         throw new LoupeError(ErrorCode.TOKEN_INVALID, 'The invite token is malformed.');
       }
-      if (this.isRevoked(sub)) throw new LoupeError(ErrorCode.TOKEN_REVOKED, 'This invite was revoked: ask the room owner for a new link.');
+      if (await this.isRevoked(sub)) throw new LoupeError(ErrorCode.TOKEN_REVOKED, 'This invite was revoked: ask the room owner for a new link.');
       return { room, role: role as Role, name, sub, exp: typeof exp === 'number' ? exp : Infinity };
     } catch (e) {
       if (e instanceof LoupeError) throw e;

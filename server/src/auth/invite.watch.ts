@@ -15,11 +15,11 @@ export class InviteWatch {
 
   constructor(
     /** The invites (member ids) among these that were revoked. */
-    private readonly revokedAmong: (ids: string[]) => string[],
+    private readonly revokedAmong: (ids: string[]) => string[] | Promise<string[]>,
     everyMs: number,
     private readonly log: Logger,
   ) {
-    this.timer = setInterval(() => this.check(), everyMs);
+    this.timer = setInterval(() => void this.check(), everyMs);
     this.timer.unref();
   }
 
@@ -34,16 +34,22 @@ export class InviteWatch {
     };
   }
 
-  check(): void {
-    if (this.live.size === 0) return;
+  /** One look at the database; a check still running when the next is due is not doubled. */
+  private checking = false;
+
+  async check(): Promise<void> {
+    if (this.live.size === 0 || this.checking) return;
+    this.checking = true;
     let revoked: Set<string>;
     try {
       const ids = [...this.live.keys()];
       revoked = new Set<string>();
-      for (let i = 0; i < ids.length; i += 500) for (const id of this.revokedAmong(ids.slice(i, i + 500))) revoked.add(id);
+      for (let i = 0; i < ids.length; i += 500) for (const id of await this.revokedAmong(ids.slice(i, i + 500))) revoked.add(id);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not check for revoked invites');
       return;
+    } finally {
+      this.checking = false;
     }
     const now = Date.now();
     for (const [sub, entry] of this.live) {

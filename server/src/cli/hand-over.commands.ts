@@ -2,18 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExportFormats, LoupeError, type ExportFormat } from '@loupe/shared';
-import type { openServices } from '../main.js';
+import type { Services } from '../main.js';
 import { openExports } from '../review/hand-over.js';
 import { WebhookRepository } from '../store/webhook.repository.js';
 import { checkWebhookUrl, webhookSettings } from '../review/webhook.service.js';
-
-type Services = ReturnType<typeof openServices>;
 
 /**
  * `loupe export` and `loupe webhook ...`: hand-over from the data folder, with or without a server
  * running on it (docs/exports.md).
  */
-export function handOverCommands(program: Command, cli: { open: () => Services; requireRoom: (s: Services, roomId: string) => void }) {
+export function handOverCommands(program: Command, cli: { open: () => Promise<Services>; requireRoom: (s: Services, roomId: string) => Promise<void> }) {
   program
     .command('export')
     .description('export a room: notes (csv, pdf), markers (edl, otio), approved media (zip) or the session event log (events)')
@@ -22,8 +20,8 @@ export function handOverCommands(program: Command, cli: { open: () => Services; 
     .option('--out <file>', 'where to write it ("-" for stdout; default: <room name>-<file> here)')
     .option('--approved-only', 'edl, otio: leave out shots with nothing approved')
     .action(async (roomId: string, o: { format: ExportFormat; out?: string; approvedOnly?: boolean }) => {
-      const services = cli.open();
-      cli.requireRoom(services, roomId);
+      const services = await cli.open();
+      await cli.requireRoom(services, roomId);
       const exports = openExports(services);
       const progress = (line: string) => process.stderr.write(line + '\n');
       try {
@@ -31,7 +29,7 @@ export function handOverCommands(program: Command, cli: { open: () => Services; 
           await exports.write(roomId, o.format, process.stdout, { approvedOnly: o.approvedOnly, progress });
           return;
         }
-        const out = path.resolve(o.out ?? exports.fileName(roomId, o.format));
+        const out = path.resolve(o.out ?? (await exports.fileName(roomId, o.format)));
         // Written beside the target and renamed at the end: a failed export leaves no half file.
         const tmp = `${out}.${process.pid}.part`;
         try {
@@ -46,7 +44,7 @@ export function handOverCommands(program: Command, cli: { open: () => Services; 
         console.error(e instanceof LoupeError ? `${e.code}: ${e.message}` : `export failed: ${(e as Error).message}`);
         process.exitCode = 1;
       } finally {
-        services.db.close();
+        await services.db.destroy();
       }
     });
 
@@ -56,18 +54,18 @@ export function handOverCommands(program: Command, cli: { open: () => Services; 
     .description("call a URL on a room's events (LOUPE_WEBHOOKS adds URLs for every room)")
     .argument('<room>', 'room id')
     .argument('<url>', 'http:// or https:// URL')
-    .action((roomId: string, url: string) => {
-      const services = cli.open();
-      cli.requireRoom(services, roomId);
+    .action(async (roomId: string, url: string) => {
+      const services = await cli.open();
+      await cli.requireRoom(services, roomId);
       try {
-        const row = new WebhookRepository(services.db).add(roomId, checkWebhookUrl(url));
+        const row = await new WebhookRepository(services.db).add(roomId, checkWebhookUrl(url));
         console.log(row.id);
         process.stderr.write(`webhook ${row.id}: ${row.url} gets room ${roomId}'s events, signed with the secret \`loupe webhook secret\` prints\n`);
       } catch (e) {
         console.error(e instanceof LoupeError ? `${e.code}: ${e.message}` : (e as Error).message);
         process.exitCode = 2;
       } finally {
-        services.db.close();
+        await services.db.destroy();
       }
     });
   webhook
@@ -75,35 +73,35 @@ export function handOverCommands(program: Command, cli: { open: () => Services; 
     .description('list webhooks (of one room, or all) and the server-wide ones from LOUPE_WEBHOOKS')
     .argument('[room]', 'room id')
     .option('--json', 'print JSON')
-    .action((roomId: string | undefined, o: { json?: boolean }) => {
-      const services = cli.open();
-      const rows = new WebhookRepository(services.db).list(roomId);
+    .action(async (roomId: string | undefined, o: { json?: boolean }) => {
+      const services = await cli.open();
+      const rows = await new WebhookRepository(services.db).list(roomId);
       const global = webhookSettings(process.env).urls.map((url) => ({ id: 'env', roomId: '*', url, createdAt: null }));
       const all = [...global, ...rows];
       if (o.json) console.log(JSON.stringify(all, null, 2));
       else for (const r of all) console.log(`${r.id.padEnd(8)}  ${r.roomId.padEnd(12)}  ${r.url}`);
-      services.db.close();
+      await services.db.destroy();
     });
   webhook
     .command('remove')
     .description('stop calling a webhook')
     .argument('<id>', 'webhook id (from `webhook list`)')
-    .action((id: string) => {
-      const services = cli.open();
-      if (new WebhookRepository(services.db).remove(id)) console.log(`removed ${id}`);
+    .action(async (id: string) => {
+      const services = await cli.open();
+      if (await new WebhookRepository(services.db).remove(id)) console.log(`removed ${id}`);
       else {
         console.error(`WEBHOOK_NOT_FOUND: no webhook ${id}`);
         process.exitCode = 2;
       }
-      services.db.close();
+      await services.db.destroy();
     });
   webhook
     .command('secret')
     .description('print the secret webhook signatures are made with (LOUPE_WEBHOOK_SECRET, else generated and kept in the data folder)')
-    .action(() => {
+    .action(async () => {
       if (process.env.LOUPE_WEBHOOK_SECRET) return void console.log(process.env.LOUPE_WEBHOOK_SECRET);
-      const services = cli.open();
-      console.log(new WebhookRepository(services.db).secret());
-      services.db.close();
+      const services = await cli.open();
+      console.log(await new WebhookRepository(services.db).secret());
+      await services.db.destroy();
     });
 }

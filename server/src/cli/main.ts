@@ -3,7 +3,7 @@ import { ensureAllModels } from '@loupe/models';
 import { Roles, type Role } from '@loupe/shared';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { openServices, printInvites, startServer, startWorker } from '../main.js';
+import { openServices, printInvites, startServer, startWorker, type Services } from '../main.js';
 import { handOverCommands } from './hand-over.commands.js';
 import { isApiError, upload } from './upload.js';
 
@@ -57,23 +57,23 @@ room
   .option('--json', 'print JSON: { room, invites: [{ role, name, token, url, expiresAt }] }')
   .option('--no-demo', 'create the room without the demo shot')
   .action(async (o: { name: string; json?: boolean; demo: boolean }) => {
-    const services = openCli();
+    const services = await openCli();
     const { room: created, invites } = await services.roomService.create(o.name, { demo: o.demo });
     if (o.json) console.log(JSON.stringify({ room: created, invites }, null, 2));
     else printInvites(created.name, invites);
-    services.db.close();
+    await services.db.destroy();
   });
 
 room
   .command('list')
   .description('list rooms')
   .option('--json', 'print JSON')
-  .action((o: { json?: boolean }) => {
-    const services = openCli();
-    const rows = services.rooms.list();
+  .action(async (o: { json?: boolean }) => {
+    const services = await openCli();
+    const rows = await services.rooms.list();
     if (o.json) console.log(JSON.stringify(rows, null, 2));
     else for (const r of rows) console.log(`${r.id}  ${r.name}  (created ${r.createdAt})`);
-    services.db.close();
+    await services.db.destroy();
   });
 
 const invite = program.command('invite').description('invite links: create, list, revoke');
@@ -85,40 +85,40 @@ invite
   .option('--name <name>', 'name shown to the others')
   .option('--json', 'print JSON: { id, role, name, token, url, expiresAt }')
   .action(async (roomId: string, o: { role: Role; name?: string; json?: boolean }) => {
-    const services = openCli();
-    requireRoom(services, roomId);
+    const services = await openCli();
+    await requireRoom(services, roomId);
     const created = await services.roomService.invite(roomId, o.role, o.name);
     console.log(o.json ? JSON.stringify(created, null, 2) : created.url);
-    services.db.close();
+    await services.db.destroy();
   });
 invite
   .command('list')
   .description("list a room's invites")
   .argument('<room>', 'room id')
   .option('--json', 'print JSON')
-  .action((roomId: string, o: { json?: boolean }) => {
-    const services = openCli();
-    requireRoom(services, roomId);
-    const rows = services.inviteRows.listForRoom(roomId);
+  .action(async (roomId: string, o: { json?: boolean }) => {
+    const services = await openCli();
+    await requireRoom(services, roomId);
+    const rows = await services.inviteRows.listForRoom(roomId);
     if (o.json) console.log(JSON.stringify(rows, null, 2));
     else for (const r of rows) console.log(`${r.id}  ${r.role.padEnd(8)} ${r.name.padEnd(16)} ${r.revokedAt ? `revoked ${r.revokedAt}` : `expires ${r.expiresAt}`}`);
-    services.db.close();
+    await services.db.destroy();
   });
 invite
   .command('revoke')
   .description('revoke an invite: refused from now on; the servers close its open connections within INVITE_CHECK_S (2 s)')
   .argument('<invite>', 'invite id (from `invite list`)')
-  .action((id: string) => {
-    const services = openCli();
-    if (!services.inviteRows.revoke(id, new Date().toISOString())) {
+  .action(async (id: string) => {
+    const services = await openCli();
+    if (!(await services.inviteRows.revoke(id, new Date().toISOString()))) {
       console.error(`INVITE_NOT_FOUND: no invite ${id}`);
       process.exitCode = 2;
     } else console.log(`revoked ${id}`);
-    services.db.close();
+    await services.db.destroy();
   });
 
-function requireRoom(services: ReturnType<typeof openCli>, roomId: string) {
-  if (!services.rooms.get(roomId)) {
+async function requireRoom(services: Services, roomId: string) {
+  if (!(await services.rooms.get(roomId))) {
     console.error(`ROOM_NOT_FOUND: no room ${roomId} in ${program.opts().data}`);
     process.exit(2);
   }
@@ -139,10 +139,10 @@ program
     let token = o.token ?? process.env.LOUPE_TOKEN;
     if (!token) {
       // On the server's machine: make an artist invite from the data folder.
-      const services = openCli();
-      requireRoom(services, roomId);
+      const services = await openCli();
+      await requireRoom(services, roomId);
       token = (await services.roomService.invite(roomId, 'artist', 'CLI upload')).token;
-      services.db.close();
+      await services.db.destroy();
     }
     try {
       process.exitCode = await upload({ server: o.server, room: roomId, token, files, shotId: o.shot, shotName: o.name, fps: o.fps ? Number(o.fps) : undefined, json: o.json });
@@ -162,7 +162,7 @@ program
 
 handOverCommands(program, { open: openCli, requireRoom });
 
-function openCli() {
+function openCli(): Promise<Services> {
   const { data } = program.opts<{ data: string }>();
   const config = loadConfig({ ...process.env, DATA_DIR: data });
   // Progress goes to stderr so that --json output stays parseable.

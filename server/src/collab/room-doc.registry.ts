@@ -5,6 +5,7 @@ import { guardAwareness } from './awareness-guard.js';
 import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
 import type { DocBus } from '../cluster/doc-bus.js';
+import { storageRefusal } from '../store/storage-errors.js';
 
 /** Who sent a change: typed so that nothing is echoed back to its sender. */
 export type Origin =
@@ -38,24 +39,46 @@ type UpdateListener = (room: LoadedRoom, update: Uint8Array, origin: Origin) => 
 type AwarenessListener = (room: LoadedRoom, changed: number[], origin: Origin | null) => void;
 type LoadListener = (room: LoadedRoom) => void;
 
+/** A member's update on its way: checked, stored, then applied and shown (see `submit`). */
+interface Submitted {
+  room: LoadedRoom;
+  update: Uint8Array;
+  origin: Origin;
+  /** Checks the update against the document as it is when its batch forms: false when it changes nothing; throws a refusal. */
+  check: () => boolean | Promise<boolean>;
+  /** Refused once already because of an update of the same batch: a second refusal is final. */
+  checkedAgain: boolean;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 const COMPACT_AFTER = 500;
 const LOADING = Symbol('loading');
 
 /**
- * The room documents in memory. A document is loaded from the database on first use, every accepted
- * update is sent to the room's sockets at once and stored before it is acknowledged (the updates of
- * one event-loop turn in one transaction: see flushed), and a room nobody holds is unloaded after a delay.
- * With a bus (scale-out), what this node accepts is published to the other nodes and what they
- * accepted is applied here, never stored or published again.
+ * The room documents in memory. A document is loaded from the database on first use, and a room
+ * nobody holds is unloaded after a delay, once none of its updates is still being stored.
+ *
+ * Seen means stored: a member's update is checked, stored, and only then applied to the document,
+ * sent to the room's other members and to other nodes, and acknowledged. Updates are stored in
+ * batches (group commit): every update submitted while a batch is being written goes into the next
+ * one, written as one INSERT. A batch that cannot be stored is refused to each sender (STORAGE_FULL,
+ * STORAGE_FAILED) and shown to nobody; the document stays as it was, and the sender may send again.
+ * With a bus (scale-out), what other nodes accepted (and stored) is applied here, never stored or
+ * published again.
  */
 export class RoomDocRegistry {
   private rooms = new Map<string, LoadedRoom>();
   private updateListeners: UpdateListener[] = [];
   private awarenessListeners: AwarenessListener[] = [];
   private loadListeners: LoadListener[] = [];
-  /** Updates this node accepted, not yet stored (nor published: other nodes rely on store-then-publish). */
-  private unwritten: { roomId: string; update: Uint8Array }[] = [];
-  private flushing: Promise<void> | null = null;
+  /** Submitted updates waiting for the next batch, in arrival order (all rooms). */
+  private queued: Submitted[] = [];
+  /** The batch being written, if any. */
+  private writing: Promise<void> | null = null;
+  private flushScheduled = false;
+  /** Per room, updates submitted and not yet stored or refused; and who waits for none to be left. */
+  private inFlight = new Map<LoadedRoom, { count: number; idle: (() => void)[] }>();
 
   constructor(
     private readonly store: DocRepository,
@@ -77,7 +100,7 @@ export class RoomDocRegistry {
     this.loadListeners.push(fn);
   }
 
-  /** Loads (or returns) the room and marks `holder` as using it. */
+  /** Loads (or returns) the room and marks `holder` as using it; await its `ready` before reading it. */
   hold(roomId: string, holder: string): LoadedRoom {
     return this.holding(this.rooms.get(roomId) ?? this.load(roomId).room, holder);
   }
@@ -89,10 +112,10 @@ export class RoomDocRegistry {
    * server's run at the same time; the room's `ready` settles once it is built. Null when the room
    * is loaded already (hold it as usual).
    */
-  holdCold(roomId: string, holder: string, loadAfter: Promise<void>): { room: LoadedRoom; rows: Uint8Array[] } | null {
+  holdCold(roomId: string, holder: string, loadAfter: Promise<void>): { room: LoadedRoom; rows: Promise<Uint8Array[]> } | null {
     if (this.rooms.has(roomId)) return null;
     const { room, rows } = this.load(roomId, loadAfter);
-    return { room: this.holding(room, holder), rows: rows.map((r) => r.data) };
+    return { room: this.holding(room, holder), rows: rows.then((r) => r.map((x) => x.data)) };
   }
 
   private holding(room: LoadedRoom, holder: string): LoadedRoom {
@@ -104,7 +127,7 @@ export class RoomDocRegistry {
   release(roomId: string, holder: string): void {
     const room = this.rooms.get(roomId);
     if (!room || !room.holders.delete(holder) || room.holders.size > 0) return;
-    room.unloadTimer = setTimeout(() => this.unload(roomId), this.idleUnloadMs);
+    room.unloadTimer = setTimeout(() => void this.unload(roomId), this.idleUnloadMs);
     room.unloadTimer.unref();
   }
 
@@ -117,43 +140,115 @@ export class RoomDocRegistry {
   }
 
   /**
-   * Resolves once every update accepted so far is stored and published (rejects if the write
-   * failed). An update is acknowledged only after this: an ack means durable.
+   * Stores a member's update, then applies it to the document, which tells the room's members and
+   * other nodes; resolves then (acknowledge it now: it is stored and shown). `check` runs first,
+   * against the document as it is then (with the updates stored before it applied): it returns false
+   * when the update changes nothing (resolved at once, nothing stored) and throws a LoupeError to
+   * refuse it. Rejects with that refusal, or with STORAGE_FULL / STORAGE_FAILED when the write failed:
+   * the update was then shown to nobody and the document is as it was.
    */
-  flushed(): Promise<void> {
-    if (this.unwritten.length === 0) return this.flushing ?? Promise.resolve();
-    this.flushing ??= new Promise<void>((resolve, reject) =>
-      setImmediate(() => {
-        this.flushing = null;
-        try {
-          this.writeUnwritten();
-          resolve();
-        } catch (err) {
-          this.log.error({ err }, 'room document updates not stored');
-          reject(err);
-        }
-      }),
-    );
-    return this.flushing;
+  submit(room: LoadedRoom, update: Uint8Array, origin: Origin, check: () => boolean | Promise<boolean>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const counter = this.inFlight.get(room) ?? { count: 0, idle: [] };
+      this.inFlight.set(room, counter);
+      counter.count++;
+      const settle = () => {
+        if (--counter.count > 0) return;
+        this.inFlight.delete(room);
+        counter.idle.splice(0).forEach((fn) => fn());
+      };
+      this.queued.push({
+        room,
+        update,
+        origin,
+        check,
+        checkedAgain: false,
+        resolve: () => (settle(), resolve()),
+        reject: (err) => (settle(), reject(err)),
+      });
+      this.scheduleFlush();
+    });
   }
 
-  private writeUnwritten(): void {
-    const rows = this.unwritten.splice(0);
-    if (rows.length === 0) return;
-    this.store.appendMany(rows);
-    for (const r of rows) this.bus?.publish(r.roomId, 'update', r.update);
-  }
-
-  /**
-   * Applies a client's update. The room's sockets are told at once; the write is queued: await
-   * flushed() before acknowledging.
-   */
-  applyUpdate(room: LoadedRoom, update: Uint8Array, origin: Origin): void {
-    try {
-      Y.applyUpdate(room.doc, update, origin);
-    } catch {
-      throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'The Yjs update could not be applied.');
+  /** Resolves once every update submitted so far is stored and shown, or refused. */
+  async flushed(): Promise<void> {
+    while (this.queued.length > 0 || this.writing) {
+      if (this.writing) await this.writing;
+      else await this.flush();
     }
+  }
+
+  /** The next batch forms one event-loop turn from now (updates arriving together go in it), or when the one being written is done. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.writing) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /** Checks, stores and applies the queued updates (one batch); never rejects. */
+  private async flush(): Promise<void> {
+    if (this.writing || this.queued.length === 0) return;
+    const batch: Submitted[] = [];
+    const retry: Submitted[] = [];
+    const touched = new Set<LoadedRoom>();
+    for (const s of this.queued.splice(0)) {
+      if (this.rooms.get(s.room.id) !== s.room) {
+        s.reject(new LoupeError(ErrorCode.NOT_JOINED, 'The room was closed; join it again.'));
+        continue;
+      }
+      try {
+        if (await s.check()) {
+          batch.push(s);
+          touched.add(s.room);
+        } else s.resolve();
+      } catch (err) {
+        // It may build on an update of this batch, which the document does not hold yet: checked again after it.
+        if (!s.checkedAgain && touched.has(s.room)) retry.push(Object.assign(s, { checkedAgain: true }));
+        else s.reject(err);
+      }
+    }
+    this.queued.unshift(...retry);
+    if (batch.length === 0) {
+      if (this.queued.length) this.scheduleFlush();
+      return;
+    }
+    const written = this.store.appendMany(batch.map((s) => ({ roomId: s.room.id, update: s.update })));
+    this.writing = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await written;
+    } catch (err) {
+      const refusal = storageRefusal(err) ?? new LoupeError(ErrorCode.STORAGE_FAILED, 'The change could not be stored, so nobody was shown it: send it again.');
+      this.log.error({ err: (err as Error).message, updates: batch.length, code: refusal.code }, 'room document updates not stored; refused to their senders');
+      this.writing = null;
+      for (const s of batch) s.reject(refusal);
+      if (this.queued.length) this.scheduleFlush();
+      return;
+    }
+    this.writing = null;
+    // Stored: now the document, its members and the other nodes see them (the doc's 'update' event), then the senders' acks.
+    for (const s of batch) {
+      try {
+        Y.applyUpdate(s.room.doc, s.update, s.origin);
+        s.resolve();
+      } catch (err) {
+        // Checked before it was stored, so not expected: the stored row is read again at the next load.
+        this.log.error({ room: s.room.id, err: (err as Error).message }, 'a stored update could not be applied');
+        s.reject(new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'The Yjs update could not be applied.'));
+      }
+    }
+    if (this.queued.length) this.scheduleFlush();
+  }
+
+  /** Resolves once none of the room's submitted updates is still being checked or stored. */
+  private settled(room: LoadedRoom): Promise<void> {
+    const counter = this.inFlight.get(room);
+    return counter ? new Promise((r) => counter.idle.push(r)) : Promise.resolve();
   }
 
   /**
@@ -179,68 +274,71 @@ export class RoomDocRegistry {
    * update before it publishes it, so one that dies in between leaves it only in the database: read
    * when a member joins (often one who just lost that node) and when the bus comes back.
    */
-  catchUp(room: LoadedRoom): void {
+  async catchUp(room: LoadedRoom): Promise<void> {
     if (!this.bus) return;
-    const rows = this.store.rows(room.id, room.storedUpTo);
-    if (!rows.length) return;
+    const rows = await this.store.rows(room.id, room.storedUpTo);
+    if (!rows.length || this.rooms.get(room.id) !== room) return;
     applyAll(room.doc, rows, REMOTE);
-    room.storedUpTo = rows.at(-1)!.id;
+    room.storedUpTo = Math.max(room.storedUpTo, rows.at(-1)!.id);
   }
 
   /** After the bus was cut (Redis restarted): every loaded room catches up from the database. */
-  resync(): void {
-    for (const room of this.rooms.values()) this.catchUp(room);
+  async resync(): Promise<void> {
+    await Promise.all([...this.rooms.values()].map((room) => this.catchUp(room)));
   }
 
-  closeAll(): void {
-    this.writeUnwritten();
-    for (const id of [...this.rooms.keys()]) this.unload(id);
+  /** Stores what was submitted, then unloads every room (compacting the long ones). */
+  async closeAll(): Promise<void> {
+    await this.flushed();
+    await Promise.all([...this.rooms.keys()].map((id) => this.unload(id, true)));
   }
 
   /**
-   * Reads the room's stored rows and builds its document from them, at once or once `after`
-   * settles (the room's `ready` covers it: nothing may read or write the document before).
+   * Reads the room's stored rows and builds its document from them, once read and (if given) once
+   * `after` settles: the room's `ready` covers both, and nothing may read or write the document before.
    */
-  private load(roomId: string, after?: Promise<void>): { room: LoadedRoom; rows: { id: number; data: Uint8Array }[] } {
+  private load(roomId: string, after?: Promise<void>): { room: LoadedRoom; rows: Promise<{ id: number; data: Uint8Array }[]> } {
     const doc = new Y.Doc({ gc: true });
-    const rows = this.store.rows(roomId);
-    const upTo = rows.at(-1)?.id ?? 0;
     const awareness = new awarenessProtocol.Awareness(doc);
     awareness.setLocalState(null); // the server has no presence of its own
-    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve(), storedUpTo: upTo, built: false };
+    const room: LoadedRoom = { id: roomId, doc, awareness, holders: new Set(), awarenessOwners: new Map(), unloadTimer: null, ready: Promise.resolve(), storedUpTo: 0, built: false };
     awareness.on('update', ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: Origin | null) => {
       const changed = [...added, ...updated, ...removed];
       if (this.bus && !isRemote(origin)) this.bus.publish(roomId, 'awareness', awarenessProtocol.encodeAwarenessUpdate(awareness, changed));
       for (const fn of this.awarenessListeners) fn(room, changed, origin);
     });
     this.rooms.set(roomId, room);
-    const build = () => {
+    const rows = this.store.rows(roomId);
+    const build = (rows: { id: number; data: Uint8Array }[]) => {
       if (this.rooms.get(roomId) !== room) return;
+      const upTo = rows.at(-1)?.id ?? 0;
+      room.storedUpTo = upTo;
       if (rows.length > 0) applyAll(doc, rows, LOADING);
       room.built = true;
       // Compacted a moment later, so that the members waiting for the room are answered first (the
       // document then holds at least the rows up to upTo: what replaceUpTo needs).
       if (rows.length > COMPACT_AFTER) {
-        setImmediate(() => this.rooms.get(roomId) === room && this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc)));
+        setImmediate(() => {
+          if (this.rooms.get(roomId) !== room) return;
+          this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc)).catch((err: Error) => this.log.warn({ room: roomId, err: err.message }, 'room document not compacted'));
+        });
       }
       doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
         if (origin === LOADING) return;
+        // Stored already (submit) or by another node (remote): shown to the room, and published if it is ours.
         for (const fn of this.updateListeners) fn(room, update, origin ?? { kind: 'server' });
-        if (!isRemote(origin)) {
-          // Stored (then published) in the next batch; the sender's ack waits for it (flushed).
-          this.unwritten.push({ roomId, update });
-          void this.flushed().catch(() => {}); // logged there, refused to the awaiting sender
-        }
+        if (!isRemote(origin)) this.bus?.publish(roomId, 'update', update);
       });
       for (const fn of this.loadListeners) fn(room);
       this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
     };
     const listen = () => (this.bus ? this.listen(room) : Promise.resolve());
-    if (after) room.ready = after.then(build).then(listen);
-    else {
-      build();
-      room.ready = listen();
-    }
+    room.ready = (after ? Promise.all([rows, after]).then(([r]) => r) : rows).then(build).then(listen);
+    room.ready.catch((err: Error) => {
+      // Not loaded: the next member to join loads it again.
+      if (this.rooms.get(roomId) === room) this.rooms.delete(roomId);
+      this.log.error({ room: roomId, err: err.message }, 'room document could not be loaded');
+    });
     return { room, rows };
   }
 
@@ -261,7 +359,7 @@ export class RoomDocRegistry {
       if (this.rooms.get(room.id) !== room) return;
       // Presence is not stored: ask the nodes that hold the room for their members' presence now.
       this.bus!.publish(room.id, 'presence?', new Uint8Array(0));
-      this.catchUp(room);
+      await this.catchUp(room);
     } catch (err) {
       this.log.error({ room: room.id, err: (err as Error).message }, 'cannot hear other nodes for this room');
     }
@@ -273,29 +371,39 @@ export class RoomDocRegistry {
     if (mine.length) this.bus?.publish(room.id, 'awareness', awarenessProtocol.encodeAwarenessUpdate(room.awareness, mine));
   }
 
-  private unload(roomId: string): void {
+  /**
+   * Unloads a room nobody holds, once its submitted updates are stored (or refused); a room held
+   * again meanwhile stays (unless `closing`). Long rooms are compacted afterwards.
+   */
+  private async unload(roomId: string, closing = false): Promise<void> {
     const room = this.rooms.get(roomId);
     if (!room) return;
-    if (room.unloadTimer) clearTimeout(room.unloadTimer);
+    if (room.unloadTimer) clearTimeout(room.unloadTimer), (room.unloadTimer = null);
+    await this.settled(room);
+    await room.ready.catch(() => {});
+    if (this.rooms.get(roomId) !== room || (!closing && room.holders.size > 0)) return;
+    this.rooms.delete(roomId);
     this.bus?.leave(roomId);
-    this.writeUnwritten();
-    if (this.store.count(roomId) > COMPACT_AFTER) this.compact(roomId);
     room.awareness.destroy();
     room.doc.destroy();
-    this.rooms.delete(roomId);
     this.log.debug({ room: roomId }, 'room document unloaded');
+    try {
+      if ((await this.store.count(roomId)) > COMPACT_AFTER) await this.compact(roomId);
+    } catch (err) {
+      this.log.warn({ room: roomId, err: (err as Error).message }, 'room document not compacted');
+    }
   }
 
   /**
    * Replaces the stored updates by one snapshot made from those same rows (not from this node's
    * document, which may hold changes another node stored after them): rows appended meanwhile stay.
    */
-  private compact(roomId: string): void {
-    const rows = this.store.rows(roomId);
+  private async compact(roomId: string): Promise<void> {
+    const rows = await this.store.rows(roomId);
     if (rows.length < 2) return;
     const doc = new Y.Doc({ gc: true });
     applyAll(doc, rows, null);
-    this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc));
+    await this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc));
     doc.destroy();
   }
 }

@@ -6,10 +6,23 @@ import { guardUpdate } from './update-guard.js';
 import type { ClientIdBindings } from './client-ids.js';
 import { changesDoc, type LoadedRoom, type Origin, type RoomDocRegistry } from './room-doc.registry.js';
 
+/** What a sync message leads to: the reply to send back at once, and the member's update being stored. */
+export interface SyncOutcome {
+  reply: Uint8Array | null;
+  /**
+   * Resolves once the member's update is stored and shown to the room (at once when the message
+   * carries none, or nothing new); rejects with the refusal (BAD_ANNOTATION, FORBIDDEN_ROLE,
+   * STORAGE_FULL ...), the update then shown to nobody.
+   */
+  stored: Promise<void>;
+}
+
 /**
  * Handles one y-protocols sync message from a member. Step 1 is answered with step 2; step 2 and
- * updates are applied (and stored) only if the member may write and the update guard accepts all of
- * it — a refused message changes nothing, in memory or stored. Returns the reply to send back, if any.
+ * updates are stored and applied only if the member may write and the update guard accepts all of
+ * it — a refused message changes nothing, in memory or stored — checked against the document as it
+ * is when their turn comes (see RoomDocRegistry.submit). Throws at once only for a message that
+ * cannot be read.
  */
 export function applySyncMessage(
   room: LoadedRoom,
@@ -17,7 +30,7 @@ export function applySyncMessage(
   origin: Origin & { kind: 'socket' | 'ws' },
   writer: DocWriter,
   deps: { docs: RoomDocRegistry; clientIds: ClientIdBindings },
-): Uint8Array | null {
+): SyncOutcome {
   const decoder = decoding.createDecoder(data);
   let type: number;
   try {
@@ -38,25 +51,45 @@ export function applySyncMessage(
     } catch {
       throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Malformed state vector in sync step 1.');
     }
-    return encoding.toUint8Array(encoder);
+    return { reply: encoding.toUint8Array(encoder), stored: Promise.resolve() };
   }
   if (type !== syncProtocol.messageYjsSyncStep2 && type !== syncProtocol.messageYjsUpdate) {
     throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, `Unknown sync message type ${type}.`);
   }
   let update: Uint8Array;
-  let changes: ReturnType<typeof changesDoc>;
   try {
     update = decoding.readVarUint8Array(decoder);
-    changes = changesDoc(room.doc, update);
   } catch {
     throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Malformed Yjs update.');
   }
-  if (!changes) return null;
-  if (!can(writer.role, 'annotate')) throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Your role can view this room but not draw in it.');
-  // The guard reads what changesDoc decoded: each update is decoded once, not twice.
   const { clientIds } = deps;
-  const fresh = guardUpdate({ doc: room.doc, writer, ownerOf: (c) => clientIds.ownerOf(room, c) }, changes.structs, changes.ds);
-  clientIds.bind(room, fresh, writer.id);
-  deps.docs.applyUpdate(room, update, origin);
-  return null;
+  const decode = () => {
+    try {
+      return changesDoc(room.doc, update);
+    } catch {
+      throw new LoupeError(ErrorCode.BAD_YJS_MESSAGE, 'Malformed Yjs update.');
+    }
+  };
+  const guard = (changes: NonNullable<ReturnType<typeof changesDoc>>) =>
+    guardUpdate({ doc: room.doc, writer, ownerOf: (c) => clientIds.ownerOf(room, c) }, changes.structs, changes.ds);
+  const check = async () => {
+    let changes = decode();
+    if (!changes) return false;
+    if (!can(writer.role, 'annotate')) throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Your role can view this room but not draw in it.');
+    // Who owns the client ids it uses, as stored (another node may have bound one since this room loaded).
+    const ids = new Set<number>(changes.structs.map((st) => st.id.client));
+    for (const c of changes.ds.clients.keys()) ids.add(c);
+    await clientIds.load(room, ids);
+    // The document may have moved on meanwhile (other nodes): decoded and guarded again, as it is now.
+    changes = decode();
+    if (!changes) return false;
+    const fresh = guard(changes);
+    if (fresh.length === 0) return true;
+    await clientIds.bind(room, fresh, writer.id);
+    changes = decode();
+    if (!changes) return false;
+    guard(changes);
+    return true;
+  };
+  return { reply: null, stored: deps.docs.submit(room, update, origin, check) };
 }

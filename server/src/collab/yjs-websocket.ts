@@ -98,7 +98,7 @@ export function attachYjsWebsocket(
     try {
       const claims = await deps.invites.verify(url.searchParams.get('token'));
       if (claims.room !== roomId) throw new LoupeError('WRONG_ROOM', 'This invite is for another room.');
-      if (!deps.rooms.get(roomId)) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
+      if (!(await deps.rooms.get(roomId))) throw new LoupeError('ROOM_NOT_FOUND', `Room ${roomId} does not exist.`);
       if (socket.destroyed) return; // gone while its token was checked
       wss.handleUpgrade(req, socket, head, (ws) => {
         connect(ws, roomId, claims);
@@ -154,25 +154,35 @@ export function attachYjsWebsocket(
           if (body.byteLength > Limits.maxYjsMessageBytes) return closeWith(CloseCode.TOO_LARGE, `${ErrorCode.MESSAGE_TOO_LARGE}: over ${Limits.maxYjsMessageBytes} bytes`);
           await syncRate.take(id);
           if (ws.readyState !== ws.OPEN) return;
-          try {
-            const reply = applySyncMessage(room, body, peer.origin, writer, { docs, clientIds: deps.clientIds });
-            if (reply) send(ws, frame(messageSync, reply));
-          } catch (e) {
-            if (!(e instanceof LoupeError) || e.code === ErrorCode.BAD_YJS_MESSAGE) throw e;
-            // A refused change (role, authorship, schema): nothing applied; the peer is told and stays.
-            const enc = encoding.createEncoder();
-            encoding.writeVarUint(enc, messageAuth);
-            authProtocol.writePermissionDenied(enc, `${e.code}: ${e.message}`);
-            send(ws, encoding.toUint8Array(enc));
-          }
+          const { reply, stored } = applySyncMessage(room, body, peer.origin, writer, { docs, clientIds: deps.clientIds });
+          if (reply) send(ws, frame(messageSync, reply));
+          // Not awaited: the peer's next messages go on while this one is stored (in order, see submit).
+          stored.catch((e: unknown) => refused(e));
         } else if (type === messageAwareness) {
           if (!awarenessRate.allow(id)) return; // presence is volatile: the excess is dropped, as on Socket.IO
-          docs.applyAwareness(room, decoding.readVarUint8Array(decoder), peer.origin, (ids) => deps.clientIds.bind(room, ids, claims.sub, 'presence'));
+          docs.applyAwareness(room, decoding.readVarUint8Array(decoder), peer.origin, (ids) => deps.clientIds.claim(room, ids, claims.sub, (e) => log.warn({ room: roomId, err: e.message }, 'presence client id not stored')));
         } else if (type === messageQueryAwareness) {
           sendAwareness(peer, [...room.awareness.getStates().keys()]);
         }
       } catch (e) {
         if (e instanceof LoupeError && e.code === ErrorCode.FORBIDDEN_ROLE) return; // someone else's presence: ignored
+        log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
+        ws.close(CloseCode.UNREADABLE, 'bad message');
+      }
+    };
+    /** The peer's update was refused or not stored (y-websocket has no acks). */
+    const refused = (e: unknown) => {
+      if (e instanceof LoupeError && (e.code === ErrorCode.STORAGE_FULL || e.code === ErrorCode.STORAGE_FAILED)) {
+        // Shown to nobody: closed so that the provider reconnects and sends what the server lacks again.
+        log.warn({ room: roomId, peer: id, code: e.code }, 'y-websocket update not stored; closing so the peer resends it');
+        ws.close(1011, e.code);
+      } else if (e instanceof LoupeError && e.code !== ErrorCode.BAD_YJS_MESSAGE) {
+        // A refused change (role, authorship, schema): nothing applied; the peer is told and stays.
+        const enc = encoding.createEncoder();
+        encoding.writeVarUint(enc, messageAuth);
+        authProtocol.writePermissionDenied(enc, `${e.code}: ${e.message}`);
+        send(ws, encoding.toUint8Array(enc));
+      } else {
         log.warn({ room: roomId, peer: id, err: (e as Error).message }, 'bad y-websocket message; closing');
         ws.close(CloseCode.UNREADABLE, 'bad message');
       }

@@ -19,7 +19,7 @@ export interface FixQueue {
   /** Stops taking jobs. */
   shutdown(): Promise<void>;
   /** No job waiting or running here. */
-  readonly idle: boolean;
+  idle(): Promise<boolean>;
 }
 
 /** The order jobs run in: priority, then arrival. */

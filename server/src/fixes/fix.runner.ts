@@ -48,8 +48,8 @@ export interface StoredRecord extends JobRecord {
 
 /** What a running job reports while the runner computes it. */
 export interface RunContext {
-  /** Stores the job's new state and tells the room. */
-  save(rec: StoredRecord): void;
+  /** Stores the job's new state, then tells the room (writes of a job land in order). */
+  save(rec: StoredRecord): Promise<void>;
   /** Sends a finished (or preview) tile to the room. */
   tile(tile: Tile): void;
   /** The job's version exists: tell the room. */
@@ -151,9 +151,9 @@ export class FixRunner {
     return model;
   }
 
-  referenceOf(roomId: string, p: MatchGradeParams): Version {
-    const ref = this.deps.versions.get(p.referenceVersionId);
-    if (!ref || this.deps.versions.roomOf(ref.id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No reference version ${p.referenceVersionId} in this room.`);
+  async referenceOf(roomId: string, p: MatchGradeParams): Promise<Version> {
+    const ref = await this.deps.versions.get(p.referenceVersionId);
+    if (!ref || (await this.deps.versions.roomOf(ref.id)) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No reference version ${p.referenceVersionId} in this room.`);
     if (ref.media.type === 'video' && p.referenceFrame >= ref.media.frameCount) {
       throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Reference frame ${p.referenceFrame} is past the last frame (${ref.media.frameCount - 1}).`);
     }
@@ -164,10 +164,10 @@ export class FixRunner {
     const { job } = rec;
     const started = new Date().toISOString();
     rec.job = { ...job, state: 'running', position: 0 };
-    ctx.save(rec);
+    await ctx.save(rec);
     await this.deps.models.load();
 
-    const version = this.deps.versions.get(job.versionId)!;
+    const version = (await this.deps.versions.get(job.versionId))!;
     if (version.media.type !== 'video') throw new LoupeError(ErrorCode.NOT_FIXABLE, 'The source version has no frames.');
     const mediaSha = version.media.blob;
     const fix = FixCatalogue[job.fix];
@@ -184,7 +184,7 @@ export class FixRunner {
       sourceMask = await maskAlpha(job.region, rect, srcW, srcH, rect.width, rect.height);
       const png = await sharp(Buffer.from(sourceMask), { raw: { width: rect.width, height: rect.height, channels: 1 } }).png().toBuffer();
       const sha = await this.deps.blobs.put(png);
-      this.deps.rooms.grantBlob(rec.roomId, sha);
+      await this.deps.rooms.grantBlob(rec.roomId, sha);
       maskInfo = { sha256: sha, width: rect.width, height: rect.height };
     }
 
@@ -218,10 +218,12 @@ export class FixRunner {
     const encodes: Promise<void>[] = [];
     let chain = Promise.resolve();
     let lastSave = 0;
+    // Progress need not wait for its write; a failed one is logged (the next one, or the end, stores it).
+    const progress = () => void ctx.save(rec).catch((err: Error) => this.deps.log.warn({ room: rec.roomId, job: job.id, err: err.message }, 'fix progress not stored'));
     const { provider, rgb: computedRgb, resultPath, depth, info } = await this.deps.inference.run(job.id, run, {
       onStart: ({ tiles: n }) => {
         rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
-        ctx.save(rec);
+        progress();
       },
       onTile: ({ index, rect: r, rgb: pixels, encoded: ready, preview }) => {
         // Tiles are previews for the room: 8 bits even when the result is 16.
@@ -239,7 +241,7 @@ export class FixRunner {
             // Progress is stored and told a few times a second, and at the last tile: not once per tile.
             if (done === total || performance.now() - lastSave >= PROGRESS_EVERY_MS) {
               lastSave = performance.now();
-              ctx.save(rec);
+              progress();
             }
             if (total && Math.floor((4 * done) / total) > Math.floor((4 * (done - 1)) / total)) {
               this.deps.log.info({ room: rec.roomId, job: job.id, tiles: `${done}/${total}` }, `fix ${Math.round((100 * done) / total)}%`);
@@ -255,7 +257,7 @@ export class FixRunner {
     const resultDepth = out ? (out instanceof Uint16Array ? 16 : 8) : depth!;
 
     // The result, its mask and its sidecar are stored before the version that points at them; the version is made once per job.
-    const current = this.deps.versions.get(version.id);
+    const current = await this.deps.versions.get(version.id);
     const stale = !current || current.media.type !== 'video' || current.media.blob !== mediaSha;
     const provenance: Provenance = {
       aiMade: makerOf(plan.model).kind === 'learned',
@@ -288,10 +290,10 @@ export class FixRunner {
     provenance.output.sha256 = sha256;
     const sidecarSha = await this.deps.blobs.put(Buffer.from(JSON.stringify(provenance, null, 2)));
     provenance.sidecarSha256 = sidecarSha;
-    this.deps.rooms.grantBlob(rec.roomId, sha256);
-    this.deps.rooms.grantBlob(rec.roomId, sidecarSha);
+    await this.deps.rooms.grantBlob(rec.roomId, sha256);
+    await this.deps.rooms.grantBlob(rec.roomId, sidecarSha);
     ctx.checkStopped();
-    const created = this.deps.versions.insert(
+    const created = await this.deps.versions.insert(
       rec.roomId,
       {
         id: shortId(),
@@ -308,7 +310,7 @@ export class FixRunner {
       job.id,
     );
     rec.job = { ...rec.job, state: 'done', progress: 1, resultVersionId: created.id, ...(stale ? { stale: true } : {}) };
-    ctx.save(rec);
+    await ctx.save(rec);
     ctx.versionCreated(created);
     this.deps.log.info({ room: rec.roomId, job: job.id, version: created.id, provider, stale, ms: Date.parse(provenance.finishedAt) - Date.parse(started) }, 'fix done');
   }
@@ -358,7 +360,7 @@ export class FixRunner {
         read.catch(() => {});
         try {
           const mp = params as MatchGradeParams;
-          const ref = this.referenceOf(rec.roomId, mp);
+          const ref = await this.referenceOf(rec.roomId, mp);
           const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
           const refPath = this.deps.blobs.path(refSha);
           const refMeta = await sharp(refPath).metadata();

@@ -58,10 +58,10 @@ export class FixService {
     if (!can(member.role, 'requestFix')) {
       throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${member.role} cannot ask for fixes; artists and directors can.`);
     }
-    const existing = this.deps.jobs.byIdempotencyKey(req.room, req.idempotencyKey);
+    const existing = await this.deps.jobs.byIdempotencyKey(req.room, req.idempotencyKey);
     if (existing) return existing.job;
-    const version = this.deps.versions.get(req.versionId);
-    if (!version || this.deps.versions.roomOf(version.id) !== req.room) {
+    const version = await this.deps.versions.get(req.versionId);
+    if (!version || (await this.deps.versions.roomOf(version.id)) !== req.room) {
       throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${req.versionId} in this room.`);
     }
     if (version.media.type !== 'video') {
@@ -82,9 +82,9 @@ export class FixService {
     if (fix.needsMask && !region.mask) throw new LoupeError(ErrorCode.MASK_REQUIRED, `${fix.label} works on a drawn mask: draw around what to change.`);
     await this.deps.models.load();
     this.deps.runner.resolveModel(req.fix, params); // refuses now rather than after queueing
-    if (req.fix === 'match-grade') this.deps.runner.referenceOf(req.room, params as MatchGradeParams);
+    if (req.fix === 'match-grade') await this.deps.runner.referenceOf(req.room, params as MatchGradeParams);
 
-    const active = this.activeJobs(req.room);
+    const active = await this.activeJobs(req.room);
     const roomJobs = active.length;
     if (roomJobs >= Limits.maxQueuedJobsPerRoom) {
       throw new LoupeError(ErrorCode.QUEUE_FULL, `This room already has ${roomJobs} fixes waiting; try again when one finishes.`);
@@ -122,10 +122,10 @@ export class FixService {
       throw new LoupeError(ErrorCode.BAD_REQUEST, 'A feathered edge is for shot renders; a still shows the region as it is.');
     }
     try {
-      this.deps.jobs.insert(rec, req.idempotencyKey);
+      await this.deps.jobs.insert(rec, req.idempotencyKey);
     } catch (e) {
-      // The same request reached another node a moment earlier: that job is the answer.
-      const first = isUniqueViolation(e) ? this.deps.jobs.byIdempotencyKey(req.room, req.idempotencyKey) : undefined;
+      // The same request reached this or another node a moment earlier: that job is the answer.
+      const first = isUniqueViolation(e) ? await this.deps.jobs.byIdempotencyKey(req.room, req.idempotencyKey) : undefined;
       if (first) return first.job;
       throw e;
     }
@@ -138,7 +138,7 @@ export class FixService {
 
   /** Cancels a queued or running job: its requester or a director of the room. */
   async cancel(member: Member, roomId: string, jobId: string): Promise<Job> {
-    const rec = this.deps.jobs.listForRoom(roomId).find((r) => r.job.id === jobId) as StoredRecord | undefined;
+    const rec = (await this.deps.jobs.listForRoom(roomId)).find((r) => r.job.id === jobId) as StoredRecord | undefined;
     if (!rec) throw new LoupeError(ErrorCode.JOB_NOT_FOUND, `No job ${jobId} in this room.`);
     if (rec.job.state !== 'queued' && rec.job.state !== 'running') throw new LoupeError(ErrorCode.JOB_FINISHED, `Job ${jobId} is already ${rec.job.state}.`);
     if (rec.job.requestedBy.id !== member.id && member.role !== 'director') {
@@ -148,8 +148,8 @@ export class FixService {
     return this.deps.queue.cancel(rec, member);
   }
 
-  jobsForRoom(roomId: string): Job[] {
-    return this.deps.jobs.listForRoom(roomId).map((r) => r.job);
+  async jobsForRoom(roomId: string): Promise<Job[]> {
+    return (await this.deps.jobs.listForRoom(roomId)).map((r) => r.job);
   }
 
   /** The fixes and models this server offers now. */
@@ -177,13 +177,14 @@ export class FixService {
     return this.deps.queue.shutdown();
   }
 
-  get idle(): boolean {
-    return this.deps.queue.idle;
+  /** No job waits or runs (here, or anywhere with Redis). */
+  idle(): Promise<boolean> {
+    return this.deps.queue.idle();
   }
 
   /** The room's jobs that wait or run, wherever they run. */
-  private activeJobs(roomId: string): StoredRecord[] {
-    return (this.deps.jobs.listForRoom(roomId) as StoredRecord[]).filter((r) => r.job.state === 'queued' || r.job.state === 'running');
+  private async activeJobs(roomId: string): Promise<StoredRecord[]> {
+    return ((await this.deps.jobs.listForRoom(roomId)) as StoredRecord[]).filter((r) => r.job.state === 'queued' || r.job.state === 'running');
   }
 
   /** Arrival order across processes: milliseconds, kept increasing within this one. */

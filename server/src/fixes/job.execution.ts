@@ -7,8 +7,11 @@ import type { FixEvents } from './fix.relay.js';
 
 /** Where a job's state, tiles, frames and version go: the database and the room (directly, or over Redis). */
 export interface JobSink {
-  /** Stores the job's state and tells the room. */
-  save(rec: StoredRecord): void;
+  /**
+   * Stores the job's state, then tells the room. Writes of one job land in the order they were
+   * made; resolves once this one is stored and told (rejects if it could not be stored).
+   */
+  save(rec: StoredRecord): Promise<void>;
   tile(roomId: string, tile: Tile): void;
   /** A frame of a shot render landed. */
   frame(roomId: string, f: RenderedFrame): void;
@@ -26,11 +29,21 @@ export interface FixRecorder {
  * once, then told to the rooms through `out` (this node's relay, or Redis for every API node).
  */
 export function storingSink(jobs: JobRepository, record: FixRecorder, out: FixEvents): JobSink {
+  const last = new Map<string, Promise<unknown>>();
   return {
     save(rec) {
-      jobs.update(rec);
-      record.fixJob(rec.roomId, { ...rec.job });
-      out.job(rec.roomId, { ...rec.job });
+      const snapshot: StoredRecord = { ...rec, job: { ...rec.job } };
+      const id = snapshot.job.id;
+      const write = (last.get(id) ?? Promise.resolve())
+        .catch(() => {})
+        .then(() => jobs.update(snapshot))
+        .then(() => {
+          record.fixJob(snapshot.roomId, { ...snapshot.job });
+          out.job(snapshot.roomId, { ...snapshot.job });
+        });
+      last.set(id, write);
+      void write.catch(() => {}).then(() => last.get(id) === write && last.delete(id));
+      return write;
     },
     tile: (roomId, tile) => out.tile(roomId, tile),
     frame: (roomId, f) => out.frame(roomId, f),
@@ -92,9 +105,10 @@ export class JobExecution {
     const { rec, deps } = this;
     const timer = setTimeout(() => void this.stop('timeout'), deps.timeoutMs);
     const stopped = () => this.ended || !!this.stopInfo;
+    const save = (r: StoredRecord) => (deps.shuttingDown() ? Promise.resolve() : deps.sink.save(r));
     try {
       await deps.runner.run(rec, {
-        save: (r) => !deps.shuttingDown() && deps.sink.save(r),
+        save,
         tile: (t) => deps.sink.tile(rec.roomId, t),
         versionCreated: (v) => deps.sink.versionCreated(rec.roomId, v),
         stopped,
@@ -106,19 +120,21 @@ export class JobExecution {
       const e = err as Error;
       const stop = this.stopInfo;
       if (deps.shuttingDown() && !stop) return; // the next process runs it again
-      const save = (r: StoredRecord) => !deps.shuttingDown() && deps.sink.save(r);
+      let end: Promise<void>;
       if (stop?.reason === 'cancelled' || (e instanceof RunStopped && e.reason === 'cancelled')) {
         deps.log.info({ room: rec.roomId, job: rec.job.id, by: stop?.by?.id }, 'fix cancelled');
-        save(finishJob(rec, 'cancelled', stop?.by));
+        end = save(finishJob(rec, 'cancelled', stop?.by));
       } else if (stop?.reason === 'timeout' || (e instanceof RunStopped && e.reason === 'timeout')) {
         const message = `The fix ran past its ${Math.round(deps.timeoutMs / 1000)} s limit and was stopped; no version was made.`;
         deps.log.warn({ room: rec.roomId, job: rec.job.id }, 'fix timed out');
-        save(finishJob(rec, 'failed', undefined, { code: ErrorCode.FIX_TIMEOUT, message }));
+        end = save(finishJob(rec, 'failed', undefined, { code: ErrorCode.FIX_TIMEOUT, message }));
       } else {
         deps.log.error({ room: rec.roomId, job: rec.job.id, err: e.message }, 'fix failed');
         const code = e instanceof LoupeError ? e.code : ErrorCode.FIX_FAILED;
-        save(finishJob(rec, 'failed', undefined, { code, message: e.message }));
+        end = save(finishJob(rec, 'failed', undefined, { code, message: e.message }));
       }
+      // Its end is stored before the run is over; a store that fails is logged (the job stays unfinished and runs again after a restart).
+      await end.catch((err: Error) => deps.log.error({ room: rec.roomId, job: rec.job.id, err: err.message }, 'could not store the end of the fix'));
     } finally {
       this.ended = true;
       clearTimeout(timer);

@@ -58,7 +58,7 @@ export class SystemFixQueue implements FixQueue {
   async cancel(rec: StoredRecord, by: Member): Promise<Job> {
     const { system, sink } = this.deps;
     if ((await system.remove('inference', fixKey(rec.job.id))) || rec.job.state === 'queued') {
-      sink.save(finishJob(rec, 'cancelled', by));
+      await sink.save(finishJob(rec, 'cancelled', by));
       await this.renumber();
       return { ...rec.job };
     }
@@ -80,7 +80,7 @@ export class SystemFixQueue implements FixQueue {
 
   async shutdown(): Promise<void> {}
 
-  get idle(): boolean {
+  async idle(): Promise<boolean> {
     return this.deps.system.idle;
   }
 
@@ -92,10 +92,10 @@ export class SystemFixQueue implements FixQueue {
       const rec = (await this.deps.jobs.get((w.data as { jobId: string }).jobId)) as StoredRecord | undefined;
       if (rec && rec.job.state === 'queued') recs.push(rec);
     }
-    recs.sort(runOrder).forEach((rec, i) => {
-      if (rec.job.position === i + 1) return;
+    for (const [i, rec] of recs.sort(runOrder).entries()) {
+      if (rec.job.position === i + 1) continue;
       rec.job = { ...rec.job, position: i + 1 };
-      this.deps.sink.save(rec);
-    });
+      await this.deps.sink.save(rec);
+    }
   }
 }

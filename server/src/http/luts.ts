@@ -40,7 +40,7 @@ export function lutApi(deps: { invites: InviteService; rooms: RoomRepository; lu
     if (p !== '/api/luts' && !p.startsWith('/api/luts/')) return false;
     try {
       const claims = await deps.invites.verify(tokenOf(req, url));
-      if (!deps.rooms.get(claims.room)) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, 'The room of this invite no longer exists.');
+      if (!(await deps.rooms.get(claims.room))) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, 'The room of this invite no longer exists.');
       if (p === '/api/luts' && req.method === 'POST') {
         const text = await readText(req, Limits.maxLutBytes);
         const lut = await deps.luts.put(claims.room, text, url.searchParams.get('name') ?? undefined);

@@ -70,7 +70,7 @@ async function serveBlob(
     const err = e as LoupeError;
     return json(res, 401, { ok: false, code: err.code, message: err.message });
   }
-  if (!deps.rooms.mayReadBlob(room, sha) || !deps.blobs.has(sha)) {
+  if (!(await deps.rooms.mayReadBlob(room, sha)) || !deps.blobs.has(sha)) {
     return json(res, 404, { ok: false, code: 'NOT_FOUND', message: 'No such media in this room.' });
   }
   const file = deps.blobs.path(sha);

@@ -18,6 +18,7 @@ import type { BlobRepository } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import { sendFile } from './send-file.js';
+import { storageRefusal } from '../store/storage-errors.js';
 
 /** Handles a request under /api/ if it knows it; returns false to let others try. */
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
@@ -46,6 +47,8 @@ const STATUS: Partial<Record<string, number>> = {
   BAD_LUT: 422,
   NOT_FIXABLE: 422,
   FRAME_OUT_OF_RANGE: 416,
+  STORAGE_FULL: 507,
+  STORAGE_FAILED: 503,
   INTERNAL: 500,
 };
 
@@ -56,7 +59,7 @@ export function send(res: ServerResponse, status: number, body: unknown, headers
 }
 
 export function fail(req: IncomingMessage, res: ServerResponse, e: unknown, log: Logger) {
-  const err = e instanceof LoupeError ? e : new LoupeError(ErrorCode.INTERNAL, 'The server failed; it has been logged.');
+  const err = e instanceof LoupeError ? e : storageRefusal(e) ?? new LoupeError(ErrorCode.INTERNAL, 'The server failed; it has been logged.');
   if (!(e instanceof LoupeError)) log.error({ err: e, url: req.url, method: req.method }, 'media API failed');
   const hasBody = (req.method === 'PATCH' || req.method === 'POST') && !req.readableEnded;
   send(res, STATUS[err.code] ?? 400, { ok: false, code: err.code, message: err.message }, hasBody ? { connection: 'close' } : {});
@@ -130,7 +133,7 @@ export function mediaApi(deps: {
 }): ApiHandler {
   const auth = async (req: IncomingMessage, url: URL): Promise<InviteClaims> => {
     const claims = await deps.invites.verify(tokenOf(req, url));
-    if (!deps.rooms.get(claims.room)) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, 'The room of this invite no longer exists.');
+    if (!(await deps.rooms.get(claims.room))) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, 'The room of this invite no longer exists.');
     return claims;
   };
 
@@ -184,7 +187,7 @@ export function mediaApi(deps: {
         const meta = parseTusMetadata(req.headers['upload-metadata'] as string | undefined);
         const name = meta.filename ?? meta.name;
         if (!name) throw new LoupeError(ErrorCode.BAD_FILE_NAME, 'Upload-Metadata must carry the file name (filename).');
-        const rec = deps.ingests.create(claims, {
+        const rec = await deps.ingests.create(claims, {
           files: [{ name, size: length }],
           shotId: meta.shot || meta.shotId || null,
           shotName: meta.shotName || null,
@@ -201,7 +204,7 @@ export function mediaApi(deps: {
         const claims = await auth(req, url);
         if (method === 'HEAD' || method === 'GET') {
           await deps.ingests.settle(id);
-          const f = deps.ingests.file(id, claims);
+          const f = await deps.ingests.file(id, claims);
           if (f.rec.state === 'cancelled' || f.rec.state === 'failed') throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `Upload ${id} was ${f.rec.state}.`);
           res.writeHead(200, {
             'tus-resumable': TUS_VERSION,
@@ -229,7 +232,7 @@ export function mediaApi(deps: {
           return true;
         }
         if (method === 'DELETE') {
-          const f = deps.ingests.file(id, claims);
+          const f = await deps.ingests.file(id, claims);
           await deps.ingests.cancel(f.rec.id, claims);
           res.writeHead(204, { 'tus-resumable': TUS_VERSION });
           res.end();
@@ -242,26 +245,26 @@ export function mediaApi(deps: {
         const claims = await auth(req, url);
         const body = (await readJson(req)) as Record<string, any>;
         if (body.room !== undefined && body.room !== claims.room) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
-        const rec = deps.ingests.create(claims, { files: body.files, shotId: body.shotId ?? null, shotName: body.shotName ?? null, fps: body.fps ?? null });
+        const rec = await deps.ingests.create(claims, { files: body.files, shotId: body.shotId ?? null, shotName: body.shotName ?? null, fps: body.fps ?? null });
         send(res, 201, { ok: true, ingest: deps.ingests.view(rec) }, { 'loupe-ingest': rec.id });
         return true;
       }
       if (p === '/api/ingests' && method === 'GET') {
         const claims = await auth(req, url);
-        send(res, 200, { ok: true, ingests: deps.ingests.list(claims.room).map((r) => deps.ingests.view(r)) });
+        send(res, 200, { ok: true, ingests: (await deps.ingests.list(claims.room)).map((r) => deps.ingests.view(r)) });
         return true;
       }
       const ingest = /^\/api\/ingests\/([A-Za-z0-9]+)$/.exec(p);
       if (ingest) {
         const claims = await auth(req, url);
-        const rec = deps.ingests.record(ingest[1], claims);
+        const rec = await deps.ingests.record(ingest[1], claims);
         if (method === 'GET') {
           send(res, 200, { ok: true, ingest: deps.ingests.view(rec) });
           return true;
         }
         if (method === 'DELETE') {
           await deps.ingests.cancel(rec.id, claims);
-          send(res, 200, { ok: true, ingest: deps.ingests.view(deps.ingests.record(rec.id, claims)) });
+          send(res, 200, { ok: true, ingest: deps.ingests.view(await deps.ingests.record(rec.id, claims)) });
           return true;
         }
       }
@@ -269,10 +272,10 @@ export function mediaApi(deps: {
       const frame = /^\/api\/versions\/([^/]+)\/frames\/(\d{1,9})$/.exec(p);
       if (frame && (method === 'GET' || method === 'HEAD')) {
         const claims = await auth(req, url);
-        const version = deps.versions.get(frame[1]);
-        if (!version || deps.versions.roomOf(version.id) !== claims.room) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${frame[1]} in this room.`);
+        const version = await deps.versions.get(frame[1]);
+        if (!version || (await deps.versions.roomOf(version.id)) !== claims.room) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${frame[1]} in this room.`);
         const sha = await deps.frames.frame(version, Number(frame[2]));
-        deps.rooms.grantBlob(claims.room, sha);
+        await deps.rooms.grantBlob(claims.room, sha);
         const file = deps.blobs.path(sha);
         const size = (await fs.promises.stat(file)).size;
         res.writeHead(200, {

@@ -56,15 +56,15 @@ export class FrameService {
       if (frame >= src.range!.in && frame <= src.range!.out) return frameFile(await this.manifest(src.manifest!), frame);
       return this.frame(await this.parentOf(version), frame);
     }
-    const cached = this.frames.get(version.id, frame);
+    const cached = await this.frames.get(version.id, frame);
     if (cached && this.blobs.has(cached)) return cached;
     const key = `${version.id}:${frame}`;
     let p = this.inflight.get(key);
     if (!p) {
       const media = version.media;
       p = this.slot(() => (media.source ? this.fromSource(media.source, frame) : this.extract(media.blob, frame).then((png) => this.blobs.put(png))))
-        .then((sha) => {
-          this.frames.put(version.id, frame, sha);
+        .then(async (sha) => {
+          await this.frames.put(version.id, frame, sha);
           return sha;
         })
         .finally(() => this.inflight.delete(key));

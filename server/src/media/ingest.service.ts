@@ -29,6 +29,7 @@ import type { BlobRepository } from '../store/blob.repository.js';
 import type { IngestRecord, IngestRepository } from '../store/ingest.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
+import { storageRefusal } from '../store/storage-errors.js';
 import { shortId } from '../rooms/room.service.js';
 import { FfmpegError } from './ffmpeg.js';
 import { imageHeader, sniff, type ImageHeader } from './inspect.js';
@@ -104,11 +105,13 @@ export class IngestService {
   private readonly writers = new Map<string, { req: Readable; done: Promise<unknown> }>();
   private readonly lastEmit = new Map<string, number>();
   private stopping = false;
+  /** Per ingest, the last write of its record: writes land in the order they were made. */
+  private readonly writes = new Map<string, Promise<unknown>>();
   private readonly expiryTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: IngestDeps) {
     fs.mkdirSync(this.uploadsRoot, { recursive: true });
-    this.expiryTimer = setInterval(() => this.expireOld(), 3600_000);
+    this.expiryTimer = setInterval(() => void this.expireOld().catch((err: Error) => this.deps.log.error({ err: err.message }, 'could not expire old uploads')), 3600_000);
     this.expiryTimer.unref();
   }
 
@@ -133,7 +136,7 @@ export class IngestService {
   // Receiving
 
   /** Checks an announced upload (names, formats, sizes, shot) and makes room for its files. Nothing is processed yet. */
-  create(claims: InviteClaims, req: CreateIngest): IngestRecord {
+  async create(claims: InviteClaims, req: CreateIngest): Promise<IngestRecord> {
     this.mayUpload(claims);
     const { config } = this.deps;
     const files = req.files;
@@ -172,7 +175,7 @@ export class IngestService {
         throw e;
       }
     }
-    if (req.shotId && !this.deps.rooms.shots(claims.room).some((s) => s.id === req.shotId)) {
+    if (req.shotId && !(await this.deps.rooms.shots(claims.room)).some((s) => s.id === req.shotId)) {
       throw new LoupeError(ErrorCode.SHOT_NOT_FOUND, `There is no shot ${req.shotId} in this room.`);
     }
     if (req.fps != null && !(Number.isFinite(req.fps) && req.fps > 0 && req.fps <= 1000)) {
@@ -201,15 +204,15 @@ export class IngestService {
     };
     fs.mkdirSync(this.uploadDir(rec.id), { recursive: true });
     rec.files.forEach((_, i) => fs.writeFileSync(this.partPath(rec.id, i), ''));
-    this.deps.ingests.insert(rec);
+    await this.deps.ingests.insert(rec);
     this.deps.log.info({ room: rec.roomId, ingest: rec.id, user: claims.sub, files: files.length, bytes: total }, `upload announced: ${label}`);
     this.emit(rec, true);
     return rec;
   }
 
   /** The record of an ingest the member's room owns (UPLOAD_NOT_FOUND otherwise). */
-  record(id: string, claims: InviteClaims): IngestRecord {
-    const rec = this.live.get(id) ?? this.deps.ingests.get(id);
+  async record(id: string, claims: InviteClaims): Promise<IngestRecord> {
+    const rec = this.live.get(id) ?? (await this.deps.ingests.get(id));
     if (!rec || rec.roomId !== claims.room) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${id} in this room.`);
     return rec;
   }
@@ -231,8 +234,8 @@ export class IngestService {
     };
   }
 
-  list(roomId: string): IngestRecord[] {
-    return this.deps.ingests.listForRoom(roomId).map((r) => this.live.get(r.id) ?? r);
+  async list(roomId: string): Promise<IngestRecord[]> {
+    return (await this.deps.ingests.listForRoom(roomId)).map((r) => this.live.get(r.id) ?? r);
   }
 
   private offsetOf(rec: IngestRecord, index: number): number {
@@ -245,10 +248,10 @@ export class IngestService {
   }
 
   /** Resolves a tus upload id (`<ingest>.<file>`) to its ingest and file. */
-  file(uploadId: string, claims: InviteClaims): { rec: IngestRecord; index: number; size: number; offset: number } {
+  async file(uploadId: string, claims: InviteClaims): Promise<{ rec: IngestRecord; index: number; size: number; offset: number }> {
     const m = /^([A-Za-z0-9]{6,32})\.(\d{1,6})$/.exec(uploadId);
     if (!m) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
-    const rec = this.record(m[1], claims);
+    const rec = await this.record(m[1], claims);
     const index = Number(m[2]);
     if (index >= rec.files.length) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
     return { rec, index, size: rec.files[index].size, offset: this.offsetOf(rec, index) };
@@ -273,7 +276,7 @@ export class IngestService {
     this.mayUpload(claims);
     // The newest request for a file wins: an older one still writing is stopped first.
     while (this.writers.has(uploadId)) await this.settle(uploadId);
-    const { rec, index, size, offset: current } = this.file(uploadId, claims);
+    const { rec, index, size, offset: current } = await this.file(uploadId, claims);
     if (rec.state !== 'uploading') {
       if (rec.state === 'cancelled' || rec.state === 'failed') throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `Upload ${uploadId} was ${rec.state}.`);
       throw new LoupeError(ErrorCode.UPLOAD_OFFSET_MISMATCH, `Upload ${uploadId} is complete.`);
@@ -314,6 +317,9 @@ export class IngestService {
       await done;
     } catch (e) {
       if (overflow) throw new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, `More bytes than ${rec.files[index].name} was announced with (${size}).`);
+      // The disk is full: say so (what was written stays, and the upload resumes once there is space).
+      const full = storageRefusal(e);
+      if (full) throw full;
       // The client went away: what arrived is kept, and a HEAD tells it where to resume.
       this.deps.log.info({ ingest: rec.id, file: index, err: (e as Error).message }, 'upload interrupted');
     } finally {
@@ -324,9 +330,9 @@ export class IngestService {
     live.received = (live.received ?? 0) + before;
     // Progress counts against expiry, also after a restart.
     live.updatedAt = new Date().toISOString();
-    this.deps.ingests.update(stripLive(live));
+    await this.persist(live);
     const complete = rec.files.every((_, i) => this.offsetOf(live, i) === rec.files[i].size);
-    if (complete && live.state === 'uploading') this.enqueue(live);
+    if (complete && live.state === 'uploading') await this.enqueue(live);
     else this.uploadProgress(live, 0);
     return { offset: now, complete };
   }
@@ -335,13 +341,13 @@ export class IngestService {
     if (rec.state !== 'uploading') return;
     const total = rec.files.reduce((s, f) => s + f.size, 0);
     const got = Math.min(total, (rec.received ?? 0) + extra);
-    this.setStage(rec, 'uploading', total ? (100 * got) / total : 0, false);
+    this.progress(rec, 'uploading', total ? (100 * got) / total : 0);
   }
 
   /** Cancels an upload (tus DELETE): its bytes are removed; nothing was created. */
   async cancel(id: string, claims: InviteClaims): Promise<void> {
     this.mayUpload(claims);
-    const rec = this.liveRecord(this.record(id, claims));
+    const rec = this.liveRecord(await this.record(id, claims));
     if (rec.state === 'done' || rec.state === 'failed' || rec.state === 'cancelled') return;
     if (rec.state === 'processing') {
       throw new LoupeError(ErrorCode.BAD_REQUEST, 'The upload is being processed; it can no longer be cancelled.');
@@ -350,7 +356,7 @@ export class IngestService {
     const q = this.queue.indexOf(rec.id);
     if (q >= 0) this.queue.splice(q, 1);
     rec.state = 'cancelled';
-    this.setStage(rec, 'cancelled', 0, true);
+    await this.setStage(rec, 'cancelled', 0, true);
     this.forget(rec);
     await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true });
   }
@@ -379,14 +385,32 @@ export class IngestService {
     this.lastEmit.delete(rec.id);
   }
 
-  /** Updates the stage (stored and sent at once) or the percent (sent at most every 250 ms). */
-  private setStage(rec: IngestRecord, stage: IngestStage, percent: number, store: boolean) {
+  /**
+   * Updates the stage (stored and sent at once) or the percent (sent at most every 250 ms). Resolves
+   * once stored; callers on a progress callback need not wait (a failed write is logged there).
+   */
+  private setStage(rec: IngestRecord, stage: IngestStage, percent: number, store: boolean): Promise<void> {
     const changed = rec.stage !== stage;
     rec.stage = stage;
     rec.percent = Math.max(0, Math.min(100, Math.round(percent * 10) / 10));
     rec.updatedAt = new Date().toISOString();
-    if (store || changed) this.deps.ingests.update(stripLive(rec));
+    const stored = store || changed ? this.persist(rec) : Promise.resolve();
     this.emit(rec, store || changed);
+    return stored;
+  }
+
+  /** Progress that need not wait for its write (a callback of ffmpeg, say). */
+  private progress(rec: IngestRecord, stage: IngestStage, percent: number): void {
+    this.setStage(rec, stage, percent, false).catch((err: Error) => this.deps.log.warn({ ingest: rec.id, err: err.message }, 'ingest progress not stored'));
+  }
+
+  /** Stores the record as it is now, after the writes made before (each write is the whole record). */
+  private persist(rec: IngestRecord & { received?: number }): Promise<void> {
+    const snapshot = stripLive(rec);
+    const write = (this.writes.get(rec.id) ?? Promise.resolve()).catch(() => {}).then(() => this.deps.ingests.update(snapshot));
+    this.writes.set(rec.id, write);
+    void write.catch(() => {}).then(() => this.writes.get(rec.id) === write && this.writes.delete(rec.id));
+    return write;
   }
 
   private emit(rec: IngestRecord, force: boolean) {
@@ -410,41 +434,41 @@ export class IngestService {
   // ---------------------------------------------------------------------------------------------
   // Processing
 
-  private enqueue(rec: IngestRecord) {
+  private async enqueue(rec: IngestRecord) {
     rec.state = 'queued';
-    this.setStage(rec, 'queued', 0, true);
+    await this.setStage(rec, 'queued', 0, true);
     if (!this.queue.includes(rec.id)) this.queue.push(rec.id);
     this.deps.log.info({ room: rec.roomId, ingest: rec.id }, `upload received: ${rec.label}`);
     this.pump();
   }
 
   /** After a restart: ingests that were queued or processing run again; leftovers are cleaned. */
-  resumeUnfinished() {
+  async resumeUnfinished() {
     const tmp = path.join(this.deps.dataDir, 'tmp');
     if (fs.existsSync(tmp)) {
       for (const d of fs.readdirSync(tmp)) if (d.startsWith('ingest-')) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
     }
-    for (const rec of this.deps.ingests.inStates(['queued', 'processing'])) {
+    for (const rec of await this.deps.ingests.inStates(['queued', 'processing'])) {
       const live = this.liveRecord(rec);
       live.state = 'queued';
       live.stage = 'queued';
       live.percent = 0;
-      this.deps.ingests.update(stripLive(live));
+      await this.persist(live);
       this.queue.push(live.id);
     }
-    this.expireOld();
+    await this.expireOld();
     this.pump();
   }
 
   /** Unfinished uploads older than UPLOAD_EXPIRY_HOURS are removed. */
-  expireOld() {
+  async expireOld() {
     const cutoff = Date.now() - this.deps.config.uploadExpiryHours * 3600_000;
-    for (const rec of this.deps.ingests.inStates(['uploading'])) {
+    for (const rec of await this.deps.ingests.inStates(['uploading'])) {
       const live = this.live.get(rec.id) ?? rec;
       if (Date.parse(live.updatedAt) >= cutoff || this.writersFor(rec.id)) continue;
       live.state = 'cancelled';
       live.error = { code: ErrorCode.UPLOAD_NOT_FOUND, message: `The upload expired after ${this.deps.config.uploadExpiryHours} hours without progress.` };
-      this.setStage(live, 'cancelled', 0, true);
+      await this.setStage(live, 'cancelled', 0, true);
       this.forget(live);
       fs.rmSync(this.uploadDir(rec.id), { recursive: true, force: true });
       this.deps.log.info({ room: rec.roomId, ingest: rec.id }, 'unfinished upload expired');
@@ -458,17 +482,17 @@ export class IngestService {
   private pump(): void {
     if (this.stopping || this.running || this.queue.length === 0) return;
     const id = this.queue.shift()!;
-    const stored = this.deps.ingests.get(id);
-    if (!stored) {
-      this.pump();
-      return;
-    }
-    const rec = this.liveRecord(stored);
     const abort = new AbortController();
-    const done = this.process(rec, abort.signal).finally(() => {
-      this.running = null;
-      this.pump();
-    });
+    // Running from here, while the record is read: nothing else starts meanwhile.
+    const done = (async () => {
+      const stored = this.live.get(id) ?? (await this.deps.ingests.get(id));
+      if (stored) await this.process(this.liveRecord(stored), abort.signal);
+    })()
+      .catch((err: Error) => this.deps.log.error({ ingest: id, err: err.message }, 'ingest could not run'))
+      .finally(() => {
+        this.running = null;
+        this.pump();
+      });
     this.running = { id, abort, done };
   }
 
@@ -484,14 +508,14 @@ export class IngestService {
       rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps };
       if (shot) this.deps.events.shotCreated(rec.roomId, shot);
       this.deps.events.versionCreated(rec.roomId, version);
-      this.setStage(rec, 'done', 100, true);
+      await this.setStage(rec, 'done', 100, true);
       this.deps.log.info({ room: rec.roomId, ingest: rec.id, version: version.id, shot: version.shotId, ms: Date.now() - started }, `ingest done: ${rec.label}`);
     } catch (e) {
       if (this.stopping) return; // stopped mid-way: runs again after the restart
       const err = toIngestError(e, this.deps.dataDir);
       rec.state = 'failed';
       rec.error = err;
-      this.setStage(rec, 'failed', 0, true);
+      await this.setStage(rec, 'failed', 0, true).catch((e: Error) => this.deps.log.error({ ingest: rec.id, err: e.message }, 'ingest failure not stored'));
       this.deps.log.warn({ room: rec.roomId, ingest: rec.id, code: err.code, err: err.message }, `ingest failed: ${rec.label}`);
     } finally {
       await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
@@ -512,12 +536,12 @@ export class IngestService {
     if (kind === 'movie') return this.ingestMovie(rec, files[0], work, signal);
     let images = files;
     if (kind === 'archive') {
-      this.setStage(rec, 'unpacking', 0, true);
+      await this.setStage(rec, 'unpacking', 0, true);
       const sniffed = await sniff(files[0].path);
       if (sniffed !== 'zip') throw mismatch(files[0].name, 'zip', sniffed);
       const { config } = this.deps;
       images = await unzipImages(files[0].path, path.join(work, 'unzipped'), { maxEntries: config.uploadMaxFiles, maxBytes: config.unpackMaxBytes }, (pct) =>
-        this.setStage(rec, 'unpacking', pct, false),
+        this.progress(rec, 'unpacking', pct),
       );
     }
     return this.ingestSequence(rec, images, work, signal);
@@ -525,7 +549,7 @@ export class IngestService {
 
   private async ingestMovie(rec: IngestRecord, file: { name: string; path: string; size: number }, work: string, signal: AbortSignal) {
     const { config } = this.deps;
-    this.setStage(rec, 'probing', 0, true);
+    await this.setStage(rec, 'probing', 0, true);
     const sniffed = await sniff(file.path);
     if (sniffed !== 'isobmff') throw mismatch(file.name, 'movie', sniffed);
     const p = await probeMovie(file.path, file.name);
@@ -534,12 +558,12 @@ export class IngestService {
     }
     if (!p.width || !p.height) throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${file.name}: the video stream has no size.`);
     checkPixels(file.name, p.width, p.height, config.maxPixels);
-    this.setStage(rec, 'probing', 50, false);
+    this.progress(rec, 'probing', 50);
 
     const size = fitBox(p.width, p.height, p.sar, config.proxyMaxWidth, config.proxyMaxHeight);
-    this.setStage(rec, 'proxy', 0, true);
+    await this.setStage(rec, 'proxy', 0, true);
     const proxyFile = path.join(work, 'proxy.mp4');
-    const onFrame = (n: number) => p.frameCount && this.setStage(rec, 'proxy', (100 * n) / p.frameCount, false);
+    const onFrame = (n: number) => p.frameCount && this.progress(rec, 'proxy', (100 * n) / p.frameCount);
     const proxy = await decodeErrors(file.name, () =>
       movieProxy(file.path, proxyFile, p, size, config.proxyGop, onFrame, signal).catch((e) => {
         // A sound track ffmpeg cannot decode should not cost the picture: try again without it.
@@ -554,9 +578,9 @@ export class IngestService {
     }
     const lookup = frameIndexMode(await packetTimes(file.path), p.rate, proxy.frames);
 
-    this.setStage(rec, 'thumbnails', 0, true);
+    await this.setStage(rec, 'thumbnails', 0, true);
     const thumbs = await thumbnails(proxyFile, { frames: proxy.frames, rate: p.rate, gop: config.proxyGop, width: size.width, height: size.height }, work);
-    this.setStage(rec, 'thumbnails', 50, false);
+    this.progress(rec, 'thumbnails', 50);
 
     const source: MediaSource = {
       kind: 'movie',
@@ -592,13 +616,13 @@ export class IngestService {
       filmstrip: { blob: blobs.strip, frames: thumbs.stripFrames, tileWidth: thumbs.tileWidth, tileHeight: thumbs.tileHeight, columns: thumbs.stripFrames.length },
     };
     const shotName = rec.shotName ?? file.name.replace(/\.[^.]+$/, '');
-    const created = this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip, source.blob]);
+    const created = await this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip, source.blob]);
     return { ...created, gaps: [] };
   }
 
   private async ingestSequence(rec: IngestRecord, files: { name: string; path: string; size: number }[], work: string, signal: AbortSignal) {
     const { config } = this.deps;
-    this.setStage(rec, 'probing', 0, true);
+    await this.setStage(rec, 'probing', 0, true);
     let layout;
     try {
       layout = layoutSequence(
@@ -624,7 +648,7 @@ export class IngestService {
         throw new LoupeError(ErrorCode.SEQUENCE_INVALID, `${f.name} is ${h.width}x${h.height}; the first frame is ${first.width}x${first.height}.`);
       }
       bitDepth = Math.max(bitDepth, h.bitDepth);
-      if (i % 50 === 0) this.setStage(rec, 'probing', (80 * i) / ordered.length, false);
+      if (i % 50 === 0) this.progress(rec, 'probing', (80 * i) / ordered.length);
     }
     const decoded = await probeImage(ordered[0].path, ordered[0].name, format);
     checkPixels(ordered[0].name, decoded.width, decoded.height, config.maxPixels);
@@ -643,7 +667,7 @@ export class IngestService {
     }
 
     const size = fitBox(decoded.width, decoded.height, 1, config.proxyMaxWidth, config.proxyMaxHeight);
-    this.setStage(rec, 'proxy', 0, true);
+    await this.setStage(rec, 'proxy', 0, true);
     const proxyFile = path.join(work, 'proxy.mp4');
     const proxy = await decodeErrors(layout.files[0], () =>
       sequenceProxy(
@@ -652,7 +676,7 @@ export class IngestService {
         { decoder: decoderFor(format), pixFmt: decoded.pixFmt, colour: decoded.colour, rate, sceneLinear },
         size,
         config.proxyGop,
-        (n) => this.setStage(rec, 'proxy', (100 * n) / span, false),
+        (n) => this.progress(rec, 'proxy', (100 * n) / span),
         signal,
       ),
     );
@@ -660,7 +684,7 @@ export class IngestService {
       throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${sequenceLabel(layout)}: ${proxy.frames} of ${span} frames could be decoded; a frame file is damaged.`);
     }
 
-    this.setStage(rec, 'thumbnails', 0, true);
+    await this.setStage(rec, 'thumbnails', 0, true);
     const thumbs = await thumbnails(proxyFile, { frames: span, rate, gop: config.proxyGop, width: size.width, height: size.height }, work);
 
     const blobs = await this.storeOutputs(proxyFile, thumbs);
@@ -702,7 +726,7 @@ export class IngestService {
       filmstrip: { blob: blobs.strip, frames: thumbs.stripFrames, tileWidth: thumbs.tileWidth, tileHeight: thumbs.tileHeight, columns: thumbs.stripFrames.length },
     };
     const shotName = rec.shotName ?? (layout.prefix.replace(/[._-]+$/, '') || label);
-    const created = this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip]);
+    const created = await this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip]);
     return { ...created, gaps: layout.gaps };
   }
 
@@ -715,17 +739,18 @@ export class IngestService {
   }
 
   /** The only write of an ingest: the shot (when new) and the version, in one transaction, once per ingest. */
-  private createVersion(rec: IngestRecord, media: VersionMedia & { type: 'video' }, shotName: string, grants: string[]): { shot: Shot | null; version: Version } {
-    const { rooms, versions } = this.deps;
+  private createVersion(rec: IngestRecord, media: VersionMedia & { type: 'video' }, shotName: string, grants: string[]): Promise<{ shot: Shot | null; version: Version }> {
     const jobId = `ingest:${rec.id}`;
-    return versions.transaction(() => {
-      const existing = versions.byJob(jobId);
+    return this.deps.versions.transaction(async (trx) => {
+      const rooms = this.deps.rooms.in(trx);
+      const versions = this.deps.versions.in(trx);
+      const existing = await versions.byJob(jobId);
       if (existing) return { shot: null, version: existing };
       const now = new Date().toISOString();
       let shot: Shot | null = null;
       let shotId = rec.shotId;
       if (shotId) {
-        if (!rooms.shots(rec.roomId).some((s) => s.id === shotId)) throw new LoupeError(ErrorCode.SHOT_NOT_FOUND, `Shot ${shotId} is gone from the room.`);
+        if (!(await rooms.shots(rec.roomId)).some((s) => s.id === shotId)) throw new LoupeError(ErrorCode.SHOT_NOT_FOUND, `Shot ${shotId} is gone from the room.`);
       } else {
         const src = media.source!;
         shot = {
@@ -738,11 +763,11 @@ export class IngestService {
           frameCount: media.frameCount,
           startTimecode: src.startTimecode,
         };
-        rooms.addShot(rec.roomId, shot, now);
+        await rooms.addShot(rec.roomId, shot, now);
         shotId = shot.id;
       }
-      for (const sha of grants) rooms.grantBlob(rec.roomId, sha);
-      const version = versions.insert(
+      for (const sha of grants) await rooms.grantBlob(rec.roomId, sha);
+      const version = await versions.insert(
         rec.roomId,
         {
           id: shortId(),
@@ -771,6 +796,8 @@ export class IngestService {
       this.running.abort.abort();
       await this.running.done.catch(() => {});
     }
+    // Before the database closes.
+    await Promise.allSettled([...this.writes.values()]);
   }
 }
 
@@ -812,8 +839,10 @@ async function decodeErrors<T>(name: string, fn: () => Promise<T>): Promise<T> {
 }
 
 function toIngestError(e: unknown, dataDir: string): { code: string; message: string } {
-  const r =
-    e instanceof LoupeError
+  const full = storageRefusal(e);
+  const r = full
+    ? { code: full.code, message: full.message }
+    : e instanceof LoupeError
       ? { code: e.code, message: e.message }
       : e instanceof FfmpegError
         ? { code: ErrorCode.CORRUPT_MEDIA, message: e.message }

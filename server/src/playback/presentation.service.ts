@@ -91,12 +91,8 @@ export class PresentationService {
     this.share?.publish(roomId, { playback: r.playback, presentation: r.presentation, seq: r.seq, rev: r.rev });
   }
 
-  /**
-   * Accepts a playback change from the presenter's presenting tab (or anyone, with control
-   * 'everyone'). `tab`: the sender's tab id (room:join), null if its client sends none.
-   */
-  set(member: Member, socketId: string, tab: string | null, roomId: string, input: PlaybackInput): PlaybackState {
-    this.limit(socketId);
+  /** The room's state if the member (from this tab) may drive its playback (NOT_PRESENTER otherwise). */
+  private mayDrive(member: Member, tab: string | null, roomId: string) {
     const r = this.get(roomId);
     const { presenterId, presenterTab, control } = r.presentation;
     if (control === 'presenter' && presenterId !== member.id) {
@@ -108,12 +104,24 @@ export class PresentationService {
     if (control === 'presenter' && presenterTab !== null && presenterTab !== tab) {
       throw new LoupeError(ErrorCode.NOT_PRESENTER, 'You are presenting from another tab: present from this one to drive from here.');
     }
+    return r;
+  }
+
+  /**
+   * Accepts a playback change from the presenter's presenting tab (or anyone, with control
+   * 'everyone'). `tab`: the sender's tab id (room:join), null if its client sends none.
+   */
+  async set(member: Member, socketId: string, tab: string | null, roomId: string, input: PlaybackInput): Promise<PlaybackState> {
+    this.limit(socketId);
+    this.mayDrive(member, tab, roomId);
     for (const id of [input.versionId, input.compare.versionB]) {
-      if (id !== null && this.versions.roomOf(id) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
+      if (id !== null && (await this.versions.roomOf(id)) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
     }
     if (input.look?.lut && this.luts && !this.luts.has(roomId, input.look.lut.sha256)) {
       throw new LoupeError(ErrorCode.LUT_NOT_FOUND, `The LUT ${input.look.lut.name} is not in this room: upload it (POST /api/luts) first.`);
     }
+    // Checked again after the look-ups: the presenter may have changed meanwhile.
+    const r = this.mayDrive(member, tab, roomId);
     // A client that does not know the view and look (older, or a plain script) leaves the room's as they are.
     const view = input.view ?? r.playback?.view;
     const look = input.look ?? r.playback?.look;

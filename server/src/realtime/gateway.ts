@@ -141,7 +141,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         // The token is checked again on every join: it may have expired since the connection opened.
         const claims = await invites.verify(socket.handshake.auth?.token);
         if (claims.room !== roomId) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
-        const row = deps.rooms.get(roomId);
+        const row = await deps.rooms.get(roomId);
         if (!row) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, `Room ${roomId} does not exist.`);
         let room: LoadedRoom;
         let state: Uint8Array[] | undefined;
@@ -152,22 +152,32 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (cold) {
           // Cold room, empty client: the stored rows go out with the ack and the server builds its
           // copy while the member decodes theirs (bench: coldload). The member has nothing to send
-          // back, so the step 1 here is the empty document's.
-          ({ room, rows: state } = cold);
+          // back, so the step 1 here is the empty document's. Nothing is applied to the room before
+          // it is built, after the ack: the member, in the room's channel by then, misses nothing.
+          room = cold.room;
           afterAck = () => void whenWritten(socket).then(sent);
+          state = await cold.rows;
           syncProtocol.writeSyncStep1(encoder, EMPTY_DOC);
         } else {
           room = docs.hold(roomId, socket.id);
-          await room.ready;
-          docs.catchUp(room);
-          if (fresh) state = [Y.encodeStateAsUpdate(room.doc)];
-          syncProtocol.writeSyncStep1(encoder, room.doc);
+          try {
+            await room.ready;
+            await docs.catchUp(room);
+          } catch (e) {
+            docs.release(roomId, socket.id);
+            throw e;
+          }
         }
         try {
           socket.data.tab = tab ?? null;
           socket.data.joinedAt = Date.now();
           socket.data.joined.add(roomId);
           await socket.join(roomChannel(roomId));
+          if (!cold) {
+            // Read once the member is in the channel: whatever is applied from now on reaches them too.
+            if (fresh) state = [Y.encodeStateAsUpdate(room.doc)];
+            syncProtocol.writeSyncStep1(encoder, room.doc);
+          }
           // After the ack: who is here, and the tiles of fixes still running.
           setImmediate(() => {
             const ids = [...room.awareness.getStates().keys()];
@@ -179,12 +189,13 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
           await deps.presentation.ensure(roomId);
           deps.presentation.memberJoined(roomId, member.id, socket.data.tab);
           const pb = deps.presentation.get(roomId);
+          const [shots, versions, jobs] = await Promise.all([deps.rooms.shots(roomId), deps.versions.listForRoom(roomId), deps.fixes.jobsForRoom(roomId)]);
           return {
             room: { id: row.id, name: row.name },
             member,
-            shots: deps.rooms.shots(roomId),
-            versions: deps.versions.listForRoom(roomId),
-            jobs: deps.fixes.jobsForRoom(roomId),
+            shots,
+            versions,
+            jobs,
             sync: encoding.toUint8Array(encoder),
             ...(state ? { state: packUpdates(state) } : {}),
             protocol: PROTOCOL_VERSION,
@@ -210,12 +221,10 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (data.byteLength > Limits.maxYjsMessageBytes) {
           throw new LoupeError(ErrorCode.MESSAGE_TOO_LARGE, `Yjs message of ${data.byteLength} bytes is over the ${Limits.maxYjsMessageBytes}-byte limit.`);
         }
-        const reply = applySyncMessage(room, data, origin, writer, { docs, clientIds: deps.clientIds });
-        if (reply) socket.emit('y:sync', { room: roomId, data: reply });
-        // The others have it already; the sender's ack says it is stored.
-        await docs.flushed().catch(() => {
-          throw new LoupeError(ErrorCode.INTERNAL, 'The change could not be stored; send it again.');
-        });
+        const { reply, stored } = applySyncMessage(room, data, origin, writer, { docs, clientIds: deps.clientIds });
+       if (reply) socket.emit('y:sync', { room: roomId, data: reply });
+        // Stored, then shown to the others, then acknowledged; a refusal (or a failed write) reaches the sender only.
+        await stored;
         return {};
       }),
     );
@@ -226,7 +235,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
         if (!parsed.success) throw new LoupeError(ErrorCode.BAD_REQUEST, 'y:awareness: expected { room, data: bytes }');
         const room = joinedRoom(parsed.data.room);
         if (!awarenessRate.allow(socket.id)) return; // presence is volatile: drop the excess quietly
-        docs.applyAwareness(room, parsed.data.data, origin, (ids) => deps.clientIds.bind(room, ids, member.id, 'presence'));
+        docs.applyAwareness(room, parsed.data.data, origin, (ids) => deps.clientIds.claim(room, ids, member.id, (e) => slog.warn({ err: e.message }, 'presence client id not stored')));
       } catch (e) {
         socket.emit('room:error', e instanceof LoupeError ? e.toAck() : refusal(ErrorCode.BAD_YJS_MESSAGE, 'y:awareness: malformed awareness update'));
       }
@@ -258,17 +267,17 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
     socket.on(
       'version:decide',
-      handler(slog, 'version:decide', DecideSchema, (req) => {
+      handler(slog, 'version:decide', DecideSchema, async (req) => {
         joinedRoom(req.room);
-        return { version: deps.review.decide(member, req) };
+        return { version: await deps.review.decide(member, req) };
       }),
     );
 
     socket.on(
       'playback:set',
-      handler(slog, 'playback:set', PlaybackSetSchema, ({ room, state }) => {
+      handler(slog, 'playback:set', PlaybackSetSchema, async ({ room, state }) => {
         joinedRoom(room);
-        return { state: deps.presentation.set(member, socket.id, socket.data.tab, room, state), serverNow: Date.now() };
+        return { state: await deps.presentation.set(member, socket.id, socket.data.tab, room, state), serverNow: Date.now() };
       }),
     );
 

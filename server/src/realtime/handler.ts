@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ErrorCode, LoupeError, refusal, type Refusal } from '@loupe/shared';
 import type { Logger } from '../log.js';
+import { storageRefusal } from '../store/storage-errors.js';
 
 /**
  * Wraps an event handler: validates the payload with its schema, turns every thrown LoupeError into
@@ -31,5 +32,8 @@ export function handler<S extends z.ZodType, R extends object>(
 export function toRefusal(log: Logger, event: string, e: unknown): Refusal {
   if (e instanceof LoupeError) return e.toAck();
   log.error({ err: e, event }, 'handler failed');
+  // A full disk is the member's to know: nothing was saved, and the same request works later.
+  const full = storageRefusal(e);
+  if (full) return full.toAck();
   return refusal(ErrorCode.INTERNAL, `${event} failed on the server; it has been logged.`);
 }

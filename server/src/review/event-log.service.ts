@@ -20,7 +20,8 @@ import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 
 export type Actor = NonNullable<RoomEvent['actor']>;
-export type EventListener = (e: RoomEvent) => void;
+/** Awaited before the next event is written (webhooks queue their deliveries). */
+export type EventListener = (e: RoomEvent) => void | Promise<void>;
 
 /** Drawing changes of one member in one room, summed until they pause. */
 interface DrawTally {
@@ -74,6 +75,8 @@ export class EventLogService {
   /** Who is who (from joins), to name the author of a document change. */
   private people = new Map<string, { name: string; role: Role }>();
   private closed = false;
+  /** Events are written one after another, in the order they happened (and a ref is checked with nothing in between). */
+  private writing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: {
@@ -92,15 +95,31 @@ export class EventLogService {
     this.listeners.push(fn);
   }
 
-  /** Appends an event (once per `ref` and type when a ref is given) and tells the listeners. */
-  record(roomId: string, type: string, actor: Actor | null, data: Record<string, unknown>, ref: string | null = null, at = new Date().toISOString()): RoomEvent | null {
-    if (this.closed) return null;
+  /**
+   * Appends an event (once per `ref` and type when a ref is given) and tells the listeners. `data`
+   * may be read from the database (a function): it is read in turn, so events keep their order.
+   */
+  record(
+    roomId: string,
+    type: string,
+    actor: Actor | null,
+    data: Record<string, unknown> | (() => Promise<Record<string, unknown>>),
+    ref: string | null = null,
+    at = new Date().toISOString(),
+  ): Promise<RoomEvent | null> {
+    if (this.closed) return Promise.resolve(null);
+    const written = this.writing.then(() => this.write(roomId, type, actor, data, ref, at));
+    this.writing = written;
+    return written;
+  }
+
+  private async write(roomId: string, type: string, actor: Actor | null, data: Record<string, unknown> | (() => Promise<Record<string, unknown>>), ref: string | null, at: string): Promise<RoomEvent | null> {
     try {
-      if (ref && this.deps.events.has(roomId, type, ref)) return null;
-      const e = this.deps.events.append({ roomId, at, type, actor, data }, ref);
+      if (ref && (await this.deps.events.has(roomId, type, ref))) return null;
+      const e = await this.deps.events.append({ roomId, at, type, actor, data: typeof data === 'function' ? await data() : data }, ref);
       for (const fn of this.listeners) {
         try {
-          fn(e);
+          await fn(e);
         } catch (err) {
           this.deps.log.error({ err, room: roomId, type }, 'event listener failed');
         }
@@ -114,12 +133,12 @@ export class EventLogService {
 
   memberJoined(roomId: string, member: { id: string; name: string; role: Role }, via: 'room' | 'yjs'): void {
     this.people.set(member.id, { name: member.name, role: member.role });
-    this.record(roomId, 'member.joined', this.actor(member.id, member.name), { via });
+    void this.record(roomId, 'member.joined', this.actor(member.id, member.name), { via });
   }
 
   memberLeft(roomId: string, member: { id: string; name: string; role: Role }, via: 'room' | 'yjs'): void {
     this.flushTally(`${roomId}\0${member.id}`);
-    this.record(roomId, 'member.left', this.actor(member.id, member.name), { via });
+    void this.record(roomId, 'member.left', this.actor(member.id, member.name), { via });
   }
 
   /** Every job update of the fix queue: logs a request, a failure and a cancellation once each. */
@@ -131,38 +150,40 @@ export class EventLogService {
     else this.jobStates.set(job.id, job.state);
     const by = this.actor(job.requestedBy.id, job.requestedBy.name, job.requestedBy.role);
     const jobData = { jobId: job.id, fix: job.fix, versionId: job.versionId, frame: job.frame, region: job.region };
-    if (prev === undefined && !terminal) this.record(roomId, 'fix.requested', by, jobData, job.id, job.createdAt);
-    if (job.state === 'failed') this.record(roomId, 'fix.failed', by, { ...jobData, error: job.error }, job.id);
+    if (prev === undefined && !terminal) void this.record(roomId, 'fix.requested', by, jobData, job.id, job.createdAt);
+    if (job.state === 'failed') void this.record(roomId, 'fix.failed', by, { ...jobData, error: job.error }, job.id);
     if (job.state === 'cancelled') {
       const c = job.cancelledBy;
-      this.record(roomId, 'fix.cancelled', c ? this.actor(c.id, c.name, c.role) : null, jobData, job.id);
+      void this.record(roomId, 'fix.cancelled', c ? this.actor(c.id, c.name, c.role) : null, jobData, job.id);
     }
   }
 
   /** A new version: a finished fix (AI) or an upload. Logged once per job or version. */
   versionCreated(roomId: string, v: Version): void {
-    const shot = this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId);
-    const data = { version: versionSummary(v, shot?.name) };
+    const summary = async () => ({ version: versionSummary(v, (await this.shot(roomId, v.shotId))?.name) });
     if (v.kind === 'ai') {
       const p = v.provenance;
       const by = p ? this.actor(p.requestedBy.id, p.requestedBy.name, p.requestedBy.role) : this.actor(v.createdBy.id, v.createdBy.name);
-      this.record(roomId, 'fix.finished', by, { ...data, jobId: p?.jobId ?? null }, p?.jobId ?? v.id);
+      void this.record(roomId, 'fix.finished', by, async () => ({ ...(await summary()), jobId: p?.jobId ?? null }), p?.jobId ?? v.id);
     } else {
-      this.record(roomId, 'version.created', this.actor(v.createdBy.id, v.createdBy.name), data, v.id);
+      void this.record(roomId, 'version.created', this.actor(v.createdBy.id, v.createdBy.name), summary, v.id);
     }
+  }
+
+  private async shot(roomId: string, shotId: string) {
+    return (await this.deps.rooms.shots(roomId)).find((s) => s.id === shotId);
   }
 
   /** A decision on a version (the newest entry of its audit trail; logged once each). */
   decided(roomId: string, v: Version): void {
     const d = v.decisions.at(-1);
     if (!d) return;
-    const shot = this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId);
-    this.record(roomId, 'version.decided', this.actor(d.by.id, d.by.name, d.by.role), {
+    void this.record(roomId, 'version.decided', this.actor(d.by.id, d.by.name, d.by.role), async () => ({
       decision: d.decision,
       previous: v.decisions.at(-2)?.decision ?? 'pending',
       note: d.note,
-      version: versionSummary(v, shot?.name),
-    }, `${v.id}#${v.decisions.length}`, d.at);
+      version: versionSummary(v, (await this.shot(roomId, v.shotId))?.name),
+    }), `${v.id}#${v.decisions.length}`, d.at);
   }
 
   /**
@@ -197,35 +218,41 @@ export class EventLogService {
     });
   }
 
+  /** Resolves once the events recorded so far are written (for tests and exports). */
+  written(): Promise<void> {
+    return this.writing.then(() => undefined);
+  }
+
   /** Writes the drawing tallies still waiting and records nothing more (the database is about to close). */
-  close(): void {
+  async close(): Promise<void> {
     for (const key of [...this.tallies.keys()]) this.flushTally(key);
     this.closed = true;
+    await this.writing;
   }
 
   private noteChange(roomId: string, who: string | null, change: { action: 'add' | 'update' | 'delete'; oldValue: unknown }, now: Note | undefined) {
     const old = change.oldValue as Note | undefined;
     if (change.action === 'add' && now) {
-      this.record(roomId, 'note.added', this.actor(who ?? now.author.id, now.author.name), this.noteData(roomId, now));
+      void this.record(roomId, 'note.added', this.actor(who ?? now.author.id, now.author.name), () => this.noteData(roomId, now));
     } else if (change.action === 'update' && now && old) {
       const name = who === now.author.id ? now.author.name : undefined;
       if (old.status !== now.status) {
         const by = now.status === 'resolved' && now.resolvedBy ? this.actor(now.resolvedBy.id, now.resolvedBy.name) : this.actor(who, name);
-        this.record(roomId, now.status === 'resolved' ? 'note.resolved' : 'note.reopened', by, { noteId: now.id, versionId: now.versionId, frame: now.frame });
+        void this.record(roomId, now.status === 'resolved' ? 'note.resolved' : 'note.reopened', by, { noteId: now.id, versionId: now.versionId, frame: now.frame });
       } else if (old.text !== now.text) {
-        this.record(roomId, 'note.edited', this.actor(who, name), { noteId: now.id, text: now.text });
+        void this.record(roomId, 'note.edited', this.actor(who, name), { noteId: now.id, text: now.text });
       }
     } else if (change.action === 'delete' && old) {
-      this.record(roomId, 'note.deleted', this.actor(who, who === old.author.id ? old.author.name : undefined), { noteId: old.id, parentId: old.parentId, versionId: old.versionId, frame: old.frame });
+      void this.record(roomId, 'note.deleted', this.actor(who, who === old.author.id ? old.author.name : undefined), { noteId: old.id, parentId: old.parentId, versionId: old.versionId, frame: old.frame });
     }
   }
 
   /** A note as webhooks and the log carry it: with its shot, version label and timecode. */
-  private noteData(roomId: string, n: Note): Record<string, unknown> {
-    const v = this.deps.versions.roomOf(n.versionId) === roomId ? this.deps.versions.get(n.versionId) : undefined;
-    const shot = v ? this.deps.rooms.shots(roomId).find((s) => s.id === v.shotId) : undefined;
+  private async noteData(roomId: string, n: Note): Promise<Record<string, unknown>> {
+    const v = (await this.deps.versions.roomOf(n.versionId)) === roomId ? await this.deps.versions.get(n.versionId) : undefined;
+    const shot = v ? await this.shot(roomId, v.shotId) : undefined;
     // A still counts on the clock of the movie it was made from.
-    const video = v?.media.type === 'video' ? v : v?.parentVersionId ? this.deps.versions.get(v.parentVersionId) : undefined;
+    const video = v?.media.type === 'video' ? v : v?.parentVersionId ? await this.deps.versions.get(v.parentVersionId) : undefined;
     const timecode = shot ? clockTimecode(mediaClock(shot, video?.media), n.frame) : null;
     return {
       note: { id: n.id, parentId: n.parentId, reply: n.parentId !== null, versionId: n.versionId, frame: n.frame, frameEnd: n.frameEnd, text: n.text, status: n.status, createdAt: n.createdAt, annotationIds: n.annotationIds ?? [] },
@@ -274,7 +301,7 @@ export class EventLogService {
     if (!t) return;
     this.tallies.delete(key);
     if (t.timer) clearTimeout(t.timer);
-    this.record(
+    void this.record(
       t.roomId,
       'annotations.drawn',
       t.actor,

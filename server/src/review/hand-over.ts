@@ -33,16 +33,17 @@ export function openExports(s: Stores & { frames?: FrameService; liveDoc?: (room
   });
 }
 
-export type HandOver = ReturnType<typeof openHandOver>;
+export type HandOver = Awaited<ReturnType<typeof openHandOver>>;
 
 /**
  * What takes a running server's sessions out of the room: the event log (fed by the gateway, the
  * fix queue, decisions and the room documents), webhooks (fed by the event log) and the exports.
  */
-export function openHandOver(s: Stores & { frames: FrameService; log: Logger; env: NodeJS.ProcessEnv; liveDoc: (roomId: string) => Y.Doc | undefined }) {
+export async function openHandOver(s: Stores & { frames: FrameService; log: Logger; env: NodeJS.ProcessEnv; liveDoc: (roomId: string) => Y.Doc | undefined }) {
   const events = new EventLogService({ events: new EventRepository(s.db), rooms: s.rooms, versions: s.versions, log: s.log });
   const settings = webhookSettings(s.env, (m) => s.log.warn(m));
-  const webhooks = new WebhookService({ hooks: new WebhookRepository(s.db), rooms: s.rooms, settings, log: s.log });
+  const hooks = new WebhookRepository(s.db);
+  const webhooks = new WebhookService({ hooks, rooms: s.rooms, settings, log: s.log }, settings.secret ?? (await hooks.secret()));
   events.onEvent((e) => webhooks.handle(e));
   const exports = openExports(s);
   if (settings.urls.length) s.log.info({ urls: settings.urls.length }, 'webhooks: server-wide URLs from LOUPE_WEBHOOKS');
@@ -51,8 +52,8 @@ export function openHandOver(s: Stores & { frames: FrameService; log: Logger; en
     webhooks,
     exports,
     /** Writes what the event log still holds and stops webhook retries; before the database closes. */
-    close() {
-      events.close();
+    async close() {
+      await events.close();
       webhooks.close();
     },
   };

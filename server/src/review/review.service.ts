@@ -8,17 +8,17 @@ export class ReviewService {
     private readonly broadcast: (roomId: string, v: Version) => void,
   ) {}
 
-  decide(member: Member, req: Required<Pick<DecideRequest, 'room' | 'versionId' | 'decision'>> & { note?: string }): Version {
+  async decide(member: Member, req: Required<Pick<DecideRequest, 'room' | 'versionId' | 'decision'>> & { note?: string }): Promise<Version> {
     if (!can(member.role, 'decide')) {
       throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Only the director can approve a version or request changes.');
     }
-    const version = this.versions.get(req.versionId);
-    if (!version || this.versions.roomOf(req.versionId) !== req.room) {
+    const version = await this.versions.get(req.versionId);
+    if (!version || (await this.versions.roomOf(req.versionId)) !== req.room) {
       throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${req.versionId} in this room.`);
     }
     const status = nextStatus(version.status, req.decision);
     if (!status) throw new LoupeError(ErrorCode.INVALID_DECISION, `The version is already ${version.status}.`);
-    const updated = this.versions.decide(version.id, req.room, {
+    const updated = await this.versions.decide(version.id, req.room, {
       decision: status,
       note: req.note ?? '',
       by: { id: member.id, name: member.name, role: member.role },

@@ -79,7 +79,6 @@ interface Delivery {
  * dropped (and logged): the event log keeps every event.
  */
 export class WebhookService {
-  readonly secret: string;
   private pending = 0;
   private timers = new Set<NodeJS.Timeout>();
   private inflight = new Set<Promise<void>>();
@@ -87,21 +86,32 @@ export class WebhookService {
 
   constructor(
     private readonly deps: { hooks: WebhookRepository; rooms: RoomRepository; settings: WebhookSettings; log: Logger },
-  ) {
-    this.secret = deps.settings.secret ?? deps.hooks.secret();
-  }
+    /** LOUPE_WEBHOOK_SECRET, or the one kept in the database (`WebhookRepository.secret`). */
+    readonly secret: string,
+  ) {}
 
   /** The URLs a room's events go to: the server-wide ones and the room's own. */
-  urlsFor(roomId: string): string[] {
-    return [...new Set([...this.deps.settings.urls, ...this.deps.hooks.list(roomId).map((h) => h.url)])];
+  async urlsFor(roomId: string): Promise<string[]> {
+    return [...new Set([...this.deps.settings.urls, ...(await this.deps.hooks.list(roomId)).map((h) => h.url)])];
   }
 
-  /** An event from the event log: queued for each URL if it is one webhooks receive. */
-  handle(e: RoomEvent): void {
+  /**
+   * An event from the event log: queued for each URL if it is one webhooks receive. Resolves once
+   * queued (the deliveries go on in the background); never rejects.
+   */
+  async handle(e: RoomEvent): Promise<void> {
     if (this.closed || !(WebhookEvents as readonly string[]).includes(e.type)) return;
-    const urls = this.urlsFor(e.roomId);
-    if (urls.length === 0) return;
-    const room = this.deps.rooms.get(e.roomId);
+    let urls: string[];
+    let room: { name: string } | undefined;
+    try {
+      urls = await this.urlsFor(e.roomId);
+      if (urls.length === 0) return;
+      room = await this.deps.rooms.get(e.roomId);
+    } catch (err) {
+      this.deps.log.error({ room: e.roomId, event: e.type, err: (err as Error).message }, 'webhook not sent: its URLs could not be read');
+      return;
+    }
+    if (this.closed) return;
     const id = crypto.randomUUID();
     const body = JSON.stringify({
       id,

@@ -30,17 +30,17 @@ export class RoomService {
     const room: RoomRow = { id: shortId(), name, createdAt: new Date().toISOString() };
     // Generate the demo media before writing anything, so a failure leaves no half room.
     const media = demo ? await this.demoMedia() : null;
-    this.rooms.create(room);
-    if (media) this.addVideoShot(room.id, 'Demo shot (testsrc2)', media.sha256, media.fps, media.width, media.height, media.frameCount);
+    await this.rooms.create(room);
+    if (media) await this.addVideoShot(room.id, 'Demo shot (testsrc2)', media.sha256, media.fps, media.width, media.height, media.frameCount);
     return { room, invites: await this.inviteAll(room.id) };
   }
 
-  addVideoShot(roomId: string, name: string, blob: string, fps: number, width: number, height: number, frameCount: number): { shot: Shot; version: Version } {
+  async addVideoShot(roomId: string, name: string, blob: string, fps: number, width: number, height: number, frameCount: number): Promise<{ shot: Shot; version: Version }> {
     const now = new Date().toISOString();
     const shot: Shot = { id: shortId(), name, fps, dropFrame: false, width, height, frameCount, startTimecode: '00:00:00:00' };
-    this.rooms.addShot(roomId, shot, now);
-    this.rooms.grantBlob(roomId, blob);
-    const version = this.versions.insert(
+    await this.rooms.addShot(roomId, shot, now);
+    await this.rooms.grantBlob(roomId, blob);
+    const version = await this.versions.insert(
       roomId,
       {
         id: shortId(),
@@ -65,7 +65,7 @@ export class RoomService {
     const id = crypto.randomUUID();
     const token = await this.invites.sign({ room: roomId, role, name: memberName, sub: id }, ttl);
     const expiresAt = new Date(Date.now() + ttl * 1000).toISOString();
-    this.inviteRows.insert({ id, roomId, role, name: memberName, createdAt: new Date().toISOString(), expiresAt });
+    await this.inviteRows.insert({ id, roomId, role, name: memberName, createdAt: new Date().toISOString(), expiresAt });
     return {
       id,
       role,
@@ -82,7 +82,7 @@ export class RoomService {
 
   /** The demo shot's media, generated once per data folder and shared by every demo room. */
   private async demoMedia() {
-    let sha = this.rooms.setting(DEMO_SETTING);
+    let sha = await this.rooms.setting(DEMO_SETTING);
     if (!sha || !this.blobs.has(sha)) {
       this.opts.log?.('generating the demo shot (1920x1080, 24 fps) with ffmpeg ...');
       let lastPct = -1;
@@ -91,7 +91,7 @@ export class RoomService {
         if (pct > lastPct) this.opts.log?.(`  demo shot: ${Math.min(100, pct)}%`), (lastPct = pct);
       });
       sha = made.sha256;
-      this.rooms.setSetting(DEMO_SETTING, sha);
+      await this.rooms.setSetting(DEMO_SETTING, sha);
     }
     return { sha256: sha, fps: DEMO.fps, width: DEMO.width, height: DEMO.height, frameCount: DEMO.fps * DEMO.seconds };
   }

@@ -9,13 +9,23 @@ export class ClientIdRepository {
   constructor(private readonly db: Db) {}
 
   /** Binds the client id to the member unless it is bound already (say, by another node a moment ago); returns its owner. */
-  bind(roomId: string, clientId: number, memberId: string): string {
-    this.db.prepare('INSERT OR IGNORE INTO doc_clients (room_id, client_id, member_id) VALUES (?, ?, ?)').run(roomId, clientId, memberId);
-    return this.ownerOf(roomId, clientId)!;
+  async bind(roomId: string, clientId: number, memberId: string): Promise<string> {
+    await this.db
+      .insertInto('doc_clients')
+      .values({ room_id: roomId, client_id: clientId, member_id: memberId })
+      .onConflict((oc) => oc.columns(['room_id', 'client_id']).doNothing())
+      .execute();
+    return (await this.ownerOf(roomId, clientId))!;
   }
 
-  ownerOf(roomId: string, clientId: number): string | undefined {
-    const row = this.db.prepare('SELECT member_id AS memberId FROM doc_clients WHERE room_id = ? AND client_id = ?').get(roomId, clientId) as { memberId: string } | undefined;
-    return row?.memberId;
+  /** Every binding of the room: client id -> member. */
+  async ofRoom(roomId: string): Promise<Map<number, string>> {
+    const rows = await this.db.selectFrom('doc_clients').select(['client_id', 'member_id']).where('room_id', '=', roomId).execute();
+    return new Map(rows.map((r) => [Number(r.client_id), r.member_id]));
+  }
+
+  async ownerOf(roomId: string, clientId: number): Promise<string | undefined> {
+    const row = await this.db.selectFrom('doc_clients').select('member_id').where('room_id', '=', roomId).where('client_id', '=', clientId).executeTakeFirst();
+    return row?.member_id;
   }
 }

@@ -1,4 +1,4 @@
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 /** One entry of a room's session event log (see docs/exports.md). */
 export interface RoomEvent {
@@ -23,40 +23,48 @@ interface EventRow {
 }
 
 /** The append-only session event log. Rows are never updated or deleted. */
-export class EventRepository {
-  constructor(private readonly db: Db) {}
-
+export class EventRepository extends Repository {
   /** Appends an event; `ref` (a job or version id) lets callers ask whether it was logged already. */
-  append(e: Omit<RoomEvent, 'id'>, ref: string | null = null): RoomEvent {
-    const { lastInsertRowid } = this.db
-      .prepare('INSERT INTO room_events (room_id, at, type, actor, data, ref) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(e.roomId, e.at, e.type, e.actor ? JSON.stringify(e.actor) : null, JSON.stringify(e.data), ref);
-    return { id: Number(lastInsertRowid), ...e };
+  async append(e: Omit<RoomEvent, 'id'>, ref: string | null = null): Promise<RoomEvent> {
+    const { id } = await this.db
+      .insertInto('room_events')
+      .values({ room_id: e.roomId, at: e.at, type: e.type, actor: e.actor ? JSON.stringify(e.actor) : null, data: JSON.stringify(e.data), ref })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: Number(id), ...e };
   }
 
-  has(roomId: string, type: string, ref: string): boolean {
-    return !!this.db.prepare('SELECT 1 FROM room_events WHERE room_id = ? AND type = ? AND ref = ?').get(roomId, type, ref);
+  async has(roomId: string, type: string, ref: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('room_events').select('id').where('room_id', '=', roomId).where('type', '=', type).where('ref', '=', ref).executeTakeFirst());
   }
 
   /**
    * The room's events, oldest first, read a page at a time: no statement stays open between pages,
    * so a consumer may await (a slow download) while the database serves others.
    */
-  *iterate(roomId: string, pageSize = 500): Generator<RoomEvent> {
-    const page = this.db.prepare('SELECT id, room_id, at, type, actor, data FROM room_events WHERE room_id = ? AND id > ? ORDER BY id LIMIT ?');
+  async *iterate(roomId: string, pageSize = 500): AsyncGenerator<RoomEvent> {
     for (let after = 0; ; ) {
-      const rows = page.all(roomId, after, pageSize) as EventRow[];
+      const rows: EventRow[] = await this.db
+        .selectFrom('room_events')
+        .select(['id', 'room_id', 'at', 'type', 'actor', 'data'])
+        .where('room_id', '=', roomId)
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(pageSize)
+        .execute();
       for (const r of rows) yield toEvent(r);
       if (rows.length < pageSize) return;
       after = rows[rows.length - 1].id;
     }
   }
 
-  list(roomId: string): RoomEvent[] {
-    return [...this.iterate(roomId)];
+  async list(roomId: string): Promise<RoomEvent[]> {
+    const all: RoomEvent[] = [];
+    for await (const e of this.iterate(roomId)) all.push(e);
+    return all;
   }
 }
 
 function toEvent(r: EventRow): RoomEvent {
-  return { id: r.id, roomId: r.room_id, at: r.at, type: r.type, actor: r.actor ? JSON.parse(r.actor) : null, data: JSON.parse(r.data) };
+  return { id: Number(r.id), roomId: r.room_id, at: r.at, type: r.type, actor: r.actor ? JSON.parse(r.actor) : null, data: JSON.parse(r.data) };
 }

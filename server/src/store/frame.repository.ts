@@ -1,17 +1,16 @@
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 /** Cache of full-quality frames extracted from a version's media: (version, frame) -> blob. */
-export class FrameRepository {
-  constructor(private readonly db: Db) {}
-
-  get(versionId: string, frame: number): string | undefined {
-    return (this.db.prepare('SELECT sha256 FROM frames WHERE version_id = ? AND frame = ?').get(versionId, frame) as { sha256: string } | undefined)?.sha256;
+export class FrameRepository extends Repository {
+  async get(versionId: string, frame: number): Promise<string | undefined> {
+    return (await this.db.selectFrom('frames').select('sha256').where('version_id', '=', versionId).where('frame', '=', frame).executeTakeFirst())?.sha256;
   }
 
-  put(versionId: string, frame: number, sha256: string): void {
-    // An upsert both engines accept (INSERT OR REPLACE is SQLite's own).
-    this.db
-      .prepare('INSERT INTO frames (version_id, frame, sha256) VALUES (?, ?, ?) ON CONFLICT (version_id, frame) DO UPDATE SET sha256 = excluded.sha256')
-      .run(versionId, frame, sha256);
+  async put(versionId: string, frame: number, sha256: string): Promise<void> {
+    await this.db
+      .insertInto('frames')
+      .values({ version_id: versionId, frame, sha256 })
+      .onConflict((c) => c.columns(['version_id', 'frame']).doUpdateSet({ sha256: (eb) => eb.ref('excluded.sha256') }))
+      .execute();
   }
 }

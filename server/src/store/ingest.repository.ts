@@ -1,5 +1,5 @@
 import type { FrameGap, IngestStage, Role } from '@loupe/shared';
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 export type IngestState = 'uploading' | 'queued' | 'processing' | 'done' | 'failed' | 'cancelled';
 
@@ -27,35 +27,32 @@ export interface IngestRecord {
   result: { shotId: string; versionId: string; versionNumber: number; gaps: FrameGap[] } | null;
 }
 
-export class IngestRepository {
-  constructor(private readonly db: Db) {}
-
-  insert(rec: IngestRecord): void {
-    this.db
-      .prepare('INSERT INTO ingests (id, room_id, state, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(rec.id, rec.roomId, rec.state, JSON.stringify(rec), rec.createdAt, rec.updatedAt);
+export class IngestRepository extends Repository {
+  async insert(rec: IngestRecord): Promise<void> {
+    await this.db
+      .insertInto('ingests')
+      .values({ id: rec.id, room_id: rec.roomId, state: rec.state, data: JSON.stringify(rec), created_at: rec.createdAt, updated_at: rec.updatedAt })
+      .execute();
   }
 
-  update(rec: IngestRecord): void {
-    this.db.prepare('UPDATE ingests SET state = ?, data = ?, updated_at = ? WHERE id = ?').run(rec.state, JSON.stringify(rec), rec.updatedAt, rec.id);
+  async update(rec: IngestRecord): Promise<void> {
+    await this.db.updateTable('ingests').set({ state: rec.state, data: JSON.stringify(rec), updated_at: rec.updatedAt }).where('id', '=', rec.id).execute();
   }
 
-  get(id: string): IngestRecord | undefined {
-    const row = this.db.prepare('SELECT data FROM ingests WHERE id = ?').get(id) as { data: string } | undefined;
+  async get(id: string): Promise<IngestRecord | undefined> {
+    const row = await this.db.selectFrom('ingests').select('data').where('id', '=', id).executeTakeFirst();
     return row && JSON.parse(row.data);
   }
 
   /** The room's most recent ingests, newest first. */
-  listForRoom(roomId: string, limit = 50): IngestRecord[] {
-    const rows = this.db.prepare('SELECT data FROM ingests WHERE room_id = ? ORDER BY created_at DESC LIMIT ?').all(roomId, limit) as { data: string }[];
+  async listForRoom(roomId: string, limit = 50): Promise<IngestRecord[]> {
+    const rows = await this.db.selectFrom('ingests').select('data').where('room_id', '=', roomId).orderBy('created_at', 'desc').limit(limit).execute();
     return rows.map((r) => JSON.parse(r.data));
   }
 
-  inStates(states: IngestState[]): IngestRecord[] {
+  async inStates(states: IngestState[]): Promise<IngestRecord[]> {
     if (!states.length) return []; // `IN ()` is SQLite's only
-    const rows = this.db
-      .prepare(`SELECT data FROM ingests WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY created_at`)
-      .all(...states) as { data: string }[];
+    const rows = await this.db.selectFrom('ingests').select('data').where('state', 'in', states).orderBy('created_at').execute();
     return rows.map((r) => JSON.parse(r.data));
   }
 }

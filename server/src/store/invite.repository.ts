@@ -1,4 +1,4 @@
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 export interface InviteRow {
   id: string;
@@ -11,37 +11,41 @@ export interface InviteRow {
 }
 
 /** Invites issued for each room, so that one can be listed and revoked. */
-export class InviteRepository {
-  constructor(private readonly db: Db) {}
-
-  insert(row: Omit<InviteRow, 'revokedAt'>): void {
-    this.db
-      .prepare('INSERT INTO invites (id, room_id, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(row.id, row.roomId, row.role, row.name, row.createdAt, row.expiresAt);
+export class InviteRepository extends Repository {
+  async insert(row: Omit<InviteRow, 'revokedAt'>): Promise<void> {
+    await this.db
+      .insertInto('invites')
+      .values({ id: row.id, room_id: row.roomId, role: row.role, name: row.name, created_at: row.createdAt, expires_at: row.expiresAt })
+      .execute();
   }
 
-  listForRoom(roomId: string): InviteRow[] {
+  listForRoom(roomId: string): Promise<InviteRow[]> {
     return this.db
-      .prepare(
-        `SELECT id, room_id AS roomId, role, name, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt
-         FROM invites WHERE room_id = ? ORDER BY created_at`,
-      )
-      .all(roomId) as InviteRow[];
+      .selectFrom('invites')
+      .select(['id', 'room_id as roomId', 'role', 'name', 'created_at as createdAt', 'expires_at as expiresAt', 'revoked_at as revokedAt'])
+      .where('room_id', '=', roomId)
+      .orderBy('created_at')
+      .execute();
   }
 
   /** Returns false if no such invite exists. */
-  revoke(id: string, at: string): boolean {
-    return this.db.prepare('UPDATE invites SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes > 0;
+  async revoke(id: string, at: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('invites')
+      .set({ revoked_at: (eb) => eb.fn.coalesce('revoked_at', eb.val(at)) })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
-  /** The invites among `ids` that were revoked (one query; `ids` not empty). */
-  revokedAmong(ids: string[]): string[] {
+  /** The invites among `ids` that were revoked (one query). */
+  async revokedAmong(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const rows = this.db.prepare(`SELECT id FROM invites WHERE revoked_at IS NOT NULL AND id IN (${ids.map(() => '?').join(', ')})`).all(...ids) as { id: string }[];
+    const rows = await this.db.selectFrom('invites').select('id').where('revoked_at', 'is not', null).where('id', 'in', ids).execute();
     return rows.map((r) => r.id);
   }
 
-  isRevoked(id: string): boolean {
-    return !!(this.db.prepare('SELECT revoked_at FROM invites WHERE id = ?').get(id) as { revoked_at: string | null } | undefined)?.revoked_at;
+  async isRevoked(id: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('invites').select('revoked_at').where('id', '=', id).executeTakeFirst())?.revoked_at;
   }
 }

@@ -1,5 +1,5 @@
 import type { Job } from '@loupe/shared';
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 /** A job as stored: what the room sees plus what the worker needs. */
 export interface JobRecord {
@@ -8,37 +8,36 @@ export interface JobRecord {
   params: Record<string, unknown>;
 }
 
-export class JobRepository {
-  constructor(private readonly db: Db) {}
-
-  insert(rec: JobRecord, idempotencyKey: string): void {
-    this.db
-      .prepare('INSERT INTO jobs (id, room_id, idempotency_key, state, data, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(rec.job.id, rec.roomId, idempotencyKey, rec.job.state, JSON.stringify(rec), rec.job.createdAt);
+export class JobRepository extends Repository {
+  async insert(rec: JobRecord, idempotencyKey: string): Promise<void> {
+    await this.db
+      .insertInto('jobs')
+      .values({ id: rec.job.id, room_id: rec.roomId, idempotency_key: idempotencyKey, state: rec.job.state, data: JSON.stringify(rec), created_at: rec.job.createdAt })
+      .execute();
   }
 
-  byIdempotencyKey(roomId: string, key: string): JobRecord | undefined {
-    const row = this.db.prepare('SELECT data FROM jobs WHERE room_id = ? AND idempotency_key = ?').get(roomId, key) as { data: string } | undefined;
+  async byIdempotencyKey(roomId: string, key: string): Promise<JobRecord | undefined> {
+    const row = await this.db.selectFrom('jobs').select('data').where('room_id', '=', roomId).where('idempotency_key', '=', key).executeTakeFirst();
     return row && JSON.parse(row.data);
   }
 
-  get(id: string): JobRecord | undefined {
-    const row = this.db.prepare('SELECT data FROM jobs WHERE id = ?').get(id) as { data: string } | undefined;
+  async get(id: string): Promise<JobRecord | undefined> {
+    const row = await this.db.selectFrom('jobs').select('data').where('id', '=', id).executeTakeFirst();
     return row && JSON.parse(row.data);
   }
 
-  update(rec: JobRecord): void {
-    this.db.prepare('UPDATE jobs SET state = ?, data = ? WHERE id = ?').run(rec.job.state, JSON.stringify(rec), rec.job.id);
+  async update(rec: JobRecord): Promise<void> {
+    await this.db.updateTable('jobs').set({ state: rec.job.state, data: JSON.stringify(rec) }).where('id', '=', rec.job.id).execute();
   }
 
-  listForRoom(roomId: string): JobRecord[] {
-    const rows = this.db.prepare('SELECT data FROM jobs WHERE room_id = ? ORDER BY created_at').all(roomId) as { data: string }[];
+  async listForRoom(roomId: string): Promise<JobRecord[]> {
+    const rows = await this.db.selectFrom('jobs').select('data').where('room_id', '=', roomId).orderBy('created_at').execute();
     return rows.map((r) => JSON.parse(r.data));
   }
 
   /** Jobs that were queued or running when the process stopped, oldest first. */
-  unfinished(): JobRecord[] {
-    const rows = this.db.prepare("SELECT data FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at").all() as { data: string }[];
+  async unfinished(): Promise<JobRecord[]> {
+    const rows = await this.db.selectFrom('jobs').select('data').where('state', 'in', ['queued', 'running']).orderBy('created_at').execute();
     return rows.map((r) => JSON.parse(r.data));
   }
 }

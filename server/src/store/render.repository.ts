@@ -15,38 +15,43 @@ export class RenderRepository {
   constructor(private readonly db: Db) {}
 
   /** Stores a frame unless it is stored already; true when this call stored it. */
-  putFrame(jobId: string, f: StoredRenderFrame): boolean {
-    const r = this.db
-      .prepare('INSERT INTO render_frames (job_id, frame, sha256, preview) VALUES (?, ?, ?, ?) ON CONFLICT (job_id, frame) DO NOTHING')
-      .run(jobId, f.frame, f.sha256, f.preview);
-    return r.changes > 0;
+  async putFrame(jobId: string, f: StoredRenderFrame): Promise<boolean> {
+    const r = await this.db
+      .insertInto('render_frames')
+      .values({ job_id: jobId, frame: f.frame, sha256: f.sha256, preview: f.preview })
+      .onConflict((oc) => oc.columns(['job_id', 'frame']).doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
-  frames(jobId: string, first = 0, last = Number.MAX_SAFE_INTEGER): StoredRenderFrame[] {
+  async frames(jobId: string, first = 0, last = Number.MAX_SAFE_INTEGER): Promise<StoredRenderFrame[]> {
     return this.db
-      .prepare('SELECT frame, sha256, preview FROM render_frames WHERE job_id = ? AND frame >= ? AND frame <= ? ORDER BY frame')
-      .all(jobId, first, last) as StoredRenderFrame[];
+      .selectFrom('render_frames')
+      .select(['frame', 'sha256', 'preview'])
+      .where('job_id', '=', jobId)
+      .where('frame', '>=', first)
+      .where('frame', '<=', last)
+      .orderBy('frame')
+      .execute();
   }
 
-  frameCount(jobId: string): number {
-    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM render_frames WHERE job_id = ?').get(jobId) as { n: number | string }).n);
+  async putChunk(jobId: string, chunk: number, segment: string): Promise<void> {
+    await this.db
+      .insertInto('render_chunks')
+      .values({ job_id: jobId, chunk, segment })
+      .onConflict((oc) => oc.columns(['job_id', 'chunk']).doUpdateSet({ segment }))
+      .execute();
   }
 
-  putChunk(jobId: string, chunk: number, segment: string): void {
-    this.db
-      .prepare('INSERT INTO render_chunks (job_id, chunk, segment) VALUES (?, ?, ?) ON CONFLICT (job_id, chunk) DO UPDATE SET segment = excluded.segment')
-      .run(jobId, chunk, segment);
-  }
-
-  chunks(jobId: string): { chunk: number; segment: string }[] {
-    return this.db.prepare('SELECT chunk, segment FROM render_chunks WHERE job_id = ? ORDER BY chunk').all(jobId) as { chunk: number; segment: string }[];
+  async chunks(jobId: string): Promise<{ chunk: number; segment: string }[]> {
+    return this.db.selectFrom('render_chunks').select(['chunk', 'segment']).where('job_id', '=', jobId).orderBy('chunk').execute();
   }
 
   /** Forgets a cancelled or failed render's frames and chunks. */
-  clear(jobId: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM render_frames WHERE job_id = ?').run(jobId);
-      this.db.prepare('DELETE FROM render_chunks WHERE job_id = ?').run(jobId);
-    })();
+  async clear(jobId: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('render_frames').where('job_id', '=', jobId).execute();
+      await trx.deleteFrom('render_chunks').where('job_id', '=', jobId).execute();
+    });
   }
 }

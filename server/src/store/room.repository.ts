@@ -1,5 +1,5 @@
 import type { Shot } from '@loupe/shared';
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 export interface RoomRow {
   id: string;
@@ -7,60 +7,80 @@ export interface RoomRow {
   createdAt: string;
 }
 
-export class RoomRepository {
-  constructor(private readonly db: Db) {}
-
-  create(room: RoomRow): void {
-    this.db.prepare('INSERT INTO rooms (id, name, created_at) VALUES (?, ?, ?)').run(room.id, room.name, room.createdAt);
+export class RoomRepository extends Repository {
+  async create(room: RoomRow): Promise<void> {
+    await this.db.insertInto('rooms').values({ id: room.id, name: room.name, created_at: room.createdAt }).execute();
   }
 
-  get(id: string): RoomRow | undefined {
-    return this.db.prepare('SELECT id, name, created_at AS createdAt FROM rooms WHERE id = ?').get(id) as RoomRow | undefined;
+  get(id: string): Promise<RoomRow | undefined> {
+    return this.db.selectFrom('rooms').select(['id', 'name', 'created_at as createdAt']).where('id', '=', id).executeTakeFirst();
   }
 
-  list(): RoomRow[] {
-    return this.db.prepare('SELECT id, name, created_at AS createdAt FROM rooms ORDER BY created_at').all() as RoomRow[];
+  list(): Promise<RoomRow[]> {
+    return this.db.selectFrom('rooms').select(['id', 'name', 'created_at as createdAt']).orderBy('created_at').execute();
   }
 
-  addShot(roomId: string, shot: Shot, createdAt: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO shots (id, room_id, name, fps, drop_frame, width, height, frame_count, start_timecode, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(shot.id, roomId, shot.name, shot.fps, shot.dropFrame ? 1 : 0, shot.width, shot.height, shot.frameCount, shot.startTimecode, createdAt);
+  async addShot(roomId: string, shot: Shot, createdAt: string): Promise<void> {
+    await this.db
+      .insertInto('shots')
+      .values({
+        id: shot.id,
+        room_id: roomId,
+        name: shot.name,
+        fps: shot.fps,
+        drop_frame: shot.dropFrame ? 1 : 0,
+        width: shot.width,
+        height: shot.height,
+        frame_count: shot.frameCount,
+        start_timecode: shot.startTimecode,
+        created_at: createdAt,
+      })
+      .execute();
   }
 
-  shots(roomId: string): Shot[] {
-    const rows = this.db
-      .prepare(
-        `SELECT id, name, fps, drop_frame AS dropFrame, width, height, frame_count AS frameCount,
-                start_timecode AS startTimecode FROM shots WHERE room_id = ? ORDER BY created_at`,
-      )
-      .all(roomId) as (Omit<Shot, 'dropFrame'> & { dropFrame: number })[];
-    return rows.map((r) => ({ ...r, dropFrame: !!r.dropFrame }));
+  async shots(roomId: string): Promise<Shot[]> {
+    const rows = await this.db
+      .selectFrom('shots')
+      .select(['id', 'name', 'fps', 'drop_frame', 'width', 'height', 'frame_count', 'start_timecode'])
+      .where('room_id', '=', roomId)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      fps: r.fps,
+      dropFrame: !!r.drop_frame,
+      width: r.width,
+      height: r.height,
+      frameCount: r.frame_count,
+      startTimecode: r.start_timecode,
+    }));
   }
 
   /** Records that a room may read a blob (its media, its results). */
-  grantBlob(roomId: string, sha256: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO room_blobs (room_id, sha256) VALUES (?, ?)').run(roomId, sha256);
+  async grantBlob(roomId: string, sha256: string): Promise<void> {
+    await this.db.insertInto('room_blobs').values({ room_id: roomId, sha256 }).onConflict((c) => c.doNothing()).execute();
   }
 
-  mayReadBlob(roomId: string, sha256: string): boolean {
-    return !!this.db.prepare('SELECT 1 FROM room_blobs WHERE room_id = ? AND sha256 = ?').get(roomId, sha256);
+  async mayReadBlob(roomId: string, sha256: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('room_blobs').select('sha256').where('room_id', '=', roomId).where('sha256', '=', sha256).executeTakeFirst());
   }
 
-  setting(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  async setting(key: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst())?.value;
   }
 
   /** The stored value, or `value` stored now: nodes starting together on one database agree on the first one. */
-  settingOrInit(key: string, value: string): string {
-    this.db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(key, value);
-    return this.setting(key)!;
+  async settingOrInit(key: string, value: string): Promise<string> {
+    await this.db.insertInto('settings').values({ key, value }).onConflict((c) => c.doNothing()).execute();
+    return (await this.setting(key))!;
   }
 
-  setSetting(key: string, value: string): void {
-    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((c) => c.column('key').doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
+      .execute();
   }
 }

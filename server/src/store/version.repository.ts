@@ -1,120 +1,137 @@
 import type { DecisionRecord, Version } from '@loupe/shared';
-import { isUniqueViolation, type Db } from './database.js';
+import type { Selectable } from 'kysely';
+import { isUniqueViolation, Repository, transaction, type Db } from './database.js';
+import type { Tables } from './schema.js';
 
-interface VersionRow {
-  id: string;
-  shot_id: string;
-  number: number;
-  label: string;
-  kind: Version['kind'];
-  status: Version['status'];
-  parent_version_id: string | null;
-  media: string;
-  created_by: string;
-  created_at: string;
-  provenance: string | null;
-}
+type VersionRow = Selectable<Tables['versions']>;
 
-export class VersionRepository {
-  constructor(private readonly db: Db) {}
-
+export class VersionRepository extends Repository {
   /**
    * Inserts a version with the next number of its shot. With a jobId, at most one version per job
    * ever exists: a second insert for the same job returns the first.
    */
-  insert(roomId: string, v: Omit<Version, 'number' | 'decisions'>, jobId: string | null): Version {
+  async insert(roomId: string, v: Omit<Version, 'number' | 'decisions'>, jobId: string | null): Promise<Version> {
     // Another node (PostgreSQL) may take the same number or job between our read and our insert:
     // the unique keys refuse the second row, and the retry returns the job's version or takes the next number.
     for (let attempt = 1; ; attempt++) {
       try {
-        return this.tryInsert(roomId, v, jobId);
+        return await this.transaction((trx) => this.in(trx).tryInsert(roomId, v, jobId));
       } catch (e) {
-        if (attempt >= 5 || !isUniqueViolation(e) || this.get(v.id)) throw e;
+        if (attempt >= 5 || !isUniqueViolation(e) || (await this.get(v.id))) throw e;
       }
     }
   }
 
-  private tryInsert(roomId: string, v: Omit<Version, 'number' | 'decisions'>, jobId: string | null): Version {
-    return this.db.transaction(() => {
-      if (jobId) {
-        const existing = this.db.prepare('SELECT id FROM versions WHERE job_id = ?').get(jobId) as { id: string } | undefined;
-        if (existing) return this.get(existing.id)!;
-      }
-      const { n } = this.db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM versions WHERE shot_id = ?').get(v.shotId) as { n: number };
-      this.db
-        .prepare(
-          `INSERT INTO versions (id, shot_id, room_id, number, label, kind, status, parent_version_id, media, created_by, created_at, provenance, job_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          v.id, v.shotId, roomId, n, v.label, v.kind, v.status, v.parentVersionId, JSON.stringify(v.media),
-          JSON.stringify(v.createdBy), v.createdAt, v.provenance ? JSON.stringify(v.provenance) : null, jobId,
-        );
-      return this.get(v.id)!;
-    })();
+  private async tryInsert(roomId: string, v: Omit<Version, 'number' | 'decisions'>, jobId: string | null): Promise<Version> {
+    if (jobId) {
+      const existing = await this.byJob(jobId);
+      if (existing) return existing;
+    }
+    const { n } = await this.db
+      .selectFrom('versions')
+      .select((eb) => eb(eb.fn.coalesce(eb.fn.max('number'), eb.lit(0)), '+', eb.lit(1)).as('n'))
+      .where('shot_id', '=', v.shotId)
+      .executeTakeFirstOrThrow();
+    await this.db
+      .insertInto('versions')
+      .values({
+        id: v.id,
+        shot_id: v.shotId,
+        room_id: roomId,
+        number: Number(n),
+        label: v.label,
+        kind: v.kind,
+        status: v.status,
+        parent_version_id: v.parentVersionId,
+        media: JSON.stringify(v.media),
+        created_by: JSON.stringify(v.createdBy),
+        created_at: v.createdAt,
+        provenance: v.provenance ? JSON.stringify(v.provenance) : null,
+        job_id: jobId,
+      })
+      .execute();
+    return (await this.get(v.id))!;
   }
 
   /** The version a job (or an ingest, `ingest:<id>`) made, if any. */
-  byJob(jobId: string): Version | undefined {
-    const row = this.db.prepare('SELECT id FROM versions WHERE job_id = ?').get(jobId) as { id: string } | undefined;
-    return row && this.get(row.id);
+  async byJob(jobId: string): Promise<Version | undefined> {
+    const row = await this.db.selectFrom('versions').selectAll().where('job_id', '=', jobId).executeTakeFirst();
+    return row && this.toVersion(row);
   }
 
-  /** Runs `fn` in one transaction (nested calls become savepoints). */
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+  /**
+   * Runs `fn` in one transaction (nested calls become savepoints). `fn` gets the transaction: the
+   * repositories it uses must be bound to it (`repo.in(trx)`).
+   */
+  transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T> {
+    return transaction(this.db, fn);
   }
 
-  get(id: string): Version | undefined {
-    const row = this.db.prepare('SELECT * FROM versions WHERE id = ?').get(id) as VersionRow | undefined;
+  async get(id: string): Promise<Version | undefined> {
+    const row = await this.db.selectFrom('versions').selectAll().where('id', '=', id).executeTakeFirst();
     return row && this.toVersion(row);
   }
 
   /** The room a version belongs to, or undefined. */
-  roomOf(id: string): string | undefined {
-    return (this.db.prepare('SELECT room_id FROM versions WHERE id = ?').get(id) as { room_id: string } | undefined)?.room_id;
+  async roomOf(id: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('versions').select('room_id').where('id', '=', id).executeTakeFirst())?.room_id;
   }
 
-  listForRoom(roomId: string): Version[] {
-    const rows = this.db.prepare('SELECT * FROM versions WHERE room_id = ? ORDER BY created_at, number').all(roomId) as VersionRow[];
-    return rows.map((r) => this.toVersion(r));
+  async listForRoom(roomId: string): Promise<Version[]> {
+    const rows = await this.db.selectFrom('versions').selectAll().where('room_id', '=', roomId).orderBy('created_at').orderBy('number').execute();
+    if (!rows.length) return [];
+    // The decisions of all the room's versions in one query, not one per version.
+    const decisions = await this.db
+      .selectFrom('decisions')
+      .innerJoin('versions', 'versions.id', 'decisions.version_id')
+      .select(['decisions.version_id', 'decisions.decision', 'decisions.note', 'decisions.by', 'decisions.at'])
+      .where('versions.room_id', '=', roomId)
+      .orderBy('decisions.id')
+      .execute();
+    const byVersion = new Map<string, DecisionRecord[]>();
+    for (const d of decisions) {
+      let list = byVersion.get(d.version_id);
+      if (!list) byVersion.set(d.version_id, (list = []));
+      list.push(toDecision(d));
+    }
+    return rows.map((r) => toVersion(r, byVersion.get(r.id) ?? []));
   }
 
   /** Sets the status and appends the decision to the audit trail, atomically. */
-  decide(versionId: string, roomId: string, record: DecisionRecord): Version {
-    return this.db.transaction(() => {
-      this.db.prepare('UPDATE versions SET status = ? WHERE id = ?').run(record.decision, versionId);
-      this.db
-        .prepare('INSERT INTO decisions (version_id, room_id, decision, note, by, at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(versionId, roomId, record.decision, record.note, JSON.stringify(record.by), record.at);
-      return this.get(versionId)!;
-    })();
+  decide(versionId: string, roomId: string, record: DecisionRecord): Promise<Version> {
+    return this.transaction(async (trx) => {
+      await trx.updateTable('versions').set({ status: record.decision }).where('id', '=', versionId).execute();
+      await trx
+        .insertInto('decisions')
+        .values({ version_id: versionId, room_id: roomId, decision: record.decision, note: record.note, by: JSON.stringify(record.by), at: record.at })
+        .execute();
+      return (await this.in(trx).get(versionId))!;
+    });
   }
 
-  private decisions(versionId: string): DecisionRecord[] {
-    const rows = this.db.prepare('SELECT decision, note, by, at FROM decisions WHERE version_id = ? ORDER BY id').all(versionId) as {
-      decision: DecisionRecord['decision'];
-      note: string;
-      by: string;
-      at: string;
-    }[];
-    return rows.map((r) => ({ ...r, by: JSON.parse(r.by) }));
+  private async toVersion(r: VersionRow): Promise<Version> {
+    const rows = await this.db.selectFrom('decisions').select(['version_id', 'decision', 'note', 'by', 'at']).where('version_id', '=', r.id).orderBy('id').execute();
+    return toVersion(r, rows.map(toDecision));
   }
+}
 
-  private toVersion(r: VersionRow): Version {
-    return {
-      id: r.id,
-      shotId: r.shot_id,
-      number: r.number,
-      label: r.label,
-      kind: r.kind,
-      status: r.status,
-      parentVersionId: r.parent_version_id,
-      media: JSON.parse(r.media),
-      createdBy: JSON.parse(r.created_by),
-      createdAt: r.created_at,
-      provenance: r.provenance ? JSON.parse(r.provenance) : null,
-      decisions: this.decisions(r.id),
-    };
-  }
+function toDecision(r: { decision: string; note: string; by: string; at: string }): DecisionRecord {
+  return { decision: r.decision as DecisionRecord['decision'], note: r.note, by: JSON.parse(r.by), at: r.at };
+}
+
+function toVersion(r: VersionRow, decisions: DecisionRecord[]): Version {
+  return {
+    id: r.id,
+    shotId: r.shot_id,
+    number: Number(r.number),
+    label: r.label,
+    kind: r.kind as Version['kind'],
+    status: r.status as Version['status'],
+    parentVersionId: r.parent_version_id,
+    media: JSON.parse(r.media),
+    createdBy: JSON.parse(r.created_by),
+    createdAt: r.created_at,
+    provenance: r.provenance ? JSON.parse(r.provenance) : null,
+    decisions,
+  };
 }

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Db } from './database.js';
+import { Repository } from './database.js';
 
 export interface WebhookRow {
   id: string;
@@ -11,28 +11,28 @@ export interface WebhookRow {
 const SECRET_KEY = 'webhook_secret';
 
 /** Per-room webhook URLs (LOUPE_WEBHOOKS adds server-wide ones) and the signing secret. */
-export class WebhookRepository {
-  constructor(private readonly db: Db) {}
-
-  add(roomId: string, url: string): WebhookRow {
+export class WebhookRepository extends Repository {
+  async add(roomId: string, url: string): Promise<WebhookRow> {
     const row: WebhookRow = { id: crypto.randomBytes(6).toString('base64url'), roomId, url, createdAt: new Date().toISOString() };
-    this.db.prepare('INSERT INTO webhooks (id, room_id, url, created_at) VALUES (?, ?, ?, ?)').run(row.id, row.roomId, row.url, row.createdAt);
+    await this.db.insertInto('webhooks').values({ id: row.id, room_id: row.roomId, url: row.url, created_at: row.createdAt }).execute();
     return row;
   }
 
   /** Hooks of one room, or of every room. */
-  list(roomId?: string): WebhookRow[] {
-    const sql = 'SELECT id, room_id AS roomId, url, created_at AS createdAt FROM webhooks';
-    return (roomId ? this.db.prepare(`${sql} WHERE room_id = ? ORDER BY created_at`).all(roomId) : this.db.prepare(`${sql} ORDER BY created_at`).all()) as WebhookRow[];
+  list(roomId?: string): Promise<WebhookRow[]> {
+    let q = this.db.selectFrom('webhooks').select(['id', 'room_id as roomId', 'url', 'created_at as createdAt']);
+    if (roomId) q = q.where('room_id', '=', roomId);
+    return q.orderBy('created_at').execute();
   }
 
-  remove(id: string): boolean {
-    return this.db.prepare('DELETE FROM webhooks WHERE id = ?').run(id).changes > 0;
+  async remove(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('webhooks').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
   /** The stored signing secret, generated on first use (the server and the CLI agree on it, whoever asks first). */
-  secret(): string {
-    this.db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(SECRET_KEY, crypto.randomBytes(32).toString('base64url'));
-    return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(SECRET_KEY) as { value: string }).value;
+  async secret(): Promise<string> {
+    await this.db.insertInto('settings').values({ key: SECRET_KEY, value: crypto.randomBytes(32).toString('base64url') }).onConflict((c) => c.doNothing()).execute();
+    return (await this.db.selectFrom('settings').select('value').where('key', '=', SECRET_KEY).executeTakeFirstOrThrow()).value;
   }
 }

@@ -50,7 +50,7 @@ export function exportApi(deps: { invites: InviteService; rooms: RoomRepository;
       const format = exportFormatOfFile(decodeURIComponent(m[2]));
       const claims = await deps.invites.verify(tokenOf(req, url));
       if (claims.room !== roomId) throw new LoupeError(ErrorCode.WRONG_ROOM, 'This invite is for another room.');
-      if (!deps.rooms.get(roomId)) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, 'The room of this invite no longer exists.');
+      if (!(await deps.rooms.get(roomId))) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, 'The room of this invite no longer exists.');
       if (!can(claims.role, 'export')) {
         throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${claims.role} cannot export this room; editors and directors can.`);
       }
@@ -58,7 +58,7 @@ export function exportApi(deps: { invites: InviteService; rooms: RoomRepository;
         const files = Object.values(ExportFormats).map((f) => f.file).join(', ');
         throw new LoupeError(ErrorCode.UNKNOWN_EXPORT, `No export "${m[2]}"; there are ${files}.`);
       }
-      const name = deps.exports.fileName(roomId, format);
+      const name = await deps.exports.fileName(roomId, format);
       res.writeHead(200, {
         'content-type': ExportFormats[format].mime,
         'content-disposition': `attachment; filename="${name.replace(/[^\x20-\x7e]|"/g, '_')}"; filename*=UTF-8''${encodeURIComponent(name)}`,

@@ -41,27 +41,29 @@ export class ExportService {
     },
   ) {}
 
-  snapshot(roomId: string): RoomSnapshot {
-    const room = this.deps.rooms.get(roomId);
+  async snapshot(roomId: string): Promise<RoomSnapshot> {
+    const room = await this.deps.rooms.get(roomId);
     if (!room) throw new LoupeError(ErrorCode.ROOM_NOT_FOUND, `No room ${roomId}.`);
+    const [shots, versions] = await Promise.all([this.deps.rooms.shots(roomId), this.deps.versions.listForRoom(roomId)]);
+    // The live document is read after the awaits: it is then the newest there is.
     const live = this.deps.liveDoc?.(roomId);
-    const doc = live ?? docFromUpdates(this.deps.docs.load(roomId));
+    const doc = live ?? docFromUpdates(await this.deps.docs.load(roomId));
     try {
-      return snapshotFromDoc(room, this.deps.rooms.shots(roomId), this.deps.versions.listForRoom(roomId), doc);
+      return snapshotFromDoc(room, shots, versions, doc);
     } finally {
       if (!live) doc.destroy();
     }
   }
 
   /** A file name for the download: `grade-review-notes.csv`. */
-  fileName(roomId: string, format: ExportFormat): string {
-    const room = this.deps.rooms.get(roomId);
+  async fileName(roomId: string, format: ExportFormat): Promise<string> {
+    const room = await this.deps.rooms.get(roomId);
     return `${safeName(room?.name ?? roomId, 'room')}-${ExportFormats[format].file}`;
   }
 
   /** Writes the export to `out` and ends it. */
   async write(roomId: string, format: ExportFormat, out: Writable, opts: ExportOptions = {}): Promise<void> {
-    const snap = this.snapshot(roomId);
+    const snap = await this.snapshot(roomId);
     const progress = opts.progress ?? (() => {});
     switch (format) {
       case 'csv':
@@ -84,7 +86,7 @@ export class ExportService {
 
   /** The session event log as JSON lines, oldest first, streamed with backpressure. */
   private async writeEvents(roomId: string, out: Writable): Promise<void> {
-    for (const e of this.deps.events.iterate(roomId)) {
+    for await (const e of this.deps.events.iterate(roomId)) {
       const line = JSON.stringify({ id: e.id, at: e.at, room: e.roomId, type: e.type, actor: e.actor, data: e.data }) + '\n';
       if (!out.write(line)) await drainedOrClosed(out);
       if (out.destroyed) return;
