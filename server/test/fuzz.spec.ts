@@ -292,7 +292,7 @@ describe('fuzzing the room document from every role', () => {
         numRuns: 50,
         // Counterexamples hold strings of 200,000 characters: report a readable head of them.
         reporter: (out) => {
-          if (out.failed) throw new Error(fc.defaultReportMessage(out)?.slice(0, 4000));
+          if (out.failed) throw new Error(`${fc.defaultReportMessage(out)?.slice(0, 4000)}\nGot: ${String((out.errorInstance as Error | undefined)?.stack ?? out.errorInstance).slice(0, 3000)}`);
         },
       },
     );

@@ -255,7 +255,28 @@ export interface RestoreRow {
 }
 
 /** The classical way for each degradation: its name and how it runs (models through the same Engine as the fixes). */
-async function classical(engine: Engine, kind: Degradation, img: Rgb): Promise<{ method: string; out: Rgb }> {
+/** The size x size square of `img` whose mean is the most neutral grey between 20 % and 80 % (a grey card, a wall). */
+function greyestSquare(img: Rgb, size: number): { left: number; top: number } {
+  let best = { left: 0, top: 0, score: Infinity };
+  for (let top = 0; top + size <= img.height; top += 4)
+    for (let left = 0; left + size <= img.width; left += 4) {
+      const m = [0, 0, 0];
+      for (let y = top; y < top + size; y++) for (let x = left; x < left + size; x++) for (let c = 0; c < 3; c++) m[c] += img.data[(y * img.width + x) * 3 + c] / (size * size);
+      const mean = (m[0] + m[1] + m[2]) / 3;
+      if (mean < 51 || mean > 204) continue;
+      const score = (Math.max(...m) - Math.min(...m)) / mean;
+      if (score < best.score) best = { left, top, score };
+    }
+  return best;
+}
+
+const crop = (img: Rgb, at: { left: number; top: number }, size = 9): Rgb => {
+  const data = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) data.set(img.data.subarray(((at.top + y) * img.width + at.left) * 3, ((at.top + y) * img.width + at.left + size) * 3), y * size * 3);
+  return { data, width: size, height: size };
+};
+
+async function classical(engine: Engine, kind: Degradation, img: Rgb, truth: Rgb): Promise<{ method: string; out: Rgb }> {
   switch (kind) {
     case 'motion-blur':
       return { method: 'Richardson-Lucy, known kernel (30 it.)', out: richardsonLucy(img) };
@@ -264,13 +285,24 @@ async function classical(engine: Engine, kind: Degradation, img: Rgb): Promise<{
       const { rgb } = await runInProcess(engine, tileRun(await ensureModel('loupe-denoise'), img, { sigma: Float32Array.of(sigma) }));
       return { method: 'guided filter (loupe-denoise)', out: { ...img, data: rgb } };
     }
-    case 'low-light':
-    case 'colour-cast': {
-      // The exposure fix as a member would set it: automatic exposure and white balance.
+    case 'low-light': {
+      // The exposure fix as a member would set it: automatic exposure (the most it may move) and white balance.
       const small = await thumb(img, 128, 128);
-      const plan = planExposure(ExposureParamsSchema.parse({ autoExposure: true, whiteBalance: 'auto' }), [small], img.width, img.height);
+      const plan = planExposure(ExposureParamsSchema.parse({ autoExposure: true, maxStops: 4, whiteBalance: 'auto' }), [small], img.width, img.height);
       const { rgb } = await runInProcess(engine, tileRun(await ensureModel('loupe-colour'), img, { ...plan.inputs }));
       return { method: 'exposure fix (auto exposure + white balance)', out: { ...img, data: rgb } };
+    }
+    case 'colour-cast': {
+      // A cast over a scene with few grey surfaces: auto white balance leaves it (its colours could be
+      // the scene's), so a member picks what they know is grey with the eyedropper. The pick: the most
+      // neutral mid-grey square of the true picture, as the member knows the set.
+      const pick = greyestSquare(truth, 9);
+      const patch = await thumb(crop(img, pick), 9, 9);
+      const small = await thumb(img, 128, 128);
+      const neutral = { x: (pick.left + 4.5) / img.width, y: (pick.top + 4.5) / img.height, size: 9 / img.width };
+      const plan = planExposure(ExposureParamsSchema.parse({ autoExposure: true, whiteBalance: 'neutral', neutral }), [small], img.width, img.height, patch);
+      const { rgb } = await runInProcess(engine, tileRun(await ensureModel('loupe-colour'), img, { ...plan.inputs }));
+      return { method: 'exposure fix (auto exposure + eyedropper)', out: { ...img, data: rgb } };
     }
     case 'haze':
       return { method: 'dark-channel prior', out: darkChannelDehaze(img) };
@@ -295,7 +327,7 @@ export async function measureRestore(engine: Engine, kinds: Degradation[], pictu
       };
       score('degraded', false, input, 0);
       let t = performance.now();
-      const c = await classical(engine, kind, input);
+      const c = await classical(engine, kind, input, truth);
       score(`classical: ${c.method}`, false, c.out, performance.now() - t);
       const model = await ensureModel(LEARNED[kind].model);
       t = performance.now();

@@ -6,6 +6,7 @@ import { sql, type KyselyPlugin } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DecisionRecord, Job, Shot, Version } from '@loupe/shared';
 import { isUniqueViolation, openDatabase, transaction, type Db } from '../src/store/database.js';
+import { migrationNames } from '../src/store/migrations/index.js';
 import { RoomRepository } from '../src/store/room.repository.js';
 import { VersionRepository } from '../src/store/version.repository.js';
 import { JobRepository } from '../src/store/job.repository.js';
@@ -382,7 +383,7 @@ describe('the store on postgres only', () => {
     try {
       const dbs = await Promise.all([1, 2, 3].map(() => openDatabase(os.tmpdir(), fresh.url)));
       const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(dbs[0]);
-      expect(rows.map((r) => r.name)).toEqual(['0001-initial']);
+      expect(rows.map((r) => r.name)).toEqual(migrationNames);
       await new RoomRepository(dbs[1]).create({ id: 'r', name: 'n', createdAt: 'z' });
       expect(await new RoomRepository(dbs[2]).get('r')).toMatchObject({ name: 'n' });
       await Promise.all(dbs.map((d) => d.destroy()));

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { annotationsMap, notesMap, type Version } from '@loupe/shared';
 import { openDatabase } from '../src/store/database.js';
+import { migrationNames } from '../src/store/migrations/index.js';
 import { RoomRepository } from '../src/store/room.repository.js';
 import { VersionRepository } from '../src/store/version.repository.js';
 import { JobRepository } from '../src/store/job.repository.js';
@@ -42,7 +43,7 @@ describe.each(['sqlite', 'postgres'] as const)('a database made before migration
     const db = await openDatabase(dataDir, url);
     try {
       const { rows: applied } = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db);
-      expect(applied.map((r) => r.name)).toEqual(['0001-initial']);
+      expect(applied.map((r) => r.name)).toEqual(migrationNames);
       const rooms = new RoomRepository(db);
       const versions = new VersionRepository(db);
       expect(await rooms.get(roomId)).toEqual({ id: roomId, name: 'Grade review (before migrations)', createdAt: '2025-01-02T10:00:00.000Z' });

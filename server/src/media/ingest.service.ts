@@ -504,6 +504,8 @@ export class IngestService {
     await fs.promises.mkdir(work, { recursive: true });
     try {
       const { shot, version, gaps } = await this.ingest(rec, work, signal);
+      // The received files go before the room hears "done": what is announced holds no leftovers.
+      await this.removeReceived(rec, work);
       rec.state = 'done';
       rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps };
       if (shot) this.deps.events.shotCreated(rec.roomId, shot);
@@ -513,17 +515,20 @@ export class IngestService {
     } catch (e) {
       if (this.stopping) return; // stopped mid-way: runs again after the restart
       const err = toIngestError(e, this.deps.dataDir);
+      await this.removeReceived(rec, work);
       rec.state = 'failed';
       rec.error = err;
       await this.setStage(rec, 'failed', 0, true).catch((e: Error) => this.deps.log.error({ ingest: rec.id, err: e.message }, 'ingest failure not stored'));
       this.deps.log.warn({ room: rec.roomId, ingest: rec.id, code: err.code, err: err.message }, `ingest failed: ${rec.label}`);
     } finally {
-      await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
-      if (rec.state === 'done' || rec.state === 'failed') {
-        await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true }).catch(() => {});
-        this.forget(rec);
-      }
+      if (rec.state === 'done' || rec.state === 'failed') this.forget(rec);
+      else await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  private async removeReceived(rec: IngestRecord, work: string): Promise<void> {
+    await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
+    await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true }).catch(() => {});
   }
 
   private async ingest(rec: IngestRecord, work: string, signal: AbortSignal): Promise<{ shot: Shot | null; version: Version; gaps: FrameGap[] }> {

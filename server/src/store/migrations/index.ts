@@ -11,4 +11,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-clients-and-renders': clientsAndRenders,
 };
 
+/** The names of every migration, in the order they run. */
+export const migrationNames: readonly string[] = Object.keys(MIGRATIONS).sort();
+
 export const migrations: MigrationProvider = { getMigrations: async () => MIGRATIONS };
