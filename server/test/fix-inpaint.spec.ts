@@ -14,10 +14,10 @@ import { patchMatchFill } from '../src/inference/inpaint/patchmatch.js';
 import { diffuseFill, holeThickness } from '../src/inference/inpaint/diffuse.js';
 import { ellipseHole, psnr, runInProcess, textureScene, type Rgb } from './fix-scenes.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 let cv: any;
 beforeAll(async () => {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   // Loaded by Node itself: through vitest's transform the 10 MB WASM bundle takes minutes.
   const m: any = createRequire(import.meta.url)('@techstark/opencv-js');
   // The WASM build initialises asynchronously; it is ready once Mat exists. (Awaiting the module

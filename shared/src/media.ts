@@ -46,7 +46,7 @@ export function badFileName(name: string): string | null {
   if (typeof name !== 'string' || name.length === 0) return 'the file name is empty';
   if (name.length > 255) return 'the file name is longer than 255 characters';
   if (/[/\\]/.test(name)) return `"${name}" contains a path separator; send file names, not paths`;
-  // eslint-disable-next-line no-control-regex
+   
   if (/[\u0000-\u001f\u007f]/.test(name)) return 'the file name contains control characters';
   if (name === '.' || name === '..' || name.startsWith('.')) return `"${name}" is a hidden or relative name`;
   if (/^[a-zA-Z]:/.test(name)) return `"${name}" looks like a drive path`;

@@ -11,7 +11,7 @@ import * as decoding from 'lib0/decoding';
 import type { Ack, Refusal } from './errors.js';
 
 /** The part of a Socket.IO client socket the provider needs. */
-/* eslint-disable @typescript-eslint/no-explicit-any -- typed Socket.IO sockets narrow these signatures */
+ 
 export interface SocketLike {
   emit(event: any, ...args: any[]): unknown;
   on(event: any, fn: any): unknown;
