@@ -132,6 +132,9 @@ describe('a room with three shots', () => {
     await expect.poll(() => shotName(artist), { timeout: 10_000 }).toBe('sh010');
     expect(await director.locator('[data-testid=current-version]').textContent()).toBe('v002');
     expect(await director.locator('[data-testid=shot-prev]').isDisabled()).toBe(true);
+    // The versions panel lists the versions of the shot on screen.
+    const listed = director.locator('[data-testid=versions-panel] [data-testid=version]');
+    expect(await listed.evaluateAll((els) => els.map((e) => e.getAttribute('data-version-id')))).toEqual([shots.sh010.latest, expect.any(String)]);
     await director.keyboard.press(']');
     await expect.poll(() => shotName(artist), { timeout: 10_000 }).toBe('sh020');
     // And the buttons.
@@ -140,6 +143,7 @@ describe('a room with three shots', () => {
     await director.locator('[data-testid=shot-prev]').click();
     await expect.poll(() => shotName(artist), { timeout: 10_000 }).toBe('sh020');
     await expect.poll(() => session(artist, 's.versions.currentId'), { timeout: 10_000 }).toBe(shots.sh020.latest);
+    expect(await listed.evaluateAll((els) => els.map((e) => e.getAttribute('data-version-id')))).toEqual([shots.sh020.latest]);
 
     // The help overlay lists the keys.
     await director.keyboard.press('?');
