@@ -225,7 +225,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
   if (opts.demoRoom && (await rooms.list()).length === 0) {
-    const { room, invites: links } = await services.roomService.create('Demo room');
+    const { room, invites: links } = await services.roomService.create('Demo room', { demo: 'showcase' });
     log.info({ room: room.id }, 'created the demo room');
     printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
   }
