@@ -51,6 +51,7 @@ import { LutService } from './playback/lut.service.js';
 import { lutApi } from './http/luts.js';
 import { createGateway, roomChannel, type LoupeServer } from './realtime/gateway.js';
 import { httpRoutes, loadWebApp } from './http/routes.js';
+import { removeServerFile, writeServerFile } from './server-file.js';
 
 /** The services one data folder holds, without any network side. Used by the server and the CLI. */
 export async function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
@@ -224,7 +225,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
   if (opts.demoRoom && (await rooms.list()).length === 0) {
-    const { room, invites: links } = await services.roomService.create('Demo room');
+    const { room, invites: links } = await services.roomService.create('Demo room', { demo: 'showcase' });
     log.info({ room: room.id }, 'created the demo room');
     printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
   }
@@ -240,6 +241,13 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   await ingests.resumeUnfinished();
   ready = true;
   const url = `http://127.0.0.1:${port}`;
+  // The CLI on the same data folder finds this server (its links and uploads go here).
+  const serverFile = { url: config.publicUrl ?? `http://localhost:${port}`, port, pid: process.pid, startedAt: new Date().toISOString() };
+  try {
+    writeServerFile(config.dataDir, serverFile);
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'could not write server.json in the data folder; the CLI will not find this server by itself');
+  }
   log.info({ url, dataDir: config.dataDir }, 'Loupe is ready');
 
   return {
@@ -254,6 +262,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     handOver,
     async close() {
       ready = false;
+      removeServerFile(config.dataDir, serverFile);
       watch.close();
       await ingests.shutdown();
       await fixWork.system.stop();

@@ -13,3 +13,4 @@ export * from './doc-schema.js';
 export * from './exports.js';
 export * from './drawing-history.js';
 export * from './lut.js';
+export * from './shots.js';

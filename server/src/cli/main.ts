@@ -6,11 +6,14 @@ import { createLogger } from '../log.js';
 import { openServices, printInvites, startServer, startWorker, type Services } from '../main.js';
 import { handOverCommands } from './hand-over.commands.js';
 import { isApiError, upload } from './upload.js';
+import { readServerFile } from '../server-file.js';
+import { shotSummaries, versionLabel } from '@loupe/shared';
 
 const program = new Command()
   .name('loupe')
   .description('Loupe: a real-time review room for film and VFX teams, with AI fixes computed live in the room.')
   .option('--data <dir>', 'data folder (SQLite file and blobs)', process.env.DATA_DIR ?? 'data')
+  .option('--url <url>', 'the Loupe server to talk to and to print links for (default: $LOUPE_SERVER, else the running server of --data, else http://localhost:$PORT)')
   .showHelpAfterError();
 
 program
@@ -124,18 +127,55 @@ async function requireRoom(services: Services, roomId: string) {
   }
 }
 
+const shot = program.command('shot').description("a room's shots");
+shot
+  .command('list')
+  .description("list a room's shots: id, name, versions, and the latest version with its review status")
+  .argument('<room>', 'room id')
+  .option('--json', 'print JSON: [{ id, name, versions, latest: { id, number, label, status } | null }]')
+  .action(async (roomId: string, o: { json?: boolean }) => {
+    const services = await openCli();
+    await requireRoom(services, roomId);
+    const list = shotSummaries(await services.rooms.shots(roomId), await services.versions.listForRoom(roomId));
+    if (o.json) {
+      const rows = list.map((s) => ({
+        id: s.shot.id,
+        name: s.shot.name,
+        versions: s.versionCount,
+        latest: s.latest && { id: s.latest.id, number: s.latest.number, label: versionLabel(s.latest), status: s.latest.status },
+      }));
+      console.log(JSON.stringify(rows, null, 2));
+    } else if (list.length === 0) console.log(`No shots in room ${roomId} yet: \`loupe upload ${roomId} FILE\` makes one.`);
+    else {
+      const width = Math.max(...list.map((s) => s.shot.name.length));
+      for (const s of list) {
+        const n = `${s.versionCount} version${s.versionCount === 1 ? '' : 's'}`;
+        const latest = s.latest ? `latest ${versionLabel(s.latest)} ${s.latest.status}` : 'no version yet';
+        console.log(`${s.shot.id}  ${s.shot.name.padEnd(width)}  ${n.padEnd(11)}  ${latest}`);
+      }
+    }
+    await services.db.destroy();
+  });
+
 program
   .command('upload')
   .description('upload a movie, a zip or the frames of a sequence to a room: resumable, with a progress bar')
   .argument('<room>', 'room id')
   .argument('<files...>', 'a .mp4/.mov, a .zip of frames, or frame files / a folder of frames (shot_v003.1001.exr ...)')
-  .option('--shot <id>', 'add the upload as the next version of this shot (default: a new shot)')
-  .option('--server <url>', 'the Loupe server', process.env.LOUPE_SERVER ?? 'http://localhost:3000')
+  .option('--shot <id>', 'add the upload as the next version of this shot (`loupe shot list ROOM` shows the ids)')
+  .option('--new-shot', 'make a new shot (the default without --shot)')
+  .option('--server <url>', 'the Loupe server (same as --url; default: the running server of --data)')
   .option('--token <token>', 'invite token of an artist, editor or director (default: $LOUPE_TOKEN, or one made from --data)')
   .option('--name <name>', 'name of the new shot')
   .option('--fps <fps>', 'frame rate of an image sequence that carries none (default 24)')
   .option('--json', 'print the finished upload as JSON on stdout')
-  .action(async (roomId: string, files: string[], o: { shot?: string; server: string; token?: string; name?: string; fps?: string; json?: boolean }) => {
+  .action(async (roomId: string, files: string[], o: { shot?: string; newShot?: boolean; server?: string; token?: string; name?: string; fps?: string; json?: boolean }) => {
+    if (o.shot && o.newShot) {
+      console.error('BAD_REQUEST: --shot (next version of that shot) and --new-shot (a new shot) exclude each other');
+      process.exitCode = 2;
+      return;
+    }
+    const server = serverUrl(o.server);
     let token = o.token ?? process.env.LOUPE_TOKEN;
     if (!token) {
       // On the server's machine: make an artist invite from the data folder.
@@ -145,7 +185,7 @@ program
       await services.db.destroy();
     }
     try {
-      process.exitCode = await upload({ server: o.server, room: roomId, token, files, shotId: o.shot, shotName: o.name, fps: o.fps ? Number(o.fps) : undefined, json: o.json });
+      process.exitCode = await upload({ server: server.url, room: roomId, token, files, shotId: o.shot, shotName: o.name, fps: o.fps ? Number(o.fps) : undefined, json: o.json });
     } catch (e) {
       const err = e as Error & { code?: string };
       console.error(isApiError(e) ? `${err.code}: ${err.message}` : `upload failed: ${err.message}`);
@@ -162,9 +202,24 @@ program
 
 handOverCommands(program, { open: openCli, requireRoom });
 
+/**
+ * The server the CLI talks to and prints links for: --url / --server, else $LOUPE_SERVER, else the
+ * running server of the data folder (its server.json), else http://localhost:$PORT.
+ */
+function serverUrl(given?: string): { url: string; from: string } {
+  const { data, url } = program.opts<{ data: string; url?: string }>();
+  const explicit = given ?? url ?? process.env.LOUPE_SERVER;
+  if (explicit) return { url: explicit.replace(/\/+$/, ''), from: 'given' };
+  const running = readServerFile(loadConfig({ ...process.env, DATA_DIR: data }).dataDir);
+  if (running) return { url: running.url.replace(/\/+$/, ''), from: `the server running on ${data} (pid ${running.pid})` };
+  return { url: `http://localhost:${process.env.PORT ?? 3000}`, from: 'the default' };
+}
+
 function openCli(): Promise<Services> {
   const { data } = program.opts<{ data: string }>();
-  const config = loadConfig({ ...process.env, DATA_DIR: data });
+  const env = { ...process.env, DATA_DIR: data };
+  // Printed links open the server that serves this data folder (PUBLIC_URL wins when set).
+  const config = loadConfig(env, { publicUrl: process.env.PUBLIC_URL ?? serverUrl().url });
   // Progress goes to stderr so that --json output stays parseable.
   const log = createLogger('silent');
   return openServices(config, log, (m) => process.stderr.write(m + '\n'));

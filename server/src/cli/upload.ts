@@ -182,7 +182,7 @@ export async function upload(o: UploadOptions): Promise<number> {
     ingest = JSON.parse(r.body).ingest as IngestView;
     fs.mkdirSync(stateDir, { recursive: true });
     fs.writeFileSync(stateFile, JSON.stringify({ ingestId: ingest.id, server: base.href, room: o.room, createdAt: new Date().toISOString() }));
-    bar.note(`Uploading ${ingest.label} (${fmtBytes(total)}) to room ${o.room}${o.shotId ? `, shot ${o.shotId}` : ''}.`);
+    bar.note(`Uploading ${ingest.label} (${fmtBytes(total)}) to room ${o.room}${o.shotId ? ` as the next version of shot ${o.shotId}` : ' as a new shot'}.`);
   }
 
   // Send each file from where the server is.
@@ -265,10 +265,25 @@ export async function upload(o: UploadOptions): Promise<number> {
     const r = last.result!;
     const gaps = r.gaps.length ? `; missing frames ${r.gaps.map((g) => (g.from === g.to ? g.from : `${g.from}-${g.to}`)).join(', ')}` : '';
     out.write(`Done: ${last.label} is v${String(r.versionNumber).padStart(3, '0')} of shot ${r.shotId} (version ${r.versionId})${gaps}.\n`);
+    out.write(uploadOutcome(r, o.shotId) + '\n');
     return 0;
   }
   out.write(`${last.error?.code ?? 'FAILED'}: ${last.error?.message ?? `the upload was ${last.state}`}\n`);
   return 1;
+}
+
+/**
+ * What the upload became, said plainly, and how to choose next time: "new shot sh020 (id ...)" or
+ * "v003 of shot sh020 (id ...)".
+ */
+export function uploadOutcome(r: NonNullable<IngestView['result']>, askedShot: string | undefined): string {
+  const name = r.shotName ? `${r.shotName} ` : '';
+  const v = `v${String(r.versionNumber).padStart(3, '0')}`;
+  const newShot = r.newShot ?? !askedShot;
+  if (newShot) {
+    return `Made a new shot ${name}(id ${r.shotId}) with ${v}. To upload the next version of a shot instead, give --shot SHOT_ID (this one: --shot ${r.shotId}; \`loupe shot list ROOM\` lists them); --new-shot (the default) makes a new shot.`;
+  }
+  return `Added ${v} of shot ${name}(id ${r.shotId}). Without --shot an upload makes a new shot (--new-shot); \`loupe shot list ROOM\` lists the shots.`;
 }
 
 export function isApiError(e: unknown): e is ApiError {

@@ -507,7 +507,8 @@ export class IngestService {
       // The received files go before the room hears "done": what is announced holds no leftovers.
       await this.removeReceived(rec, work);
       rec.state = 'done';
-      rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps };
+      const shotName = shot?.name ?? (await this.deps.rooms.shots(rec.roomId).catch(() => [])).find((s) => s.id === version.shotId)?.name;
+      rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps, newShot: !!shot, shotName };
       if (shot) this.deps.events.shotCreated(rec.roomId, shot);
       this.deps.events.versionCreated(rec.roomId, version);
       await this.setStage(rec, 'done', 100, true);

@@ -24,7 +24,8 @@ export interface IngestRecord {
   stage: IngestStage;
   percent: number;
   error: { code: string; message: string } | null;
-  result: { shotId: string; versionId: string; versionNumber: number; gaps: FrameGap[] } | null;
+  /** newShot and shotName: whether the upload made a new shot, and its name (absent on uploads from before they were kept). */
+  result: { shotId: string; versionId: string; versionNumber: number; gaps: FrameGap[]; newShot?: boolean; shotName?: string } | null;
 }
 
 export class IngestRepository extends Repository {

@@ -55,6 +55,12 @@ export function handleRoomKey(e: KeyboardEvent, room: RoomSession): void {
     case 'Escape':
       room.tools.selection = null;
       break;
+    case '[':
+      room.stepShot(-1);
+      break;
+    case ']':
+      room.stepShot(1);
+      break;
     default:
       // Drawing tools (L, B, O, T, E, X) and ghosting (G); keys handled above win.
       if (!handleToolKey(e, room)) return;

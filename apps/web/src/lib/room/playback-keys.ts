@@ -80,6 +80,13 @@ export const SHORTCUTS: { group: string; items: { keys: string[]; label: string 
     ],
   },
   {
+    group: 'Shots',
+    items: [
+      { keys: ['['], label: 'Previous shot (its latest version)' },
+      { keys: [']'], label: 'Next shot' },
+    ],
+  },
+  {
     group: 'In, out and loop',
     items: [
       { keys: ['I'], label: 'Set in point at this frame' },

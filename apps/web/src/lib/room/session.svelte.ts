@@ -2,7 +2,7 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { can, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { adjacentShot, can, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import type { Socket } from 'socket.io-client';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket } from './connection.svelte';
@@ -124,6 +124,26 @@ export class RoomSession {
   /** Blob address with the token the server checks. */
   blobSrc(sha256: string): string {
     return `/blobs/${sha256}?token=${encodeURIComponent(this.token)}`;
+  }
+
+  /** The room's shots in order, each with its version count, latest version, status and poster. */
+  readonly shotList = $derived(shotSummaries(this.versions.shots, this.versions.list));
+
+  /**
+   * Puts a shot on screen: its latest version. A presenter takes the room there (the version switch is
+   * synced); a follower who does it browses alone, like any version switch.
+   */
+  goToShot(shotId: string): boolean {
+    const v = shotEntryVersion(shotId, this.versions.list);
+    if (!v) return false;
+    if (v.id !== this.versions.currentId) this.select(v.id);
+    return true;
+  }
+
+  /** The next (+1) or previous (-1) shot of the list; false at either end. */
+  stepShot(step: 1 | -1): boolean {
+    const id = adjacentShot(this.shotList.map((s) => s.shot.id), this.versions.shot?.id, step);
+    return id ? this.goToShot(id) : false;
   }
 
   select(versionId: string): void {

@@ -86,13 +86,41 @@ export class Uploads {
     return { Authorization: `Bearer ${this.token}`, ...extra };
   }
 
-  /** Upload dropped or picked files as one ingest (a movie, a zip or the frames of one sequence). */
-  async upload(files: File[], shotId?: string): Promise<void> {
-    if (files.length === 0) return;
+  /** Files dropped or picked while a shot is open, waiting for the member to say what they are. */
+  pending = $state<{ files: File[]; shot: { id: string; name: string } } | null>(null);
+
+  private refused(files: File[]): boolean {
     for (const f of files) {
       const bad = badFileName(f.name) ?? (mediaKindOf(f.name) ? null : `"${f.name}" is not a movie, an image or a zip`);
-      if (bad) return this.onError({ code: 'UNSUPPORTED_FORMAT', message: `Cannot upload: ${bad}.` });
+      if (bad) {
+        this.onError({ code: 'UNSUPPORTED_FORMAT', message: `Cannot upload: ${bad}.` });
+        return true;
+      }
     }
+    return false;
+  }
+
+  /**
+   * Dropped or picked files: with a shot open, ask first whether they are a new shot or the next
+   * version of that shot (`choose`); with none, they make a new shot.
+   */
+  offer(files: File[], shot: { id: string; name: string } | null): void {
+    if (files.length === 0 || this.refused(files)) return;
+    if (!shot) return void this.upload(files);
+    this.pending = { files, shot: { id: shot.id, name: shot.name } };
+  }
+
+  /** The member's answer to `offer`. */
+  choose(as: 'new-shot' | 'next-version' | 'cancel'): void {
+    const p = this.pending;
+    this.pending = null;
+    if (!p || as === 'cancel') return;
+    void this.upload(p.files, as === 'next-version' ? p.shot.id : undefined);
+  }
+
+  /** Upload dropped or picked files as one ingest (a movie, a zip or the frames of one sequence). */
+  async upload(files: File[], shotId?: string): Promise<void> {
+    if (files.length === 0 || this.refused(files)) return;
     const movies = files.filter((f) => mediaKindOf(f.name) !== 'image');
     if (files.length > 1 && movies.length > 0) {
       // Several movies or zips: one ingest each.
