@@ -284,7 +284,7 @@ describe('fuzzing the room document from every role', () => {
         }
         await Promise.all(honest.map((m) => m.provider.whenAcked()));
         // Entries in key order: a Y.Map's own order is the order this copy integrated them, which differs between copies.
-        const sorted = (m: Y.Map<unknown>) => Object.entries(m.toJSON()).sort(([a], [b]) => (a < b ? -1 : 1));
+        const sorted = <T,>(m: Y.Map<T>) => Object.entries(m.toJSON()).sort(([a], [b]) => (a < b ? -1 : 1));
         const has = (d: Y.Doc) => JSON.stringify([sorted(annotationsMap(d)), sorted(notesMap(d))]);
         const want = () => has(serverDoc());
         await until(() => [...honest.map((m) => m.doc), plugin.doc].every((d) => has(d) === want()), 'every client on the server\'s document', 15_000);
