@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ModelKind } from './provenance.js';
+import { Limits } from './limits.js';
 
 /**
  * The fixes a member can ask for. Each runs a model of the catalogue (models/) or an algorithm of the
@@ -241,6 +242,11 @@ export const RemoveObjectParamsSchema = z
     method: z.enum(['auto', 'patchmatch', 'diffuse', 'model']).default('auto'),
     /** With method 'model': which inpainting model (default: the first installed). */
     model: modelId.optional(),
+    /**
+     * Pixels the drawn mask is grown outward before filling: everything inside the drawn line is
+     * replaced, and the soft edge lies outside it (so an object's own soft edge leaves no outline).
+     */
+    grow: z.number().int().min(0).max(Limits.maxRemoveGrow).default(Limits.defaultRemoveGrow),
   })
   .strict();
 export type RemoveObjectParams = z.output<typeof RemoveObjectParamsSchema>;
