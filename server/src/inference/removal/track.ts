@@ -122,8 +122,8 @@ export function trackMasks(pyramids: Grey[][], keys: MaskKey[], onFrame?: (done:
     }
     return found;
   };
-  const forward = sorted.map((k, i) => walk(i, range(k.index + 1, i + 1 < sorted.length ? sorted[i + 1].index - 1 : n - 1)));
-  const backward = sorted.map((k, i) => walk(i, range(k.index - 1, i > 0 ? sorted[i - 1].index + 1 : 0)));
+  const forward = sorted.map((k, i) => walk(i, span(k.index + 1, i + 1 < sorted.length ? sorted[i + 1].index - 1 : n - 1)));
+  const backward = sorted.map((k, i) => walk(i, span(i > 0 ? sorted[i - 1].index + 1 : 0, k.index - 1).reverse()));
   const out: TrackedFrame[] = [];
   let done = 0;
   for (let t = 0; t < n; t++) {
@@ -155,11 +155,9 @@ export function trackMasks(pyramids: Grey[][], keys: MaskKey[], onFrame?: (done:
   return out;
 }
 
-function range(from: number, to: number): number[] {
-  const out: number[] = [];
-  if (from <= to) for (let i = from; i <= to; i++) out.push(i);
-  else for (let i = from; i >= to; i--) out.push(i);
-  return out;
+/** first, first + 1 ... last (empty when last < first). */
+function span(first: number, last: number): number[] {
+  return Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i);
 }
 
 /** A coverage mask (0..255) moved by (dx, dy): out(x) = mask(x - d), bilinear. */
