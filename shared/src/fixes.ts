@@ -289,9 +289,11 @@ export interface AvailableModel {
 }
 
 /** The algorithms the inference worker runs in JS (no ONNX file), described like models for the room and the provenance. */
-export const JsAlgorithms: Record<'patchmatch' | 'diffuse', { name: string; kind: 'algorithm'; technique: string }> = {
+export const JsAlgorithms: Record<'patchmatch' | 'diffuse' | 'clean-plate', { name: string; kind: 'algorithm'; technique: string }> = {
   patchmatch: { name: 'Multi-scale PatchMatch fill (Loupe)', kind: 'algorithm', technique: 'PatchMatch' },
   diffuse: { name: 'Diffusion fill for thin masks (Loupe)', kind: 'algorithm', technique: 'diffusion fill' },
+  // Remove object on a shot: the mask tracked, the hole filled from the frames that show the background.
+  'clean-plate': { name: 'Tracked mask and clean-plate fill (Loupe)', kind: 'algorithm', technique: 'clean plate + PatchMatch' },
 };
 
 /** A fix as offered in a room: its description and the models the member may choose between. */

@@ -160,6 +160,12 @@ export interface RenderProgress {
   etaSeconds: number | null;
   /** The version number the render will become (shown as v004 while it renders). */
   number: number;
+  /**
+   * Remove object: the drawn mask (the job's region.mask, drawn on the job's frame) as tracked, per
+   * frame of the range: [frame, dx, dy], the mask's shift on that frame as a share of the frame's width
+   * and height. Known once the plan has tracked it, before the fill runs.
+   */
+  tracked?: [number, number, number][];
 }
 
 export interface Job {

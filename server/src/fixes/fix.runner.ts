@@ -75,9 +75,10 @@ export interface RunnerDeps {
 const ALGORITHM_FILES: Record<keyof typeof JsAlgorithms, URL> = {
   patchmatch: new URL('../inference/inpaint/patchmatch.ts', import.meta.url),
   diffuse: new URL('../inference/inpaint/diffuse.ts', import.meta.url),
+  'clean-plate': new URL('../inference/removal/plate.ts', import.meta.url),
 };
 const algorithmSha = new Map<string, string>();
-function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model'] {
+export function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model'] {
   let sha = algorithmSha.get(id);
   if (!sha) algorithmSha.set(id, (sha = crypto.createHash('sha256').update(readFileSync(ALGORITHM_FILES[id])).digest('hex')));
   const { name, kind, technique } = JsAlgorithms[id];

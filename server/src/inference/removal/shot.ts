@@ -27,6 +27,19 @@ export function planRemoval(frames: Uint8Array[], width: number, height: number,
   return { track, masks, grown, plate };
 }
 
+/**
+ * The same from a track made elsewhere (on the proxy, by the render's plan): one drawn mask (range frame
+ * `key`) moved by each frame's shift, grown, and the plate built.
+ */
+export function removalFromTrack(frames: Uint8Array[], width: number, height: number, t: { key: number; mask: Uint8Array; shifts: { dx: number; dy: number }[]; grow: number }): ShotRemoval {
+  const keys: MaskKey[] = [{ index: t.key, mask: t.mask }];
+  const track: TrackedFrame[] = t.shifts.map((s, index) => ({ index, parts: [{ key: 0, dx: index === t.key ? 0 : s.dx, dy: index === t.key ? 0 : s.dy, weight: 1 }], residual: 0 }));
+  const masks = track.map((f) => maskOf(f, keys, width, height));
+  const grown = masks.map((m) => growHole(Uint8Array.from(m, (v) => (v >= 128 ? 1 : 0)), width, height, t.grow));
+  const plate = buildPlate(frames, grown.map((g) => g.hole), frames.map((f) => greyOf(f, width, height)));
+  return { track, masks, grown, plate };
+}
+
 /** Frame `t` of the range with the object removed (RGB8). */
 export function removedFrame(t: number, frames: Uint8Array[], removal: ShotRemoval): Uint8Array {
   const holes = removal.grown.map((g) => g.hole);
