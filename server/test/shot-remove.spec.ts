@@ -71,6 +71,8 @@ describe('remove object on a shot', () => {
     const drawnOn = 8;
     const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
       room: server.room.id, versionId: source, frame: drawnOn, region: lassoAt(drawnOn), fix: 'remove-object', params: {},
+      // The artist also drew the mask on frame 20 (a correction): a second keyframe of the track.
+      maskKeyframes: [{ frame: 20, mask: lassoAt(20).mask }],
       scope: 'shot', range: { in: 0, out: N - 1 }, idempotencyKey: crypto.randomUUID(),
     });
     expect(ack.ok, JSON.stringify(ack)).toBe(true);
@@ -84,10 +86,14 @@ describe('remove object on a shot', () => {
     expect(withTrack!.render!.framesDone).toBe(0);
     const tracked = withTrack!.render!.tracked!;
     expect(tracked.map((t) => t[0])).toEqual(Array.from({ length: N }, (_, i) => i));
-    for (const [f, dx, dy] of tracked) {
-      expect(Math.abs(dx * W - OBJ.vx * (f - drawnOn))).toBeLessThan(1.5);
-      expect(Math.abs(dy * H - OBJ.vy * (f - drawnOn))).toBeLessThan(1.5);
+    for (const [f, key, dx, dy] of tracked) {
+      // From the nearer keyframe (8 before it, 20 after it), and exactly the drawn mask on a keyframe.
+      expect(key).toBe(f <= 14 ? drawnOn : 20);
+      if (f === key) expect([dx, dy]).toEqual([0, 0]);
+      expect(Math.abs(dx * W - OBJ.vx * (f - key))).toBeLessThan(1.5);
+      expect(Math.abs(dy * H - OBJ.vy * (f - key))).toBeLessThan(1.5);
     }
+    expect(withTrack!.maskKeyframes).toEqual([{ frame: 20, mask: lassoAt(20).mask }]);
     expect(frames.filter((f) => f.jobId === jobId).map((f) => f.frame).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
 
     // Made by an algorithm, and it says which.
@@ -100,7 +106,8 @@ describe('remove object on a shot', () => {
     for (let n = 0; n < N; n++) {
       const { data, info } = await sharp(await fullFrame(server.url, token, version.id, n)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
       expect([info.width, info.height]).toEqual([W, H]);
-      const out = new Uint8Array(info.depth === 'ushort' ? Uint16Array.from(new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2), (v) => v >> 8) : data);
+      const deep = data.byteLength === info.width * info.height * 6;
+      const out = new Uint8Array(deep ? Uint16Array.from(new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2), (v) => v >> 8) : data);
       const hole = Uint8Array.from(clip.objectMask[n], (v) => (v ? 1 : 0));
       const ours = psnr(out, truth[n], hole);
       dbs.push(ours);
@@ -117,6 +124,16 @@ describe('remove object on a shot', () => {
       scope: 'shot', range: { in: 0, out: N - 1 }, idempotencyKey: crypto.randomUUID(),
     });
     expect(ack).toMatchObject({ ok: false, code: 'NOT_FIXABLE' });
+    // Masks on more frames: only inside the range, only for a shot.
+    const outside = await emitAck(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source, frame: 4, region: lassoAt(4), fix: 'remove-object', params: {}, maskKeyframes: [{ frame: 20, mask: lassoAt(20).mask }],
+      scope: 'shot', range: { in: 0, out: 15 }, idempotencyKey: crypto.randomUUID(),
+    });
+    expect(outside).toMatchObject({ ok: false, code: 'FRAME_OUT_OF_RANGE' });
+    const still = await emitAck(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source, frame: 4, region: lassoAt(4), fix: 'remove-object', params: {}, maskKeyframes: [{ frame: 6, mask: lassoAt(6).mask }], idempotencyKey: crypto.randomUUID(),
+    });
+    expect(still).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
     expect((await server.services.versions.listForRoom(server.room.id)).length).toBe(before);
   });
 });

@@ -108,6 +108,7 @@ export class FixService {
       region: jobRegion,
       scope: req.scope,
       ...(shot ? { range: req.range ?? { in: 0, out: version.media.frameCount - 1 } } : {}),
+      ...(req.maskKeyframes?.length ? { maskKeyframes: req.maskKeyframes } : {}),
       state: 'queued',
       position: 0,
       progress: 0,
@@ -121,6 +122,12 @@ export class FixService {
     };
     const priority = member.role === 'director' ? PRIORITY.director : PRIORITY.other;
     const rec: StoredRecord = { job, roomId: req.room, params: { fixParams: params, sourceRect: covered, priority, seq: this.nextSeq() } };
+    if (req.maskKeyframes?.length) {
+      if (!shot || fix.task !== 'inpaint') throw new LoupeError(ErrorCode.BAD_REQUEST, 'Masks on more frames are keyframes of a remove-object render of a shot.');
+      const r = job.range!;
+      const out = req.maskKeyframes.find((k) => k.frame < r.in || k.frame > r.out);
+      if (out) throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `A mask is drawn on frame ${out.frame}, outside the range ${r.in}-${r.out}.`);
+    }
     if (shot) {
       Object.assign(rec.params, { feather: req.feather, ...(req.keyframes ? { keyframes: req.keyframes } : {}) });
       this.deps.renders.validate(version, job, params);

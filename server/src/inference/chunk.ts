@@ -23,6 +23,7 @@ import { drainedOrClosed } from '../streams.js';
 import { temporalDenoise } from './temporal/denoise.js';
 import { greyOf, pyramid, type Grey } from './temporal/motion.js';
 import { removalFromTrack, removedFrame } from './removal/shot.js';
+import type { MaskKey, TrackedFrame } from './removal/track.js';
 
 /** A tile run without its picture: the same model, ranges, tiling and inputs for every frame. */
 export type TileTemplate = Omit<TileRun, 'kind' | 'rgb' | 'source' | 'width' | 'height' | 'result'>;
@@ -40,11 +41,12 @@ export type ChunkFix =
    */
   | { kind: 'temporal-denoise'; run: TileTemplate; sigma: number; strength: number; radius: number; sigmaInput: string }
   /**
-   * Remove an object (removal/shot.ts): `feeds` decode the whole range; each frame's mask is the drawn
-   * one (`mask`, coverage at source size, drawn on range frame `key`) moved by its tracked shift
-   * (`shifts[i]`: frame `first + i`, source pixels), grown by `grow`; the holes filled from the clean plate.
+   * Remove an object (removal/shot.ts): `feeds` decode the whole range; each frame's mask is the
+   * keyframes' masks (coverage at source size, on range frames `index`) moved by its track (`track[i]`:
+   * frame `first + i`, shifts in source pixels, blended by weight), grown by `grow`; the holes filled
+   * from the clean plate.
    */
-  | { kind: 'remove'; first: number; key: number; mask: Uint8Array; shifts: { dx: number; dy: number }[]; grow: number };
+  | { kind: 'remove'; first: number; keys: MaskKey[]; track: TrackedFrame['parts'][]; grow: number };
 
 /** The scale and model of a fix's run ('remove' has neither: an algorithm at scale 1). */
 const runOf = (fix: ChunkFix) => (fix.kind === 'remove' ? null : fix.run);

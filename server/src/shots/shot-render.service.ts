@@ -52,7 +52,7 @@ import { done, skipped } from '../jobs/job-system.js';
 import { chunkSize, chunksOf, outwardOrder, renderRate, runsOf, spreadFrames, type Chunk } from './render-plan.js';
 import { polygonCoverage, regionAlpha } from './region-alpha.js';
 import { greyOf } from '../inference/temporal/motion.js';
-import { trackMasks, trackPyramid } from '../inference/removal/track.js';
+import { trackMasks, trackPyramid, type TrackedFrame } from '../inference/removal/track.js';
 import sharp from 'sharp';
 
 /** Width of the proxy frames a remove-object render tracks its mask on. */
@@ -71,8 +71,11 @@ export const RENDER_PRIORITY = { plan: 2, chunk: 10 } as const;
 type PlannedFix =
   | { kind: 'tiles'; modelId: string; extra: Record<string, number[]>; keyed?: { frames: number[]; inputs: Record<string, number[]>[] } }
   | { kind: 'temporal-denoise'; modelId: string; sigma: number; strength: number; radius: number }
-  /** Remove object: the drawn mask (on range frame `key`) moved by each frame's tracked shift (source pixels), grown. */
-  | { kind: 'remove'; modelId: 'clean-plate'; key: number; grow: number; shifts: { dx: number; dy: number }[] };
+  /**
+   * Remove object: the masks drawn on keyframes (`keys`, frames of the shot, in order) and each range
+   * frame's track (parts: keyframe index into `keys`, shift in source pixels, weight), grown by `grow`.
+   */
+  | { kind: 'remove'; modelId: 'clean-plate'; keys: { frame: number; mask: [number, number][] }[]; track: TrackedFrame['parts'][]; grow: number };
 
 /** What the plan decided, stored in the job's params for every chunk and the finalize. */
 export interface RenderPlan {
@@ -94,7 +97,7 @@ export interface RenderPlan {
   startedAt: string;
   number: number;
   /** Remove object: the drawn mask's tracked shift per frame (RenderProgress.tracked). */
-  tracked?: [number, number, number][];
+  tracked?: [number, number, number, number][];
 }
 
 export interface RenderParams {
@@ -254,7 +257,7 @@ export class ShotRenderService {
     const computed: Record<string, unknown> = { range, chunks: 0 };
     let planned: PlannedFix;
     let reference: Provenance['reference'];
-    let tracked: [number, number, number][] | undefined;
+    let tracked: [number, number, number, number][] | undefined;
     const proxy = this.deps.blobs.path(media.blob);
     const regionN = job.region;
     const samplesOf = async (frames: number[]) => (await proxySamples(proxy, version, frames)).map((s) => cropSample(s, regionN));
@@ -327,12 +330,18 @@ export class ShotRenderService {
         const samples = await proxySamples(proxy, version, frames, Math.min(TRACK_WIDTH, media.width));
         signal.throwIfAborted();
         const { width: tw, height: th } = samples[0];
-        const key = job.frame - range.in;
-        const mask = await polygonCoverage(job.region.mask!, tw, th);
-        const track = trackMasks(samples.map((s) => trackPyramid(greyOf(s.rgb, tw, th))), [{ index: key, mask }]);
-        const shifts = track.map((t) => ({ dx: (t.parts[0].dx * media.width) / tw, dy: (t.parts[0].dy * media.height) / th }));
-        tracked = shifts.map((s, i) => [range.in + i, +(s.dx / media.width).toFixed(5), +(s.dy / media.height).toFixed(5)]);
-        planned = { kind: 'remove', modelId: 'clean-plate', key, grow: rp.grow, shifts };
+        // The mask on the frame on screen and those drawn on more frames: keyframes (a later drawing of a frame wins).
+        const drawn = new Map<number, [number, number][]>([[job.frame, job.region.mask!]]);
+        for (const k of job.maskKeyframes ?? []) drawn.set(k.frame, k.mask);
+        const keys = [...drawn.entries()].sort((a, b) => a[0] - b[0]).map(([frame, mask]) => ({ frame, mask }));
+        const rasters = await Promise.all(keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, tw, th) })));
+        const track = trackMasks(samples.map((s) => trackPyramid(greyOf(s.rgb, tw, th))), rasters);
+        const toSource = track.map((t) => t.parts.map((p) => ({ ...p, dx: (p.dx * media.width) / tw, dy: (p.dy * media.height) / th })));
+        tracked = toSource.map((parts, i) => {
+          const main = parts.reduce((a, b) => (b.weight > a.weight ? b : a));
+          return [range.in + i, keys[main.key].frame, +(main.dx / media.width).toFixed(5), +(main.dy / media.height).toFixed(5)];
+        });
+        planned = { kind: 'remove', modelId: 'clean-plate', keys, track: toSource, grow: rp.grow };
         Object.assign(computed, { method: 'clean-plate', grow: rp.grow, trackedOn: { width: tw, height: th }, trackResidual: +Math.max(...track.map((t) => t.residual)).toFixed(2) });
         break;
       }
@@ -428,7 +437,13 @@ export class ShotRenderService {
         }),
         fix:
           plan.fix.kind === 'remove'
-            ? { kind: 'remove', first: range.in, key: plan.fix.key, mask: await polygonCoverage(rec.job.region.mask!, media.width, media.height), shifts: plan.fix.shifts, grow: plan.fix.grow }
+            ? {
+                kind: 'remove',
+                first: range.in,
+                keys: await Promise.all(plan.fix.keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, media.width, media.height) }))),
+                track: plan.fix.track,
+                grow: plan.fix.grow,
+              }
             : chunkFix(plan.fix, model!, media.width, media.height),
         region,
         out: { dir, preview: plan.preview, segment: { gop: plan.gop, rate: plan.rate } },

@@ -28,12 +28,14 @@ export function planRemoval(frames: Uint8Array[], width: number, height: number,
 }
 
 /**
- * The same from a track made elsewhere (on the proxy, by the render's plan): one drawn mask (range frame
- * `key`) moved by each frame's shift, grown, and the plate built.
+ * The same from a track made elsewhere (on the proxy, by the render's plan): the keyframes' masks
+ * moved and blended by each frame's track parts, grown, and the plate built.
  */
-export function removalFromTrack(frames: Uint8Array[], width: number, height: number, t: { key: number; mask: Uint8Array; shifts: { dx: number; dy: number }[]; grow: number }): ShotRemoval {
-  const keys: MaskKey[] = [{ index: t.key, mask: t.mask }];
-  const track: TrackedFrame[] = t.shifts.map((s, index) => ({ index, parts: [{ key: 0, dx: index === t.key ? 0 : s.dx, dy: index === t.key ? 0 : s.dy, weight: 1 }], residual: 0 }));
+export function removalFromTrack(frames: Uint8Array[], width: number, height: number, t: { keys: MaskKey[]; track: TrackedFrame['parts'][]; grow: number }): ShotRemoval {
+  const keys = t.keys;
+  const onKey = new Set(keys.map((k) => k.index));
+  // On a keyframe, its own mask exactly.
+  const track: TrackedFrame[] = t.track.map((parts, index) => ({ index, parts: onKey.has(index) ? parts.map((p) => ({ ...p, dx: 0, dy: 0 })) : parts, residual: 0 }));
   const masks = track.map((f) => maskOf(f, keys, width, height));
   const grown = masks.map((m) => growHole(Uint8Array.from(m, (v) => (v >= 128 ? 1 : 0)), width, height, t.grow));
   const plate = buildPlate(frames, grown.map((g) => g.hole), frames.map((f) => greyOf(f, width, height)));
