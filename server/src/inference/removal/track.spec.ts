@@ -51,4 +51,15 @@ describe('mask tracking', () => {
     console.log(`tracked mask IoU from keyframes 10 and 40: min ${Math.min(...ious).toFixed(3)}`);
     for (const v of ious) expect(v).toBeGreaterThan(0.9);
   });
+
+  it('keeps a small, fast object on a larger frame (too few pixels on the coarse levels to match there)', async () => {
+    const w = 480, h = 270, n = 24;
+    const raw = await panClip({ width: w, height: h, count: n, seed: 71, vx: 0.3, vy: 0.1, object: { radius: 15, x: 100, y: 140, vx: 3.5, vy: 0.5 } });
+    const frames = raw.frames.map((f, t) => addNoise(f, 3, 400 + t));
+    const keys: MaskKey[] = [{ index: 12, mask: raw.objectMask[12] }];
+    const tracked = trackMasks(frames.map((f) => trackPyramid(greyOf(f.data, w, h))), keys);
+    const ious = tracked.map((t, i) => iou(maskOf(t, keys, w, h), raw.objectMask[i]));
+    console.log(`small fast object: min IoU ${Math.min(...ious).toFixed(3)}`);
+    for (const v of ious) expect(v).toBeGreaterThan(0.9);
+  });
 });

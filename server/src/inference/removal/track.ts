@@ -24,7 +24,13 @@ export interface TrackedFrame {
   residual: number;
 }
 
-/** Pixels fully inside the mask at each pyramid level (eroded by one pixel there), at most `max` of them. */
+/** Fewest interior points a pyramid level needs to be matched on: coarser, a small object is a few pixels and matches anything. */
+const MIN_POINTS = 48;
+
+/**
+ * Pixels fully inside the mask at each pyramid level (eroded by one pixel there), at most `max` of
+ * them; the levels stop where the mask has fewer than MIN_POINTS inside (the finest level always stays).
+ */
 function levelPoints(mask: Uint8Array, w: number, h: number, levels: number, max = 12000): Int32Array[] {
   let m: Grey = { data: Float32Array.from(mask, (v) => v / 255), width: w, height: h };
   const out: Int32Array[] = [];
@@ -37,6 +43,7 @@ function levelPoints(mask: Uint8Array, w: number, h: number, levels: number, max
         const i = y * width + x;
         if (data[i] > 0.99 && data[i - 1] > 0.99 && data[i + 1] > 0.99 && data[i - width] > 0.99 && data[i + width] > 0.99) inside.push(i);
       }
+    if (l > 0 && inside.length < MIN_POINTS) break;
     // A mask too thin to erode: all of it.
     if (inside.length < 16) for (let i = 0; i < data.length; i++) if (data[i] >= 0.5) inside.push(i);
     const step = Math.max(1, Math.ceil(inside.length / max));
@@ -108,14 +115,17 @@ export function trackMasks(pyramids: Grey[][], keys: MaskKey[], onFrame?: (done:
   const walk = (k: number, indices: number[]) => {
     const found = new Map<number, { dx: number; dy: number; residual: number }>();
     let prev = { dx: 0, dy: 0 }, before = { dx: 0, dy: 0 };
+    /** The residual of a good match on this track so far (a running mean). */
+    let typical = Infinity;
     for (const t of indices) {
       const guess = { dx: 2 * prev.dx - before.dx, dy: 2 * prev.dy - before.dy };
       let m = matchRegion(pyramids[sorted[k].index], pyramids[t], pts[k], guess);
-      // A wrong prediction (the object stopped or turned): search again around the last position.
-      if (!Number.isFinite(m.residual) || m.residual > 12) {
-        const again = matchRegion(pyramids[sorted[k].index], pyramids[t], pts[k], prev, 6);
+      // A wrong prediction (the object stopped or turned): search again, wider, around the last position.
+      if (!Number.isFinite(m.residual) || m.residual > 2 * typical + 2) {
+        const again = matchRegion(pyramids[sorted[k].index], pyramids[t], pts[k], prev, 8);
         if (again.residual < m.residual) m = again;
       }
+      if (Number.isFinite(m.residual)) typical = typical === Infinity ? m.residual : 0.8 * typical + 0.2 * Math.min(m.residual, 2 * typical + 2);
       found.set(t, m);
       before = prev;
       prev = m;
