@@ -41,18 +41,43 @@ export interface GrownHole {
  * the drawn line, any coverage counts). With grow 0 the edge is hard, on the drawn line.
  */
 export function growHole(drawn: Uint8Array, w: number, h: number, grow: number): GrownHole {
-  const inside = Uint8Array.from(drawn, (v) => (v ? 1 : 0));
-  const d = distanceTo(inside, w, h);
   const hole = new Uint8Array(w * h);
   const alpha = new Uint8Array(w * h);
+  const box = boxOf(drawn, w, h, Math.ceil(grow) + 1);
+  if (!box) return { hole, alpha };
+  // Distances on the box around the mask only (exact: a shortest chamfer path stays in the box of its ends).
+  const cw = box.x1 - box.x0, ch = box.y1 - box.y0;
+  const inside = new Uint8Array(cw * ch);
+  for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) inside[y * cw + x] = drawn[(y + box.y0) * w + x + box.x0] ? 1 : 0;
+  const d = distanceTo(inside, cw, ch);
   // Fully the fill up to `solid` pixels out (at least 2, so no outline of a soft object edge is left), then a ramp.
   const solid = Math.min(grow, Math.max(2, grow / 2));
-  for (let i = 0; i < d.length; i++) {
-    if (d[i] > grow + 1e-6) continue;
-    hole[i] = 1;
-    alpha[i] = d[i] <= solid + 1e-6 ? 255 : Math.round((255 * (grow + 1 - d[i])) / (grow + 1 - solid));
-  }
+  for (let y = 0; y < ch; y++)
+    for (let x = 0; x < cw; x++) {
+      const v = d[y * cw + x];
+      if (v > grow + 1e-6) continue;
+      const i = (y + box.y0) * w + x + box.x0;
+      hole[i] = 1;
+      alpha[i] = v <= solid + 1e-6 ? 255 : Math.round((255 * (grow + 1 - v)) / (grow + 1 - solid));
+    }
   return { hole, alpha };
+}
+
+/** The box (x1, y1 exclusive) around the nonzero pixels of `mask`, grown by `margin` inside the frame; null when empty. */
+export function boxOf(mask: ArrayLike<number>, w: number, h: number, margin = 0): { x0: number; y0: number; x1: number; y1: number } | null {
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    for (let x = 0; x < w; x++)
+      if (mask[row + x]) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+  }
+  if (x1 < 0) return null;
+  return { x0: Math.max(0, x0 - margin), y0: Math.max(0, y0 - margin), x1: Math.min(w, x1 + 1 + margin), y1: Math.min(h, y1 + 1 + margin) };
 }
 
 /** Box sums over (2r+1)^2 windows of `v` (w x h), clamped at the borders: by a summed-area table. */
@@ -105,7 +130,7 @@ export function matchBoundary(img: Picture, hole: Uint8Array, radius = 4): void 
     }
   }
   // The edge's mismatch is known; the inside of the hole takes the membrane through it.
-  const inner = Uint8Array.from(hole);
+  const inner = new Uint8Array(hole);
   for (const i of edge) inner[i] = 0;
   diffuseFill({ data: corr, width: w, height: h }, inner, 80);
   for (let i = 0; i < w * h; i++) {
@@ -116,7 +141,7 @@ export function matchBoundary(img: Picture, hole: Uint8Array, radius = 4): void 
 
 /** `fill` blended over `source` (both interleaved RGB) by `alpha` (0..255, one per pixel). */
 export function blendByAlpha(source: Uint8Array, fill: Float32Array | Uint8Array, alpha: Uint8Array): Uint8Array {
-  const out = Uint8Array.from(source);
+  const out = new Uint8Array(source);
   for (let i = 0; i < alpha.length; i++) {
     const a = alpha[i];
     if (!a) continue;
@@ -132,7 +157,7 @@ export function blendByAlpha(source: Uint8Array, fill: Float32Array | Uint8Array
  */
 export function removeFromStill(rgb: Uint8Array, w: number, h: number, drawn: Uint8Array, opts: { grow?: number; seed?: number } = {}): { rgb: Uint8Array } & GrownHole {
   const { hole, alpha } = growHole(drawn, w, h, opts.grow ?? 4);
-  const pic = { data: Float32Array.from(rgb), width: w, height: h };
+  const pic = { data: new Float32Array(rgb), width: w, height: h };
   patchMatchFill(pic, hole, { seed: opts.seed ?? 1 });
   matchBoundary(pic, hole);
   return { rgb: blendByAlpha(rgb, pic.data, alpha), hole, alpha };

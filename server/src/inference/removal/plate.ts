@@ -19,7 +19,7 @@ export interface BackgroundShift {
 
 /** Mask pyramid matching a grey pyramid: nonzero where any pixel below is in the hole. */
 function maskPyramid(hole: Uint8Array, levels: Grey[]): Grey[] {
-  const out: Grey[] = [{ data: Float32Array.from(hole), width: levels[0].width, height: levels[0].height }];
+  const out: Grey[] = [{ data: new Float32Array(hole), width: levels[0].width, height: levels[0].height }];
   while (out.length < levels.length) out.push(halve(out[out.length - 1]));
   return out;
 }
@@ -96,7 +96,7 @@ function fillWith(t: number, frames: Uint8Array[], holes: Uint8Array[], shifts: 
   const n = frames.length;
   const h = frames[0].length / 3 / w;
   const K = opts.nearest ?? 4;
-  const rgb = Float32Array.from(frames[t]);
+  const rgb = new Float32Array(frames[t]);
   const hole = holes[t];
   const unseen = new Uint8Array(w * h);
   // Other frames, nearest in time first.

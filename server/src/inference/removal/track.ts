@@ -8,6 +8,7 @@
  * Pure, no I/O.
  */
 import { halve, pyramid, type Grey } from '../temporal/motion.js';
+import { boxOf } from './edge.js';
 
 export interface MaskKey {
   /** Index of the frame in the range (0 = the range's first frame). */
@@ -32,7 +33,9 @@ const MIN_POINTS = 48;
  * them; the levels stop where the mask has fewer than MIN_POINTS inside (the finest level always stays).
  */
 function levelPoints(mask: Uint8Array, w: number, h: number, levels: number, max = 12000): Int32Array[] {
-  let m: Grey = { data: Float32Array.from(mask, (v) => v / 255), width: w, height: h };
+  const cover = new Float32Array(w * h);
+  for (let i = 0; i < cover.length; i++) cover[i] = mask[i] / 255;
+  let m: Grey = { data: cover, width: w, height: h };
   const out: Int32Array[] = [];
   for (let l = 0; l < levels; l++) {
     if (l > 0) m = halve(m);
@@ -188,11 +191,25 @@ export function shiftMask(mask: Uint8Array, w: number, h: number, dx: number, dy
 export function maskOf(frame: TrackedFrame, keys: MaskKey[], w: number, h: number): Uint8Array {
   const sorted = [...keys].sort((a, b) => a.index - b.index);
   const only = frame.parts.length === 1 && frame.parts[0].dx === 0 && frame.parts[0].dy === 0 ? frame.parts[0] : null;
-  if (only) return Uint8Array.from(sorted[only.key].mask);
+  if (only) return new Uint8Array(sorted[only.key].mask);
   const acc = new Float32Array(w * h);
   for (const p of frame.parts) {
-    const s = shiftMask(sorted[p.key].mask, w, h, p.dx, p.dy);
-    for (let i = 0; i < acc.length; i++) acc[i] += p.weight * s[i];
+    const box = boxOf(sorted[p.key].mask, w, h);
+    if (!box) continue;
+    // Only where the shifted mask can land: its box moved by the shift (bilinear: one pixel more).
+    const x0 = Math.max(0, Math.floor(box.x0 + p.dx)), x1 = Math.min(w, Math.ceil(box.x1 + p.dx) + 1);
+    const y0 = Math.max(0, Math.floor(box.y0 + p.dy)), y1 = Math.min(h, Math.ceil(box.y1 + p.dy) + 1);
+    const m = sorted[p.key].mask;
+    const ix = Math.floor(-p.dx), iy = Math.floor(-p.dy), ax = -p.dx - ix, ay = -p.dy - iy;
+    const at = (x: number, y: number) => (x < 0 || y < 0 || x >= w || y >= h ? 0 : m[y * w + x]);
+    for (let y = y0; y < y1; y++)
+      for (let x = x0; x < x1; x++) {
+        const sx = x + ix, sy = y + iy;
+        acc[y * w + x] += p.weight * ((1 - ay) * ((1 - ax) * at(sx, sy) + ax * at(sx + 1, sy)) + ay * ((1 - ax) * at(sx, sy + 1) + ax * at(sx + 1, sy + 1)));
+      }
   }
-  return Uint8Array.from(acc, (v) => Math.max(0, Math.min(255, Math.round(v))));
+  // A plain loop: TypedArray.from with a map function is slow on a whole frame.
+  const out = new Uint8Array(w * h);
+  for (let i = 0; i < out.length; i++) out[i] = acc[i] <= 0 ? 0 : acc[i] >= 255 ? 255 : Math.round(acc[i]);
+  return out;
 }
