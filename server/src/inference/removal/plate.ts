@@ -36,11 +36,11 @@ export function backgroundShifts(greys: Grey[], holes: Uint8Array[], reference: 
   out[reference] = { dx: 0, dy: 0 };
   for (const dir of [1, -1]) {
     for (let t = reference + dir; t >= 0 && t < n; t += dir) {
+      // Against the reference directly (no drift), starting from where the motion so far predicts.
       const prev = out[t - dir];
-      // t(x + s) ≈ (t - dir)(x): the step from the neighbour, then the whole way against the reference.
-      const step = globalShift(pyr[t - dir], pyr[t], 4, { masks: { a: masks[t - dir], b: masks[t] } });
-      const start = { dx: prev.dx + step.dx, dy: prev.dy + step.dy };
-      const direct = globalShift(pyr[reference], pyr[t], 2, { start, masks: { a: masks[reference], b: masks[t] } });
+      const before = t - 2 * dir >= 0 && t - 2 * dir < n && out[t - 2 * dir] ? out[t - 2 * dir] : prev;
+      const start = { dx: 2 * prev.dx - before.dx, dy: 2 * prev.dy - before.dy };
+      const direct = globalShift(pyr[reference], pyr[t], 3, { start, masks: { a: masks[reference], b: masks[t] } });
       out[t] = Number.isFinite(direct.residual) ? { dx: direct.dx, dy: direct.dy } : start;
     }
   }
