@@ -148,10 +148,13 @@ describe('a 16-bit source through a fix', () => {
     const { data } = await sharp(png).toColourspace('rgb16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
     const rgba = new Uint16Array(new Uint8Array(data).buffer);
     const src = gradient(1);
+    // The result covers the region grown by the mask's grow (4 pixels by default) on every side.
+    const out = { x: rect.x - 4, y: rect.y - 4, width: rect.width + 8, height: rect.height + 8 };
+    expect(v.provenance!.sourceRect).toEqual(out);
     // A corner of the region, far outside the mask: the source's own 16-bit values.
-    for (const [x, y] of [[0, 0], [rect.width - 1, rect.height - 1], [3, 40]]) {
-      const i = (y * rect.width + x) * 4;
-      const s = ((rect.y + y) * W + rect.x + x) * 3;
+    for (const [x, y] of [[0, 0], [out.width - 1, out.height - 1], [3, 40]]) {
+      const i = (y * out.width + x) * 4;
+      const s = ((out.y + y) * W + out.x + x) * 3;
       expect([rgba[i], rgba[i + 1], rgba[i + 2]]).toEqual([src[s], src[s + 1], src[s + 2]]);
     }
   });

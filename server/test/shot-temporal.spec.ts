@@ -43,7 +43,7 @@ async function render(frames: Rgb[], fix: ChunkFix): Promise<Uint8Array[]> {
     files.push({ path: p, format: 'png' as const });
   }
   const out: Uint8Array[] = [];
-  const scale = fix.run.scale;
+  const scale = fix.kind === 'remove' ? 1 : fix.run.scale;
   const req: ChunkRun = {
     kind: 'chunk', feeds: [{ kind: 'files', first: 0, files }], width, height, depth: 8,
     frames: frames.map((_, i) => ({ frame: i })), fix, region: null,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ModelKind } from './provenance.js';
+import { Limits } from './limits.js';
 
 /**
  * The fixes a member can ask for. Each runs a model of the catalogue (models/) or an algorithm of the
@@ -241,6 +242,11 @@ export const RemoveObjectParamsSchema = z
     method: z.enum(['auto', 'patchmatch', 'diffuse', 'model']).default('auto'),
     /** With method 'model': which inpainting model (default: the first installed). */
     model: modelId.optional(),
+    /**
+     * Pixels the drawn mask is grown outward before filling: everything inside the drawn line is
+     * replaced, and the soft edge lies outside it (so an object's own soft edge leaves no outline).
+     */
+    grow: z.number().int().min(0).max(Limits.maxRemoveGrow).default(Limits.defaultRemoveGrow),
   })
   .strict();
 export type RemoveObjectParams = z.output<typeof RemoveObjectParamsSchema>;
@@ -283,9 +289,11 @@ export interface AvailableModel {
 }
 
 /** The algorithms the inference worker runs in JS (no ONNX file), described like models for the room and the provenance. */
-export const JsAlgorithms: Record<'patchmatch' | 'diffuse', { name: string; kind: 'algorithm'; technique: string }> = {
+export const JsAlgorithms: Record<'patchmatch' | 'diffuse' | 'clean-plate', { name: string; kind: 'algorithm'; technique: string }> = {
   patchmatch: { name: 'Multi-scale PatchMatch fill (Loupe)', kind: 'algorithm', technique: 'PatchMatch' },
   diffuse: { name: 'Diffusion fill for thin masks (Loupe)', kind: 'algorithm', technique: 'diffusion fill' },
+  // Remove object on a shot: the mask tracked, the hole filled from the frames that show the background.
+  'clean-plate': { name: 'Tracked mask and clean-plate fill (Loupe)', kind: 'algorithm', technique: 'clean plate + PatchMatch' },
 };
 
 /** A fix as offered in a room: its description and the models the member may choose between. */

@@ -34,6 +34,9 @@ export const Limits = {
   maxKeyframes: 32,
   /** Widest feathered edge of a fix region, in source pixels. */
   maxFeather: 200,
+  /** Remove object: how far the drawn mask is grown outward before filling, in source pixels (default, most). */
+  defaultRemoveGrow: 4,
+  maxRemoveGrow: 64,
   /** Smallest region side, in source pixels. */
   minFixRegionSide: 8,
   /** Default upload size limit (bytes, all files of one upload together); the server's UPLOAD_MAX_BYTES may change it. */

@@ -26,6 +26,9 @@ export const RegionSchema = z.object({
   height: unit,
   mask: z.array(z.tuple([unit, unit])).min(3).max(Limits.maxStrokePoints).optional(),
 });
+/** A mask drawn on one more frame of a shot (remove object): a keyframe of the mask's track. */
+export const MaskKeyframeSchema = z.object({ frame: z.number().int().min(0), mask: z.array(z.tuple([unit, unit])).min(3).max(Limits.maxStrokePoints) }).strict();
+export type MaskKeyframe = z.infer<typeof MaskKeyframeSchema>;
 export type Region = z.infer<typeof RegionSchema>;
 
 export const JoinSchema = z.object({
@@ -66,6 +69,11 @@ export const FixRequestSchema = z.object({
    * them (default: one transform for the range, from frames spread over it).
    */
   keyframes: z.array(z.number().int().min(0)).max(Limits.maxKeyframes).optional(),
+  /**
+   * Remove object on a shot: the mask drawn (or corrected) on more frames of the range, besides the
+   * region's mask on `frame`. Each is a keyframe of the track: it always wins on its frame.
+   */
+  maskKeyframes: z.array(MaskKeyframeSchema).max(Limits.maxKeyframes).optional(),
   /** Soften the region's edge over this many source pixels, outward (0 = a hard edge, the default). */
   feather: z.number().min(0).max(Limits.maxFeather).default(0),
   /** The same key twice returns the first job instead of queueing another. */
@@ -160,6 +168,13 @@ export interface RenderProgress {
   etaSeconds: number | null;
   /** The version number the render will become (shown as v004 while it renders). */
   number: number;
+  /**
+   * Remove object: the mask as tracked, per frame of the range: [frame, keyframe, dx, dy], the mask
+   * drawn on `keyframe` (the job's region.mask on the job's frame, or one of its maskKeyframes) moved
+   * by (dx, dy), shares of the frame's width and height (the nearer keyframe's, where two are blended).
+   * Known once the plan has tracked it, before the fill runs.
+   */
+  tracked?: [number, number, number, number][];
 }
 
 export interface Job {
@@ -173,6 +188,8 @@ export interface Job {
   scope: FixScope;
   /** Shot renders: the frames fixed. */
   range?: FrameRange;
+  /** Remove object on a shot: the masks drawn on more frames (keyframes of the track). */
+  maskKeyframes?: MaskKeyframe[];
   /** Shot renders: frames done, rate and ETA (set once the render has started). */
   render?: RenderProgress;
   state: JobState;

@@ -34,6 +34,7 @@ import { tileRunFor, type InferenceRun, type InpaintModel, type RegionView, type
 import type { Pixels } from '../inference/tiling.js';
 import { cropAlpha, encodeTile, readPixels, readRgb, to8, writePng } from '../inference/png.js';
 import { holeThickness } from '../inference/inpaint/diffuse.js';
+import { growHole } from '../inference/removal/edge.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
 import { planExposure } from './colour/exposure.js';
@@ -74,9 +75,10 @@ export interface RunnerDeps {
 const ALGORITHM_FILES: Record<keyof typeof JsAlgorithms, URL> = {
   patchmatch: new URL('../inference/inpaint/patchmatch.ts', import.meta.url),
   diffuse: new URL('../inference/inpaint/diffuse.ts', import.meta.url),
+  'clean-plate': new URL('../inference/removal/plate.ts', import.meta.url),
 };
 const algorithmSha = new Map<string, string>();
-function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model'] {
+export function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model'] {
   let sha = algorithmSha.get(id);
   if (!sha) algorithmSha.set(id, (sha = crypto.createHash('sha256').update(readFileSync(ALGORITHM_FILES[id])).digest('hex')));
   const { name, kind, technique } = JsAlgorithms[id];
@@ -109,6 +111,8 @@ interface Plan {
   reference?: Provenance['reference'];
   /** Bits per sample of the source frame, and of the pixels the fix computes. */
   depth: { source: 8 | 16; computed: 8 | 16 };
+  /** The blend of the result over the source when not the mask's (remove object: the grown hole's). */
+  alpha?: Uint8Array;
   /** Remove object on a 16-bit source: the region at 16 and at 8 bits, to keep the pixels the fill left alone at 16 bits. */
   deepRegion?: { rgb16: Uint16Array; rgb8: Uint8Array };
 }
@@ -191,7 +195,8 @@ export class FixRunner {
     const plan = await this.plan(rec, framePath, rect, srcW, srcH, sourceMask);
     ctx.checkStopped();
     const { outW, outH } = plan;
-    const alpha = job.region.mask ? await maskAlpha(job.region, rect, srcW, srcH, outW, outH) : null;
+    // Remove object blends its fill by the grown hole's alpha: fully inside the drawn line, soft outside it.
+    const alpha = plan.alpha ?? (job.region.mask ? await maskAlpha(job.region, rect, srcW, srcH, outW, outH) : null);
 
     // Tile runs: the worker reads the frame, streams PNG tiles and writes the result PNG itself, so no
     // picture crosses between the processes (their channel moves some 100 MB/s; a 16-bit 1080p frame is 12 MB).
@@ -394,9 +399,12 @@ export class FixRunner {
       }
       case 'inpaint': {
         const rp = params as RemoveObjectParams;
-        // The hole at source resolution: the mask, grown by a pixel so that an object's soft edge goes too.
-        const hole0 = Uint8Array.from(sourceMask!, (v) => (v >= 128 ? 1 : 0));
-        const thickness = holeThickness(hole0, rect.width, rect.height);
+        // The hole at source resolution: every pixel the drawn mask touches, grown outward by `grow`
+        // (the rect was grown by as much when the job was made); the soft edge lies outside the drawn line.
+        const drawn = Uint8Array.from(sourceMask!, (v) => (v >= 64 ? 1 : 0));
+        const { hole: hole0, alpha } = growHole(drawn, rect.width, rect.height, rp.grow);
+        // Thin or not as drawn (a wire stays a wire however much it is grown).
+        const thickness = holeThickness(drawn, rect.width, rect.height);
         const method: 'patchmatch' | 'diffuse' | 'model' = rp.method === 'auto' ? (model ? 'model' : thickness <= 4 ? 'diffuse' : 'patchmatch') : rp.method;
         // The crop: the region plus a margin of picture to copy from, inside the frame.
         const margin = Math.max(24, Math.round(0.5 * Math.max(rect.width, rect.height)));
@@ -409,15 +417,7 @@ export class FixRunner {
         const crop = crop16 ? { rgb: to8(crop16.rgb as Uint16Array), width: crop16.width, height: crop16.height } : await readRgb(sharp(framePath).extract({ left: cx0, top: cy0, width: cx1 - cx0, height: cy1 - cy0 }));
         const hole = new Uint8Array(crop.width * crop.height);
         for (let y = 0; y < rect.height; y++)
-          for (let x = 0; x < rect.width; x++) {
-            if (!hole0[y * rect.width + x]) continue;
-            for (let dy = -1; dy <= 1; dy++)
-              for (let dx = -1; dx <= 1; dx++) {
-                const X = x + rect.x - cx0 + dx;
-                const Y = y + rect.y - cy0 + dy;
-                if (X >= 0 && Y >= 0 && X < crop.width && Y < crop.height) hole[Y * crop.width + X] = 1;
-              }
-          }
+          for (let x = 0; x < rect.width; x++) if (hole0[y * rect.width + x]) hole[(y + rect.y - cy0) * crop.width + x + rect.x - cx0] = 1;
         let inpaintModel: InpaintModel | undefined;
         if (method === 'model') {
           const m = model!.manifest;
@@ -448,7 +448,8 @@ export class FixRunner {
             seed: 1,
           },
           model: method === 'model' ? modelInfo(model!) : algorithmModel(method),
-          computed: { method, holeThickness: thickness, crop: { x: cx0, y: cy0, width: crop.width, height: crop.height } },
+          alpha,
+          computed: { method, grow: rp.grow, holeThickness: thickness, crop: { x: cx0, y: cy0, width: crop.width, height: crop.height } },
           ...(crop16 ? { deepRegion: { rgb16: cropRect(crop16.rgb as Uint16Array, crop.width, rect.x - cx0, rect.y - cy0, rect.width, rect.height), rgb8: cropRect(crop.rgb, crop.width, rect.x - cx0, rect.y - cy0, rect.width, rect.height) } } : {}),
         };
       }

@@ -12,6 +12,7 @@ import {
   type MatchGradeParams,
   type Member,
   type Region,
+  type RemoveObjectParams,
   type RenderedFrame,
   type Tile,
 } from '@loupe/shared';
@@ -21,7 +22,7 @@ import { isUniqueViolation } from '../store/database.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import type { ModelRegistry } from '../inference/model.registry.js';
 import { shortId } from '../rooms/room.service.js';
-import { sourceRect } from './region.js';
+import { growRect, sourceRect } from './region.js';
 import { PRIORITY, type FixQueue } from './fix.queue.js';
 import type { FixRelay } from './fix.relay.js';
 import type { FixRunner, StoredRecord } from './fix.runner.js';
@@ -93,15 +94,21 @@ export class FixService {
     if (mine >= Limits.maxQueuedJobsPerUser) {
       throw new LoupeError(ErrorCode.QUEUE_FULL, `You already have ${mine} fixes waiting in this room (at most ${Limits.maxQueuedJobsPerUser}); cancel one or wait.`);
     }
+    // Remove object fills the drawn mask grown outward: the result (and the region the room shows it in)
+    // covers the drawn region and that band around it, so the soft edge can lie outside the drawn line.
+    const { width: srcW, height: srcH } = version.media;
+    const covered = fix.task === 'inpaint' ? growRect(rect, (params as RemoveObjectParams).grow, srcW, srcH) : rect;
+    const jobRegion = covered === rect ? region : { ...region, x: covered.x / srcW, y: covered.y / srcH, width: covered.width / srcW, height: covered.height / srcH };
     const shot = req.scope === 'shot';
     const job: Job = {
       id: shortId(),
       fix: req.fix,
       versionId: version.id,
       frame: req.frame,
-      region,
+      region: jobRegion,
       scope: req.scope,
       ...(shot ? { range: req.range ?? { in: 0, out: version.media.frameCount - 1 } } : {}),
+      ...(req.maskKeyframes?.length ? { maskKeyframes: req.maskKeyframes } : {}),
       state: 'queued',
       position: 0,
       progress: 0,
@@ -114,7 +121,13 @@ export class FixService {
       error: null,
     };
     const priority = member.role === 'director' ? PRIORITY.director : PRIORITY.other;
-    const rec: StoredRecord = { job, roomId: req.room, params: { fixParams: params, sourceRect: rect, priority, seq: this.nextSeq() } };
+    const rec: StoredRecord = { job, roomId: req.room, params: { fixParams: params, sourceRect: covered, priority, seq: this.nextSeq() } };
+    if (req.maskKeyframes?.length) {
+      if (!shot || fix.task !== 'inpaint') throw new LoupeError(ErrorCode.BAD_REQUEST, 'Masks on more frames are keyframes of a remove-object render of a shot.');
+      const r = job.range!;
+      const out = req.maskKeyframes.find((k) => k.frame < r.in || k.frame > r.out);
+      if (out) throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `A mask is drawn on frame ${out.frame}, outside the range ${r.in}-${r.out}.`);
+    }
     if (shot) {
       Object.assign(rec.params, { feather: req.feather, ...(req.keyframes ? { keyframes: req.keyframes } : {}) });
       this.deps.renders.validate(version, job, params);

@@ -36,6 +36,13 @@ export function sourceRect(region: Region, width: number, height: number): Pixel
   return rect;
 }
 
+/** `rect` grown by `by` pixels on every side, inside the frame. */
+export function growRect(rect: PixelRect, by: number, width: number, height: number): PixelRect {
+  const x0 = Math.max(0, rect.x - by), y0 = Math.max(0, rect.y - by);
+  const x1 = Math.min(width, rect.x + rect.width + by), y1 = Math.min(height, rect.y + rect.height + by);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
 /** The mask polygon rasterised at the result's size (255 inside), with a one-pixel feathered edge. */
 export async function maskAlpha(region: Region, rect: PixelRect, srcW: number, srcH: number, outW: number, outH: number): Promise<Uint8Array> {
   const sx = outW / rect.width;

@@ -22,6 +22,8 @@ import { spawnFfmpeg } from '../media/ffmpeg.js';
 import { drainedOrClosed } from '../streams.js';
 import { temporalDenoise } from './temporal/denoise.js';
 import { greyOf, pyramid, type Grey } from './temporal/motion.js';
+import { removalFromTrack, removedFrame } from './removal/shot.js';
+import type { MaskKey, TrackedFrame } from './removal/track.js';
 
 /** A tile run without its picture: the same model, ranges, tiling and inputs for every frame. */
 export type TileTemplate = Omit<TileRun, 'kind' | 'rgb' | 'source' | 'width' | 'height' | 'result'>;
@@ -37,7 +39,17 @@ export type ChunkFix =
    * where the motion allows (temporal/denoise.ts), then the spatial model at the noise left, its input
    * `sigmaInput`.
    */
-  | { kind: 'temporal-denoise'; run: TileTemplate; sigma: number; strength: number; radius: number; sigmaInput: string };
+  | { kind: 'temporal-denoise'; run: TileTemplate; sigma: number; strength: number; radius: number; sigmaInput: string }
+  /**
+   * Remove an object (removal/shot.ts): `feeds` decode the whole range; each frame's mask is the
+   * keyframes' masks (coverage at source size, on range frames `index`) moved by its track (`track[i]`:
+   * frame `first + i`, shifts in source pixels, blended by weight), grown by `grow`; the holes filled
+   * from the clean plate.
+   */
+  | { kind: 'remove'; first: number; keys: MaskKey[]; track: TrackedFrame['parts'][]; grow: number };
+
+/** The scale and model of a fix's run ('remove' has neither: an algorithm at scale 1). */
+const runOf = (fix: ChunkFix) => (fix.kind === 'remove' ? null : fix.run);
 
 export interface ChunkFrame {
   frame: number;
@@ -140,13 +152,14 @@ async function applyModel(engine: Engine, jobId: string, template: TileTemplate,
  */
 export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, post: (m: WorkerReply) => unknown): Promise<{ segment: string; provider: string }> {
   const { width, height, depth, out, fix } = req;
-  const scale = fix.run.scale;
+  const scale = runOf(fix)?.scale ?? 1;
   const outW = width * scale;
   const outH = height * scale;
   const wanted = new Map(req.frames.map((f) => [f.frame, f]));
   const firstWanted = req.frames[0].frame;
   const lastWanted = req.frames[req.frames.length - 1].frame;
-  const provider = (await engine.session(fix.run.modelPath)).provider;
+  const run = runOf(fix);
+  const provider = run ? (await engine.session(run.modelPath)).provider : 'js';
 
   const segmentPath = path.join(out.dir, 'segment.mp4');
   const { width: pw, height: ph } = out.preview;
@@ -213,6 +226,8 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
         // At most two frames' files in the making: memory stays bounded on long chunks.
         while (inFlight > 2) await written;
       }
+    } else if (fix.kind === 'remove') {
+      await removeChunk(fix, source, req, wanted, emit, () => (inFlight > 2 ? written : null));
     } else {
       await temporalChunk(engine, jobId, fix, source, req, wanted, firstWanted, lastWanted, emit, () => (inFlight > 2 ? written : null));
     }
@@ -293,5 +308,30 @@ async function temporalChunk(
   while (next <= lastWanted) {
     if (window.has(next)) await process(next);
     next++;
+  }
+}
+
+/**
+ * Remove object over the range: every frame of it decoded (the plate needs them all), the tracked
+ * masks grown, the plate built once, then the chunk's frames filled and emitted in order.
+ */
+async function removeChunk(
+  fix: Extract<ChunkFix, { kind: 'remove' }>,
+  source: AsyncGenerator<DecodedFrame>,
+  req: ChunkRun,
+  wanted: Map<number, ChunkFrame>,
+  emit: (frame: number, result: Pixels | null, reuse: string | undefined, started: number) => void,
+  backlog: () => Promise<void> | null,
+): Promise<void> {
+  const { width, height } = req;
+  const frames: Uint8Array[] = [];
+  for await (const f of source) frames[f.frame - fix.first] = f.rgb instanceof Uint16Array ? to8(f.rgb) : (f.rgb as Uint8Array);
+  const removal = removalFromTrack(frames, width, height, fix);
+  for (const [frame, job] of wanted) {
+    const started = performance.now();
+    if (job.reuse) emit(frame, null, job.reuse, started);
+    else emit(frame, removedFrame(frame - fix.first, frames, removal), undefined, started);
+    const wait = backlog();
+    if (wait) await wait;
   }
 }

@@ -15,6 +15,7 @@ import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
 import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
+import { matchBoundary } from './removal/edge.js';
 import { OrtHost, type HostTensor, type HostedSession } from './ort-host.js';
 
 const require = createRequire(import.meta.url);
@@ -305,6 +306,8 @@ export class Engine {
         },
       });
       info.levels = levels;
+      // Brightness and colour matched to the picture around the hole (the fill keeps its texture).
+      matchBoundary(pic, req.hole);
     } else if (req.method === 'diffuse') {
       diffuseFill(pic, req.hole);
     } else {

@@ -31,6 +31,14 @@ export async function regionAlpha(region: Region, rect: PixelRect, feather: numb
   return { rect: grown, alpha };
 }
 
+/** A mask polygon (normalised points) rasterised over a whole width x height frame: coverage 0..255. */
+export async function polygonCoverage(mask: [number, number][], width: number, height: number): Promise<Uint8Array> {
+  const pts = mask.map(([mx, my]) => `${(mx * width).toFixed(2)},${(my * height).toFixed(2)}`).join(' ');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="black"/><polygon points="${pts}" fill="white"/></svg>`;
+  const buf = await sharp(Buffer.from(svg)).extractChannel(0).raw().toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 /** Distance (chamfer 3-4, in pixels) from each pixel to the nearest pixel at least half inside. */
 function outsideDistance(base: Uint8Array, w: number, h: number): Float32Array {
   const INF = 1e9;

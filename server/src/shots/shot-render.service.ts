@@ -21,6 +21,7 @@ import {
   type Job,
   type MatchGradeParams,
   type Member,
+  type RemoveObjectParams,
   type Provenance,
   type RenderedFrame,
   type Version,
@@ -40,7 +41,7 @@ import { readRgb } from '../inference/png.js';
 import { planExposure } from '../fixes/colour/exposure.js';
 import { planGrade } from '../fixes/colour/grade.js';
 import { estimateNoiseSigma } from '../fixes/colour/noise.js';
-import { GRADE_THUMB, neutralBox, type StoredRecord } from '../fixes/fix.runner.js';
+import { algorithmModel, GRADE_THUMB, neutralBox, type StoredRecord } from '../fixes/fix.runner.js';
 import type { PixelRect } from '../fixes/region.js';
 import { cropSample, filmstripSamples, pooled, proxySamples, type Sample } from '../media/samples.js';
 import { runFfmpeg } from '../media/ffmpeg.js';
@@ -49,9 +50,13 @@ import { shortId } from '../rooms/room.service.js';
 import type { JobSystem, Outcome } from '../jobs/job-system.js';
 import { done, skipped } from '../jobs/job-system.js';
 import { chunkSize, chunksOf, outwardOrder, renderRate, runsOf, spreadFrames, type Chunk } from './render-plan.js';
-import { regionAlpha } from './region-alpha.js';
+import { polygonCoverage, regionAlpha } from './region-alpha.js';
+import { greyOf } from '../inference/temporal/motion.js';
+import { trackMasks, trackPyramid, type TrackedFrame } from '../inference/removal/track.js';
 import sharp from 'sharp';
 
+/** Width of the proxy frames a remove-object render tracks its mask on. */
+const TRACK_WIDTH = 480;
 /** Frames a colour transform is estimated from, spread over the range. */
 const SAMPLES = 9;
 /** Frames either side a temporal denoise averages in. */
@@ -65,7 +70,12 @@ export const RENDER_PRIORITY = { plan: 2, chunk: 10 } as const;
 /** The fix as the chunks run it: serialisable (stored with the job), tensors as plain arrays. */
 type PlannedFix =
   | { kind: 'tiles'; modelId: string; extra: Record<string, number[]>; keyed?: { frames: number[]; inputs: Record<string, number[]>[] } }
-  | { kind: 'temporal-denoise'; modelId: string; sigma: number; strength: number; radius: number };
+  | { kind: 'temporal-denoise'; modelId: string; sigma: number; strength: number; radius: number }
+  /**
+   * Remove object: the masks drawn on keyframes (`keys`, frames of the shot, in order) and each range
+   * frame's track (parts: keyframe index into `keys`, shift in source pixels, weight), grown by `grow`.
+   */
+  | { kind: 'remove'; modelId: 'clean-plate'; keys: { frame: number; mask: [number, number][] }[]; track: TrackedFrame['parts'][]; grow: number };
 
 /** What the plan decided, stored in the job's params for every chunk and the finalize. */
 export interface RenderPlan {
@@ -86,6 +96,8 @@ export interface RenderPlan {
   startedAtMs: number;
   startedAt: string;
   number: number;
+  /** Remove object: the drawn mask's tracked shift per frame (RenderProgress.tracked). */
+  tracked?: [number, number, number, number][];
 }
 
 export interface RenderParams {
@@ -151,7 +163,15 @@ export class ShotRenderService {
     if (range.out >= version.media.frameCount) {
       throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `The range ends at frame ${range.out}, past the shot's last frame (${version.media.frameCount - 1}).`);
     }
-    if (fix.task === 'inpaint') throw new LoupeError(ErrorCode.NOT_FIXABLE, `${fix.label} renders a still of one frame for now; shot renders of it are not available yet.`);
+    if (fix.task === 'inpaint') {
+      const p = fixParams as RemoveObjectParams;
+      if (p.method === 'model' || p.method === 'diffuse') {
+        throw new LoupeError(ErrorCode.NOT_FIXABLE, `${fix.label} of a shot tracks the mask and fills from the frames that show the background (method 'auto' or 'patchmatch'); '${p.method}' is for a still.`);
+      }
+      if (job.frame < range.in || job.frame > range.out) {
+        throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `The mask is drawn on frame ${job.frame}, outside the range ${range.in}-${range.out}: draw it on a frame of the range.`);
+      }
+    }
     if (fix.scale !== 1) {
       const r = job.region;
       const whole = r.x <= 1e-6 && r.y <= 1e-6 && r.x + r.width >= 1 - 1e-6 && r.y + r.height >= 1 - 1e-6 && !r.mask;
@@ -210,7 +230,7 @@ export class ShotRenderService {
         state: 'running',
         position: 0,
         output: { width: plan.width, height: plan.height },
-        render: { framesDone: 0, framesTotal: rec.job.range!.out - rec.job.range!.in + 1, done: [], fps: 0, etaSeconds: null, number: plan.number },
+        render: { framesDone: 0, framesTotal: rec.job.range!.out - rec.job.range!.in + 1, done: [], fps: 0, etaSeconds: null, number: plan.number, ...(plan.tracked ? { tracked: plan.tracked } : {}) },
       };
       await this.deps.events.save(rec);
       // Chunks in run order: priorities grow outward from the frame on screen.
@@ -232,11 +252,12 @@ export class ShotRenderService {
     const params = rec.params.fixParams;
     const model = this.resolveModel(job.fix, params);
     const depth: 8 | 16 = (media.source?.bitDepth ?? 8) > 8 ? 16 : 8;
-    const whole = rec.params.sourceRect.width === media.width && rec.params.sourceRect.height === media.height && !job.region.mask;
+    const whole = (rec.params.sourceRect.width === media.width && rec.params.sourceRect.height === media.height && !job.region.mask) || fix.task === 'inpaint';
     const area = whole ? null : (await regionAlpha(job.region, rec.params.sourceRect, rec.params.feather, media.width, media.height)).rect;
     const computed: Record<string, unknown> = { range, chunks: 0 };
     let planned: PlannedFix;
     let reference: Provenance['reference'];
+    let tracked: [number, number, number, number][] | undefined;
     const proxy = this.deps.blobs.path(media.blob);
     const regionN = job.region;
     const samplesOf = async (frames: number[]) => (await proxySamples(proxy, version, frames)).map((s) => cropSample(s, regionN));
@@ -301,13 +322,37 @@ export class ShotRenderService {
         Object.assign(computed, { measuredSigma: +sigma.toFixed(3), temporalRadius: DENOISE_RADIUS });
         break;
       }
+      case 'inpaint': {
+        // The object moves: its drawn mask is tracked over the range on the proxy (small, 8-bit, fast),
+        // and the shifts scaled to source pixels. The room sees the tracked mask before the fill runs.
+        const rp = params as RemoveObjectParams;
+        const frames = Array.from({ length: range.out - range.in + 1 }, (_, i) => range.in + i);
+        const samples = await proxySamples(proxy, version, frames, Math.min(TRACK_WIDTH, media.width));
+        signal.throwIfAborted();
+        const { width: tw, height: th } = samples[0];
+        // The mask on the frame on screen and those drawn on more frames: keyframes (a later drawing of a frame wins).
+        const drawn = new Map<number, [number, number][]>([[job.frame, job.region.mask!]]);
+        for (const k of job.maskKeyframes ?? []) drawn.set(k.frame, k.mask);
+        const keys = [...drawn.entries()].sort((a, b) => a[0] - b[0]).map(([frame, mask]) => ({ frame, mask }));
+        const rasters = await Promise.all(keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, tw, th) })));
+        const track = trackMasks(samples.map((s) => trackPyramid(greyOf(s.rgb, tw, th))), rasters);
+        const toSource = track.map((t) => t.parts.map((p) => ({ ...p, dx: (p.dx * media.width) / tw, dy: (p.dy * media.height) / th })));
+        tracked = toSource.map((parts, i) => {
+          const main = parts.reduce((a, b) => (b.weight > a.weight ? b : a));
+          return [range.in + i, keys[main.key].frame, +(main.dx / media.width).toFixed(5), +(main.dy / media.height).toFixed(5)];
+        });
+        planned = { kind: 'remove', modelId: 'clean-plate', keys, track: toSource, grow: rp.grow };
+        Object.assign(computed, { method: 'clean-plate', grow: rp.grow, trackedOn: { width: tw, height: th }, trackResidual: +Math.max(...track.map((t) => t.residual)).toFixed(2) });
+        break;
+      }
       default:
         planned = { kind: 'tiles', modelId: model!.manifest.id, extra: {} };
     }
     // Chunks of a few seconds of work; the frame on screen alone first, so the room sees it at once.
     const msPerFrame = fix.task === 'upscale' ? 4000 * fix.scale : fix.task === 'denoise' ? 700 : 350;
     const base = chunksOf(range, chunkSize(msPerFrame, media.proxy?.gop ?? 6));
-    const chunks = outwardOrder(splitAt(base, Math.min(range.out, Math.max(range.in, job.frame))), job.frame);
+    // Remove object: one chunk, so the plate (built from every frame of the range) is built once.
+    const chunks = fix.task === 'inpaint' ? [{ index: 0, first: range.in, last: range.out }] : outwardOrder(splitAt(base, Math.min(range.out, Math.max(range.in, job.frame))), job.frame);
     computed.chunks = chunks.length;
     const pw = media.proxy?.width ?? Math.min(media.width, 1920);
     const ph = media.proxy?.height ?? Math.round((pw * media.height) / media.width / 2) * 2;
@@ -323,8 +368,9 @@ export class ShotRenderService {
       gop: media.proxy?.gop ?? 6,
       rate: media.source?.rate ?? { num: Math.round(media.fps * 1000), den: 1000 },
       area,
-      model: modelInfo(model!),
+      model: planned.kind === 'remove' ? algorithmModel('clean-plate') : modelInfo(model!),
       computed,
+      ...(tracked ? { tracked } : {}),
       ...(reference ? { reference } : {}),
       startedAtMs: started.getTime(),
       startedAt: started.toISOString(),
@@ -344,6 +390,7 @@ export class ShotRenderService {
 
   private resolveModel(fixId: Job['fix'], params: Record<string, unknown>): RegisteredModel | null {
     const fix = FixCatalogue[fixId];
+    if (fix.task === 'inpaint') return null; // an algorithm of the worker, no model file
     const id = (params.model as string | undefined) ?? fix.model;
     const model = this.deps.models.get(id);
     if (!model) throw new LoupeError(ErrorCode.MODEL_UNAVAILABLE, `Model ${id} is not installed.`);
@@ -369,24 +416,35 @@ export class ShotRenderService {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await models.load();
-      const model = models.get(plan.fix.modelId);
-      if (!model) return { status: 'failed', code: ErrorCode.MODEL_UNAVAILABLE, message: `Model ${plan.fix.modelId} is not installed on this worker.` };
+      const model = plan.fix.kind === 'remove' ? null : models.get(plan.fix.modelId);
+      if (!model && plan.fix.kind !== 'remove') return { status: 'failed', code: ErrorCode.MODEL_UNAVAILABLE, message: `Model ${plan.fix.modelId} is not installed on this worker.` };
       const radius = plan.fix.kind === 'temporal-denoise' ? plan.fix.radius : 0;
-      const lo = Math.max(0, c.first - radius);
-      const hi = Math.min(media.frameCount - 1, c.last + radius);
+      // Remove object reads the whole range: the plate is made of every frame of it.
+      const range = rec.job.range!;
+      const lo = plan.fix.kind === 'remove' ? range.in : Math.max(0, c.first - radius);
+      const hi = plan.fix.kind === 'remove' ? range.out : Math.min(media.frameCount - 1, c.last + radius);
       const region = plan.area ? await regionAlpha(rec.job.region, rec.params.sourceRect, rec.params.feather, media.width, media.height) : null;
       const req: ChunkRun = {
         kind: 'chunk',
         feeds: await frames.feeds(version, lo, hi),
         width: media.width,
         height: media.height,
-        depth: plan.depth,
+        depth: plan.fix.kind === 'remove' ? 8 : plan.depth,
         frames: Array.from({ length: c.last - c.first + 1 }, (_, i) => {
           const f = c.first + i;
           const s = stored.get(f);
           return s ? { frame: f, reuse: blobs.path(s.sha256) } : { frame: f };
         }),
-        fix: chunkFix(plan.fix, model, media.width, media.height),
+        fix:
+          plan.fix.kind === 'remove'
+            ? {
+                kind: 'remove',
+                first: range.in,
+                keys: await Promise.all(plan.fix.keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, media.width, media.height) }))),
+                track: plan.fix.track,
+                grow: plan.fix.grow,
+              }
+            : chunkFix(plan.fix, model!, media.width, media.height),
         region,
         out: { dir, preview: plan.preview, segment: { gop: plan.gop, rate: plan.rate } },
       };
@@ -588,6 +646,7 @@ export class ShotRenderService {
   }
 
   private async providerOf(modelId: string): Promise<string> {
+    if (modelId === 'clean-plate') return 'js';
     const m = this.deps.models.get(modelId);
     return m ? (await this.deps.inference.inspect(m.path).catch(() => ({ provider: 'cpu' }))).provider : 'cpu';
   }
@@ -639,7 +698,7 @@ function modelInfo(m: RegisteredModel): Provenance['model'] {
   };
 }
 
-function chunkFix(p: PlannedFix, model: RegisteredModel, width: number, height: number): ChunkFix {
+function chunkFix(p: Exclude<PlannedFix, { kind: 'remove' }>, model: RegisteredModel, width: number, height: number): ChunkFix {
   const tensors = (a: Record<string, number[]>) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, Float32Array.from(v)]));
   const template = (extra: Record<string, Float32Array>): TileTemplate => {
     const { kind: _k, rgb: _r, source: _s, width: _w, height: _h, result: _res, ...run } = tileRunFor(model, { width, height }, extra);

@@ -40,8 +40,11 @@ export function pyramid(g: Grey, minSide = 48): Grey[] {
   return levels;
 }
 
-/** Mean absolute difference of a(x, y) and b(x + dx, y + dy) over their overlap, on every `step`-th pixel. */
-function cost(a: Grey, b: Grey, dx: number, dy: number, step: number): number {
+/**
+ * Mean absolute difference of a(x, y) and b(x + dx, y + dy) over their overlap, on every `step`-th
+ * pixel; with `ignore`, leaving out the pixels either frame's mask covers (nonzero there).
+ */
+function cost(a: Grey, b: Grey, dx: number, dy: number, step: number, ignore?: { a: Grey; b: Grey }): number {
   const { width: w, height: h } = a;
   const x0 = Math.max(0, -dx), x1 = Math.min(w, w - dx);
   const y0 = Math.max(0, -dy), y1 = Math.min(h, h - dy);
@@ -52,11 +55,12 @@ function cost(a: Grey, b: Grey, dx: number, dy: number, step: number): number {
     const ra = y * w;
     const rb = (y + dy) * w + dx;
     for (let x = x0; x < x1; x += step) {
+      if (ignore && (ignore.a.data[ra + x] > 0 || ignore.b.data[rb + x] > 0)) continue;
       sum += Math.abs(a.data[ra + x] - b.data[rb + x]);
       n++;
     }
   }
-  return sum / n;
+  return n ? sum / n : Infinity;
 }
 
 export interface Translation {
@@ -68,19 +72,23 @@ export interface Translation {
 
 /**
  * The shift (dx, dy) such that b(x + dx, y + dy) ≈ a(x, y), searching ±`radius` pixels at the
- * coarsest level, then ±1 at each finer one, and a parabola through the costs for the sub-pixel part.
+ * coarsest level (around `opts.start`, full-size pixels), then ±1 at each finer one, and a parabola
+ * through the costs for the sub-pixel part. `opts.masks` (pyramids like pa's and pb's, nonzero =
+ * moving object) leaves those pixels out: the background's motion, not the object's.
  */
-export function globalShift(pa: Grey[], pb: Grey[], radius = 4): Translation {
-  let dx = 0;
-  let dy = 0;
-  for (let l = pa.length - 1; l >= 0; l--) {
+export function globalShift(pa: Grey[], pb: Grey[], radius = 4, opts: { start?: { dx: number; dy: number }; masks?: { a: Grey[]; b: Grey[] } } = {}): Translation {
+  const top = pa.length - 1;
+  let dx = Math.round((opts.start?.dx ?? 0) / 2 ** top);
+  let dy = Math.round((opts.start?.dy ?? 0) / 2 ** top);
+  for (let l = top; l >= 0; l--) {
     const a = pa[l];
     const b = pb[l];
-    const r = l === pa.length - 1 ? radius : 1;
+    const ignore = opts.masks ? { a: opts.masks.a[l], b: opts.masks.b[l] } : undefined;
+    const r = l === top ? radius : 1;
     const step = l === 0 ? 2 : 1;
     let best = { dx, dy, c: Infinity };
     for (let y = dy - r; y <= dy + r; y++) for (let x = dx - r; x <= dx + r; x++) {
-      const c = cost(a, b, x, y, step);
+      const c = cost(a, b, x, y, step, ignore);
       if (c < best.c) best = { dx: x, dy: y, c };
     }
     dx = best.dx;
@@ -91,11 +99,11 @@ export function globalShift(pa: Grey[], pb: Grey[], radius = 4): Translation {
     } else {
       const sub = (c0: number, c1: number, c2: number) => {
         const den = c0 - 2 * c1 + c2;
-        return den > 1e-9 ? Math.max(-0.5, Math.min(0.5, (0.5 * (c0 - c2)) / den)) : 0;
+        return Number.isFinite(den) && den > 1e-9 ? Math.max(-0.5, Math.min(0.5, (0.5 * (c0 - c2)) / den)) : 0;
       };
       const c = best.c;
-      const fx = sub(cost(a, b, dx - 1, dy, step), c, cost(a, b, dx + 1, dy, step));
-      const fy = sub(cost(a, b, dx, dy - 1, step), c, cost(a, b, dx, dy + 1, step));
+      const fx = sub(cost(a, b, dx - 1, dy, step, ignore), c, cost(a, b, dx + 1, dy, step, ignore));
+      const fy = sub(cost(a, b, dx, dy - 1, step, ignore), c, cost(a, b, dx, dy + 1, step, ignore));
       return { dx: dx + fx, dy: dy + fy, residual: c };
     }
   }

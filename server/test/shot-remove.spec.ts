@@ -1,0 +1,139 @@
+/**
+ * Remove object on a shot, through a real server: the artist draws a mask around a moving object on
+ * one frame of an uploaded shot whose background pans; the render tracks the mask over the range (the
+ * room sees the tracked shifts in the job before the fill runs), fills every frame from the clean plate,
+ * and becomes the shot's next version: every frame arrives, the object is gone (the true background
+ * under it), and the provenance names the algorithm, not an AI model.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Job, RenderedFrame, Version } from '@loupe/shared';
+import { emitAck, joinRoom, until, type Member } from './helpers.js';
+import { fileOf, fullFrame, mediaServer, uploadAndWait } from './media-helpers.js';
+import { addNoise, psnr } from './fix-scenes.js';
+import { panClip, type Clip } from './shot-clips.js';
+
+const W = 320, H = 180, N = 24;
+const OBJ = { radius: 20, x: 60, y: 80, vx: 4.5, vy: 0.5 };
+let server: Awaited<ReturnType<typeof mediaServer>>;
+let dir: string;
+let source: string;
+let clip: Clip;
+let truth: Uint8Array[];
+let artist: Member;
+let director: Member;
+
+beforeAll(async () => {
+  server = await mediaServer();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loupe-remove-'));
+  const raw = await panClip({ width: W, height: H, count: N, seed: 61, vx: 0.6, vy: 0.25, object: OBJ });
+  // Sensor noise on every frame; the truth is the background with the same noise.
+  clip = { ...raw, frames: raw.frames.map((f, t) => addNoise(f, 3, 300 + t)) };
+  truth = raw.background.map((b, t) => addNoise(b, 3, 300 + t).data);
+  const files: string[] = [];
+  for (const [i, f] of clip.frames.entries()) {
+    const file = path.join(dir, `walk.${String(i + 1).padStart(4, '0')}.png`);
+    await sharp(f.data, { raw: { width: W, height: H, channels: 3 } }).png().toFile(file);
+    files.push(file);
+  }
+  const ingest = await uploadAndWait(server.url, server.token('artist'), files.map((f) => fileOf(f)));
+  expect(ingest.error).toBeNull();
+  source = ingest.result!.versionId;
+  artist = await joinRoom(server.url, server.room.id, server.token('artist'));
+  director = await joinRoom(server.url, server.room.id, server.token('director'));
+}, 180_000);
+
+afterAll(async () => {
+  artist?.close();
+  director?.close();
+  await server?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The artist's lasso around the object on frame `t`: 32 points, 2 px outside its edge. */
+function lassoAt(t: number) {
+  const cx = OBJ.x + OBJ.vx * t, cy = OBJ.y + OBJ.vy * t, r = OBJ.radius + 2;
+  const mask = Array.from({ length: 32 }, (_, k) => [(cx + r * Math.cos((k * Math.PI) / 16)) / W, (cy + r * Math.sin((k * Math.PI) / 16)) / H] as [number, number]);
+  return { x: (cx - r - 1) / W, y: (cy - r - 1) / H, width: (2 * r + 2) / W, height: (2 * r + 2) / H, mask };
+}
+
+describe('remove object on a shot', () => {
+  it('tracks the drawn mask, fills every frame from the clean plate, and the version shows the background where the object was', async () => {
+    const frames: RenderedFrame[] = [];
+    const jobs: Job[] = [];
+    const versions: Version[] = [];
+    director.socket.on('fix:frame', (f) => frames.push(f));
+    director.socket.on('fix:job', (j) => jobs.push(j));
+    director.socket.on('version:created', (v) => versions.push(v));
+    const drawnOn = 8;
+    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source, frame: drawnOn, region: lassoAt(drawnOn), fix: 'remove-object', params: {},
+      // The artist also drew the mask on frame 20 (a correction): a second keyframe of the track.
+      maskKeyframes: [{ frame: 20, mask: lassoAt(20).mask }],
+      scope: 'shot', range: { in: 0, out: N - 1 }, idempotencyKey: crypto.randomUUID(),
+    });
+    expect(ack.ok, JSON.stringify(ack)).toBe(true);
+    if (!ack.ok) return;
+    const jobId = ack.job.id;
+    const version = await until(() => versions.find((v) => v.provenance?.jobId === jobId), 'the rendered version', 150_000);
+
+    // The room saw the tracked mask (before any frame of the fill), then every frame.
+    const withTrack = jobs.find((j) => j.id === jobId && j.render?.tracked);
+    expect(withTrack).toBeDefined();
+    expect(withTrack!.render!.framesDone).toBe(0);
+    const tracked = withTrack!.render!.tracked!;
+    expect(tracked.map((t) => t[0])).toEqual(Array.from({ length: N }, (_, i) => i));
+    for (const [f, key, dx, dy] of tracked) {
+      // From the nearer keyframe (8 before it, 20 after it), and exactly the drawn mask on a keyframe.
+      expect(key).toBe(f <= 14 ? drawnOn : 20);
+      if (f === key) expect([dx, dy]).toEqual([0, 0]);
+      expect(Math.abs(dx * W - OBJ.vx * (f - key))).toBeLessThan(1.5);
+      expect(Math.abs(dy * H - OBJ.vy * (f - key))).toBeLessThan(1.5);
+    }
+    expect(withTrack!.maskKeyframes).toEqual([{ frame: 20, mask: lassoAt(20).mask }]);
+    expect(frames.filter((f) => f.jobId === jobId).map((f) => f.frame).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
+
+    // Made by an algorithm, and it says which.
+    expect(version.provenance).toMatchObject({ scope: 'shot', fix: 'remove-object', aiMade: false, provider: 'js', model: { id: 'clean-plate', kind: 'algorithm', technique: 'clean plate + PatchMatch' } });
+    expect(version.provenance!.computed).toMatchObject({ method: 'clean-plate', grow: 4 });
+
+    // The object is gone on every frame: under it, the true background.
+    const token = server.token('viewer');
+    const dbs: number[] = [];
+    for (let n = 0; n < N; n++) {
+      const { data, info } = await sharp(await fullFrame(server.url, token, version.id, n)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height]).toEqual([W, H]);
+      const deep = data.byteLength === info.width * info.height * 6;
+      const out = new Uint8Array(deep ? Uint16Array.from(new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2), (v) => v >> 8) : data);
+      const hole = Uint8Array.from(clip.objectMask[n], (v) => (v ? 1 : 0));
+      const ours = psnr(out, truth[n], hole);
+      dbs.push(ours);
+      expect(ours).toBeGreaterThan(psnr(clip.frames[n].data, truth[n], hole) + 12);
+    }
+    console.log(`remove object on a shot: PSNR under the object vs the true background, min ${Math.min(...dbs).toFixed(1)} dB, mean ${(dbs.reduce((a, b) => a + b, 0) / N).toFixed(1)} dB`);
+    expect(Math.min(...dbs)).toBeGreaterThan(30);
+  });
+
+  it('refuses a shot removal by a method meant for a still, with a code, and queues nothing', async () => {
+    const before = (await server.services.versions.listForRoom(server.room.id)).length;
+    const ack = await emitAck(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source, frame: 4, region: lassoAt(4), fix: 'remove-object', params: { method: 'diffuse' },
+      scope: 'shot', range: { in: 0, out: N - 1 }, idempotencyKey: crypto.randomUUID(),
+    });
+    expect(ack).toMatchObject({ ok: false, code: 'NOT_FIXABLE' });
+    // Masks on more frames: only inside the range, only for a shot.
+    const outside = await emitAck(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source, frame: 4, region: lassoAt(4), fix: 'remove-object', params: {}, maskKeyframes: [{ frame: 20, mask: lassoAt(20).mask }],
+      scope: 'shot', range: { in: 0, out: 15 }, idempotencyKey: crypto.randomUUID(),
+    });
+    expect(outside).toMatchObject({ ok: false, code: 'FRAME_OUT_OF_RANGE' });
+    const still = await emitAck(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: source, frame: 4, region: lassoAt(4), fix: 'remove-object', params: {}, maskKeyframes: [{ frame: 6, mask: lassoAt(6).mask }], idempotencyKey: crypto.randomUUID(),
+    });
+    expect(still).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    expect((await server.services.versions.listForRoom(server.room.id)).length).toBe(before);
+  });
+});
