@@ -56,6 +56,8 @@ const Env = z.object({
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
   /** A worker that stops answering for this long loses its job to another worker (BullMQ lock). */
   FIX_LOCK_S: z.coerce.number().positive().default(30),
+  /** An ingest whose node stops renewing its lease for this long is taken over by another node. */
+  INGEST_LEASE_S: z.coerce.number().positive().default(30),
 });
 
 export interface Config {
@@ -80,6 +82,8 @@ export interface Config {
   redis?: { url: string; prefix: string };
   databaseUrl?: string;
   fixLockMs: number;
+  /** INGEST_LEASE_S: see IngestDeps.lease. */
+  ingestLeaseMs: number;
 }
 
 export interface MediaConfig {
@@ -117,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,
     databaseUrl: e.DATABASE_URL,
     fixLockMs: e.FIX_LOCK_S * 1000,
+    ingestLeaseMs: e.INGEST_LEASE_S * 1000,
     ...overrides,
     media: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,

@@ -152,6 +152,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     versions,
     blobs,
     log,
+    lease: { ms: config.ingestLeaseMs, shared: !!redis },
     events: {
       progress: (roomId, p) => toRoom(roomId).emit('media:progress', p),
       shotCreated: (roomId, shot) => toRoom(roomId).emit('shot:created', shot),

@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -61,6 +63,13 @@ export interface IngestDeps {
   blobs: BlobRepository;
   events: IngestEvents;
   log: Logger;
+  /**
+   * Who runs an ingest once its bytes are in: the node that queued it holds a lease, renewed every
+   * third of `ms`. `shared`: other nodes use the same database and data folder (Redis is set), so at
+   * start and then every heartbeat only ingests whose lease has run out are taken over. Alone, a node
+   * takes every unfinished ingest at start (it can only be its own, left by a stop or a crash).
+   */
+  lease?: { ms: number; shared: boolean };
 }
 
 /** The files of one sequence's frames, in frame order, as stored in the manifest blob. */
@@ -108,8 +117,13 @@ export class IngestService {
   /** Per ingest, the last write of its record: writes land in the order they were made. */
   private readonly writes = new Map<string, Promise<unknown>>();
   private readonly expiryTimer: NodeJS.Timeout;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** This node, as named in the leases it holds. */
+  readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
+  private readonly leaseMs: number;
 
   constructor(private readonly deps: IngestDeps) {
+    this.leaseMs = deps.lease?.ms ?? 30_000;
     fs.mkdirSync(this.uploadsRoot, { recursive: true });
     this.expiryTimer = setInterval(() => void this.expireOld().catch((err: Error) => this.deps.log.error({ err: err.message }, 'could not expire old uploads')), 3600_000);
     this.expiryTimer.unref();
@@ -436,28 +450,78 @@ export class IngestService {
 
   private async enqueue(rec: IngestRecord) {
     rec.state = 'queued';
+    this.hold(rec);
     await this.setStage(rec, 'queued', 0, true);
     if (!this.queue.includes(rec.id)) this.queue.push(rec.id);
     this.deps.log.info({ room: rec.roomId, ingest: rec.id }, `upload received: ${rec.label}`);
     this.pump();
   }
 
-  /** After a restart: ingests that were queued or processing run again; leftovers are cleaned. */
+  private hold(rec: IngestRecord) {
+    rec.lease = { owner: this.owner, until: new Date(Date.now() + this.leaseMs).toISOString() };
+  }
+
+  /** The ingests this node has queued or is running. */
+  private held(): IngestRecord[] {
+    const ids = [...this.queue, ...(this.running ? [this.running.id] : [])];
+    return ids.map((id) => this.live.get(id)).filter((r): r is IngestRecord => !!r && (r.state === 'queued' || r.state === 'processing'));
+  }
+
+  /**
+   * At start: unfinished ingests run again here, those of a node that stopped or crashed (alone: all
+   * of them; with other nodes: those whose lease ran out, the others are being run by a live node).
+   * Then, with other nodes, this node renews its leases and takes over expired ones every heartbeat.
+   */
   async resumeUnfinished() {
-    const tmp = path.join(this.deps.dataDir, 'tmp');
-    if (fs.existsSync(tmp)) {
-      for (const d of fs.readdirSync(tmp)) if (d.startsWith('ingest-')) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
-    }
-    for (const rec of await this.deps.ingests.inStates(['queued', 'processing'])) {
-      const live = this.liveRecord(rec);
-      live.state = 'queued';
-      live.stage = 'queued';
-      live.percent = 0;
-      await this.persist(live);
-      this.queue.push(live.id);
-    }
+    await this.takeOver(!this.deps.lease?.shared);
+    await this.removeOrphanWork();
     await this.expireOld();
     this.pump();
+    if (this.heartbeat || this.stopping) return;
+    this.heartbeat = setInterval(() => void this.beat().catch((err: Error) => this.deps.log.warn({ err: err.message }, 'ingest heartbeat failed')), Math.max(50, this.leaseMs / 3));
+    this.heartbeat.unref();
+  }
+
+  private async beat() {
+    for (const rec of this.held()) {
+      this.hold(rec);
+      await this.persist(rec);
+    }
+    if (this.deps.lease?.shared && !this.stopping) {
+      await this.takeOver(false);
+      this.pump();
+    }
+  }
+
+  /** Queues here the unfinished ingests no live node holds (`all`: every one); each claim is atomic. */
+  private async takeOver(all: boolean) {
+    const now = Date.now();
+    for (const { rec, raw } of await this.deps.ingests.unfinished()) {
+      if (this.stopping) return;
+      if (this.live.has(rec.id) || this.queue.includes(rec.id) || this.running?.id === rec.id) continue;
+      if (!all && rec.lease && Date.parse(rec.lease.until) > now) continue;
+      const taken: IngestRecord = { ...rec, state: 'queued', stage: 'queued', percent: 0, updatedAt: new Date().toISOString() };
+      this.hold(taken);
+      if (!(await this.deps.ingests.claim(taken, raw))) continue; // another node was quicker
+      // What the node that had it left half-made is removed: it runs again from its received files.
+      await fs.promises.rm(this.workDir(rec.id), { recursive: true, force: true });
+      this.live.set(taken.id, taken);
+      this.queue.push(taken.id);
+      this.deps.log.info({ room: rec.roomId, ingest: rec.id, from: rec.lease?.owner ?? null }, `ingest taken over: ${rec.label}`);
+      this.emit(taken, true);
+    }
+  }
+
+  /** Work folders of ingests that are over (or unknown) are leftovers; those of running ingests are not touched. */
+  private async removeOrphanWork() {
+    const tmp = path.join(this.deps.dataDir, 'tmp');
+    const entries = await fs.promises.readdir(tmp).catch(() => [] as string[]);
+    for (const d of entries) {
+      if (!d.startsWith('ingest-')) continue;
+      const rec = await this.deps.ingests.get(d.slice('ingest-'.length));
+      if (rec && (rec.state === 'queued' || rec.state === 'processing')) continue;
+      await fs.promises.rm(path.join(tmp, d), { recursive: true, force: true });
+    }
   }
 
   /** Unfinished uploads older than UPLOAD_EXPIRY_HOURS are removed. */
@@ -507,6 +571,7 @@ export class IngestService {
       // The received files go before the room hears "done": what is announced holds no leftovers.
       await this.removeReceived(rec, work);
       rec.state = 'done';
+      rec.lease = null;
       const shotName = shot?.name ?? (await this.deps.rooms.shots(rec.roomId).catch(() => [])).find((s) => s.id === version.shotId)?.name;
       rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps, newShot: !!shot, shotName };
       if (shot) this.deps.events.shotCreated(rec.roomId, shot);
@@ -518,6 +583,7 @@ export class IngestService {
       const err = toIngestError(e, this.deps.dataDir);
       await this.removeReceived(rec, work);
       rec.state = 'failed';
+      rec.lease = null;
       rec.error = err;
       await this.setStage(rec, 'failed', 0, true).catch((e: Error) => this.deps.log.error({ ingest: rec.id, err: e.message }, 'ingest failure not stored'));
       this.deps.log.warn({ room: rec.roomId, ingest: rec.id, code: err.code, err: err.message }, `ingest failed: ${rec.label}`);
@@ -797,10 +863,18 @@ export class IngestService {
   async shutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.expiryTimer);
+    clearInterval(this.heartbeat);
     for (const w of this.writers.values()) w.req.destroy();
+    const held = this.held();
     if (this.running) {
       this.running.abort.abort();
       await this.running.done.catch(() => {});
+    }
+    // What this node leaves unfinished is given up at once: another node takes it at its next heartbeat.
+    for (const rec of held) {
+      if (rec.state !== 'queued' && rec.state !== 'processing') continue;
+      rec.lease = { owner: this.owner, until: new Date().toISOString() };
+      void this.persist(rec).catch((err: Error) => this.deps.log.warn({ ingest: rec.id, err: err.message }, 'ingest lease not given up'));
     }
     // Before the database closes.
     await Promise.allSettled([...this.writes.values()]);
