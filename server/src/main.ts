@@ -105,8 +105,10 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const clientIds = new ClientIdBindings(new ClientIdRepository(db));
   const watch = new InviteWatch((ids) => services.inviteRows.revokedAmong(ids), config.inviteCheckMs, log);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
-  const inference = new InferenceService(config.providers, log);
-  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
+  // ROLE=api: fixes run on the workers; this node reads the model catalogue and opens no model.
+  const runsFixes = config.role === 'all';
+  const inference = new InferenceService(config.providers, log, runsFixes);
+  const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log, opens: runsFixes });
   const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
     const room = docs.get(id);
     return room?.built ? room.doc : undefined;
@@ -128,7 +130,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     versionCreated: (roomId, v) => toLocalRoom(roomId).emit('version:created', v),
   });
   if (redis) await relayFixEvents(redis, relay);
-  const fixWork = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes: config.role === 'all' });
+  const fixWork = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes });
   const fixes = new FixService({ jobs: fixWork.jobs, versions, models, runner: fixWork.runner, queue: fixWork.queue, relay, renders: fixWork.renders, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 

@@ -62,6 +62,8 @@ export class InferenceService {
   constructor(
     private readonly providers: string[],
     private readonly log: Logger,
+    /** false on a node that runs no fixes (ROLE=api): asking it to run anything is a bug, and fails. */
+    private readonly runs = true,
   ) {}
 
   run(jobId: string, req: InferenceRun, events: InferenceEvents): Promise<InferenceResult> {
@@ -140,6 +142,7 @@ export class InferenceService {
 
   private ensureWorker(): ChildProcess {
     if (this.worker) return this.worker;
+    if (!this.runs) throw new Error('This node runs no fixes (ROLE=api): the inference process is started on the workers only.');
     const worker = fork(fileURLToPath(new URL('./inference.worker.mjs', import.meta.url)), [], {
       serialization: 'advanced',
       execArgv: [],

@@ -4,13 +4,15 @@
  * session. A model that does not match its manifest is refused with one clear log line and is not
  * offered in the rooms; everything else keeps working.
  */
-import { checkManifest, ensureAllModels, type EnsuredModel, type ModelTask } from '@loupe/models';
+import { checkManifest, ensureAllModels, listCatalogue, modelFile, type EnsuredModel, type ModelTask } from '@loupe/models';
 import { FixCatalogue, FixIds, type AvailableFix, type AvailableModel } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import type { InferenceService } from './inference.service.js';
 
 /** The provider of a model not opened at start (manifest openAtStart: false) until its first job. */
 const NOT_OPENED = 'not opened yet';
+/** The provider of a model on a node that runs no fixes (ROLE=api): the workers open it. */
+const ON_WORKERS = 'opened by the fix workers';
 
 export interface RegisteredModel extends EnsuredModel {
   /** Provider the session loaded on when checked. */
@@ -23,7 +25,19 @@ export class ModelRegistry {
   private loading: Promise<void> | null = null;
 
   constructor(
-    private readonly deps: { inference: InferenceService; extraDirs: string[]; log: Logger; /** List the fixes not offered by default too. */ offerAll?: boolean },
+    private readonly deps: {
+      inference: InferenceService;
+      extraDirs: string[];
+      log: Logger;
+      /** List the fixes not offered by default too. */
+      offerAll?: boolean;
+      /**
+       * false on a node that runs no fixes (ROLE=api): the catalogue is read from the manifests, to
+       * offer the fixes and check requests, but no model is built, hashed or opened, and no inference
+       * process is started. The workers check and open the models.
+       */
+      opens?: boolean;
+    },
   ) {}
 
   /** Builds what is missing, checks every model; safe to call more than once. */
@@ -33,6 +47,7 @@ export class ModelRegistry {
   }
 
   private async doLoad() {
+    if (this.deps.opens === false) return this.loadCatalogue();
     const { log } = this.deps;
     const started = performance.now();
     let ensured: EnsuredModel[] = [];
@@ -71,6 +86,22 @@ export class ModelRegistry {
       { models: [...this.models.keys()], refused: [...this.refused.keys()], ms: Math.round(performance.now() - started) },
       `models ready: ${this.models.size} (${[...this.models.values()].map((m) => (m.provider === NOT_OPENED ? `${m.manifest.id} (opens at its first job)` : `${m.manifest.id} on ${m.provider}`)).join(', ')})`,
     );
+  }
+
+  private async loadCatalogue() {
+    const { log } = this.deps;
+    let entries;
+    try {
+      entries = await listCatalogue(this.deps.extraDirs);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, `model catalogue: ${(e as Error).message}`);
+      if (!this.deps.extraDirs.length) throw e;
+      entries = await listCatalogue();
+    }
+    for (const { manifest, origin, dir } of entries) {
+      this.models.set(manifest.id, { manifest, origin, path: modelFile(manifest, dir), sha256: '', bytes: 0, provider: ON_WORKERS });
+    }
+    log.info({ models: [...this.models.keys()], opened: 0 }, `models: catalogue of ${this.models.size} read; none opened here (this node runs no fixes: the workers do)`);
   }
 
   private refuse(id: string, why: string) {
