@@ -2,6 +2,7 @@
 export const ErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST', // payload failed its schema
   TOKEN_MISSING: 'TOKEN_MISSING',
+  PROTOCOL_MISMATCH: 'PROTOCOL_MISMATCH', // the page speaks another protocol version than the server (Loupe was updated): reload the page
   TOKEN_INVALID: 'TOKEN_INVALID', // bad signature or malformed
   TOKEN_EXPIRED: 'TOKEN_EXPIRED',
   TOKEN_REVOKED: 'TOKEN_REVOKED',

@@ -12,7 +12,24 @@ import type { Provenance } from './provenance.js';
 import { Limits } from './limits.js';
 import type { Filmstrip, MediaProgress, MediaSource } from './media.js';
 
+/**
+ * The version of this protocol. A client sends it in its handshake (`auth.protocol`); the server
+ * refuses a different one with PROTOCOL_MISMATCH (the page is older or newer than the server: reload).
+ * Bump it on any change an older page cannot follow.
+ */
 export const PROTOCOL_VERSION = 1;
+
+/** What a client sends when it connects (Socket.IO `auth`). */
+export interface HandshakeAuth {
+  token: string;
+  /** PROTOCOL_VERSION of the page; absent from clients that do not send one (taken as current). */
+  protocol?: number;
+}
+
+/** The message a client of another protocol version is refused with. */
+export function protocolMismatchMessage(page: unknown, server: unknown = PROTOCOL_VERSION): string {
+  return `This page is from another version of Loupe (protocol ${String(page)}; the server speaks ${String(server)}). Reload the page.`;
+}
 
 const id = z.string().min(1).max(64);
 const unit = z.number().finite();

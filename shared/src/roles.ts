@@ -21,3 +21,13 @@ export type Permission = keyof typeof Permissions;
 export function can(role: Role, permission: Permission): boolean {
   return (Permissions[permission] as readonly Role[]).includes(role);
 }
+
+/**
+ * Who may cancel a fix job, and when: whoever asked for it, or a director of the room, while it is
+ * queued or running. The server refuses everyone else (FORBIDDEN_ROLE); the room shows the Cancel
+ * button only where this holds.
+ */
+export function canCancel(member: { id: string; role: Role }, job: { state: string; requestedBy: { id: string } }): boolean {
+  if (job.state !== 'queued' && job.state !== 'running') return false;
+  return job.requestedBy.id === member.id || member.role === 'director';
+}

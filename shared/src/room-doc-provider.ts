@@ -10,12 +10,21 @@ import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
 import type { Ack, Refusal } from './errors.js';
 
-/** The part of a Socket.IO client socket the provider needs. */
- 
+/** A `y:sync` or `y:awareness` message: a room and its y-protocols bytes. */
+export interface YMessage {
+  room: string;
+  data: Uint8Array;
+}
+
+/**
+ * The part of a Socket.IO client socket the provider needs, typed as the protocol's events are
+ * (a `Socket<ServerToClientEvents, ClientToServerEvents>` is one).
+ */
 export interface SocketLike {
-  emit(event: any, ...args: any[]): unknown;
-  on(event: any, fn: any): unknown;
-  off(event: any, fn: any): unknown;
+  emit(event: 'y:sync', p: YMessage, ack: (r: Ack) => void): unknown;
+  emit(event: 'y:awareness', p: YMessage): unknown;
+  on(event: 'y:sync' | 'y:awareness', fn: (p: YMessage) => void): unknown;
+  off(event: 'y:sync' | 'y:awareness', fn: (p: YMessage) => void): unknown;
 }
 
 export interface RoomDocProviderOptions {

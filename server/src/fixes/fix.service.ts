@@ -7,6 +7,7 @@ import {
   Limits,
   LoupeError,
   can,
+  canCancel,
   type FixRequest,
   type Job,
   type MatchGradeParams,
@@ -154,7 +155,7 @@ export class FixService {
     const rec = (await this.deps.jobs.listForRoom(roomId)).find((r) => r.job.id === jobId) as StoredRecord | undefined;
     if (!rec) throw new LoupeError(ErrorCode.JOB_NOT_FOUND, `No job ${jobId} in this room.`);
     if (rec.job.state !== 'queued' && rec.job.state !== 'running') throw new LoupeError(ErrorCode.JOB_FINISHED, `Job ${jobId} is already ${rec.job.state}.`);
-    if (rec.job.requestedBy.id !== member.id && member.role !== 'director') {
+    if (!canCancel(member, rec.job)) {
       throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, 'Only who asked for a fix, or a director, can cancel it.');
     }
     if (rec.job.scope === 'shot') return this.deps.renders.cancel(rec as RenderRecord, member);

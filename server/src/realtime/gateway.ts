@@ -16,6 +16,8 @@ import {
   PresenterSetSchema,
   LoupeError,
   PROTOCOL_VERSION,
+  protocolMismatchMessage,
+  type HandshakeAuth,
   YMessageSchema,
   packUpdates,
   refusal,
@@ -85,6 +87,15 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
   io.use(async (socket, next) => {
     try {
+      // A page of another protocol version is refused (it would misread events): the user reloads.
+      // A client that sends no version (a script on socket.io-client, an outside check) is taken as
+      // current: refusing it would break tools that never knew of the field, and they get clear
+      // BAD_REQUEST refusals on any payload they get wrong anyway.
+      const protocol = (socket.handshake.auth as Partial<HandshakeAuth> | undefined)?.protocol;
+      if (protocol !== undefined && protocol !== PROTOCOL_VERSION) {
+        log.info({ sent: protocol, protocol: PROTOCOL_VERSION }, 'client of another protocol version refused');
+        throw new LoupeError(ErrorCode.PROTOCOL_MISMATCH, protocolMismatchMessage(protocol));
+      }
       const claims = await invites.verify(socket.handshake.auth?.token);
       socket.data.claims = claims;
       socket.data.member = { id: claims.sub, name: claims.name, role: claims.role, color: memberColor(claims.sub) };

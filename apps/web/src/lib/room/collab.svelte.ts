@@ -19,7 +19,6 @@ import {
   type PresenceState,
   type DocWriter,
   type Refusal,
-  type SocketLike,
 } from '@loupe/shared';
 import type { LoupeSocket } from './connection.svelte';
 import { throttle } from '$lib/drawing/throttle';
@@ -63,7 +62,7 @@ export class Collab {
   constructor(socket: LoupeSocket, room: string, onRefusal: (r: Refusal) => void) {
     // Nobody hears from us until we have joined: no empty awareness state before the first join.
     this.awareness.setLocalState(null);
-    this.provider = new RoomDocProvider(socket as unknown as SocketLike, room, this.doc, this.awareness, { onRefusal });
+    this.provider = new RoomDocProvider(socket, room, this.doc, this.awareness, { onRefusal });
     annotationsMap(this.doc).observe(() => this.annotationsRev++);
     notesMap(this.doc).observe(() => this.notesRev++);
     this.awareness.on('change', () => this.peersRev++);

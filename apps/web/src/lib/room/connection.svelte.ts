@@ -1,12 +1,24 @@
 /** The Socket.IO link to the room: connect with the invite token, join on every (re)connect. */
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, Refusal, RoomState, ServerToClientEvents } from '@loupe/shared';
+import { ErrorCode, PROTOCOL_VERSION, protocolMismatchMessage, type ClientToServerEvents, type HandshakeAuth, type RoomState, type ServerToClientEvents } from '@loupe/shared';
 
 export type LoupeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+/** The socket with an ack timeout: `emitWithAck` rejects when no answer comes in time. */
+export type TimedSocket = ReturnType<LoupeSocket['timeout']>;
 export type LinkState = 'connecting' | 'connected' | 'disconnected';
 
 /** Refusals no retry can fix: the page shows them instead of the room. */
-const FATAL_CODES = new Set(['TOKEN_MISSING', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED', 'WRONG_ROOM', 'ROOM_NOT_FOUND', 'FORBIDDEN_ROLE']);
+const FATAL_CODES = new Set<string>([
+  ErrorCode.TOKEN_MISSING,
+  ErrorCode.TOKEN_INVALID,
+  ErrorCode.TOKEN_EXPIRED,
+  ErrorCode.TOKEN_REVOKED,
+  ErrorCode.WRONG_ROOM,
+  ErrorCode.ROOM_NOT_FOUND,
+  ErrorCode.FORBIDDEN_ROLE,
+  // The page is older (or newer) than the server: only a reload helps.
+  ErrorCode.PROTOCOL_MISMATCH,
+]);
 /** Sent (room:error) just before the server closes a live connection whose invite ended. */
 const ENDED_CODES = new Set(['TOKEN_EXPIRED', 'TOKEN_REVOKED']);
 const JOIN_TIMEOUT_MS = 10_000;
@@ -36,7 +48,8 @@ export class Connection {
     /** Whether our copy of the room document is empty (the first join): the ack then brings it whole. */
     private readonly fresh: () => boolean = () => false,
   ) {
-    this.socket = io({ auth: { token }, transports: ['websocket'], autoConnect: false });
+    const auth: HandshakeAuth = { token, protocol: PROTOCOL_VERSION };
+    this.socket = io({ auth, transports: ['websocket'], autoConnect: false });
     this.socket.on('connect', this.join);
     this.socket.on('room:error', (r) => {
       if (ENDED_CODES.has(r.code)) this.fail(r);
@@ -90,15 +103,16 @@ export class Connection {
         return;
       }
       if (!r.ok) {
-        const refusal = r as Refusal;
-        if (FATAL_CODES.has(refusal.code)) return this.fail(refusal);
+        if (FATAL_CODES.has(r.code)) return this.fail(r);
         this.state = 'disconnected';
         this.socket.disconnect();
         this.later(() => this.socket.connect());
         return;
       }
       const { ok: _ok, ...state } = r;
-      this.onJoined(state as RoomState);
+      // A server of another version that does not check ours (an older one): the same advice.
+      if (state.protocol !== PROTOCOL_VERSION) return this.fail({ code: ErrorCode.PROTOCOL_MISMATCH, message: protocolMismatchMessage(PROTOCOL_VERSION, state.protocol) });
+      this.onJoined(state satisfies RoomState);
       this.state = 'connected';
     });
   };

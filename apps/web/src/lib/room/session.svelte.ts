@@ -2,10 +2,9 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { adjacentShot, can, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
-import type { Socket } from 'socket.io-client';
+import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
-import { Connection, type LoupeSocket } from './connection.svelte';
+import { Connection, type LoupeSocket, type TimedSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
 import { Player } from './player.svelte';
 import { Compare } from './compare.svelte';
@@ -186,35 +185,31 @@ export class RoomSession {
       ...(shot ? { scope: 'shot' as const, range: shot.range, feather: shot.feather ?? 0, ...(shot.keyframes ? { keyframes: shot.keyframes } : {}) } : {}),
       idempotencyKey: crypto.randomUUID(),
     };
-    const r = await this.ask('fix:request', request);
+    const r = await this.ask((s) => s.emitWithAck('fix:request', request));
     if (!r) return null;
-    const job = (r as { job: Job }).job;
-    if (job) this.jobs.upsert(job);
-    if (job && shot) this.jobs.watching = job.id;
-    return job ?? null;
+    this.jobs.upsert(r.job);
+    if (shot) this.jobs.watching = r.job.id;
+    return r.job;
   }
 
   /** Cancel a queued or running job (its requester or a director). */
   async cancelJob(jobId: string): Promise<boolean> {
-    const r = await this.ask('fix:cancel', { room: this.roomId, jobId });
-    const job = r && (r as { job: Job }).job;
-    if (job) this.jobs.upsert(job);
+    const r = await this.ask((s) => s.emitWithAck('fix:cancel', { room: this.roomId, jobId }));
+    if (r) this.jobs.upsert(r.job);
     return !!r;
   }
 
   /** Who may cancel a job: its requester or a director, while it is queued or running. */
   canCancel(job: Job): boolean {
-    if (!this.member || (job.state !== 'queued' && job.state !== 'running')) return false;
-    return job.requestedBy.id === this.member.id || this.member.role === 'director';
+    return !!this.member && canCancel(this.member, job);
   }
 
   /** Ask the server which fixes (and models) it offers; kept in `fixes`. */
   async loadFixes(): Promise<void> {
     if (!this.socket.connected) return;
     try {
-      const untyped = this.socket as unknown as Socket;
-      const r = (await untyped.timeout(15_000).emitWithAck('fix:catalogue', { room: this.roomId })) as { ok: boolean; fixes?: AvailableFix[] };
-      if (r.ok && r.fixes) this.fixes = r.fixes;
+      const r = await this.socket.timeout(15_000).emitWithAck('fix:catalogue', { room: this.roomId });
+      if (r.ok) this.fixes = r.fixes;
     } catch {
       /* the picker falls back to the built-in catalogue */
     }
@@ -227,23 +222,20 @@ export class RoomSession {
 
   async decide(versionId: string, decision: 'approved' | 'changes-requested', note: string): Promise<boolean> {
     const request: DecideRequest = { room: this.roomId, versionId, decision, note };
-    const r = await this.ask('version:decide', request);
+    const r = await this.ask((s) => s.emitWithAck('version:decide', request));
     if (!r) return false;
-    const version = (r as { version: Version }).version;
-    if (version) this.versions.upsert(version);
+    this.versions.upsert(r.version);
     return true;
   }
 
-  /** Emit with an ack; a refusal or no answer becomes a toast and null. */
-  private async ask(event: 'fix:request' | 'fix:cancel' | 'version:decide', payload: object): Promise<object | null> {
+  /** Emit with an ack (`send` emits on the socket with a timeout); a refusal or no answer becomes a toast and null. */
+  private async ask<T extends object>(send: (socket: TimedSocket) => Promise<Ack<T>>): Promise<T | null> {
     if (!this.socket.connected) {
       this.toasts.show('error', 'Not connected to the room. Wait for the connection to come back and try again.', 'DISCONNECTED');
       return null;
     }
     try {
-      // The typed socket cannot name a union of events; the payload types are checked at the callers.
-      const untyped = this.socket as unknown as Socket;
-      const r = (await untyped.timeout(15_000).emitWithAck(event, payload)) as ({ ok: true } & object) | Refusal;
+      const r = await send(this.socket.timeout(15_000));
       if (!r.ok) {
         this.toasts.error(r);
         return null;

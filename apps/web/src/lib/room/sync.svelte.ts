@@ -16,7 +16,6 @@
  */
 import { tick } from 'svelte';
 import type { PlaybackInput, PlaybackState, PresentationState, Refusal, RoomState } from '@loupe/shared';
-import type { Socket } from 'socket.io-client';
 import type { RoomSession } from './session.svelte';
 import type { LocalChange } from './player.svelte';
 import type { CompareChange } from './compare.svelte';
@@ -165,9 +164,7 @@ export class PlaybackSync {
     }
     const payload = { room: this.room.roomId, presenterId, ...(control ? { control } : {}) };
     try {
-      const r = (await (socket as unknown as Socket).timeout(ACK_TIMEOUT_MS).emitWithAck('presenter:set', payload)) as
-        | { ok: true; presentation: PresentationState }
-        | Refusal;
+      const r = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('presenter:set', payload);
       if (!r.ok) {
         this.room.toasts.error(r);
         return false;
@@ -271,7 +268,7 @@ export class PlaybackSync {
             this.seq = r.state.seq;
             this.latest = r.state;
           }
-        } else this.refused(r as Refusal);
+        } else this.refused(r);
       }
       if (this.inflight === 0 && this.held) {
         const h = this.held;
