@@ -12,7 +12,7 @@ import { ensureModel } from '@loupe/models';
 import { ExposureParamsSchema } from '@loupe/shared';
 import { InferenceService, type ChunkFrameWritten } from '../src/inference/inference.service.js';
 import { tileRunFor } from '../src/inference/messages.js';
-import type { ChunkRun } from '../src/inference/chunk.js';
+import type { ChunkRun } from '../src/inference/messages.js';
 import { planExposure } from '../src/fixes/colour/exposure.js';
 import { countFrames } from '../src/media/proxy.js';
 import { createLogger } from '../src/log.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureModel, type EnsuredModel } from '@loupe/models';
 import { InferenceService } from '../src/inference/inference.service.js';
 import { tileRunFor, type TensorData } from '../src/inference/messages.js';
-import type { ChunkFix, ChunkRun, TileTemplate } from '../src/inference/chunk.js';
+import type { ChunkFix, ChunkRun, TileTemplate } from '../src/inference/messages.js';
 import { planGrade } from '../src/fixes/colour/grade.js';
 import { createLogger } from '../src/log.js';
 import { addNoise, meanDeltaE, psnr, type Rgb } from './fix-scenes.js';

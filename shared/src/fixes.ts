@@ -1,6 +1,9 @@
 import { z } from 'zod';
-import type { ModelKind } from './provenance.js';
 import { Limits } from './limits.js';
+
+/** What computed a fix's pixels: a learned model (a network with trained weights) or an algorithm (code, no trained weights). */
+export const ModelKinds = ['learned', 'algorithm'] as const;
+export type ModelKind = (typeof ModelKinds)[number];
 
 /**
  * The fixes a member can ask for. Each runs a model of the catalogue (models/) or an algorithm of the

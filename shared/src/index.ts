@@ -7,6 +7,7 @@ export * from './fixes.js';
 export * from './provenance.js';
 export * from './annotations.js';
 export * from './media.js';
+export * from './region.js';
 export * from './protocol.js';
 export * from './room-doc-provider.js';
 export * from './doc-schema.js';

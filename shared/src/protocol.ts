@@ -10,6 +10,7 @@ import { Decisions, type VersionStatus } from './versions.js';
 import { FixIds, type AvailableFix, type FixId } from './fixes.js';
 import type { Provenance } from './provenance.js';
 import { Limits } from './limits.js';
+import { RegionSchema, type Region } from './region.js';
 import type { Filmstrip, MediaProgress, MediaSource } from './media.js';
 
 /**
@@ -35,18 +36,9 @@ const id = z.string().min(1).max(64);
 const unit = z.number().finite();
 const binary = z.instanceof(Uint8Array);
 
-/** A region of the picture, normalised 0..1 from the top-left; mask (optional) is a closed polygon inside it. */
-export const RegionSchema = z.object({
-  x: unit,
-  y: unit,
-  width: unit,
-  height: unit,
-  mask: z.array(z.tuple([unit, unit])).min(3).max(Limits.maxStrokePoints).optional(),
-});
 /** A mask drawn on one more frame of a shot (remove object): a keyframe of the mask's track. */
 export const MaskKeyframeSchema = z.object({ frame: z.number().int().min(0), mask: z.array(z.tuple([unit, unit])).min(3).max(Limits.maxStrokePoints) }).strict();
 export type MaskKeyframe = z.infer<typeof MaskKeyframeSchema>;
-export type Region = z.infer<typeof RegionSchema>;
 
 export const JoinSchema = z.object({
   room: id,

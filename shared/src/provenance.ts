@@ -1,9 +1,5 @@
-import type { Region } from './protocol.js';
-import type { FixId } from './fixes.js';
-
-/** What computed a fix's pixels: a learned model (a network with trained weights) or an algorithm (code, no trained weights). */
-export const ModelKinds = ['learned', 'algorithm'] as const;
-export type ModelKind = (typeof ModelKinds)[number];
+import type { Region } from './region.js';
+import type { FixId, ModelKind } from './fixes.js';
 
 /** Everything needed to tell how a fix-made version came to be, and to redo it. */
 export interface Provenance {

@@ -2,15 +2,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import type { Job, RenderedFrame, Tile, Version } from '@loupe/shared';
 import type { RedisLink } from '../cluster/redis.js';
 import type { JobRepository } from '../store/job.repository.js';
-import { storingSink, type FixRecorder, type JobSink } from './job.execution.js';
-
-/** What the room hears about fixes. */
-export interface FixEvents {
-  job(roomId: string, job: Job): void;
-  tile(roomId: string, tile: Tile): void;
-  frame(roomId: string, f: RenderedFrame): void;
-  versionCreated(roomId: string, v: Version): void;
-}
+import { storingSink, type FixEvents, type FixRecorder, type JobSink } from './job.execution.js';
 
 /**
  * Passes fix events on to the room and keeps the tiles of running jobs, so that a member who joins

@@ -32,7 +32,7 @@ import type { RenderRecord, ShotRenderService } from '../shots/shot-render.servi
 /** The whole picture: what a request without a region fixes. */
 const FULL_FRAME: Region = { x: 0, y: 0, width: 1, height: 1 };
 
-export type { FixEvents } from './fix.relay.js';
+export type { FixEvents } from './job.execution.js';
 
 /**
  * The room's side of fixes: checks a request (role, version, frame, parameters, model, limits),

@@ -3,7 +3,14 @@ import type { Logger } from '../log.js';
 import { RunStopped, type InferenceService } from '../inference/inference.service.js';
 import type { FixRunner, StoredRecord } from './fix.runner.js';
 import type { JobRepository } from '../store/job.repository.js';
-import type { FixEvents } from './fix.relay.js';
+
+/** What the room hears about fixes. */
+export interface FixEvents {
+  job(roomId: string, job: Job): void;
+  tile(roomId: string, tile: Tile): void;
+  frame(roomId: string, f: RenderedFrame): void;
+  versionCreated(roomId: string, v: Version): void;
+}
 
 /** Where a job's state, tiles, frames and version go: the database and the room (directly, or over Redis). */
 export interface JobSink {

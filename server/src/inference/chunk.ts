@@ -14,9 +14,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Engine } from './engine.js';
 import type { Pixels, Rect } from './tiling.js';
-import type { TensorData, TileRun, WorkerReply } from './messages.js';
+import type { ChunkFix, ChunkFrame, ChunkRun, TensorData, TileRun, TileTemplate, WorkerReply } from './messages.js';
 import { readPixels, to8, writePng } from './png.js';
-import { readFrames, type DecodedFrame, type FrameFeed } from '../media/frame-feed.js';
+import { readFrames, type DecodedFrame } from '../media/frame-feed.js';
+import type { FrameFeed } from '../media/feeds.js';
 import { proxyScale, x264Args } from '../media/proxy.js';
 import { spawnFfmpeg } from '../media/ffmpeg.js';
 import { drainedOrClosed } from '../streams.js';
@@ -26,56 +27,7 @@ import { removalFromTrack, removedFrame } from './removal/shot.js';
 import type { MaskKey, TrackedFrame } from './removal/track.js';
 
 /** A tile run without its picture: the same model, ranges, tiling and inputs for every frame. */
-export type TileTemplate = Omit<TileRun, 'kind' | 'rgb' | 'source' | 'width' | 'height' | 'result'>;
-
-export type ChunkFix =
-  /**
-   * A model over each frame. With `keyed`, some per-job inputs differ by frame: given at keyframes,
-   * eased between them (smoothstep), held before the first and after the last.
-   */
-  | { kind: 'tiles'; run: TileTemplate; keyed?: { frames: number[]; inputs: Record<string, TensorData>[] } }
-  /**
-   * Denoise with the neighbouring frames: each frame averaged with the `radius` frames either side
-   * where the motion allows (temporal/denoise.ts), then the spatial model at the noise left, its input
-   * `sigmaInput`.
-   */
-  | { kind: 'temporal-denoise'; run: TileTemplate; sigma: number; strength: number; radius: number; sigmaInput: string }
-  /**
-   * Remove an object (removal/shot.ts): `feeds` decode the whole range; each frame's mask is the
-   * keyframes' masks (coverage at source size, on range frames `index`) moved by its track (`track[i]`:
-   * frame `first + i`, shifts in source pixels, blended by weight), grown by `grow`; the holes filled
-   * from the clean plate.
-   */
-  | { kind: 'remove'; first: number; keys: MaskKey[]; track: TrackedFrame['parts'][]; grow: number };
-
-/** The scale and model of a fix's run ('remove' has neither: an algorithm at scale 1). */
 const runOf = (fix: ChunkFix) => (fix.kind === 'remove' ? null : fix.run);
-
-export interface ChunkFrame {
-  frame: number;
-  /** A stored result of this frame (a retried chunk): not computed again, only read for the segment. */
-  reuse?: string;
-}
-
-export interface ChunkRun {
-  kind: 'chunk';
-  /** The decoded frames: the chunk's, plus `radius` either side for temporal fixes (within the shot). */
-  feeds: FrameFeed[];
-  width: number;
-  height: number;
-  depth: 8 | 16;
-  /** The chunk's frames in order. */
-  frames: ChunkFrame[];
-  fix: ChunkFix;
-  /** Where the fix applies, in source pixels; `alpha` (rect-sized, 0..255) blends it in. Null: the whole frame. */
-  region: { rect: Rect; alpha: Uint8Array | null } | null;
-  out: {
-    /** Folder the worker writes `f<frame>.png`, `f<frame>.jpg` and `segment.mp4` into. */
-    dir: string;
-    preview: { width: number; height: number };
-    segment: { gop: number; rate: { num: number; den: number } };
-  };
-}
 
 export type ChunkReply = Extract<WorkerReply, { type: 'frame' }>;
 

@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import { blit, type Pixels, type Rect } from './tiling.js';
-import type { ChunkRun, EncodedTile, InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
+import type { EncodedTile } from './png.js';
+import type { ChunkRun, InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
 
 /** A frame of a chunk, written by the worker: its full-quality PNG and its preview JPEG (temporary files). */
 export interface ChunkFrameWritten {

@@ -1,7 +1,9 @@
 import type { EnsuredModel } from '@loupe/models';
 import type { Tile } from '@loupe/shared';
 import type { Pixels, Rect } from './tiling.js';
-import type { ChunkRun } from './chunk.js';
+import type { EncodedTile } from './png.js';
+import type { FrameFeed } from '../media/feeds.js';
+import type { MaskKey, TrackedFrame } from './removal/track.js';
 
 /** A float32 tensor that travels to the worker as is (advanced IPC serialization keeps typed arrays). */
 export interface TensorData {
@@ -107,7 +109,6 @@ export interface InpaintRun {
 }
 
 export type InferenceRun = TileRun | InpaintRun;
-export type { ChunkRun } from './chunk.js';
 
 /** A picture file's rect, read at `depth` bits. */
 export interface SourceRegion {
@@ -166,4 +167,55 @@ export type WorkerReply =
   | { type: 'inspected'; requestId: string; result?: ModelInspection; error?: string };
 
 /** A tile as the room receives it: an 8-bit preview (png.ts encodeTile). */
-export type EncodedTile = Pick<Tile, 'data' | 'mime'>;
+
+// A chunk of a shot render (chunk.ts runs it in the worker).
+
+export type TileTemplate = Omit<TileRun, 'kind' | 'rgb' | 'source' | 'width' | 'height' | 'result'>;
+
+export type ChunkFix =
+  /**
+   * A model over each frame. With `keyed`, some per-job inputs differ by frame: given at keyframes,
+   * eased between them (smoothstep), held before the first and after the last.
+   */
+  | { kind: 'tiles'; run: TileTemplate; keyed?: { frames: number[]; inputs: Record<string, TensorData>[] } }
+  /**
+   * Denoise with the neighbouring frames: each frame averaged with the `radius` frames either side
+   * where the motion allows (temporal/denoise.ts), then the spatial model at the noise left, its input
+   * `sigmaInput`.
+   */
+  | { kind: 'temporal-denoise'; run: TileTemplate; sigma: number; strength: number; radius: number; sigmaInput: string }
+  /**
+   * Remove an object (removal/shot.ts): `feeds` decode the whole range; each frame's mask is the
+   * keyframes' masks (coverage at source size, on range frames `index`) moved by its track (`track[i]`:
+   * frame `first + i`, shifts in source pixels, blended by weight), grown by `grow`; the holes filled
+   * from the clean plate.
+   */
+  | { kind: 'remove'; first: number; keys: MaskKey[]; track: TrackedFrame['parts'][]; grow: number };
+
+/** The scale and model of a fix's run ('remove' has neither: an algorithm at scale 1). */
+export interface ChunkFrame {
+  frame: number;
+  /** A stored result of this frame (a retried chunk): not computed again, only read for the segment. */
+  reuse?: string;
+}
+
+export interface ChunkRun {
+  kind: 'chunk';
+  /** The decoded frames: the chunk's, plus `radius` either side for temporal fixes (within the shot). */
+  feeds: FrameFeed[];
+  width: number;
+  height: number;
+  depth: 8 | 16;
+  /** The chunk's frames in order. */
+  frames: ChunkFrame[];
+  fix: ChunkFix;
+  /** Where the fix applies, in source pixels; `alpha` (rect-sized, 0..255) blends it in. Null: the whole frame. */
+  region: { rect: Rect; alpha: Uint8Array | null } | null;
+  out: {
+    /** Folder the worker writes `f<frame>.png`, `f<frame>.jpg` and `segment.mp4` into. */
+    dir: string;
+    preview: { width: number; height: number };
+    segment: { gop: number; rate: { num: number; den: number } };
+  };
+}
+

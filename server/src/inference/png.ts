@@ -4,8 +4,11 @@
  */
 import zlib from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
+import type { Tile } from '@loupe/shared';
 import type { Pixels, Rect } from './tiling.js';
-import type { EncodedTile } from './messages.js';
+
+/** A tile as sent to the room: its picture, encoded. */
+export type EncodedTile = Pick<Tile, 'data' | 'mime'>;
 
 /** Interleaved 8-bit sRGB of an image (alpha dropped). */
 export async function readRgb(img: Sharp): Promise<{ rgb: Uint8Array; width: number; height: number }> {

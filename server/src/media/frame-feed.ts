@@ -6,21 +6,11 @@
  * conversions, only without the PNG in between.
  */
 import sharp from 'sharp';
-import type { MediaSource } from '@loupe/shared';
+import type { FileFormat, FrameFeed } from './feeds.js';
 import type { Pixels } from '../inference/tiling.js';
 import { readPixels } from '../inference/png.js';
 import { spawnFfmpeg } from './ffmpeg.js';
 import { exrFramePng, ffmpegFramePng, movieDecodeArgs } from './frame.service.js';
-
-export type FileFormat = 'png' | 'jpeg' | 'tiff' | 'exr' | 'dpx';
-
-export type FrameFeed =
-  /** Frames `first`..`first + count - 1` of an uploaded movie (the original, not the proxy). */
-  | { kind: 'movie'; file: string; source: Pick<MediaSource, 'pixFmt' | 'colour' | 'rate' | 'bitDepth' | 'frameLookup'>; first: number; count: number }
-  /** Frames of a version that only has its H.264 blob (the demo, older versions). */
-  | { kind: 'video'; file: string; first: number; count: number }
-  /** One picture file per frame, starting at frame `first`. */
-  | { kind: 'files'; first: number; files: { path: string; format: FileFormat }[] };
 
 export interface DecodedFrame {
   frame: number;

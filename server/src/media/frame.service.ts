@@ -7,7 +7,7 @@ import { ffprobeJson, runFfmpeg, spawnFfmpeg } from './ffmpeg.js';
 import type { SequenceManifest } from './ingest.service.js';
 import { pipeDemuxer } from './probe.js';
 import { gbrpf32ToRgb48 } from './view-transform.js';
-import type { FrameFeed } from './frame-feed.js';
+import type { FrameFeed } from './feeds.js';
 
 const MATRIX: Record<string, string> = { bt709: 'bt709', bt470bg: 'bt601', smpte170m: 'bt601', bt2020nc: 'bt2020', bt2020c: 'bt2020', smpte240m: 'smpte240m', fcc: 'fcc' };
 

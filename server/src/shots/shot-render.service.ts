@@ -36,7 +36,7 @@ import type { FrameService } from '../media/frame.service.js';
 import { RunStopped, type InferenceService } from '../inference/inference.service.js';
 import type { ModelRegistry, RegisteredModel } from '../inference/model.registry.js';
 import { tileRunFor, type TensorData } from '../inference/messages.js';
-import type { ChunkFix, ChunkRun, TileTemplate } from '../inference/chunk.js';
+import type { ChunkFix, ChunkRun, TileTemplate } from '../inference/messages.js';
 import { readRgb } from '../inference/png.js';
 import { planExposure } from '../fixes/colour/exposure.js';
 import { planGrade } from '../fixes/colour/grade.js';

@@ -15,8 +15,14 @@
  *   zooms or changes the look keeps following playback and looks on their own (view.own).
  */
 import { tick } from 'svelte';
-import type { PlaybackInput, PlaybackState, PresentationState, Refusal, RoomState } from '@loupe/shared';
-import type { RoomSession } from './session.svelte';
+import type { Member, PlaybackInput, PlaybackState, PresentationState, Refusal, RoomState } from '@loupe/shared';
+import type { LoupeSocket } from './connection.svelte';
+import type { Player } from './player.svelte';
+import type { Compare } from './compare.svelte';
+import type { ViewSettings } from './view.svelte';
+import type { Toasts } from './toasts.svelte';
+import type { Tools } from './tools.svelte';
+import type { Versions } from './versions.svelte';
 import type { LocalChange } from './player.svelte';
 import type { CompareChange } from './compare.svelte';
 import type { ViewChange } from './view.svelte';
@@ -35,8 +41,25 @@ const NOBODY: PresentationState = { presenterId: null, presenterName: null, pres
 /** Local clock that never jumps (Date.now() can). */
 const localNow = () => performance.timeOrigin + performance.now();
 
+/**
+ * What playback sync needs of the room session (RoomSession is one): named here, so this module does
+ * not import the session that owns it.
+ */
+export interface SyncRoom {
+  readonly roomId: string;
+  readonly socket: LoupeSocket;
+  readonly connection: { readonly tab: string };
+  readonly member: Member | null;
+  readonly player: Player;
+  readonly compare: Compare;
+  readonly view: ViewSettings;
+  readonly toasts: Toasts;
+  readonly tools: Tools;
+  readonly versions: Versions;
+}
+
 export class PlaybackSync {
-  private readonly room: RoomSession;
+  private readonly room: SyncRoom;
   presentation = $state<PresentationState>(NOBODY);
   /** False after "Browse alone" (or touching the transport while the presenter has control). */
   followWanted = $state(true);
@@ -81,7 +104,7 @@ export class PlaybackSync {
   private sentFrame = -1;
   private refusedNotice = 0;
 
-  constructor(room: RoomSession) {
+  constructor(room: SyncRoom) {
     this.room = room;
     const socket = room.socket;
     socket.on('playback:state', (p) => {
