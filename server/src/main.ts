@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Version } from '@loupe/shared';
+import type { Role, Version } from '@loupe/shared';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase } from './store/database.js';
@@ -101,8 +101,16 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   // Scale-out: rooms, playback and fixes are shared with the other nodes through Redis.
   const redis = config.redis ? await RedisLink.connect(config.redis.url, config.redis.prefix, log) : null;
   const docBus = redis ? new RedisDocBus(redis, log) : undefined;
-  const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus);
-  const clientIds = new ClientIdBindings(new ClientIdRepository(db));
+  const clientIdRows = new ClientIdRepository(db);
+  // At load, a room's stored values are checked as the write guard would (authorship: the member
+  // each Yjs client id is bound to, and their role from the room's invites).
+  const writersOf = async (roomId: string) => {
+    const [bound, invites] = await Promise.all([clientIdRows.ofRoom(roomId), services.inviteRows.listForRoom(roomId)]);
+    const roles = new Map(invites.map((i) => [i.id, i.role as Role]));
+    return new Map([...bound].map(([client, member]) => [client, { member, role: roles.get(member) }]));
+  };
+  const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus, writersOf);
+  const clientIds = new ClientIdBindings(clientIdRows);
   const watch = new InviteWatch((ids) => services.inviteRows.revokedAmong(ids), config.inviteCheckMs, log);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   // ROLE=api: fixes run on the workers; this node reads the model catalogue and opens no model.

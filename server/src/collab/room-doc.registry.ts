@@ -6,6 +6,7 @@ import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
 import type { DocBus } from '../cluster/doc-bus.js';
 import { storageRefusal } from '../store/storage-errors.js';
+import { badValues, removalUpdate, type BoundWriter } from './doc-repair.js';
 
 /** Who sent a change: typed so that nothing is echoed back to its sender. */
 export type Origin =
@@ -13,7 +14,12 @@ export type Origin =
   | { kind: 'ws'; id: string; memberId: string }
   | { kind: 'server' }
   /** Another node accepted it (and stored it) first. */
-  | { kind: 'remote' };
+  | { kind: 'remote' }
+  /** The server removed stored values the write guard refuses (written before it, see doc-repair.ts). */
+  | { kind: 'repair' };
+
+/** Who removed values at load: the server itself (event logs do not count it as anyone's change). */
+export const REPAIR: Origin = { kind: 'repair' };
 
 const REMOTE: Origin = { kind: 'remote' };
 const isRemote = (o: unknown) => (o as Origin | null)?.kind === 'remote';
@@ -85,6 +91,8 @@ export class RoomDocRegistry {
     private readonly log: Logger,
     private readonly idleUnloadMs: number,
     private readonly bus?: DocBus,
+    /** The room's Yjs client ids bound to members (with their roles), to check authorship at load. */
+    private readonly writersOf?: (roomId: string) => Promise<Map<number, BoundWriter>>,
   ) {}
 
   onUpdate(fn: UpdateListener): void {
@@ -333,13 +341,43 @@ export class RoomDocRegistry {
       this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
     };
     const listen = () => (this.bus ? this.listen(room) : Promise.resolve());
-    room.ready = (after ? Promise.all([rows, after]).then(([r]) => r) : rows).then(build).then(listen);
+    room.ready = (after ? Promise.all([rows, after]).then(([r]) => r) : rows).then(build).then(() => this.repair(room)).then(listen);
     room.ready.catch((err: Error) => {
       // Not loaded: the next member to join loads it again.
       if (this.rooms.get(roomId) === room) this.rooms.delete(roomId);
       this.log.error({ room: roomId, err: err.message }, 'room document could not be loaded');
     });
     return { room, rows };
+  }
+
+  /**
+   * Removes from a room just loaded the stored values the write guard refuses (deeply nested, too
+   * large, invalid, or forged under another author: written by a Loupe from before the guard), in
+   * one update: stored, then applied with origin REPAIR, so members (a fresh member given the stored
+   * rows too) and other nodes get it like any change. Each removal is logged with the room and key.
+   * If it cannot be stored, the values stay (members' pages skip what they cannot read) and the next
+   * load tries again.
+   */
+  private async repair(room: LoadedRoom): Promise<void> {
+    if (this.rooms.get(room.id) !== room) return;
+    let writers = new Map<number, BoundWriter>();
+    try {
+      if (this.writersOf) writers = await this.writersOf(room.id);
+    } catch (err) {
+      this.log.warn({ room: room.id, err: (err as Error).message }, 'client-id bindings not read: authorship not checked at load');
+    }
+    const bad = badValues(room.doc, (c) => writers.get(c));
+    const update = removalUpdate(room.doc, bad);
+    if (!update) return;
+    try {
+      await this.store.appendMany([{ roomId: room.id, update }]);
+    } catch (err) {
+      this.log.error({ room: room.id, values: bad.length, err: (err as Error).message }, 'refused values in the stored room document not removed (not stored); tried again at the next load');
+      return;
+    }
+    if (this.rooms.get(room.id) !== room) return;
+    Y.applyUpdate(room.doc, update, REPAIR);
+    for (const b of bad) this.log.warn({ room: room.id, map: b.root, key: b.key, why: b.why }, 'stored value removed from the room document: the write guard refuses it');
   }
 
   /**

@@ -192,7 +192,8 @@ export class EventLogService {
    */
   watch(room: LoadedRoom): void {
     const roomId = room.id;
-    const fromOtherNode = (origin: unknown) => (origin as Origin | null)?.kind === 'remote';
+    // Another node's change is that node's to log; a repair at load (doc-repair.ts) is nobody's.
+    const fromOtherNode = (origin: unknown) => (origin as Origin | null)?.kind === 'remote' || (origin as Origin | null)?.kind === 'repair';
     annotationsMap(room.doc).observe((event, tx) => {
       if (fromOtherNode(tx.origin)) return;
       try {

@@ -1,0 +1,81 @@
+import * as Y from 'yjs';
+import { WritableMaps, can, valueProblem, type Role } from '@loupe/shared';
+
+/** The member a Yjs client id of the room is bound to (client-id bindings), with their role when known. */
+export interface BoundWriter {
+  member: string;
+  role?: Role;
+}
+
+/** A stored value the write guard (update-guard.ts) would refuse today. */
+export interface BadValue {
+  root: string;
+  key: string;
+  why: string;
+}
+
+/**
+ * The values of a room document that the write guard would refuse if they were written now: stored
+ * by a Loupe from before the guard (issue 15), or written around it. Same rules as guardUpdate, for
+ * what a stored document can still tell:
+ * - a plain value (no nested shared type), within Limits.maxValueDepth / maxValueBytes, valid against
+ *   its map's schema, its id equal to its key;
+ * - written under a Yjs client id bound to a member: its author is that member, or that member is a
+ *   director who changed the status of someone else's note. A value written under a client id bound to
+ *   nobody (before bindings were kept) cannot be attributed, and is judged on its content alone.
+ * Only reads the document (values are walked without recursion: a value nested a million levels deep
+ * is answered too).
+ */
+export function badValues(doc: Y.Doc, writerOf: (clientId: number) => BoundWriter | undefined): BadValue[] {
+  const bad: BadValue[] = [];
+  for (const [root, schema] of Object.entries(WritableMaps)) {
+    if (!doc.share.has(root)) continue;
+    const map = doc.getMap(root);
+    for (const [key, item] of map._map) {
+      if (item.deleted) continue;
+      const why = problemOf(root, schema, key, item, writerOf);
+      if (why) bad.push({ root, key, why });
+    }
+  }
+  return bad;
+}
+
+function problemOf(root: string, schema: (typeof WritableMaps)[string], key: string, item: Y.Item, writerOf: (clientId: number) => BoundWriter | undefined): string | null {
+  const content = item.content;
+  if (!(content instanceof Y.ContentAny)) return 'not a plain value (a nested shared type)';
+  const value: unknown = content.arr[content.arr.length - 1];
+  const size = valueProblem(value);
+  if (size) return `the value is ${size}`;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `invalid: ${issue?.path.join('.') || 'value'}: ${issue?.message}`;
+  }
+  if (parsed.data.id !== key) return 'its id is not its key';
+  const writer = writerOf(item.id.client);
+  if (writer && writer.member !== parsed.data.author.id) {
+    const moderated = root === 'notes' && writer.role !== undefined && can(writer.role, 'moderate');
+    if (!moderated) return `written by member ${writer.member} under the author ${parsed.data.author.id}`;
+  }
+  return null;
+}
+
+/**
+ * The removal of `bad` from `doc` as one update, made on a copy (the live document is not touched):
+ * store it, then apply it. Null when there is nothing to remove.
+ */
+export function removalUpdate(doc: Y.Doc, bad: BadValue[]): Uint8Array | null {
+  if (!bad.length) return null;
+  const copy = new Y.Doc({ gc: true });
+  try {
+    Y.applyUpdate(copy, Y.encodeStateAsUpdate(doc));
+    const updates: Uint8Array[] = [];
+    copy.on('update', (u: Uint8Array) => updates.push(u));
+    copy.transact(() => {
+      for (const b of bad) copy.getMap(b.root).delete(b.key);
+    });
+    return updates.length ? Y.mergeUpdates(updates) : null;
+  } finally {
+    copy.destroy();
+  }
+}
