@@ -1,13 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { AvailableFix, Job } from '@loupe/shared';
 import { startServer, startWorker } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
-import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, emitAck, joinRoom, testServer, until, capturingLogger } from './helpers.js';
 
 /**
  * ROLE=api: rooms, web and uploads; fixes run on the workers. Such a node reads the model catalogue
@@ -29,16 +27,6 @@ function psChildren(): string[] {
   }
 }
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
-}
 
 const summary = (fixes: AvailableFix[]) => fixes.map((f) => `${f.id}: ${f.models.map((m) => m.id).join(',')}`);
 
@@ -56,7 +44,7 @@ describe('an API node (ROLE=api)', () => {
     await all.close();
     await until(() => psChildren().length === 0, 'the all-in-one node\'s inference process gone');
 
-    const { log, lines } = capture();
+    const { log, lines } = capturingLogger();
     const api = await startServer(
       { port: 0, host: '127.0.0.1', dataDir: all.dataDir, roomIdleUnloadMs: 50, role: 'api', redis: { url: REDIS_URL, prefix: PREFIX } },
       { log },

@@ -1,13 +1,11 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import * as Y from 'yjs';
 import { annotationsMap, notesMap, type Note } from '@loupe/shared';
 import { startServer } from '../src/main.js';
 import { openDatabase } from '../src/store/database.js';
 import { DocRepository } from '../src/store/doc.repository.js';
 import { ClientIdRepository } from '../src/store/client-id.repository.js';
-import { autoCleanup, demoRoom, joinRoom, memberIdOf, nested, stockClient, stroke, testServer, until } from './helpers.js';
+import { autoCleanup, demoRoom, joinRoom, memberIdOf, nested, stockClient, stroke, testServer, until, capturingLogger } from './helpers.js';
 
 /**
  * Rooms poisoned before the write guard (issue 15): values nested too deep, too large, or written
@@ -16,16 +14,6 @@ import { autoCleanup, demoRoom, joinRoom, memberIdOf, nested, stockClient, strok
  */
 const cleanup = autoCleanup();
 
-function logged() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'info' }, stream), lines };
-}
 
 /** Writes under one Yjs client id, as an old server stored them (no guard): each call gives its update. */
 function writerAs(clientID: number): (change: (d: Y.Doc) => void) => Uint8Array {
@@ -87,7 +75,7 @@ describe('a room document poisoned before the write guard', () => {
     const rowsBefore = (await new DocRepository(db).rows(room.id)).length;
     await db.destroy();
 
-    const start = async (log = logged()) => {
+    const start = async (log = capturingLogger()) => {
       const s = await startServer({ port: 0, host: '127.0.0.1', dataDir, roomIdleUnloadMs: 50 }, { log: log.log });
       cleanup.push(() => s.close());
       return Object.assign(s, { lines: log.lines });

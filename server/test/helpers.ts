@@ -21,8 +21,10 @@ import {
   type RoomState,
   type ServerToClientEvents,
 } from '@loupe/shared';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { startServer, type RunningServer } from '../src/main.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, type Logger } from '../src/log.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -267,4 +269,16 @@ export async function rejoin(m: Member, url: string, roomId: string, token: stri
   provider.start(new Uint8Array(ack.sync));
   await provider.whenSynced();
   return { ...m, socket, state: ack, awareness, provider, close: () => (provider.destroy(), socket.disconnect()) };
+}
+
+/** A logger at `info` that keeps every line it writes (parsed), for tests that assert what an operator reads. */
+export function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'info' }, stream), lines };
 }
