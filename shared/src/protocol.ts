@@ -10,7 +10,7 @@ import { Decisions, type VersionStatus } from './versions.js';
 import { FixIds, type AvailableFix, type FixId } from './fixes.js';
 import type { Provenance } from './provenance.js';
 import { Limits } from './limits.js';
-import type { Filmstrip, MediaProgress, MediaSource } from './media.js';
+import type { Filmstrip, MediaProgress, MediaSource, ProxyLadder } from './media.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -118,8 +118,13 @@ export type VersionMedia =
       height: number;
       fps: number;
       frameCount: number;
-      /** Uploaded media: size of the proxy (at most 1080p; same aspect as width x height). */
-      proxy?: { width: number; height: number; gop: number };
+      /**
+       * Uploaded media: size of the proxy (at most 1080p; same aspect as width x height); `bitrate`, its
+       * average bits per second with audio (versions made since the ladder).
+       */
+      proxy?: { width: number; height: number; gop: number; bitrate?: number };
+      /** Uploaded media since the ladder: smaller proxies for slow links, smallest first (absent: only the full proxy). */
+      ladder?: ProxyLadder;
       /** Uploaded media: where the full-quality frames come from, and what the probe found. */
       source?: MediaSource;
       /** Uploaded media: a JPEG poster (the middle frame), served by /blobs. */
