@@ -29,6 +29,8 @@ let browser: Browser;
 let page: Page;
 let cdp: CDPSession;
 let versionId: string;
+/** A second version of the shot with the same media (rungs included), to compare with. */
+let otherId: string;
 
 /**
  * 1920x1080, 24 s at 24 fps: moving colour gradients, a Mandelbrot zoom moving across them, film grain
@@ -155,6 +157,8 @@ beforeAll(async () => {
   const token = (role: string) => invites.find((i) => i.role === role)!.token;
   const up = await upload(file, token('artist'));
   versionId = up.versionId;
+  const source = (await server.services.versions.get(versionId))!;
+  otherId = (await server.services.versions.insert(room.id, { ...source, id: `v2-${room.id}`, label: 'plate_1080 v002', createdAt: new Date().toISOString(), provenance: null }, null)).id;
   console.log(`[slow-network] ingest of the 1080p clip (${FRAMES} frames, proxy and ladder): ${up.ms} ms`);
   browser = await launch();
   page = await person(browser, `${server.url}/room/${room.id}?token=${token('director')}`, { width: 1440, height: 900 });
@@ -172,6 +176,9 @@ const FAR = [560, 530, 500, 470, 440, 410, 380, 350, 320, 290, 260, 230, 200];
 
 describe('the proxy ladder on a slow link', () => {
   it('plays Full on a fast link, and says so', async () => {
+    // v001 on screen (the uploaded one; v002 shares its media).
+    await page.evaluate((id) => (window as any).__loupe.session.select(id), versionId);
+    await expect.poll(() => page.evaluate(() => (window as any).__loupe.state.currentVersionId)).toBe(versionId);
     await expect.poll(rungOnScreen, { timeout: 30_000 }).toBe('full');
     await expect(badge().textContent()).resolves.toMatch(/^Full auto/);
     await expect.poll(async () => (await videoInfo()).readyState, { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
@@ -209,6 +216,16 @@ describe('the proxy ladder on a slow link', () => {
     const last = seeks[seeks.length - 1].frame;
     expect(await seekAndTime([last + 1])).toMatchObject({ frame: last + 1, ok: true });
     await screenshot(page, 'slow-network-2-slow-360p-auto');
+
+    // Compare: B plays the same rung as A, and the wipe's B half lies on the same rectangle.
+    await page.evaluate((id) => (window as any).__loupe.session.compare.compareWith(id), otherId);
+    const bVideo = page.locator('[data-testid=compare-b] video');
+    await expect.poll(() => bVideo.getAttribute('data-rung'), { timeout: 10_000 }).toBe('360p');
+    await expect.poll(() => bVideo.evaluate((v: HTMLVideoElement) => v.currentSrc), { timeout: 10_000 }).toContain(`/api/versions/${otherId}/proxy/360p`);
+    await expect.poll(() => bVideo.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('[data-testid=compare-b]').boundingBox()).toEqual(await page.locator('[data-testid=video]').boundingBox());
+    await screenshot(page, 'slow-network-2b-compare-wipe-360p');
+    await page.evaluate(() => (window as any).__loupe.session.compare.close());
   });
 
   it('lets the member pin Full from the badge menu (and shows how slow that is), then Auto again', async () => {
