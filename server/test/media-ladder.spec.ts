@@ -3,8 +3,8 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { LADDER_GOP, proxyUrl, type MediaProgress, type Version } from '@loupe/shared';
-import { autoCleanup, joinRoom, tmpDataDir, until } from './helpers.js';
+import { LADDER_GOP, proxyUrl, type Job, type MediaProgress, type Version } from '@loupe/shared';
+import { autoCleanup, emitAck, joinRoom, tmpDataDir, until } from './helpers.js';
 import { ffmpeg, fileOf, indexSource, mediaServer, movieFrameIndex, packets, picks, settled, stagesOf, streamInfo, upload, uploadAndWait } from './media-helpers.js';
 import { ladderRungs } from '../src/media/proxy.js';
 
@@ -136,5 +136,32 @@ describe('the proxy ladder', () => {
     const res = await fetch(`${server.url}${proxyUrl(b.result!.versionId, '360p')}?token=${token('viewer')}`);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: 'RUNG_NOT_FOUND', message: 'This version has no 360p proxy; it has: full.' });
+  });
+
+  it('gives a shot render (the next version made by a fix) its rungs too, frame for frame', async () => {
+    const dir = tmpDataDir();
+    const movie = path.join(dir, 'plate_480.mp4');
+    await ffmpeg([...indexSource(12), '-vf', 'scale=854:480:flags=neighbor', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-y', movie]);
+    const server = await mediaServer();
+    cleanup.push(() => server.close());
+    const ingest = await uploadAndWait(server.url, server.token('artist'), [fileOf(movie)]);
+    const artist = await joinRoom(server.url, server.room.id, server.token('artist'));
+    cleanup.push(() => artist.close());
+    const versions: Version[] = [];
+    artist.socket.on('version:created', (v) => versions.push(v));
+    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: server.room.id, versionId: ingest.result!.versionId, frame: 2, region: { x: 0.25, y: 0.5, width: 0.5, height: 0.4 },
+      fix: 'exposure', params: { exposure: 1 }, scope: 'shot', range: { in: 1, out: 5 }, idempotencyKey: 'ladder-render',
+    });
+    expect(ack.ok, JSON.stringify(ack)).toBe(true);
+    if (!ack.ok) return;
+    const render = await until(() => versions.find((v) => v.provenance?.jobId === ack.job.id), 'the rendered version', 120_000);
+    if (render.media.type !== 'video') throw new Error('not video');
+    expect(render.media.ladder).toMatchObject([{ name: '360p', width: 640, height: 360, gop: LADDER_GOP }]);
+    expect(render.media.proxy!.bitrate).toBeGreaterThan(0);
+    const file = server.services.blobs.path(render.media.ladder![0].blob);
+    for (const n of [0, 3, 11]) expect(await movieFrameIndex(file, n), `render 360p frame ${n}`).toBe(n);
+    const res = await fetch(`${server.url}${proxyUrl(render.id, '360p')}?token=${server.token('viewer')}`, { headers: { range: 'bytes=0-99' } });
+    expect(res.status).toBe(206);
   });
 });

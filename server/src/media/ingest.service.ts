@@ -21,7 +21,6 @@ import {
   type MediaSource,
   type Shot,
   type Version,
-  type ProxyLadder,
   type VersionMedia,
 } from '@loupe/shared';
 import type { MediaConfig } from '../config.js';
@@ -35,7 +34,7 @@ import { shortId } from '../rooms/room.service.js';
 import { FfmpegError } from './ffmpeg.js';
 import { imageHeader, sniff, type ImageHeader } from './inspect.js';
 import { decoderFor, fpsOf, frameIndexMode, packetTimes, probeImage, probeMovie, toRational, type Rational } from './probe.js';
-import { fitBox, ladderRungs, ladderSizes, movieProxy, sequenceProxy, thumbnails, type ProxyResult, type RungFile } from './proxy.js';
+import { fitBox, ladderRungs, ladderSizes, movieProxy, sequenceProxy, storeLadder, thumbnails, type ProxyResult, type RungFile } from './proxy.js';
 import { VIEW_TRANSFORM_ID } from './view-transform.js';
 import { unzipImages } from './zip.js';
 
@@ -763,18 +762,10 @@ export class IngestService {
     const put = (file: string) => this.deps.blobs.putFile(file);
     const proxyBytes = (await fs.promises.stat(proxyFile)).size;
     const proxy = await put(proxyFile);
-    const ladder: ProxyLadder = [];
-    for (const r of rungs) ladder.push({ name: r.name, width: r.width, height: r.height, bitrate: r.bitrate, gop: r.gop, blob: await put(r.file) });
+    const ladder = await storeLadder(rungs, put);
     const poster = await put(thumbs.poster);
     const strip = await put(thumbs.strip);
-    return {
-      proxy,
-      proxyBytes,
-      ladder: ladder.length ? ladder : undefined,
-      poster,
-      strip,
-      grants: [proxy, ...ladder.map((r) => r.blob), poster, strip],
-    };
+    return { proxy, proxyBytes, ladder, poster, strip, grants: [proxy, ...(ladder ?? []).map((r) => r.blob), poster, strip] };
   }
 
   /** The only write of an ingest: the shot (when new) and the version, in one transaction, once per ingest. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LADDER_AUDIO_BITRATE, LADDER_GOP, ProxyLadderSpec, type ProxyRungName } from '@loupe/shared';
+import { LADDER_AUDIO_BITRATE, LADDER_GOP, ProxyLadderSpec, type ProxyLadder, type ProxyRungName } from '@loupe/shared';
 import { ffprobeJson, runFfmpeg, spawnFfmpeg } from './ffmpeg.js';
 import { isRgbPixFmt, type Rational } from './probe.js';
 import { gbrpf32ToRgb48 } from './view-transform.js';
@@ -193,6 +193,13 @@ export async function ladderRungs(
   ]);
   await runFfmpeg(['-i', proxy, '-filter_complex', [split, ...scales].join(';'), ...outputs], (x) => onFrame(x.frame), { signal });
   return rungs;
+}
+
+/** The rungs as a version's `ladder`, each stored by `put` (a blob store's putFile); undefined when there are none. */
+export async function storeLadder(rungs: RungFile[], put: (file: string) => Promise<string>): Promise<ProxyLadder | undefined> {
+  const ladder: ProxyLadder = [];
+  for (const r of rungs) ladder.push({ name: r.name, width: r.width, height: r.height, bitrate: r.bitrate, gop: r.gop, blob: await put(r.file) });
+  return ladder.length ? ladder : undefined;
 }
 
 /** Frames in a movie, from its packets. */
