@@ -104,7 +104,7 @@ const videoInfo = () =>
 
 /**
  * Seeks (as the timeline does) to the first of `candidates` whose time the video has not buffered (so
- * the bytes must come over the link), and waits, in the page, until the decoded picture is that
+ * the bytes must come over the link; none: stays on the player's frame), and waits, in the page, until the decoded picture is that
  * frame: the video is not seeking, has the frame's data (readyState >= 2), its time is in the frame,
  * and the index blocks drawn from it onto a canvas read the frame's number. Returns how long it took.
  */
@@ -118,7 +118,8 @@ async function seekAndTime(candidates: number[], timeoutMs = 30_000): Promise<{ 
         for (let i = 0; i < v.buffered.length; i++) if (v.buffered.start(i) - 0.5 <= t && t <= v.buffered.end(i) + 0.5) return true;
         return false;
       };
-      const frame = candidates.find((f) => !inBuffer(f)) ?? candidates[0];
+      // No candidates: no seek, wait for the frame the player is on.
+      const frame: number = candidates.length ? (candidates.find((f) => !inBuffer(f)) ?? candidates[0]) : s.player.frame;
       const buffered = inBuffer(frame);
       const c = document.createElement('canvas');
       const readIndex = (): number => {
@@ -136,7 +137,7 @@ async function seekAndTime(candidates: number[], timeoutMs = 30_000): Promise<{ 
         return n;
       };
       const t0 = performance.now();
-      s.player.seek(frame);
+      if (candidates.length) s.player.seek(frame);
       for (;;) {
         await new Promise((r) => setTimeout(r, 15));
         const inFrame = Math.floor(v.currentTime * fps + 1e-6) === frame;
@@ -201,6 +202,9 @@ describe('the proxy ladder on a slow link', () => {
     await expect.poll(async () => (await videoInfo()).readyState, { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
     const info = await videoInfo();
     expect([info.width, info.height]).toEqual([640, 360]);
+    // The switch kept the frame: still frame 100, and the 360p picture shows it.
+    expect(await page.evaluate(() => (window as any).__loupe.session.player.frame)).toBe(100);
+    expect(await seekAndTime([])).toMatchObject({ frame: 100, ok: true });
     // The overlays' layer lies exactly on the (smaller) video: drawings stay on their source pixels.
     const [vb, pb] = [await page.locator('[data-testid=video]').boundingBox(), await page.locator('[data-testid=picture]').boundingBox()];
     expect(pb).toEqual(vb);
@@ -273,5 +277,23 @@ describe('the proxy ladder on a slow link', () => {
     await expect.poll(async () => (await videoInfo()).width, { timeout: 20_000 }).toBe(1920);
     expect(await seekAndTime([90])).toMatchObject({ frame: 90, ok: true });
     await screenshot(page, 'slow-network-6-fast-again-full-auto');
+
+    // A switch while playing keeps playing from where it was (pinning 360p, then Auto again).
+    await page.evaluate(() => (window as any).__loupe.session.player.play());
+    await expect.poll(() => page.evaluate(() => (document.querySelector('[data-testid=video]') as HTMLVideoElement).currentTime), { timeout: 10_000 }).toBeGreaterThan(4.5);
+    const before = await page.evaluate(() => (window as any).__loupe.session.player.frame as number);
+    await badge().click();
+    await page.locator('[data-testid=proxy-360p]').click();
+    await expect.poll(async () => (await videoInfo()).src, { timeout: 5000 }).toContain('/proxy/360p');
+    await expect.poll(async () => (await videoInfo()).width, { timeout: 10_000 }).toBe(640);
+    await expect.poll(() => page.evaluate(() => !(document.querySelector('[data-testid=video]') as HTMLVideoElement).paused), { timeout: 10_000 }).toBe(true);
+    const after = await page.evaluate(() => ({ playing: (window as any).__loupe.session.player.playing as boolean, frame: (window as any).__loupe.session.player.frame as number }));
+    expect(after.playing).toBe(true);
+    expect(after.frame).toBeGreaterThanOrEqual(before);
+    expect(after.frame - before).toBeLessThan(5 * FPS);
+    await page.evaluate(() => (window as any).__loupe.session.player.pause());
+    await badge().click();
+    await page.locator('[data-testid=proxy-auto]').click();
+    await expect.poll(rungOnScreen, { timeout: 20_000 }).toBe('full');
   });
 });
