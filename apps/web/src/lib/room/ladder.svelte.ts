@@ -29,6 +29,8 @@ export class Ladder {
   probes = $state(0);
   private probing = false;
   private lastProbe = 0;
+  /** The version being watched (on screen, with rungs). */
+  private watched: { version: Version; options: PlayOption[] } | null = null;
 
   constructor(private readonly token: string) {}
 
@@ -40,6 +42,8 @@ export class Ladder {
   setChoice(c: ProxyChoice): void {
     this.choice = c;
     savePref('proxy', c);
+    // Back to Auto: measure now rather than at the next tick.
+    if (c === 'auto' && this.watched) void this.probe(this.watched.version, this.watched.options);
   }
 
   /** What a version plays now (null: wait, Auto has not measured yet). */
@@ -66,6 +70,8 @@ export class Ladder {
     if (!media.ladder?.length) return () => {};
     let stopped = false;
     const options = optionsOf(media);
+    const watched = { version, options };
+    this.watched = watched;
     const first = setTimeout(() => {
       if (!stopped && this.auto === null) this.auto = options[0].name;
     }, FIRST_PROBE_WAIT_MS);
@@ -77,6 +83,7 @@ export class Ladder {
     const timer = setInterval(tick, PROBE_EVERY_MS);
     return () => {
       stopped = true;
+      if (this.watched === watched) this.watched = null;
       clearTimeout(first);
       clearInterval(timer);
     };
