@@ -54,6 +54,7 @@ export const ErrorCode = {
   // Viewer
   BAD_LUT: 'BAD_LUT', // a .cube file that is not a 3D LUT Loupe can apply (the message says which line and why)
   LUT_NOT_FOUND: 'LUT_NOT_FOUND', // no such LUT in this room
+  RUNG_NOT_FOUND: 'RUNG_NOT_FOUND', // a proxy rung the version does not have (older versions have only the full proxy)
   // Storage (see docs/deploy.md, durability)
   STORAGE_FULL: 'STORAGE_FULL', // the server's disk (or database volume) is full: nothing was saved, send it again later
   STORAGE_FAILED: 'STORAGE_FAILED', // the database refused or lost the write: nothing was saved, send it again

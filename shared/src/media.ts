@@ -136,7 +136,7 @@ export function sequenceLabel(s: Pick<SequenceLayout, 'prefix' | 'ext' | 'firstF
 }
 
 /** What the room sees of an upload while it is received and processed. */
-export const IngestStages = ['uploading', 'queued', 'unpacking', 'probing', 'proxy', 'thumbnails', 'done', 'failed', 'cancelled'] as const;
+export const IngestStages = ['uploading', 'queued', 'unpacking', 'probing', 'proxy', 'ladder', 'thumbnails', 'done', 'failed', 'cancelled'] as const;
 export type IngestStage = (typeof IngestStages)[number];
 
 export interface MediaProgress {
@@ -207,4 +207,44 @@ export interface Filmstrip {
   tileWidth: number;
   tileHeight: number;
   columns: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The proxy ladder: smaller proxies for slow links (docs/media.md, "Proxy ladder").
+
+/** The rungs below the full proxy, smallest first: the height box each fits in and its video bitrate. */
+export const ProxyLadderSpec = [
+  { name: '360p', height: 360, bitrate: 500_000 },
+  { name: '720p', height: 720, bitrate: 1_800_000 },
+] as const;
+export type ProxyRungName = (typeof ProxyLadderSpec)[number]['name'];
+/** What a member may pin: Auto (the player chooses), a rung, or the full proxy. */
+export const ProxyChoices = ['auto', '360p', '720p', 'full'] as const;
+export type ProxyChoice = (typeof ProxyChoices)[number];
+/** Keyframe interval of every rung, in frames: a seek decodes at most this many frames. */
+export const LADDER_GOP = 12;
+/** Audio bitrate of every rung (the full proxy keeps 192 kbit/s). */
+export const LADDER_AUDIO_BITRATE = 96_000;
+
+/** One rung: an H.264 mp4 like the proxy (same frames, same times, audio kept), smaller and at a set bitrate. */
+export interface ProxyRung {
+  name: ProxyRungName;
+  width: number;
+  height: number;
+  /** Video bitrate it was encoded at, bits per second (audio adds LADDER_AUDIO_BITRATE). */
+  bitrate: number;
+  gop: number;
+  /** The rung's mp4, content-addressed; the player reads it from `proxyUrl(version, name)`. */
+  blob: string;
+}
+/** The rungs of a version, smallest first; only those smaller than the full proxy exist. */
+export type ProxyLadder = ProxyRung[];
+
+/** Where the player reads a version's proxy of one rung ('full': the full proxy), with Range. */
+export function proxyUrl(versionId: string, rung: ProxyRungName | 'full'): string {
+  return `/api/versions/${encodeURIComponent(versionId)}/proxy/${rung}`;
+}
+
+export function isProxyRungName(s: string): s is ProxyRungName {
+  return ProxyLadderSpec.some((r) => r.name === s);
 }

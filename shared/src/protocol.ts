@@ -11,7 +11,7 @@ import { FixIds, type AvailableFix, type FixId } from './fixes.js';
 import type { Provenance } from './provenance.js';
 import { Limits } from './limits.js';
 import { RegionSchema, type Region } from './region.js';
-import type { Filmstrip, MediaProgress, MediaSource } from './media.js';
+import type { Filmstrip, MediaProgress, MediaSource, ProxyLadder } from './media.js';
 
 /**
  * The version of this protocol. A client sends it in its handshake (`auth.protocol`); the server
@@ -127,8 +127,13 @@ export type VersionMedia =
       height: number;
       fps: number;
       frameCount: number;
-      /** Uploaded media: size of the proxy (at most 1080p; same aspect as width x height). */
-      proxy?: { width: number; height: number; gop: number };
+      /**
+       * Uploaded media: size of the proxy (at most 1080p; same aspect as width x height); `bitrate`, its
+       * average bits per second with audio (versions made since the ladder).
+       */
+      proxy?: { width: number; height: number; gop: number; bitrate?: number };
+      /** Uploaded media since the ladder: smaller proxies for slow links, smallest first (absent: only the full proxy). */
+      ladder?: ProxyLadder;
       /** Uploaded media: where the full-quality frames come from, and what the probe found. */
       source?: MediaSource;
       /** Uploaded media: a JPEG poster (the middle frame), served by /blobs. */

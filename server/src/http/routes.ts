@@ -7,7 +7,7 @@ import type { InviteService } from '../auth/invite.service.js';
 import type { BlobRepository } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { ApiHandler } from './uploads.js';
-import { sendFile } from './send-file.js';
+import { sendRanged } from './send-file.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
@@ -74,7 +74,6 @@ async function serveBlob(
     return json(res, 404, { ok: false, code: 'NOT_FOUND', message: 'No such media in this room.' });
   }
   const file = deps.blobs.path(sha);
-  const size = (await fs.promises.stat(file)).size;
   const head = Buffer.alloc(12);
   const fd = await fs.promises.open(file, 'r');
   await fd.read(head, 0, 12, 0);
@@ -87,27 +86,6 @@ async function serveBlob(
         : head[0] === 0xff && head[1] === 0xd8
           ? TYPES.jpeg
           : 'application/octet-stream';
-  const headers = {
-    'content-type': type,
-    'accept-ranges': 'bytes',
-    // Content-addressed: the bytes behind a name never change.
-    'cache-control': 'private, max-age=31536000, immutable',
-  };
-  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-  if (range && (range[1] || range[2])) {
-    let start = range[1] ? Number(range[1]) : size - Number(range[2]);
-    let end = range[1] && range[2] ? Number(range[2]) : size - 1;
-    start = Math.max(0, start);
-    end = Math.min(size - 1, end);
-    if (start > end) {
-      res.writeHead(416, { 'content-range': `bytes */${size}` });
-      return res.end();
-    }
-    res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
-    if (req.method === 'HEAD') return res.end();
-    return sendFile(file, res, { start, end });
-  }
-  res.writeHead(200, { ...headers, 'content-length': size });
-  if (req.method === 'HEAD') return res.end();
-  sendFile(file, res);
+  // Content-addressed: the bytes behind a name never change.
+  await sendRanged(req, res, file, { 'content-type': type, 'cache-control': 'private, max-age=31536000, immutable' });
 }

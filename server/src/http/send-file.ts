@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * Streams a file (or a byte range of it) into a response whose head is written. Through pipeline,
@@ -9,4 +9,30 @@ import type { ServerResponse } from 'node:http';
  */
 export function sendFile(file: string, res: ServerResponse, range?: { start: number; end: number }): void {
   pipeline(fs.createReadStream(file, range), res, () => {});
+}
+
+/**
+ * Answers a GET or HEAD for a whole file, honouring a single `Range: bytes=a-b` (206, or 416 outside
+ * the file), as video elements ask. `headers` go on every answer (type, caching).
+ */
+export async function sendRanged(req: IncomingMessage, res: ServerResponse, file: string, headers: Record<string, string>): Promise<void> {
+  const size = (await fs.promises.stat(file)).size;
+  const all = { ...headers, 'accept-ranges': 'bytes' };
+  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+  if (range && (range[1] || range[2])) {
+    const start = Math.max(0, range[1] ? Number(range[1]) : size - Number(range[2]));
+    const end = Math.min(size - 1, range[1] && range[2] ? Number(range[2]) : size - 1);
+    if (start > end) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` });
+      res.end();
+      return;
+    }
+    res.writeHead(206, { ...all, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+    if (req.method === 'HEAD') res.end();
+    else sendFile(file, res, { start, end });
+    return;
+  }
+  res.writeHead(200, { ...all, 'content-length': size });
+  if (req.method === 'HEAD') res.end();
+  else sendFile(file, res);
 }

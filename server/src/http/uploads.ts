@@ -7,7 +7,11 @@ import {
   LoupeError,
   MovieCodecs,
   MovieExtensions,
+  LADDER_GOP,
+  ProxyLadderSpec,
+  isProxyRungName,
   type InviteClaims,
+  type VersionMedia,
 } from '@loupe/shared';
 import type { MediaConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -17,7 +21,7 @@ import { uploadUrl, type IngestService } from '../media/ingest.service.js';
 import type { BlobRepository } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
-import { sendFile } from './send-file.js';
+import { sendFile, sendRanged } from './send-file.js';
 import { storageRefusal } from '../store/storage-errors.js';
 
 /** Handles a request under /api/ if it knows it; returns false to let others try. */
@@ -38,6 +42,7 @@ const STATUS: Partial<Record<string, number>> = {
   VERSION_NOT_FOUND: 404,
   ROOM_NOT_FOUND: 404,
   LUT_NOT_FOUND: 404,
+  RUNG_NOT_FOUND: 404,
   UPLOAD_OFFSET_MISMATCH: 409,
   UPLOAD_TOO_LARGE: 413,
   UPLOAD_TOO_MANY_FILES: 413,
@@ -106,6 +111,17 @@ function readJson(req: IncomingMessage, limit = 4 << 20): Promise<unknown> {
   });
 }
 
+/** The blob of a version's proxy of rung `name` ('full' or a rung of its ladder); RUNG_NOT_FOUND otherwise. */
+export function proxyBlobOf(media: VersionMedia, name: string): string {
+  if (media.type !== 'video') throw new LoupeError(ErrorCode.RUNG_NOT_FOUND, 'This version is a still: it has no proxy to play.');
+  if (name === 'full') return media.blob;
+  const rung = media.ladder?.find((r) => r.name === name);
+  if (rung) return rung.blob;
+  const has = ['full', ...(media.ladder ?? []).map((r) => r.name)].join(', ');
+  const why = isProxyRungName(name) ? `this version has no ${name} proxy` : `"${name.slice(0, 40)}" is not a proxy rung`;
+  throw new LoupeError(ErrorCode.RUNG_NOT_FOUND, `${why}; it has: ${has}.`.replace(/^./, (c) => c.toUpperCase()));
+}
+
 export function tokenOf(req: IncomingMessage, url: URL): string | null {
   const auth = req.headers.authorization;
   if (auth && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
@@ -139,7 +155,7 @@ export function mediaApi(deps: {
 
   return async (req, res, url) => {
     const p = url.pathname;
-    if (!p.startsWith('/api/uploads') && !p.startsWith('/api/ingests') && !p.startsWith('/api/media/') && !/^\/api\/versions\/[^/]+\/frames\//.test(p)) return false;
+    if (!p.startsWith('/api/uploads') && !p.startsWith('/api/ingests') && !p.startsWith('/api/media/') && !/^\/api\/versions\/[^/]+\/(frames|proxy)\//.test(p)) return false;
     const method = String(req.headers['x-http-method-override'] ?? req.method ?? 'GET').toUpperCase();
     try {
       const tusVersion = req.headers['tus-resumable'];
@@ -170,6 +186,7 @@ export function mediaApi(deps: {
           maxPixels: c.maxPixels,
           unpackMaxBytes: c.unpackMaxBytes,
           proxy: { maxWidth: c.proxyMaxWidth, maxHeight: c.proxyMaxHeight, gop: c.proxyGop },
+          ladder: { rungs: ProxyLadderSpec, gop: LADDER_GOP },
           sequenceFps: c.sequenceFps,
           extensions: { movie: MovieExtensions, image: ImageExtensions, archive: ArchiveExtensions },
           codecs: MovieCodecs,
@@ -286,6 +303,17 @@ export function mediaApi(deps: {
         });
         if (method === 'HEAD') res.end();
         else sendFile(file, res);
+        return true;
+      }
+
+      // A version's proxy of one rung of the ladder ('full': the full proxy), with Range, for the player.
+      const rung = /^\/api\/versions\/([^/]+)\/proxy\/([^/]+)$/.exec(p);
+      if (rung && (method === 'GET' || method === 'HEAD')) {
+        const claims = await auth(req, url);
+        const version = await deps.versions.get(rung[1]);
+        if (!version || (await deps.versions.roomOf(version.id)) !== claims.room) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${rung[1]} in this room.`);
+        const sha = proxyBlobOf(version.media, decodeURIComponent(rung[2]));
+        await sendRanged(req, res, deps.blobs.path(sha), { 'content-type': 'video/mp4', 'cache-control': 'private, max-age=31536000, immutable' });
         return true;
       }
 

@@ -36,7 +36,7 @@ import { shortId } from '../rooms/room.service.js';
 import { FfmpegError } from './ffmpeg.js';
 import { imageHeader, sniff, type ImageHeader } from './inspect.js';
 import { decoderFor, fpsOf, frameIndexMode, packetTimes, probeImage, probeMovie, toRational, type Rational } from './probe.js';
-import { fitBox, movieProxy, sequenceProxy, thumbnails } from './proxy.js';
+import { fitBox, ladderRungs, ladderSizes, movieProxy, sequenceProxy, storeLadder, thumbnails, type ProxyResult, type RungFile } from './proxy.js';
 import { VIEW_TRANSFORM_ID } from './view-transform.js';
 import { unzipImages } from './zip.js';
 
@@ -649,6 +649,7 @@ export class IngestService {
       throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${file.name}: only ${proxy.frames} of its ${p.frameCount} frames could be decoded.`);
     }
     const lookup = frameIndexMode(await packetTimes(file.path), p.rate, proxy.frames);
+    const rungs = await this.ladder(rec, proxyFile, proxy, work, signal);
 
     await this.setStage(rec, 'thumbnails', 0, true);
     const thumbs = await thumbnails(proxyFile, { frames: proxy.frames, rate: p.rate, gop: config.proxyGop, width: size.width, height: size.height }, work);
@@ -673,7 +674,7 @@ export class IngestService {
       sizeBytes: file.size,
       frameLookup: lookup,
     };
-    const blobs = await this.storeOutputs(proxyFile, thumbs);
+    const blobs = await this.storeOutputs(proxyFile, thumbs, rungs);
     source.blob = await this.deps.blobs.putFile(file.path);
     const media: VersionMedia = {
       type: 'video',
@@ -682,13 +683,14 @@ export class IngestService {
       height: p.height,
       fps: fpsOf(p.rate),
       frameCount: proxy.frames,
-      proxy: { width: proxy.width, height: proxy.height, gop: config.proxyGop },
+      proxy: { width: proxy.width, height: proxy.height, gop: config.proxyGop, bitrate: bitrateOf(blobs.proxyBytes, proxy.frames / fpsOf(p.rate)) },
+      ladder: blobs.ladder,
       source,
       thumbnail: blobs.poster,
       filmstrip: { blob: blobs.strip, frames: thumbs.stripFrames, tileWidth: thumbs.tileWidth, tileHeight: thumbs.tileHeight, columns: thumbs.stripFrames.length },
     };
     const shotName = rec.shotName ?? file.name.replace(/\.[^.]+$/, '');
-    const created = await this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip, source.blob]);
+    const created = await this.createVersion(rec, media, shotName, [...blobs.grants, source.blob]);
     return { ...created, gaps: [] };
   }
 
@@ -755,11 +757,12 @@ export class IngestService {
     if (proxy.frames !== span) {
       throw new LoupeError(ErrorCode.CORRUPT_MEDIA, `${sequenceLabel(layout)}: ${proxy.frames} of ${span} frames could be decoded; a frame file is damaged.`);
     }
+    const rungs = await this.ladder(rec, proxyFile, proxy, work, signal);
 
     await this.setStage(rec, 'thumbnails', 0, true);
     const thumbs = await thumbnails(proxyFile, { frames: span, rate, gop: config.proxyGop, width: size.width, height: size.height }, work);
 
-    const blobs = await this.storeOutputs(proxyFile, thumbs);
+    const blobs = await this.storeOutputs(proxyFile, thumbs, rungs);
     const frames: SequenceManifest['frames'] = [];
     for (const [i, f] of ordered.entries()) frames.push({ frame: layout.frames[i], sha256: await this.deps.blobs.putFile(f.path) });
     const manifest: SequenceManifest = { format, firstFrame: layout.firstFrame, lastFrame: layout.lastFrame, bitDepth, frames };
@@ -792,22 +795,43 @@ export class IngestService {
       height: decoded.height,
       fps: fpsOf(rate),
       frameCount: span,
-      proxy: { width: proxy.width, height: proxy.height, gop: config.proxyGop },
+      proxy: { width: proxy.width, height: proxy.height, gop: config.proxyGop, bitrate: bitrateOf(blobs.proxyBytes, span / fpsOf(rate)) },
+      ladder: blobs.ladder,
       source,
       thumbnail: blobs.poster,
       filmstrip: { blob: blobs.strip, frames: thumbs.stripFrames, tileWidth: thumbs.tileWidth, tileHeight: thumbs.tileHeight, columns: thumbs.stripFrames.length },
     };
     const shotName = rec.shotName ?? (layout.prefix.replace(/[._-]+$/, '') || label);
-    const created = await this.createVersion(rec, media, shotName, [blobs.proxy, blobs.poster, blobs.strip]);
+    const created = await this.createVersion(rec, media, shotName, blobs.grants);
     return { ...created, gaps: layout.gaps };
   }
 
-  private async storeOutputs(proxyFile: string, thumbs: { poster: string; strip: string }) {
-    return {
-      proxy: await this.deps.blobs.putFile(proxyFile),
-      poster: await this.deps.blobs.putFile(thumbs.poster),
-      strip: await this.deps.blobs.putFile(thumbs.strip),
-    };
+  /**
+   * The ladder's rungs, made from the proxy (stage `ladder`, percent of frames; no stage when the proxy
+   * is 360p or smaller and gets none). A rung that fails fails the ingest: a version gets all its media or none.
+   */
+  private async ladder(rec: IngestRecord, proxyFile: string, proxy: ProxyResult, work: string, signal: AbortSignal): Promise<RungFile[]> {
+    if (ladderSizes(proxy).length === 0) return [];
+    await this.setStage(rec, 'ladder', 0, true);
+    const started = Date.now();
+    const rungs = await ladderRungs(proxyFile, proxy, work, (n) => this.progress(rec, 'ladder', (100 * n) / proxy.frames), signal).catch((e: unknown) => {
+      // The proxy decoded before: a failure here is the server's, not the upload's.
+      if (e instanceof FfmpegError) throw new LoupeError(ErrorCode.INGEST_FAILED, `The proxy ladder could not be made (${e.message.replace(/^ffmpeg exited with \d+: /, '')}).`);
+      throw e;
+    });
+    this.deps.log.info({ ingest: rec.id, rungs: rungs.map((r) => r.name), ms: Date.now() - started }, 'proxy ladder made');
+    return rungs;
+  }
+
+  /** Stores the proxy, its rungs and the thumbnails; `grants` are the blobs the room may read. */
+  private async storeOutputs(proxyFile: string, thumbs: { poster: string; strip: string }, rungs: RungFile[]) {
+    const put = (file: string) => this.deps.blobs.putFile(file);
+    const proxyBytes = (await fs.promises.stat(proxyFile)).size;
+    const proxy = await put(proxyFile);
+    const ladder = await storeLadder(rungs, put);
+    const poster = await put(thumbs.poster);
+    const strip = await put(thumbs.strip);
+    return { proxy, proxyBytes, ladder, poster, strip, grants: [proxy, ...(ladder ?? []).map((r) => r.blob), poster, strip] };
   }
 
   /** The only write of an ingest: the shot (when new) and the version, in one transaction, once per ingest. */
@@ -879,6 +903,11 @@ export class IngestService {
     // Before the database closes.
     await Promise.allSettled([...this.writes.values()]);
   }
+}
+
+/** Average bits per second of `bytes` over `seconds`. */
+function bitrateOf(bytes: number, seconds: number): number {
+  return seconds > 0 ? Math.round((bytes * 8) / seconds) : 0;
 }
 
 function stripLive(rec: IngestRecord & { received?: number }): IngestRecord {

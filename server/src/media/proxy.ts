@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { LADDER_AUDIO_BITRATE, LADDER_GOP, ProxyLadderSpec, type ProxyLadder, type ProxyRungName } from '@loupe/shared';
 import { ffprobeJson, runFfmpeg, spawnFfmpeg } from './ffmpeg.js';
 import { isRgbPixFmt, type Rational } from './probe.js';
 import { gbrpf32ToRgb48 } from './view-transform.js';
@@ -38,10 +39,14 @@ export function proxyScale(pixFmt: string, colour: { matrix: string | null; rang
   return `${common}:in_color_matrix=${inMatrix}:in_range=${inRange}:${out},setsar=1,format=yuv420p`;
 }
 
-/** x264 settings of every proxy: short GOP with a keyframe exactly every `gop` frames, no B-frames. */
-export function x264Args(gop: number): string[] {
+/**
+ * x264 settings of every proxy: short GOP with a keyframe exactly every `gop` frames, no B-frames.
+ * Quality CRF 18 (the full proxy), or a set `bitrate` in bits/s with a capped peak (the ladder's rungs).
+ */
+export function x264Args(gop: number, bitrate?: number): string[] {
+  const rate = bitrate ? ['-b:v', String(bitrate), '-maxrate', String(Math.round(bitrate * 1.5)), '-bufsize', String(bitrate * 2)] : ['-crf', '18'];
   return [
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-profile:v', 'high',
+    '-c:v', 'libx264', '-preset', 'veryfast', ...rate, '-profile:v', 'high',
     '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0',
     '-force_key_frames', `expr:eq(mod(n,${gop}),0)`,
     '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-color_range', 'tv',
@@ -148,6 +153,53 @@ export async function sequenceProxy(
     signal?.removeEventListener('abort', stop);
   }
   return { ...size, frames: await countFrames(out) };
+}
+
+/** A rung made by `ladderRungs`: its file and size (bitrate and GOP as in ProxyLadderSpec and LADDER_GOP). */
+export interface RungFile {
+  name: ProxyRungName;
+  file: string;
+  width: number;
+  height: number;
+  bitrate: number;
+  gop: number;
+}
+
+/** The rungs of ProxyLadderSpec a proxy of this size gets: those smaller than it, fitted in their height box. */
+export function ladderSizes(proxy: { width: number; height: number }): { name: ProxyRungName; width: number; height: number; bitrate: number }[] {
+  return ProxyLadderSpec.filter((r) => r.height < proxy.height).map((r) => ({ name: r.name, bitrate: r.bitrate, ...fitBox(proxy.width, proxy.height, 1, Infinity, r.height) }));
+}
+
+/**
+ * The ladder's rungs, made from the full proxy in one ffmpeg run (one decode, one encode per rung):
+ * the proxy's frames and time stamps kept (frame N stays at N / rate), a keyframe every LADDER_GOP
+ * frames, the rung's bitrate, faststart, and the proxy's audio (when it has some) as AAC at LADDER_AUDIO_BITRATE.
+ * The proxy is already Rec.709 limited range: scaling keeps the colours.
+ */
+export async function ladderRungs(
+  proxy: string,
+  size: { width: number; height: number },
+  workDir: string,
+  onFrame: (frame: number) => void,
+  signal?: AbortSignal,
+): Promise<RungFile[]> {
+  const rungs = ladderSizes(size).map((r) => ({ ...r, gop: LADDER_GOP, file: path.join(workDir, `proxy-${r.name}.mp4`) }));
+  if (rungs.length === 0) return [];
+  const split = `[0:v]split=${rungs.length}${rungs.map((_, i) => `[s${i}]`).join('')}`;
+  const scales = rungs.map((r, i) => `[s${i}]scale=${r.width}:${r.height}:flags=bicubic,setsar=1,format=yuv420p[o${i}]`);
+  const outputs = rungs.flatMap((r, i) => [
+    '-map', `[o${i}]`, '-map', '0:a:0?', '-c:a', 'aac', '-b:a', String(LADDER_AUDIO_BITRATE),
+    '-fps_mode', 'passthrough', ...x264Args(r.gop, r.bitrate), '-sn', '-dn', '-map_metadata', '-1', '-y', r.file,
+  ]);
+  await runFfmpeg(['-i', proxy, '-filter_complex', [split, ...scales].join(';'), ...outputs], (x) => onFrame(x.frame), { signal });
+  return rungs;
+}
+
+/** The rungs as a version's `ladder`, each stored by `put` (a blob store's putFile); undefined when there are none. */
+export async function storeLadder(rungs: RungFile[], put: (file: string) => Promise<string>): Promise<ProxyLadder | undefined> {
+  const ladder: ProxyLadder = [];
+  for (const r of rungs) ladder.push({ name: r.name, width: r.width, height: r.height, bitrate: r.bitrate, gop: r.gop, blob: await put(r.file) });
+  return ladder.length ? ladder : undefined;
 }
 
 /** Frames in a movie, from its packets. */

@@ -45,7 +45,7 @@ import { algorithmModel, GRADE_THUMB, neutralBox, type StoredRecord } from '../f
 import type { PixelRect } from '../fixes/region.js';
 import { cropSample, filmstripSamples, pooled, proxySamples, type Sample } from '../media/samples.js';
 import { runFfmpeg } from '../media/ffmpeg.js';
-import { countFrames, thumbnails, x264Args } from '../media/proxy.js';
+import { countFrames, ladderRungs, storeLadder, thumbnails, x264Args } from '../media/proxy.js';
 import { shortId } from '../rooms/room.service.js';
 import type { JobSystem, Outcome } from '../jobs/job-system.js';
 import { done, skipped } from '../jobs/job-system.js';
@@ -557,6 +557,9 @@ export class ShotRenderService {
       const frames = await countFrames(proxyPath);
       if (frames !== media.frameCount) return { status: 'failed', code: ErrorCode.FIX_FAILED, message: `The render's proxy has ${frames} frames, not ${media.frameCount}.` };
       const thumbs = await thumbnails(proxyPath, { frames, rate: plan.rate, gop: plan.gop, width: plan.preview.width, height: plan.preview.height }, dir);
+      // The proxy ladder, as an upload gets (docs/media.md): a member on a slow link plays the render at 360p.
+      const rungs = await ladderRungs(proxyPath, plan.preview, dir, () => {});
+      const proxyBitrate = Math.round(((await fs.promises.stat(proxyPath)).size * 8 * media.fps) / frames);
       const manifest = { format: 'png' as const, firstFrame: range.in, lastFrame: range.out, bitDepth: plan.depth, frames: stored.map((f) => ({ frame: f.frame, sha256: f.sha256 })) };
       const finishedAt = new Date().toISOString();
       const provenance: Provenance = {
@@ -592,7 +595,8 @@ export class ShotRenderService {
       provenance.output.sha256 = manifestSha;
       const sidecarSha = await blobs.put(Buffer.from(JSON.stringify(provenance, null, 2)));
       provenance.sidecarSha256 = sidecarSha;
-      for (const sha of [proxySha, manifestSha, posterSha, stripSha, sidecarSha]) await rooms.grantBlob(rec.roomId, sha);
+      const ladder = await storeLadder(rungs, (file) => blobs.putFile(file));
+      for (const sha of [proxySha, manifestSha, posterSha, stripSha, sidecarSha, ...(ladder ?? []).map((r) => r.blob)]) await rooms.grantBlob(rec.roomId, sha);
       const fix = FixCatalogue[rec.job.fix];
       const created = await versions.insert(
         rec.roomId,
@@ -610,7 +614,8 @@ export class ShotRenderService {
             height: plan.height,
             fps: media.fps,
             frameCount: media.frameCount,
-            proxy: { width: plan.preview.width, height: plan.preview.height, gop: plan.gop },
+            proxy: { width: plan.preview.width, height: plan.preview.height, gop: plan.gop, bitrate: proxyBitrate },
+            ...(ladder ? { ladder } : {}),
             source: {
               ...(media.source ?? sourceOfDemo(media)),
               kind: 'render',

@@ -6,6 +6,7 @@ import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket, type TimedSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
+import { Ladder } from './ladder.svelte';
 import { Player } from './player.svelte';
 import { Compare } from './compare.svelte';
 import { PlaybackSync } from './sync.svelte';
@@ -33,6 +34,8 @@ export class RoomSession {
   readonly collab: Collab;
   /** Zoom, pan, image controls and this member's viewer preferences. */
   readonly view: ViewSettings;
+  /** Which proxy this member plays (Auto or pinned; their own, not synced). */
+  readonly ladder: Ladder;
 
   room = $state<{ id: string; name: string } | null>(null);
   member = $state<Member | null>(null);
@@ -59,6 +62,7 @@ export class RoomSession {
     readonly token: string,
   ) {
     this.view = new ViewSettings(token);
+    this.ladder = new Ladder(token);
     this.view.onProblem = (r) => this.toasts.error(r);
     this.player.onAudioBlocked = () => {
       this.view.setMuted(true);
