@@ -1,8 +1,8 @@
 /**
  * The first-start demo room, through a real server (random port, real ffmpeg): what a newcomer sees in
- * it. Two shots filmed from photographs (server/assets/demo), ingested like uploads; the lake shore has
+ * it. Two shots filmed from a photograph (server/assets/demo), ingested like uploads; the lake shore has
  * a warm-green cast, temporal grain and a drone crossing the sky, and its v002 has the cast corrected;
- * the forest path has another grade. Made on the embedded single node only, and once.
+ * a second shot of the shore from lower down has another grade. Made on the embedded single node only, and once.
  */
 import fs from 'node:fs';
 import pino from 'pino';
@@ -90,7 +90,7 @@ const demoLines = (lines: string[]) =>
   lines.map((l) => String((JSON.parse(l) as { msg?: string }).msg ?? '').trim()).filter((m) => /^generating the demo|^demo:|the demo room/.test(m));
 
 describe('the first-start demo', () => {
-  it('is two shots filmed from photographs: grain, a cast and a drone crossing the lake shore, v002 with the cast corrected, the forest in another grade', async () => {
+  it('is two shots filmed from a photograph: grain, a cast and a drone crossing the lake shore, v002 with the cast corrected, a low angle in another grade', async () => {
     const dataDir = tmpDataDir();
     const started = Date.now();
     const lines: string[] = [];
@@ -102,11 +102,11 @@ describe('the first-start demo', () => {
     expect(room.name).toBe('Demo room');
     expect(await server.services.rooms.setting(DEMO_ROOM_SETTING)).toBe(room.id);
     const shots = await server.services.rooms.shots(room.id);
-    expect(shots.map((s) => s.name)).toEqual(['Lake shore (grain, cast, a drone crossing)', 'Forest path (another grade)']);
+    expect(shots.map((s) => s.name)).toEqual(['Lake shore (grain, cast, a drone crossing)', 'Lake shore, low angle (another grade)']);
     const versions = await server.services.versions.listForRoom(room.id);
     const of = (shotId: string) => versions.filter((v) => v.shotId === shotId).sort((a, b) => a.number - b.number);
     expect(of(shots[0].id).map((v) => [v.number, v.label])).toEqual([[1, 'Plate: grain, warm-green cast, drone'], [2, 'Re-delivery: cast corrected']]);
-    expect(of(shots[1].id).map((v) => [v.number, v.label])).toEqual([[1, 'Forest path, cool grade']]);
+    expect(of(shots[1].id).map((v) => [v.number, v.label])).toEqual([[1, 'Low angle, cool grade']]);
     const [a1, a2] = of(shots[0].id);
     const [b1] = of(shots[1].id);
     const files: Record<string, string> = {};
@@ -114,7 +114,7 @@ describe('the first-start demo', () => {
       if (v.media.type !== 'video') throw new Error('not a movie');
       // Ingested as an upload is: a proxy, a poster and a filmstrip the room may read, and the source kept.
       expect(v.media).toMatchObject({ width: W, height: H, fps: 24, frameCount: 96, proxy: { width: W, height: H } });
-      expect(v.media.source).toMatchObject({ kind: 'movie', codec: 'h264', name: expect.stringMatching(/^(lake_shore|forest_path)_v00\d\.mp4$/) });
+      expect(v.media.source).toMatchObject({ kind: 'movie', codec: 'h264', name: expect.stringMatching(/^lake_shore(_low)?_v00\d\.mp4$/) });
       for (const sha of [v.media.thumbnail!, v.media.filmstrip!.blob, v.media.source!.blob, v.media.blob!] as string[]) expect(await server.services.rooms.mayReadBlob(room.id, sha)).toBe(true);
       const poster = fs.readFileSync(server.services.blobs.path(v.media.thumbnail!));
       expect([...poster.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
@@ -159,13 +159,13 @@ describe('the first-start demo', () => {
     for (let i = 0; i < first.length; i += 3) diff += Math.abs(luma(first, i / 3) - luma(last, i / 3));
     expect(diff / (W * H)).toBeGreaterThan(8);
 
-    // The forest is graded otherwise: darker, flatter, blacks lifted, cool against the lake's warmth.
+    // The low angle is graded otherwise: flatter, blacks lifted, cool against v002's warmth.
     const [ta, tb] = [tones(fa2), tones(fb1)];
     const mb = means(fb1);
-    console.log(`[demo-showcase] lake v002 mean ${ta.mean.toFixed(1)} sd ${ta.sd.toFixed(1)} black ${ta.black.toFixed(1)}; forest mean ${tb.mean.toFixed(1)} sd ${tb.sd.toFixed(1)} black ${tb.black.toFixed(1)}`);
-    expect(tb.sd).toBeLessThan(ta.sd / 2);
+    console.log(`[demo-showcase] lake v002 mean ${ta.mean.toFixed(1)} sd ${ta.sd.toFixed(1)} black ${ta.black.toFixed(1)}; low angle mean ${tb.mean.toFixed(1)} sd ${tb.sd.toFixed(1)} black ${tb.black.toFixed(1)}`);
+    expect(tb.sd).toBeLessThan(ta.sd - 4);
     expect(tb.black).toBeGreaterThan(ta.black + 10);
-    expect(mb[2] / mb[0]).toBeGreaterThan(1.25);
+    expect(mb[2] / mb[0]).toBeGreaterThan(1.1);
     expect(m2[2] / m2[0]).toBeLessThan(0.9);
 
     // A restart makes no second demo room and films nothing again.

@@ -33,16 +33,16 @@ export async function generateDemoShot(
 }
 
 /**
- * The first-start demo: two photographs a newcomer can try every fix on. Each is a KDE wallpaper
+ * The first-start demo: a photograph a newcomer can try every fix on. Each is a KDE wallpaper
  * from Debian's plasma-workspace-wallpapers (server/assets/demo/README.md: source, authors, licence),
  * filmed by ffmpeg: a slow camera move, film grain and, on the lake shore, a warm-green cast and a drone
- * crossing the sky (for remove object). v002 is the colourist's re-delivery (the cast corrected); the
- * forest path is another shot in a cool, lifted grade (for match grade).
+ * crossing the sky (for remove object). v002 is the colourist's re-delivery (the cast corrected); a
+ * second shot of the same shore from lower down is graded cool with lifted blacks (for match grade).
  */
 /** 720p keeps the first start quick (three movies in a few seconds) and the room light. */
 export const SHOWCASE = { width: 1280, height: 720, fps: 24, seconds: 4 } as const;
 
-/** The photographs (1600x1000 JPEGs), shipped with the server's sources. */
+/** The photograph (a 1600x1000 JPEG), shipped with the server's sources. */
 export const DEMO_ASSETS = fileURLToPath(new URL('../../assets/demo/', import.meta.url));
 
 /** One generated movie of the demo: which shot it belongs to, the version's label and the file. */
@@ -113,14 +113,14 @@ export async function generateShowcase(tmpDir: string, onProgress?: (done: numbe
   const [a1, a2, b1] = await Promise.all([
     film('a1.mp4', 'evening-glow.jpg', shore, cast, true),
     film('a2.mp4', 'evening-glow.jpg', shore, 'null', true),
-    // The forest path: the camera tilts up and drifts left, graded cool with lifted blacks.
-    film('b1.mp4', 'path.jpg', `x='300-t*${240 / seconds}':y='340-t*${160 / seconds}'`,
+    // The boats from lower down, the camera drifting left: graded cool with lifted blacks.
+    film('b1.mp4', 'evening-glow.jpg', `x='320-t*${240 / seconds}':y='360-t*${40 / seconds}'`,
       'colorlevels=romin=0.07:gomin=0.08:bomin=0.12,colorchannelmixer=rr=0.9:gg=0.98:bb=1.12,eq=saturation=0.8', false),
   ]);
   const movies: ShowcaseMovie[] = [
     { shot: 'Lake shore (grain, cast, a drone crossing)', label: 'Plate: grain, warm-green cast, drone', name: 'lake_shore_v001.mp4', file: a1 },
     { shot: 'Lake shore (grain, cast, a drone crossing)', label: 'Re-delivery: cast corrected', name: 'lake_shore_v002.mp4', file: a2 },
-    { shot: 'Forest path (another grade)', label: 'Forest path, cool grade', name: 'forest_path_v001.mp4', file: b1 },
+    { shot: 'Lake shore, low angle (another grade)', label: 'Low angle, cool grade', name: 'lake_shore_low_v001.mp4', file: b1 },
   ];
   fs.rmSync(drone, { force: true });
   return movies;

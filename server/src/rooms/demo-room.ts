@@ -18,7 +18,7 @@ export function demoWanted(config: Pick<Config, 'demo' | 'role' | 'redis' | 'dat
 }
 
 /**
- * The first-start demo room (docs/media.md#the-demo): its movies are filmed by ffmpeg from the photographs
+ * The first-start demo room (docs/media.md#the-demo): its movies are filmed by ffmpeg from the photograph
  * in server/assets/demo and ingested as uploads are (proxy, poster, filmstrip, source record). Made when
  * the database has no room and no demo room was ever made; null otherwise.
  */
