@@ -185,7 +185,7 @@ describe('a room with three shots', () => {
 });
 
 describe('the first-start demo room', () => {
-  it('opens on the demo valley with its two shots, posters and the drone in the picture', async () => {
+  it('opens on the lake shore and its low angle with their posters, and the drone in the sky of the plate', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loupe-e2e-demo-'));
     const first = await startServer({ port: 0, host: '127.0.0.1', dataDir }, { log: createLogger('warn'), demoRoom: true });
     try {
@@ -193,13 +193,13 @@ describe('the first-start demo room', () => {
       const invite = await first.services.roomService.invite(room.id, 'editor', 'Newcomer');
       const page = await person(browser, `${first.url}/room/${room.id}?token=${invite.token}`, { width: 1600, height: 900 });
       await expect.poll(() => page.locator('[data-testid=shot-name-item]').allTextContents(), { timeout: 15_000 }).toEqual([
-        'Demo valley (grain, cast, a drone crossing)',
-        'Demo valley, reverse (another grade)',
+        'Lake shore (grain, cast, a drone crossing)',
+        'Lake shore, low angle (another grade)',
       ]);
       const thumbs = page.locator('[data-testid=shot-thumb]');
-      await expect.poll(() => thumbs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).naturalWidth)), { timeout: 10_000 }).toEqual([480, 480]);
+      await expect.poll(() => thumbs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).naturalWidth)), { timeout: 10_000 }).toEqual([320, 320]);
       expect(await page.locator('[data-testid=shot-versions]').allTextContents()).toEqual(['2 versions · v002', '1 version · v001']);
-      // Back to the plate (v001) at the frame where the drone is in the sky.
+      // Back to the plate (v001) at the frame where the drone is in the sky, over the sunset.
       await session(page, `s.select(s.versions.list.find((v) => v.number === 1 && v.label.startsWith('Plate')).id)`);
       await expect.poll(() => page.locator('[data-testid=current-version]').textContent(), { timeout: 10_000 }).toBe('v001');
       await page.mouse.click(5, 300);
@@ -209,6 +209,14 @@ describe('the first-start demo room', () => {
       await expect.poll(() => session(page, 's.player.frame'), { timeout: 10_000 }).toBe(30);
       await page.waitForTimeout(500);
       await screenshot(page, '20-reel-first-start-demo');
+      // The re-delivery (cast corrected) and the low angle, as a newcomer sees them.
+      await session(page, `s.select(s.versions.list.find((v) => v.number === 2).id)`);
+      await expect.poll(() => page.locator('[data-testid=current-version]').textContent(), { timeout: 10_000 }).toBe('v002');
+      await page.waitForTimeout(800);
+      await screenshot(page, '20-reel-first-start-demo-v002');
+      await page.locator('[data-testid=shot-name-item]').nth(1).click();
+      await page.waitForTimeout(1500);
+      await screenshot(page, '20-reel-first-start-demo-low-angle');
     } finally {
       await first.close();
     }

@@ -54,6 +54,8 @@ const Env = z.object({
   DATABASE_URL: z.string().url().optional(),
   /** all: everything in one process; api: rooms and web only (fixes run on workers); worker: runs fixes only. */
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** 1: make the first-start demo room on any node; 0: never. Unset: only on the embedded single node (docs/deploy.md). */
+  LOUPE_DEMO: z.enum(['0', '1']).optional(),
   /** A worker that stops answering for this long loses its job to another worker (BullMQ lock). */
   FIX_LOCK_S: z.coerce.number().positive().default(30),
   /** An ingest whose node stops renewing its lease for this long is taken over by another node. */
@@ -84,6 +86,8 @@ export interface Config {
   fixLockMs: number;
   /** INGEST_LEASE_S: see IngestDeps.lease. */
   ingestLeaseMs: number;
+  /** LOUPE_DEMO: make the first-start demo room (true), never (false), or unset: on the embedded single node only. */
+  demo?: boolean;
 }
 
 export interface MediaConfig {
@@ -122,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     databaseUrl: e.DATABASE_URL,
     fixLockMs: e.FIX_LOCK_S * 1000,
     ingestLeaseMs: e.INGEST_LEASE_S * 1000,
+    demo: e.LOUPE_DEMO === undefined ? undefined : e.LOUPE_DEMO === '1',
     ...overrides,
     media: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,

@@ -17,6 +17,7 @@ import { InviteWatch } from './auth/invite.watch.js';
 import { ClientIdRepository } from './store/client-id.repository.js';
 import { ClientIdBindings } from './collab/client-ids.js';
 import { RoomService } from './rooms/room.service.js';
+import { createDemoRoom, demoWanted } from './rooms/demo-room.js';
 import { RoomDocRegistry } from './collab/room-doc.registry.js';
 import { attachYjsWebsocket } from './collab/yjs-websocket.js';
 import { FrameService } from './media/frame.service.js';
@@ -235,8 +236,9 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   // Once listening, an error of the server (say, out of file descriptors) is logged, not fatal.
   httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
-  if (opts.demoRoom && (await rooms.list()).length === 0) {
-    const { room, invites: links } = await services.roomService.create('Demo room', { demo: 'showcase' });
+  const demo = opts.demoRoom && demoWanted(config) ? await createDemoRoom({ roomService: services.roomService, rooms, ingests, dataDir: config.dataDir, log: (m) => log.info(m) }) : null;
+  if (demo) {
+    const { room, invites: links } = demo;
     log.info({ room: room.id }, 'created the demo room');
     printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
   }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BlobRepository } from '../store/blob.repository.js';
 import { probe, runFfmpeg, type Probe } from './ffmpeg.js';
 
@@ -32,95 +33,95 @@ export async function generateDemoShot(
 }
 
 /**
- * The first-start demo: a landscape a newcomer can try every fix on. No photograph with a shipping
- * licence is installed on a plain Debian server (gnome-backgrounds 43 holds renders, not photos), so
- * the landscape is painted by ffmpeg (sky with clouds, a shaded ridge, a textured field): a
- * photo-like procedural scene, our fallback (docs/media.md#the-demo). Over it: a slow camera move, film
- * grain, a warm-green colour cast and a dark drone crossing the frame (for remove object). v002 is a
- * cleaner re-delivery; a second shot moves the other way with another grade (for match grade).
+ * The first-start demo: a photograph a newcomer can try every fix on. Each is a KDE wallpaper
+ * from Debian's plasma-workspace-wallpapers (server/assets/demo/README.md: source, authors, licence),
+ * filmed by ffmpeg: a slow camera move, film grain and, on the lake shore, a warm-green cast and a drone
+ * crossing the sky (for remove object). v002 is the colourist's re-delivery (the cast corrected); a
+ * second shot of the same shore from lower down is graded cool with lifted blacks (for match grade).
  */
 /** 720p keeps the first start quick (three movies in a few seconds) and the room light. */
 export const SHOWCASE = { width: 1280, height: 720, fps: 24, seconds: 4 } as const;
 
+/** The photograph (a 1600x1000 JPEG), shipped with the server's sources. */
+export const DEMO_ASSETS = fileURLToPath(new URL('../../assets/demo/', import.meta.url));
+
+/** One generated movie of the demo: which shot it belongs to, the version's label and the file. */
 export interface ShowcaseMovie {
-  /** What the version is, as the versions panel shows it. */
+  shot: string;
   label: string;
-  sha256: string;
-  /** A JPEG poster (the middle frame). */
-  thumbnail: string;
-  probe: Probe;
-}
-export interface ShowcaseShot {
+  /** A file name like an upload's (what the version's source record keeps). */
   name: string;
-  versions: ShowcaseMovie[];
+  file: string;
 }
 
-/** Each channel of the landscape: sky over y0 (the ridge line), ridge down to y1, then the field. */
-function landscapeExpr(sky: [number, number, number], ridge: [number, number, number], field: [number, number, number], c: number): string {
-  const lines =
-    'st(0,0.42*H+40*sin(X/97)+22*sin(X/41+1.3)+9*sin(X/13+0.7)+3*sin(X/4.3));' +
-    'st(1,0.64*H+26*sin(X/150+2)+11*sin(X/37+0.4)+4*sin(X/9)+2*sin(X/3.7));' +
-    'st(2,random(3)-0.5);' +
-    'st(4,0.4*cos(X/97)+0.5*cos(X/41+1.3)+0.7*cos(X/13+0.7))';
-  const clouds = 'max(0,sin(X/90+Y/31)*sin(X/47-Y/19)+0.3*sin(X/13+Y/7))';
-  const skyV = `${sky[c]}+${[68, 58, 26][c]}*Y/H+${[40, 38, 30][c]}*${clouds}`;
-  const ridgeV = `${ridge[c]}+${[26, 22, 16][c]}*(Y-ld(0))/H+${[28, 24, 18][c]}*ld(4)+${[30, 30, 24][c]}*ld(2)`;
-  const fieldV = `${field[c]}+${[50, 36, 22][c]}*(Y-ld(1))/H+${[44, 48, 30][c]}*ld(2)+${[16, 18, 8][c]}*sin(X/${[53, 43, 53][c]})*sin(Y/${[17, 13, 17][c]})`;
-  return `${lines};clip(if(lt(Y,ld(0)),${skyV},if(lt(Y,ld(1)),${ridgeV},${fieldV})),0,255)`;
-}
+/** The drone, drawn at 4x (480x200: body, arms, motors, gimbal, legs, blurred rotors) and scaled down. */
+const DRONE =
+  "color=c=black:s=480x200:d=1,format=rgba,geq=r='if(lt(Y,80),70,34+14*lt(Y,108))':g='if(lt(Y,80),72,35+14*lt(Y,108))':b='if(lt(Y,80),76,38+14*lt(Y,108))':" +
+  "a='255*(lt(pow((X-240)/62,2)+pow((Y-108)/26,2),1)+between(X,70,410)*between(Y,94,104)+between(X,66,94)*between(Y,74,104)+between(X,386,414)*between(Y,74,104)" +
+  '+lt(pow((X-240)/16,2)+pow((Y-142)/14,2),1)+between(X,192,199)*between(Y,120,176)+between(X,281,288)*between(Y,120,176)' +
+  '+between(X,168,214)*between(Y,172,180)+between(X,266,312)*between(Y,172,180))' +
+  "+130*(lt(pow((X-80)/78,2)+pow((Y-70)/6,2),1)+lt(pow((X-400)/78,2)+pow((Y-70)/6,2),1))',gblur=sigma=1.5,scale=132:55:flags=area";
 
-export async function generateShowcase(blobs: BlobRepository, tmpDir: string, onProgress?: (done: number, total: number) => void): Promise<ShowcaseShot[]> {
+/** Film grain: temporal noise on luma and chroma, different every frame. */
+const GRAIN = 'format=yuv420p,noise=alls=12:allf=t+u';
+
+/**
+ * Films the demo's three movies into `tmpDir` (H.264 mp4, like a camera's): the caller ingests them
+ * as uploads. The still is supersampled twice over so that the slow move steps half a pixel at a time.
+ */
+export async function generateShowcase(tmpDir: string, onProgress?: (done: number, total: number) => void): Promise<ShowcaseMovie[]> {
   fs.mkdirSync(tmpDir, { recursive: true });
   const base = path.join(tmpDir, `showcase-${process.pid}-${Date.now()}`);
-  const still = `${base}-still.png`;
-  const rgb = (c: number) => landscapeExpr([112, 150, 214], [92, 100, 118], [78, 104, 52], c);
-  await runFfmpeg(['-f', 'lavfi', '-i', `color=c=black:s=800x450:d=1,format=rgb24,geq=r='${rgb(0)}':g='${rgb(1)}':b='${rgb(2)}',gblur=sigma=0.6,scale=${SHOWCASE.width * 1.25}:${SHOWCASE.height * 1.25}:flags=bicubic`, '-frames:v', '1', '-y', still]);
-
   const { width, height, fps, seconds } = SHOWCASE;
-  const total = 3 * fps * seconds;
-  let done = 0;
-  const drone = `color=c=0x1c1d1f:s=120x44:r=${fps}:d=${seconds},format=rgba,geq=r='28':g='29':b='31':a='255*lt(pow((X-60)/60,2)+pow((Y-22)/22,2),1)'`;
-  /** One movie: the camera move `crop` over the still, then what the shot has on top. */
-  const movie = async (name: string, crop: string, look: string, withDrone: boolean): Promise<string> => {
-    const out = `${base}-${name}.mp4`;
-    // The still is decoded once and repeated (decoding it per frame would cost more than the move).
-    const scene = `[0:v]loop=loop=${fps * seconds - 1}:size=1:start=0,setpts=N/(${fps}*TB),crop=${width}:${height}:${crop},setsar=1[bg]`;
+  const frames = fps * seconds;
+  const total = 3 * frames;
+  const filmed = [0, 0, 0];
+  const names = ['a1.mp4', 'a2.mp4', 'b1.mp4'];
+  const drone = `${base}-drone.png`;
+  await runFfmpeg(['-f', 'lavfi', '-i', DRONE, '-frames:v', '1', '-y', drone]);
+
+  /** One movie: `photo` scaled to 2.25 times the frame, the camera's `crop` over it, then `look` and grain. */
+  const film = async (name: string, photo: string, crop: string, look: string, withDrone: boolean): Promise<string> => {
+    const out = `${base}-${name}`;
+    // The still is decoded and scaled once, then repeated (doing it per frame would cost more than the move).
+    const scene =
+      `[0:v]scale=${width * 2.25}:${height * 2.5}:flags=bicubic,loop=loop=${frames - 1}:size=1:start=0,setpts=N/(${fps}*TB),` +
+      `crop=${width * 2}:${height * 2}:${crop},scale=${width}:${height}:flags=area,setsar=1`;
     const graph = withDrone
-      ? `${scene};[1:v]format=rgba[obj];[bg][obj]overlay=x='-160+t*${Math.round((width + 320) / seconds)}':y='${Math.round(height * 0.3)}+26*sin(t*3)':shortest=1,${look},format=yuv420p[v]`
-      : `${scene};[bg]${look},format=yuv420p[v]`;
-    const before = done;
+      ? `${scene}[bg];[bg][1:v]overlay=x='-140+t*${Math.round((width + 280) / seconds)}':y='${Math.round(height * 0.15)}+10*sin(t*2.2)':shortest=1,${look},${GRAIN}[v]`
+      : `${scene},${look},${GRAIN}[v]`;
+    const k = names.indexOf(name);
+    const report = (n: number) => ((filmed[k] = n), onProgress?.(filmed.reduce((a, b) => a + b, 0), total));
     await runFfmpeg(
       [
-        '-framerate', String(fps), '-i', still,
-        ...(withDrone ? ['-f', 'lavfi', '-i', drone] : []),
-        '-filter_complex', graph, '-map', '[v]', '-frames:v', String(fps * seconds),
-        '-c:v', 'libx264', '-preset', 'superfast', '-crf', '20', '-g', '12', '-pix_fmt', 'yuv420p',
+        '-framerate', String(fps), '-i', path.join(DEMO_ASSETS, photo),
+        ...(withDrone ? ['-loop', '1', '-framerate', String(fps), '-i', drone] : []),
+        '-filter_complex', graph, '-map', '[v]', '-frames:v', String(frames),
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '20', '-g', '12', '-pix_fmt', 'yuv420p',
         '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-movflags', '+faststart', '-y', out,
       ],
-      (p) => onProgress?.((done = before + p.frame), total),
+      (p) => report(p.frame),
     );
-    done = before + fps * seconds;
+    report(frames);
     return out;
   };
-  const stored = async (label: string, file: string): Promise<ShowcaseMovie> => {
-    const poster = `${file}.jpg`;
-    await runFfmpeg(['-ss', String(seconds / 2), '-i', file, '-frames:v', '1', '-vf', 'scale=480:-2', '-q:v', '4', '-y', poster]);
-    const info = await probe(file);
-    const made = { label, probe: info, sha256: await blobs.putFile(file), thumbnail: await blobs.putFile(poster) };
-    fs.rmSync(file, { force: true });
-    fs.rmSync(poster, { force: true });
-    return made;
-  };
-  // The still is 1.25 times the frame: the camera moves over the spare 320 x 180 pixels.
-  const pan = `x='40+t*${Math.round(200 / seconds)}':y='100-t*5'`;
-  // v001: grain, a warm-green cast and the drone; v002: the re-delivery, cleaner, no drone.
-  const v1 = await movie('a1', pan, 'colorchannelmixer=rr=1.07:gg=1.03:bb=0.86,noise=alls=10:allf=t', true);
-  const v2 = await movie('a2', pan, 'colorchannelmixer=rr=1.01:bb=0.98,noise=alls=4:allf=t', false);
-  // The reverse angle, lower on the field, in a cool contrasty grade.
-  const b1 = await movie('b1', `x='300-t*${Math.round(200 / seconds)}':y='150+t*4'`, 'eq=contrast=1.12:saturation=1.25:gamma=0.92,colorchannelmixer=rr=0.9:gg=0.98:bb=1.08,noise=alls=8:allf=t', false);
-  fs.rmSync(still, { force: true });
-  return [
-    { name: 'Demo valley (grain, cast, a drone crossing)', versions: [await stored('Plate: grain, cast, drone', v1), await stored('Re-delivery: cleaner', v2)] },
-    { name: 'Demo valley, reverse (another grade)', versions: [await stored('Reverse angle, cool grade', b1)] },
+  // The lake shore: the camera drifts right and a little up over the boats (the still's 2x crop moves
+  // 320 x 40 of its pixels, 160 x 20 of the frame's, in 4 s).
+  const shore = `x='t*${320 / seconds}':y='120-t*${40 / seconds}'`;
+  const cast = 'colorchannelmixer=rr=1.03:gg=1.07:bb=0.88';
+  // The three are filmed side by side: each ffmpeg's filters run mostly on one core.
+  const [a1, a2, b1] = await Promise.all([
+    film('a1.mp4', 'evening-glow.jpg', shore, cast, true),
+    film('a2.mp4', 'evening-glow.jpg', shore, 'null', true),
+    // The boats from lower down, the camera drifting left: graded cool with lifted blacks.
+    film('b1.mp4', 'evening-glow.jpg', `x='320-t*${240 / seconds}':y='360-t*${40 / seconds}'`,
+      'colorlevels=romin=0.07:gomin=0.08:bomin=0.12,colorchannelmixer=rr=0.9:gg=0.98:bb=1.12,eq=saturation=0.8', false),
+  ]);
+  const movies: ShowcaseMovie[] = [
+    { shot: 'Lake shore (grain, cast, a drone crossing)', label: 'Plate: grain, warm-green cast, drone', name: 'lake_shore_v001.mp4', file: a1 },
+    { shot: 'Lake shore (grain, cast, a drone crossing)', label: 'Re-delivery: cast corrected', name: 'lake_shore_v002.mp4', file: a2 },
+    { shot: 'Lake shore, low angle (another grade)', label: 'Low angle, cool grade', name: 'lake_shore_low_v001.mp4', file: b1 },
   ];
+  fs.rmSync(drone, { force: true });
+  return movies;
 }

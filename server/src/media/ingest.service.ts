@@ -224,6 +224,25 @@ export class IngestService {
     return rec;
   }
 
+  /**
+   * Ingests a file already on this machine (the first-start demo's movies) exactly as an upload of it:
+   * announced by `claims`, moved in as the received bytes, queued, probed, proxied, thumbnailed.
+   * Resolves with the finished record (state 'done' or 'failed'); `label` names the version.
+   */
+  async ingestLocal(claims: InviteClaims, file: string, req: Omit<CreateIngest, 'files'> & { name: string; label?: string }): Promise<IngestRecord> {
+    const size = fs.statSync(file).size;
+    const rec = this.liveRecord(await this.create(claims, { ...req, files: [{ name: req.name, size }] }));
+    await fs.promises.rename(file, this.partPath(rec.id, 0));
+    rec.received = size;
+    if (req.label) rec.label = req.label;
+    await this.enqueue(rec);
+    for (;;) {
+      const now = this.live.get(rec.id) ?? (await this.deps.ingests.get(rec.id));
+      if (!now || now.state === 'done' || now.state === 'failed' || now.state === 'cancelled') return (await this.deps.ingests.get(rec.id)) ?? rec;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** The record of an ingest the member's room owns (UPLOAD_NOT_FOUND otherwise). */
   async record(id: string, claims: InviteClaims): Promise<IngestRecord> {
     const rec = this.live.get(id) ?? (await this.deps.ingests.get(id));

@@ -6,7 +6,7 @@ import type { BlobRepository } from '../store/blob.repository.js';
 import type { InviteRepository } from '../store/invite.repository.js';
 import type { RoomRepository, RoomRow } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
-import { DEMO, generateDemoShot, generateShowcase, SHOWCASE, type ShowcaseShot } from '../media/demo.js';
+import { DEMO, generateDemoShot } from '../media/demo.js';
 
 export interface CreatedRoom {
   room: RoomRow;
@@ -14,7 +14,6 @@ export interface CreatedRoom {
 }
 
 const DEMO_SETTING = 'demo_media_sha256';
-const SHOWCASE_SETTING = 'demo_showcase_v1';
 
 /** Rooms, their shots and their invites. */
 export class RoomService {
@@ -28,33 +27,15 @@ export class RoomService {
   ) {}
 
   /**
-   * A room with its invites. `demo`: true, the test-pattern demo shot; 'showcase', the first-start demo
-   * (a landscape with grain, a cast and a drone, its v002, and a second shot in another grade);
-   * false, no shot.
+   * A room with its invites. `demo`: true, the test-pattern demo shot; false, no shot. (The first-start
+   * demo room, photographs with grain, a cast and a drone, is made by createDemoRoom.)
    */
-  async create(name: string, { demo = true }: { demo?: boolean | 'showcase' } = {}): Promise<CreatedRoom> {
+  async create(name: string, { demo = true }: { demo?: boolean } = {}): Promise<CreatedRoom> {
     const room: RoomRow = { id: shortId(), name, createdAt: new Date().toISOString() };
     // Generate the demo media before writing anything, so a failure leaves no half room.
-    const media = demo === true ? await this.demoMedia() : null;
-    const showcase = demo === 'showcase' ? await this.showcaseMedia() : null;
+    const media = demo ? await this.demoMedia() : null;
     await this.rooms.create(room);
     if (media) await this.addVideoShot(room.id, 'Demo shot (testsrc2)', media.sha256, media.fps, media.width, media.height, media.frameCount);
-    for (const s of showcase ?? []) {
-      const [first, ...later] = s.versions;
-      const { fps, width, height, frameCount } = first.probe;
-      const { shot, version } = await this.addVideoShot(room.id, s.name, first.sha256, fps, width, height, frameCount, { label: first.label, thumbnail: first.thumbnail });
-      let parent = version;
-      for (const v of later) {
-        await this.rooms.grantBlob(room.id, v.sha256);
-        await this.rooms.grantBlob(room.id, v.thumbnail);
-        parent = await this.versions.insert(
-          room.id,
-          { ...parent, id: shortId(), shotId: shot.id, label: v.label, parentVersionId: null, createdAt: new Date().toISOString(), provenance: null,
-            media: { type: 'video', blob: v.sha256, width: v.probe.width, height: v.probe.height, fps: v.probe.fps, frameCount: v.probe.frameCount, thumbnail: v.thumbnail } },
-          null,
-        );
-      }
-    }
     return { room, invites: await this.inviteAll(room.id) };
   }
 
@@ -127,23 +108,6 @@ export class RoomService {
       await this.rooms.setSetting(DEMO_SETTING, sha);
     }
     return { sha256: sha, fps: DEMO.fps, width: DEMO.width, height: DEMO.height, frameCount: DEMO.fps * DEMO.seconds };
-  }
-
-  /** The first-start demo's movies, generated once per data folder (kept as a setting: shots, versions, blobs). */
-  private async showcaseMedia(): Promise<ShowcaseShot[]> {
-    const kept = await this.rooms.setting(SHOWCASE_SETTING);
-    if (kept) {
-      const shots = JSON.parse(kept) as ShowcaseShot[];
-      if (shots.every((s) => s.versions.every((v) => this.blobs.has(v.sha256) && this.blobs.has(v.thumbnail)))) return shots;
-    }
-    this.opts.log?.(`generating the demo (two shots, ${SHOWCASE.width}x${SHOWCASE.height}, ${SHOWCASE.fps} fps) with ffmpeg ...`);
-    let lastPct = -1;
-    const shots = await generateShowcase(this.blobs, path.join(this.opts.dataDir, 'tmp'), (done, total) => {
-      const pct = Math.floor((100 * done) / total / 25) * 25;
-      if (pct > lastPct) this.opts.log?.(`  demo: ${Math.min(100, pct)}%`), (lastPct = pct);
-    });
-    await this.rooms.setSetting(SHOWCASE_SETTING, JSON.stringify(shots));
-    return shots;
   }
 }
 
