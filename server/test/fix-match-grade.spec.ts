@@ -47,4 +47,33 @@ describe('colour fixes in a room', () => {
     expect(bad).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
     expect((bad as { message: string }).message).toMatch(/neutral point/);
   });
+
+  it('a whole frame matched again at another strength reuses the fit of that pair of frames: the same alignment, the coefficients scaled towards the identity; another reference frame is fitted anew', async () => {
+    const server = await testServer();
+    cleanup.push(() => server.close());
+    const { room, token } = await demoRoom(server, 'Grade strength');
+    const artist = await joinRoom(server.url, room.id, token('artist'));
+    cleanup.push(() => artist.close());
+    const source = artist.state.versions[0];
+    let n = 0;
+    const grade = async (params: Record<string, unknown>) => {
+      const created = new Promise<Version>((r) => artist.socket.once('version:created', r));
+      const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+        room: room.id, versionId: source.id, frame: 10, region: { x: 0, y: 0, width: 1, height: 1 }, fix: 'match-grade', params: { referenceVersionId: source.id, ...params }, idempotencyKey: `strength-${++n}`,
+      });
+      if (!ack.ok) throw new Error(ack.message);
+      return (await created).provenance!.computed as { alignment: unknown; matrix: number[]; offset: number[]; method: string; strength: number };
+    };
+    const full = await grade({ referenceFrame: 12 });
+    const half = await grade({ referenceFrame: 12, strength: 0.5 });
+    expect(half.strength).toBe(0.5);
+    expect(half.method).toBe(full.method);
+    expect(half.alignment).toEqual(full.alignment);
+    const identity = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+    half.matrix.forEach((v, i) => expect(v).toBeCloseTo(0.5 * full.matrix[i] + 0.5 * identity[i], 4));
+    half.offset.forEach((v, i) => expect(v).toBeCloseTo(0.5 * full.offset[i], 4));
+    // Another reference frame is another pair: fitted from its own pixels, not the kept fit.
+    const other = await grade({ referenceFrame: 60 });
+    expect(other.alignment).not.toEqual(full.alignment);
+  });
 });

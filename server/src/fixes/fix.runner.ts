@@ -38,7 +38,8 @@ import { growHole } from '../inference/removal/edge.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
 import { planExposure } from './colour/exposure.js';
-import { planGrade } from './colour/grade.js';
+import { fitGrade, gradeAtStrength, type GradeFitted } from './colour/grade.js';
+import type { Thumb } from './colour/space.js';
 import { estimateNoiseSigma } from './colour/noise.js';
 import { addPngText } from './png-text.js';
 
@@ -87,6 +88,8 @@ export function algorithmModel(id: keyof typeof JsAlgorithms): Provenance['model
 
 /** Longest side of the thumbnails match grade plans from. */
 export const GRADE_THUMB = 128;
+/** Match grade fits kept for pairs of frames fixed recently, and thumbnails kept (a few KB, 30 KB each). */
+const GRADE_FITS_KEPT = 16;
 
 /** The pixels of a neutral pick on the frame: a square of `size` (share of the width) around the point, at least 5x5. */
 export function neutralBox(n: NeutralPick, srcW: number, srcH: number) {
@@ -128,6 +131,11 @@ interface Plan {
  * single-process server and in a `ROLE=worker` process.
  */
 export class FixRunner {
+  /** Match grade's fits of recent pairs of frames (insertion order: the oldest first out). */
+  private readonly gradeFits = new Map<string, GradeFitted>();
+  /** Thumbnails match grade read (references mostly), by file and size. */
+  private readonly gradeThumbs = new Map<string, Promise<Thumb>>();
+
   constructor(private readonly deps: RunnerDeps) {}
 
   resolveModel(fixId: FixId, params: Record<string, unknown>): RegisteredModel | null {
@@ -153,6 +161,22 @@ export class FixRunner {
       throw new LoupeError(ErrorCode.BAD_REQUEST, `Model ${id} is a ${model.manifest.task} x${model.manifest.scale} model; ${fix.label} needs ${fix.task} x${fix.scale}.`);
     }
     return model;
+  }
+
+  /**
+   * A frame's thumbnail for match grade, kept (content-addressed files, so never stale): one hero frame
+   * is typically the reference of many shots, and is decoded once for all of them.
+   */
+  private gradeThumb(file: string, size: { width: number; height: number }): Promise<Thumb> {
+    const key = `${file}@${size.width}x${size.height}`;
+    let thumb = this.gradeThumbs.get(key);
+    if (!thumb) {
+      thumb = readRgb(sharp(file).resize(size.width, size.height, { fit: 'fill' }));
+      this.gradeThumbs.set(key, thumb);
+      thumb.catch(() => this.gradeThumbs.delete(key)); // a failed read is tried again next time
+      if (this.gradeThumbs.size > GRADE_FITS_KEPT) this.gradeThumbs.delete(this.gradeThumbs.keys().next().value!);
+    }
+    return thumb;
   }
 
   async referenceOf(roomId: string, p: MatchGradeParams): Promise<Version> {
@@ -360,20 +384,35 @@ export class FixRunner {
           const p = planExposure(ep, [thumb], region.width, region.height, patch);
           return { ...base, run: tileRun(model!, { ...p.inputs }), model: modelInfo(model!), computed: p.computed };
         }
-        // The plan needs the whole frame and the reference: the worker decodes the region meanwhile.
-        const read = readRegion([]);
+        // The plan needs thumbnails of the whole frame and of the reference, both at one pixel scale (the
+        // alignment searches 0.5-2x around it). On a whole-frame fix the worker, which decodes the region
+        // for the run anyway, makes the source's thumbnail: no second decode of the frame here.
+        const mp = params as MatchGradeParams;
+        const scale = GRADE_THUMB / Math.max(srcW, srcH);
+        const thumbSize = (w: number, h: number) => ({ width: Math.max(8, Math.round(w * scale)), height: Math.max(8, Math.round(h * scale)) });
+        const whole = rect.x === 0 && rect.y === 0 && rect.width === srcW && rect.height === srcH;
+        const read = readRegion(whole ? [{ kind: 'resize', ...thumbSize(srcW, srcH), fit: 'fill' }] : []);
         read.catch(() => {});
         try {
-          const mp = params as MatchGradeParams;
           const ref = await this.referenceOf(rec.roomId, mp);
           const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
-          const refPath = this.deps.blobs.path(refSha);
-          const refMeta = await sharp(refPath).metadata();
-          // Thumbnails of both whole frames at one pixel scale (the alignment searches 0.5-2x around it).
-          const scale = GRADE_THUMB / Math.max(srcW, srcH);
-          const thumbOf = (file: string, w: number, h: number) => readRgb(sharp(file).resize(Math.max(8, Math.round(w * scale)), Math.max(8, Math.round(h * scale)), { fit: 'fill' }));
-          const [srcThumb, refThumb] = await Promise.all([thumbOf(framePath, srcW, srcH), thumbOf(refPath, refMeta.width!, refMeta.height!)]);
-          const p = planGrade([srcThumb], [refThumb], mp.method, mp.strength);
+          // Kept per pair of frames (content-addressed, so never stale): nudging the strength, or matching
+          // again, reads nothing and fits nothing.
+          const key = JSON.stringify([framePath, rect, refSha, mp.method]);
+          let fitted = this.gradeFits.get(key);
+          if (!fitted) {
+            const refThumb = async () => {
+              const refPath = this.deps.blobs.path(refSha);
+              const refMeta = await sharp(refPath).metadata();
+              return this.gradeThumb(refPath, thumbSize(refMeta.width!, refMeta.height!));
+            };
+            const srcThumb = whole ? read.then(([t]) => t) : this.gradeThumb(framePath, thumbSize(srcW, srcH));
+            const [s8, r8] = await Promise.all([srcThumb, refThumb()]);
+            fitted = fitGrade([s8], [r8], mp.method);
+            this.gradeFits.set(key, fitted);
+            if (this.gradeFits.size > GRADE_FITS_KEPT) this.gradeFits.delete(this.gradeFits.keys().next().value!);
+          }
+          const p = gradeAtStrength(fitted, mp.strength);
           await read;
           return {
             ...base,

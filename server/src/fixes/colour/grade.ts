@@ -546,6 +546,19 @@ const r3 = (v: number) => +v.toFixed(3);
  * says so when it cannot), 'statistics' on a transfer, 'auto' picks.
  */
 export function planGrade(sources: Thumb[], references: Thumb[], method: GradeMethod, strength: number): GradePlan {
+  return gradeAtStrength(fitGrade(sources, references, method), strength);
+}
+
+/** What match grade reads from the frames, before the strength: the slow part, kept by the runner per pair of frames. */
+export interface GradeFitted {
+  fit: GradeFit;
+  chosen: GradeCandidate;
+  fellBack?: string;
+  computed: Omit<GradePlan['computed'], 'method' | 'fellBack' | 'strength' | 'matrix' | 'offset'>;
+}
+
+/** The transform that makes `sources` look like `references` at full strength, and what was measured to choose it. */
+export function fitGrade(sources: Thumb[], references: Thumb[], method: GradeMethod): GradeFitted {
   let chosen: GradeCandidate;
   let fit: GradeFit;
   let fellBack: string | undefined;
@@ -610,12 +623,18 @@ export function planGrade(sources: Thumb[], references: Thumb[], method: GradeMe
     }
   }
 
+  return { fit, chosen, ...(fellBack ? { fellBack } : {}), computed: computed as GradeFitted['computed'] };
+}
+
+/** The colour graph's coefficients for a fitted grade at `strength` (0 = untouched, 1 = the whole match). */
+export function gradeAtStrength(fitted: GradeFitted, strength: number): GradePlan {
+  const { fit, chosen, fellBack, computed } = fitted;
   const s = strength;
   const M = fit.M.map((v, i) => s * v + (1 - s) * IDENTITY3[i]);
   const b = fit.b.map((v) => s * v);
   const post = fit.post.map((v, i) => s * v + (1 - s) * ((i % POST) / (POST - 1)));
   return {
     inputs: { pre_lut: identityPre(), matrix: Float32Array.from(M), offset: Float32Array.from(b), ramp: new Float32Array(3), post_lut: Float32Array.from(post) },
-    computed: { ...(computed as GradePlan['computed']), method: chosen, ...(fellBack ? { fellBack } : {}), strength: s, matrix: M.map((v) => +v.toFixed(5)), offset: b.map((v) => +v.toFixed(5)) },
+    computed: { ...computed, method: chosen, ...(fellBack ? { fellBack } : {}), strength: s, matrix: M.map((v) => +v.toFixed(5)), offset: b.map((v) => +v.toFixed(5)) },
   };
 }
