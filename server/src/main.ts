@@ -38,7 +38,7 @@ import type { JobSystem } from './jobs/job-system.js';
 import { ShotRenderService } from './shots/shot-render.service.js';
 import { RenderRepository } from './store/render.repository.js';
 import type { FixQueue } from './fixes/fix.queue.js';
-import { storingSink } from './fixes/job.execution.js';
+import { storingSink } from './fixes/job.events.js';
 import { RedisLink } from './cluster/redis.js';
 import { RedisDocBus } from './cluster/doc-bus.js';
 import { redisPresentationShare } from './cluster/presentation.share.js';
@@ -140,7 +140,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   });
   if (redis) await relayFixEvents(redis, relay);
   const fixWork = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes });
-  const fixes = new FixService({ jobs: fixWork.jobs, versions, models, runner: fixWork.runner, queue: fixWork.queue, relay, renders: fixWork.renders, log });
+  const fixes = new FixService({ jobs: fixWork.jobs, versions, models, queue: fixWork.queue, relay, renders: fixWork.renders, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
   const luts = new LutService(config.dataDir);

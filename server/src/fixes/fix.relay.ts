@@ -2,7 +2,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import type { Job, RenderedFrame, Tile, Version } from '@loupe/shared';
 import type { RedisLink } from '../cluster/redis.js';
 import type { JobRepository } from '../store/job.repository.js';
-import { storingSink, type FixEvents, type FixRecorder, type JobSink } from './job.execution.js';
+import { storingSink, type FixEvents, type JobSink } from './job.events.js';
 
 /**
  * Passes fix events on to the room and keeps the tiles of running jobs, so that a member who joins
@@ -54,7 +54,7 @@ type FixMessage =
  * Where a job's news goes in scale-out: the database, the event log, and one Redis channel every
  * API node hears and relays to its own members (so each member gets each event once).
  */
-export function publishingSink(redis: RedisLink, jobs: JobRepository, record: FixRecorder): JobSink {
+export function publishingSink(redis: RedisLink, jobs: JobRepository, record: Pick<FixEvents, 'job' | 'versionCreated'>): JobSink {
   const channel = redis.key('fix-events');
   const send = (m: FixMessage) => void redis.publish(channel, Buffer.from(encode(m))).catch(() => {});
   return storingSink(jobs, record, {

@@ -24,7 +24,7 @@ import {
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import type { BlobRepository } from '../store/blob.repository.js';
-import type { JobRecord } from '../store/job.repository.js';
+import type { JobSink, StoredRecord } from './job.events.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import type { FrameService } from '../media/frame.service.js';
@@ -37,25 +37,18 @@ import { holeThickness } from '../inference/inpaint/diffuse.js';
 import { growHole } from '../inference/removal/edge.js';
 import { shortId } from '../rooms/room.service.js';
 import { maskAlpha, type PixelRect } from './region.js';
+import { referenceOf, resolveModel } from './fix.validation.js';
 import { planExposure } from './colour/exposure.js';
 import { fitGrade, gradeAtStrength, type GradeFitted } from './colour/grade.js';
 import type { Thumb } from './colour/space.js';
 import { estimateNoiseSigma } from './colour/noise.js';
 import { addPngText } from './png-text.js';
 
-/** A job as the queue keeps it: the stored record plus what the worker needs to run it. */
-export interface StoredRecord extends JobRecord {
-  params: { fixParams: Record<string, unknown>; sourceRect: PixelRect; priority?: number; seq?: number };
-}
+export type { StoredRecord } from './job.events.js';
 
-/** What a running job reports while the runner computes it. */
+/** A running job: where it reports (the pipeline's one port, storing first) and whether it was stopped. */
 export interface RunContext {
-  /** Stores the job's new state, then tells the room (writes of a job land in order). */
-  save(rec: StoredRecord): Promise<void>;
-  /** Sends a finished (or preview) tile to the room. */
-  tile(tile: Tile): void;
-  /** The job's version exists: tell the room. */
-  versionCreated(v: Version): void;
+  sink: JobSink;
   /** True once the job was cancelled or timed out; the runner stops sending anything. */
   stopped(): boolean;
   /** Throws RunStopped when stopped(). */
@@ -138,31 +131,6 @@ export class FixRunner {
 
   constructor(private readonly deps: RunnerDeps) {}
 
-  resolveModel(fixId: FixId, params: Record<string, unknown>): RegisteredModel | null {
-    const fix = FixCatalogue[fixId];
-    const { models } = this.deps;
-    if (fix.task === 'inpaint') {
-      const p = params as RemoveObjectParams;
-      if (p.method === 'patchmatch' || p.method === 'diffuse') return null;
-      const installed = models.byTask('inpaint');
-      const chosen = p.model ? installed.find((m) => m.manifest.id === p.model) : installed[0];
-      if (p.method === 'model' && !chosen) {
-        throw new LoupeError(ErrorCode.MODEL_UNAVAILABLE, p.model ? `No inpainting model ${p.model} is installed.` : 'No inpainting model is installed; use PatchMatch.');
-      }
-      return chosen ?? null;
-    }
-    const id = (params.model as string | undefined) ?? fix.model;
-    const model = models.get(id);
-    if (!model) {
-      const why = models.refused.get(id);
-      throw new LoupeError(ErrorCode.MODEL_UNAVAILABLE, why ? `Model ${id} was refused at start: ${why}` : `Model ${id} is not installed.`);
-    }
-    if (model.manifest.task !== fix.task || model.manifest.scale !== fix.scale) {
-      throw new LoupeError(ErrorCode.BAD_REQUEST, `Model ${id} is a ${model.manifest.task} x${model.manifest.scale} model; ${fix.label} needs ${fix.task} x${fix.scale}.`);
-    }
-    return model;
-  }
-
   /**
    * A frame's thumbnail for match grade, kept (content-addressed files, so never stale): one hero frame
    * is typically the reference of many shots, and is decoded once for all of them.
@@ -179,20 +147,11 @@ export class FixRunner {
     return thumb;
   }
 
-  async referenceOf(roomId: string, p: MatchGradeParams): Promise<Version> {
-    const ref = await this.deps.versions.get(p.referenceVersionId);
-    if (!ref || (await this.deps.versions.roomOf(ref.id)) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No reference version ${p.referenceVersionId} in this room.`);
-    if (ref.media.type === 'video' && p.referenceFrame >= ref.media.frameCount) {
-      throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Reference frame ${p.referenceFrame} is past the last frame (${ref.media.frameCount - 1}).`);
-    }
-    return ref;
-  }
-
   async run(rec: StoredRecord, ctx: RunContext): Promise<void> {
     const { job } = rec;
     const started = new Date().toISOString();
     rec.job = { ...job, state: 'running', position: 0 };
-    await ctx.save(rec);
+    await ctx.sink.save(rec);
     await this.deps.models.load();
 
     const version = (await this.deps.versions.get(job.versionId))!;
@@ -248,7 +207,7 @@ export class FixRunner {
     let chain = Promise.resolve();
     let lastSave = 0;
     // Progress need not wait for its write; a failed one is logged (the next one, or the end, stores it).
-    const progress = () => void ctx.save(rec).catch((err: Error) => this.deps.log.warn({ room: rec.roomId, job: job.id, err: err.message }, 'fix progress not stored'));
+    const progress = () => void ctx.sink.save(rec).catch((err: Error) => this.deps.log.warn({ room: rec.roomId, job: job.id, err: err.message }, 'fix progress not stored'));
     const { provider, rgb: computedRgb, resultPath, depth, info } = await this.deps.inference.run(job.id, run, {
       onStart: ({ tiles: n }) => {
         rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
@@ -262,7 +221,7 @@ export class FixRunner {
           encoded.then(({ data, mime }) => {
             if (ctx.stopped()) return;
             const tile: Tile = { jobId: job.id, index, ...r, mime, data, ...(preview ? { preview: true } : {}) };
-            ctx.tile(tile);
+            ctx.sink.tile(rec.roomId, tile);
             if (preview) return;
             const done = rec.job.tilesDone + 1;
             const total = rec.job.tilesTotal;
@@ -339,8 +298,8 @@ export class FixRunner {
       job.id,
     );
     rec.job = { ...rec.job, state: 'done', progress: 1, resultVersionId: created.id, ...(stale ? { stale: true } : {}) };
-    await ctx.save(rec);
-    ctx.versionCreated(created);
+    await ctx.sink.save(rec);
+    ctx.sink.versionCreated(rec.roomId, created);
     this.deps.log.info({ room: rec.roomId, job: job.id, version: created.id, provider, stale, ms: Date.parse(provenance.finishedAt) - Date.parse(started) }, 'fix done');
   }
 
@@ -354,7 +313,7 @@ export class FixRunner {
     const deep = sourceDepth === 16 && fix.task !== 'inpaint';
     // Models read the region in the worker; what the server measures on (white balance, noise, thumbnails) is 8 bits either way.
     const region = { width: rect.width, height: rect.height };
-    const model = this.resolveModel(job.fix, params);
+    const model = resolveModel(this.deps.models, job.fix, params);
     // Colour and denoise: the worker decodes the region once, now, and keeps it for the run; the
     // thumbnails the server plans from are made from those pixels (no second decode of the frame here).
     const source = { path: framePath, rect, depth: (deep ? 16 : 8) as 8 | 16 };
@@ -394,7 +353,7 @@ export class FixRunner {
         const read = readRegion(whole ? [{ kind: 'resize', ...thumbSize(srcW, srcH), fit: 'fill' }] : []);
         read.catch(() => {});
         try {
-          const ref = await this.referenceOf(rec.roomId, mp);
+          const ref = await referenceOf(this.deps.versions, rec.roomId, mp);
           const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
           // Kept per pair of frames (content-addressed, so never stale): nudging the strength, or matching
           // again, reads nothing and fits nothing.

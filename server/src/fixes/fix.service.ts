@@ -26,13 +26,14 @@ import { shortId } from '../rooms/room.service.js';
 import { growRect, sourceRect } from './region.js';
 import { PRIORITY, type FixQueue } from './fix.queue.js';
 import type { FixRelay } from './fix.relay.js';
-import type { FixRunner, StoredRecord } from './fix.runner.js';
+import type { StoredRecord } from './job.events.js';
+import { referenceOf, resolveModel } from './fix.validation.js';
 import type { RenderRecord, ShotRenderService } from '../shots/shot-render.service.js';
 
 /** The whole picture: what a request without a region fixes. */
 const FULL_FRAME: Region = { x: 0, y: 0, width: 1, height: 1 };
 
-export type { FixEvents } from './job.execution.js';
+export type { FixEvents } from './job.events.js';
 
 /**
  * The room's side of fixes: checks a request (role, version, frame, parameters, model, limits),
@@ -47,7 +48,6 @@ export class FixService {
       jobs: JobRepository;
       versions: VersionRepository;
       models: ModelRegistry;
-      runner: FixRunner;
       queue: FixQueue;
       relay: FixRelay;
       renders: ShotRenderService;
@@ -83,8 +83,9 @@ export class FixService {
     const params = parsedParams.data as Record<string, unknown>;
     if (fix.needsMask && !region.mask) throw new LoupeError(ErrorCode.MASK_REQUIRED, `${fix.label} works on a drawn mask: draw around what to change.`);
     await this.deps.models.load();
-    this.deps.runner.resolveModel(req.fix, params); // refuses now rather than after queueing
-    if (req.fix === 'match-grade') await this.deps.runner.referenceOf(req.room, params as MatchGradeParams);
+    // Refused now rather than after queueing: the checks the runners make again when they run it.
+    resolveModel(this.deps.models, req.fix, params);
+    if (req.fix === 'match-grade') await referenceOf(this.deps.versions, req.room, params as MatchGradeParams);
 
     const active = await this.activeJobs(req.room);
     const roomJobs = active.length;

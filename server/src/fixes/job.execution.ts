@@ -1,65 +1,8 @@
-import { ErrorCode, LoupeError, type Job, type Member, type RenderedFrame, type Tile, type Version } from '@loupe/shared';
+import { ErrorCode, LoupeError, type Member } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import { RunStopped, type InferenceService } from '../inference/inference.service.js';
-import type { FixRunner, StoredRecord } from './fix.runner.js';
-import type { JobRepository } from '../store/job.repository.js';
-
-/** What the room hears about fixes. */
-export interface FixEvents {
-  job(roomId: string, job: Job): void;
-  tile(roomId: string, tile: Tile): void;
-  frame(roomId: string, f: RenderedFrame): void;
-  versionCreated(roomId: string, v: Version): void;
-}
-
-/** Where a job's state, tiles, frames and version go: the database and the room (directly, or over Redis). */
-export interface JobSink {
-  /**
-   * Stores the job's state, then tells the room. Writes of one job land in the order they were
-   * made; resolves once this one is stored and told (rejects if it could not be stored).
-   */
-  save(rec: StoredRecord): Promise<void>;
-  tile(roomId: string, tile: Tile): void;
-  /** A frame of a shot render landed. */
-  frame(roomId: string, f: RenderedFrame): void;
-  versionCreated(roomId: string, v: Version): void;
-}
-
-/** What also happens wherever a job's state changes: the session's event log and webhooks. */
-export interface FixRecorder {
-  fixJob(roomId: string, job: Job): void;
-  versionCreated(roomId: string, v: Version): void;
-}
-
-/**
- * The sink of a process that runs or cancels jobs: each state stored in the database and recorded
- * once, then told to the rooms through `out` (this node's relay, or Redis for every API node).
- */
-export function storingSink(jobs: JobRepository, record: FixRecorder, out: FixEvents): JobSink {
-  const last = new Map<string, Promise<unknown>>();
-  return {
-    save(rec) {
-      const snapshot: StoredRecord = { ...rec, job: { ...rec.job } };
-      const id = snapshot.job.id;
-      const write = (last.get(id) ?? Promise.resolve())
-        .catch(() => {})
-        .then(() => jobs.update(snapshot))
-        .then(() => {
-          record.fixJob(snapshot.roomId, { ...snapshot.job });
-          out.job(snapshot.roomId, { ...snapshot.job });
-        });
-      last.set(id, write);
-      void write.catch(() => {}).then(() => last.get(id) === write && last.delete(id));
-      return write;
-    },
-    tile: (roomId, tile) => out.tile(roomId, tile),
-    frame: (roomId, f) => out.frame(roomId, f),
-    versionCreated(roomId, v) {
-      record.versionCreated(roomId, v);
-      out.versionCreated(roomId, v);
-    },
-  };
-}
+import type { FixRunner } from './fix.runner.js';
+import type { JobSink, StoredRecord } from './job.events.js';
 
 export interface ExecutionDeps {
   runner: FixRunner;
@@ -115,9 +58,7 @@ export class JobExecution {
     const save = (r: StoredRecord) => (deps.shuttingDown() ? Promise.resolve() : deps.sink.save(r));
     try {
       await deps.runner.run(rec, {
-        save,
-        tile: (t) => deps.sink.tile(rec.roomId, t),
-        versionCreated: (v) => deps.sink.versionCreated(rec.roomId, v),
+        sink: { ...deps.sink, save },
         stopped,
         checkStopped: () => {
           if (this.stopInfo) throw new RunStopped(this.stopInfo.reason);

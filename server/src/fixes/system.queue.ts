@@ -2,7 +2,8 @@ import { ErrorCode, LoupeError, type Job, type Member } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import type { JobRepository } from '../store/job.repository.js';
 import { CancelReason, done, skipped, type JobSystem } from '../jobs/job-system.js';
-import { finishJob, JobExecution, type ExecutionDeps, type JobSink } from './job.execution.js';
+import { finishJob, JobExecution, type ExecutionDeps } from './job.execution.js';
+import type { JobSink } from './job.events.js';
 import { runOrder, type FixQueue } from './fix.queue.js';
 import type { StoredRecord } from './fix.runner.js';
 

@@ -141,8 +141,8 @@ export class EventLogService {
     void this.record(roomId, 'member.left', this.actor(member.id, member.name), { via });
   }
 
-  /** Every job update of the fix queue: logs a request, a failure and a cancellation once each. */
-  fixJob(roomId: string, job: Job): void {
+  /** Every job update of the fix queue (it listens on the job pipeline's port, FixEvents): logs a request, a failure and a cancellation once each. */
+  job(roomId: string, job: Job): void {
     const prev = this.jobStates.get(job.id);
     if (prev === job.state) return;
     const terminal = job.state === 'done' || job.state === 'failed' || job.state === 'cancelled';

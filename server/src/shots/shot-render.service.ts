@@ -42,6 +42,7 @@ import { planExposure } from '../fixes/colour/exposure.js';
 import { planGrade } from '../fixes/colour/grade.js';
 import { estimateNoiseSigma } from '../fixes/colour/noise.js';
 import { algorithmModel, GRADE_THUMB, neutralBox, type StoredRecord } from '../fixes/fix.runner.js';
+import { referenceOf, resolveModel } from '../fixes/fix.validation.js';
 import type { PixelRect } from '../fixes/region.js';
 import { cropSample, filmstripSamples, pooled, proxySamples, type Sample } from '../media/samples.js';
 import { runFfmpeg } from '../media/ffmpeg.js';
@@ -379,8 +380,7 @@ export class ShotRenderService {
   }
 
   private async referenceThumb(rec: RenderRecord, mp: MatchGradeParams, scale: number) {
-    const ref = await this.deps.versions.get(mp.referenceVersionId);
-    if (!ref || (await this.deps.versions.roomOf(ref.id)) !== rec.roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No reference version ${mp.referenceVersionId} in this room.`);
+    const ref = await referenceOf(this.deps.versions, rec.roomId, mp);
     const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
     const refPath = this.deps.blobs.path(refSha);
     const meta = await sharp(refPath).metadata();
@@ -388,13 +388,9 @@ export class ShotRenderService {
     return { refThumb, ref: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha } };
   }
 
+  /** A shot's remove object runs the clean plate (an algorithm of the worker, no model file); the rest as a still's fix. */
   private resolveModel(fixId: Job['fix'], params: Record<string, unknown>): RegisteredModel | null {
-    const fix = FixCatalogue[fixId];
-    if (fix.task === 'inpaint') return null; // an algorithm of the worker, no model file
-    const id = (params.model as string | undefined) ?? fix.model;
-    const model = this.deps.models.get(id);
-    if (!model) throw new LoupeError(ErrorCode.MODEL_UNAVAILABLE, `Model ${id} is not installed.`);
-    return model;
+    return FixCatalogue[fixId].task === 'inpaint' ? null : resolveModel(this.deps.models, fixId, params);
   }
 
   // -------------------------------------------------------------------------------------------
