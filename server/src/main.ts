@@ -118,7 +118,9 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const runsFixes = config.role === 'all';
   const inference = new InferenceService(config.providers, log, runsFixes);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log, opens: runsFixes });
-  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: (id) => {
+  // One job system for the background work: fixes, shot-render chunks, webhooks (docs/deploy.md).
+  const system: JobSystem = redis ? new BullJobSystem(redis, log, config.fixLockMs) : new LocalJobSystem(log);
+  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, jobs: system, liveDoc: (id) => {
     const room = docs.get(id);
     return room?.built ? room.doc : undefined;
   } });
@@ -139,7 +141,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     versionCreated: (roomId, v) => toLocalRoom(roomId).emit('version:created', v),
   });
   if (redis) await relayFixEvents(redis, relay);
-  const fixWork = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes });
+  const fixWork = openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes });
   const fixes = new FixService({ jobs: fixWork.jobs, versions, models, queue: fixWork.queue, relay, renders: fixWork.renders, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
@@ -307,9 +309,10 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
   const inference = new InferenceService(config.providers, log);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log });
-  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, liveDoc: () => undefined });
+  const system = new BullJobSystem(redis, log, config.fixLockMs);
+  const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, jobs: system, liveDoc: () => undefined });
   await models.load();
-  const { system } = openFixWork({ config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver, relay: null, runsFixes: true });
+  openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay: null, runsFixes: true });
   await system.start();
   return {
     async close() {
@@ -330,6 +333,7 @@ function openFixWork(d: {
   config: ReturnType<typeof loadConfig>;
   log: Logger;
   redis: RedisLink | null;
+  system: JobSystem;
   db: Services['db'];
   rooms: Services['rooms'];
   versions: Services['versions'];
@@ -341,9 +345,8 @@ function openFixWork(d: {
   relay: FixRelay | null;
   runsFixes: boolean;
 }) {
-  const { config, log, redis, db, rooms, versions, blobs, frames, inference, models, handOver } = d;
+  const { config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver } = d;
   const jobs = new JobRepository(db);
-  const system: JobSystem = redis ? new BullJobSystem(redis, log, config.fixLockMs) : new LocalJobSystem(log);
   const sink = redis ? publishingSink(redis, jobs, handOver.events) : storingSink(jobs, handOver.events, d.relay!);
   const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
   const queue: FixQueue = new SystemFixQueue({ system, jobs, sink, log, ...(d.runsFixes ? { execution: { runner, inference, log, timeoutMs: config.fixTimeoutMs } } : {}) });
@@ -357,7 +360,7 @@ function openFixWork(d: {
     inference,
     models,
     system,
-    events: { save: (r) => sink.save(r), frame: (roomId, f) => sink.frame(roomId, f), versionCreated: (roomId, v) => sink.versionCreated(roomId, v) },
+    events: sink,
     log,
     dataDir: config.dataDir,
     chunkTimeoutMs: config.fixTimeoutMs,

@@ -51,6 +51,7 @@ export const ErrorCode = {
   UNKNOWN_EXPORT: 'UNKNOWN_EXPORT', // an export file name or format Loupe does not make
   WEBHOOK_URL_INVALID: 'WEBHOOK_URL_INVALID', // not an absolute http(s) URL
   WEBHOOK_NOT_FOUND: 'WEBHOOK_NOT_FOUND',
+  WEBHOOK_FAILED: 'WEBHOOK_FAILED', // a delivery the receiver did not accept (logged; the job system retries it while it may)
   // Viewer
   BAD_LUT: 'BAD_LUT', // a .cube file that is not a 3D LUT Loupe can apply (the message says which line and why)
   LUT_NOT_FOUND: 'LUT_NOT_FOUND', // no such LUT in this room

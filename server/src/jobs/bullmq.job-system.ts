@@ -1,7 +1,10 @@
 import { Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Logger } from '../log.js';
 import { bullConnection, type RedisLink } from '../cluster/redis.js';
-import { CancelReason, LANE_CONCURRENCY, Lanes, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
+import { CancelReason, LANE_CONCURRENCY, Lanes, RETRY_IN_MS, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
+
+/** A failure to retry, carrying the handler's wait to the worker's backoffStrategy. */
+type RetryError = Error & { retryInMs?: number };
 
 /** BullMQ refuses ':' in job ids (its own key separator): keys travel with '|' in its place. */
 const bullId = (key: string) => key.replaceAll(':', '|');
@@ -53,7 +56,8 @@ export class BullJobSystem implements JobSystem {
       jobId: bullId(opts.key),
       priority: (opts.priority ?? 0) + 1,
       attempts: opts.attempts ?? 3,
-      backoff: { type: 'fixed', delay: 500 },
+      // The handler says how long to wait (a receiver's Retry-After, a back-off): see the worker's backoffStrategy.
+      backoff: { type: 'loupe', delay: RETRY_IN_MS },
       removeOnComplete: true,
       removeOnFail: true,
     });
@@ -80,6 +84,10 @@ export class BullJobSystem implements JobSystem {
       .map((j) => ({ name: j.name, key: keyOf(j.id!), data: j.data, priority: (j.opts.priority ?? 1) - 1 }));
   }
 
+  async count(lane: Lane): Promise<number> {
+    return this.queues.get(lane)!.getJobCountByTypes('prioritized', 'waiting', 'delayed');
+  }
+
   async start(): Promise<void> {
     await this.redis.subscribe(this.redis.key('jobs-control'), (buf) => {
       const { lane, key, why } = JSON.parse(buf.toString()) as { lane: Lane; key: string; why: Record<string, unknown> };
@@ -93,6 +101,7 @@ export class BullJobSystem implements JobSystem {
         lockDuration: this.lockMs,
         stalledInterval: this.lockMs,
         maxStalledCount: 3,
+        settings: { backoffStrategy: (_made: number, _type?: string, err?: Error) => (err as RetryError | undefined)?.retryInMs ?? RETRY_IN_MS },
       });
       worker.on('error', (err) => this.log.error({ err: err.message, lane }, 'job worker: redis error'));
       await worker.waitUntilReady();
@@ -120,7 +129,7 @@ export class BullJobSystem implements JobSystem {
     }
     for (const fn of this.listeners) fn(job.name, key, outcome);
     if (outcome.status === 'crashed') throw new Error(outcome.message);
-    if (outcome.status === 'failed') throw outcome.retry ? new Error(outcome.message) : new UnrecoverableError(outcome.message);
+    if (outcome.status === 'failed') throw outcome.retry ? Object.assign(new Error(outcome.message), { retryInMs: outcome.retryInMs ?? RETRY_IN_MS }) : new UnrecoverableError(outcome.message);
   }
 
   async stop(): Promise<void> {

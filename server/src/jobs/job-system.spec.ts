@@ -103,6 +103,28 @@ describe.each(kinds)('job system (%s)', (_kind, make) => {
     expect(outcomes.filter((o) => o === 'flaky:failed')).toHaveLength(1);
   });
 
+  it('waits the retryInMs the handler names before running a failed job again, and counts it as waiting meanwhile', async () => {
+    const { adder, worker } = await make();
+    const starts: number[] = [];
+    worker.register({
+      name: 'later',
+      lane: 'io',
+      async run(_d: unknown, ctx): Promise<Outcome> {
+        starts.push(Date.now());
+        return ctx.attempt < 2 ? { status: 'failed', code: 'BUSY', message: 'come back in 1.2 s', retry: true, retryInMs: 1200 } : done();
+      },
+    });
+    await worker.start();
+    await adder.add('io', 'later', {}, { key: 'r1' });
+    await until(() => starts.length === 1, 'the first try');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await adder.count('io')).toBe(1);
+    if (adder === worker) expect(worker.idle).toBe(false); // in this process, a retry waiting is work to wait for
+    await until(() => starts.length === 2, 'the retry', 10_000);
+    expect(starts[1] - starts[0]).toBeGreaterThanOrEqual(1150);
+    expect(await adder.count('io')).toBe(0);
+  });
+
   it('cancels a running job through its signal, and a waiting one by taking it out', async () => {
     const { adder, worker } = await make();
     const seen: string[] = [];

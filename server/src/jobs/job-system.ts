@@ -22,8 +22,11 @@ export type Lane = (typeof Lanes)[number];
 export type Outcome =
   | { status: 'done' }
   | { status: 'skipped'; reason: string }
-  /** `retry`: a passing fault (a worker restarting, a busy file); the job runs again if it has attempts left. */
-  | { status: 'failed'; code: string; message: string; retry?: boolean };
+  /**
+   * `retry`: a passing fault (a worker restarting, a busy file, a receiver answering 503); the job runs
+   * again if it has attempts left, after `retryInMs` (default: at once in this process, RETRY_IN_MS on BullMQ).
+   */
+  | { status: 'failed'; code: string; message: string; retry?: boolean; retryInMs?: number };
 
 /** The reason a cancelled job's signal carries. */
 export class CancelReason extends Error {
@@ -77,8 +80,10 @@ export interface JobSystem {
   remove(lane: Lane, key: string): Promise<boolean>;
   /** Aborts the job's run wherever it runs (its handler sees `signal` aborted, with `why` as its reason). */
   cancel(lane: Lane, key: string, why?: Record<string, unknown>): Promise<void>;
-  /** The lane's waiting jobs in the order they will run. */
+  /** The lane's waiting jobs in the order they will run (not those waiting for a retry). */
   waiting(lane: Lane): Promise<WaitingJob[]>;
+  /** How many of the lane's jobs wait, to run or to be retried. */
+  count(lane: Lane): Promise<number>;
   /** Starts taking jobs for the registered handlers. */
   start(): Promise<void>;
   /** Stops taking jobs and aborts the running ones (they run again in the next process). */
@@ -89,5 +94,8 @@ export interface JobSystem {
   onOutcome(fn: (name: string, key: string, outcome: Outcome | { status: 'crashed'; message: string }) => void): void;
 }
 
+/** BullMQ's wait before a retry when the handler names none. */
+export const RETRY_IN_MS = 500;
+
 /** How many jobs of a lane one process runs at once. */
-export const LANE_CONCURRENCY: Record<Lane, number> = { inference: 1, media: 1, io: 4 };
+export const LANE_CONCURRENCY: Record<Lane, number> = { inference: 1, media: 1, io: 16 };

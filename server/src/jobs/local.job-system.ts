@@ -24,6 +24,8 @@ export class LocalJobSystem implements JobSystem {
   private started = false;
   private stopping = false;
   private listeners: Parameters<JobSystem['onOutcome']>[0][] = [];
+  /** Jobs waiting for their retry's time, by lane. */
+  private retries = new Map<NodeJS.Timeout, { lane: Lane; key: string }>();
 
   constructor(private readonly log: Logger) {}
 
@@ -38,12 +40,18 @@ export class LocalJobSystem implements JobSystem {
   async add<D>(lane: Lane, name: string, data: D, opts: AddOptions): Promise<void> {
     if (this.stopping) return;
     const id = `${lane}:${opts.key}`;
-    if (this.running.has(id) || this.waitingJobs.get(lane)!.some((e) => e.key === opts.key)) return;
+    if (this.running.has(id) || this.waitingJobs.get(lane)!.some((e) => e.key === opts.key) || [...this.retries.values()].some((r) => r.lane === lane && r.key === opts.key)) return;
     this.insert(lane, { name, key: opts.key, data, priority: opts.priority ?? 0, seq: this.seq++, attempt: 1, attempts: opts.attempts ?? 3 });
     queueMicrotask(() => this.pump(lane));
   }
 
   async remove(lane: Lane, key: string): Promise<boolean> {
+    for (const [t, r] of this.retries)
+      if (r.lane === lane && r.key === key) {
+        clearTimeout(t);
+        this.retries.delete(t);
+        return true;
+      }
     const list = this.waitingJobs.get(lane)!;
     const i = list.findIndex((e) => e.key === key);
     if (i < 0) return false;
@@ -60,6 +68,10 @@ export class LocalJobSystem implements JobSystem {
     return this.waitingJobs.get(lane)!.map(({ name, key, data, priority }) => ({ name, key, data, priority }));
   }
 
+  async count(lane: Lane): Promise<number> {
+    return this.waitingJobs.get(lane)!.length + [...this.retries.values()].filter((r) => r.lane === lane).length;
+  }
+
   async start(): Promise<void> {
     this.started = true;
     for (const lane of Lanes) this.pump(lane);
@@ -68,11 +80,14 @@ export class LocalJobSystem implements JobSystem {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const lane of Lanes) this.waitingJobs.set(lane, []);
+    for (const t of this.retries.keys()) clearTimeout(t);
+    if (this.retries.size) this.log.warn({ retries: this.retries.size }, 'jobs waiting for a retry are dropped (this process keeps no queue)');
+    this.retries.clear();
     for (const r of this.running.values()) r.abort.abort(new Error('stopping'));
   }
 
   get idle(): boolean {
-    return this.running.size === 0 && [...this.waitingJobs.values()].every((l) => l.length === 0);
+    return this.running.size === 0 && this.retries.size === 0 && [...this.waitingJobs.values()].every((l) => l.length === 0);
   }
 
   private insert(lane: Lane, e: Entry) {
@@ -114,8 +129,15 @@ export class LocalJobSystem implements JobSystem {
     for (const fn of this.listeners) fn(e.name, e.key, outcome);
     const retry = (outcome.status === 'crashed' || (outcome.status === 'failed' && outcome.retry)) && !abort.signal.aborted && e.attempt < e.attempts;
     if (retry) {
-      this.log.warn({ job: e.key, handler: e.name, attempt: e.attempt }, 'job failed; running it again');
-      this.insert(lane, { ...e, attempt: e.attempt + 1 });
+      const wait = outcome.status === 'failed' ? (outcome.retryInMs ?? 0) : 0;
+      this.log.warn({ job: e.key, handler: e.name, attempt: e.attempt, retryInMs: wait }, 'job failed; running it again');
+      const again = () => (this.insert(lane, { ...e, attempt: e.attempt + 1 }), this.pump(lane));
+      if (wait <= 0) this.insert(lane, { ...e, attempt: e.attempt + 1 });
+      else {
+        const t = setTimeout(() => (this.retries.delete(t), this.stopping || again()), wait);
+        t.unref();
+        this.retries.set(t, { lane, key: e.key });
+      }
     } else if (outcome.status === 'crashed') {
       this.log.error({ job: e.key, handler: e.name, err: outcome.message }, 'job crashed');
     }

@@ -12,6 +12,7 @@ import { FrameService } from '../media/frame.service.js';
 import { EventLogService } from './event-log.service.js';
 import { ExportService } from './export/export.service.js';
 import { WebhookService, webhookSettings } from './webhook.service.js';
+import type { JobSystem } from '../jobs/job-system.js';
 
 interface Stores {
   db: Db;
@@ -39,11 +40,11 @@ export type HandOver = Awaited<ReturnType<typeof openHandOver>>;
  * What takes a running server's sessions out of the room: the event log (fed by the gateway, the
  * fix queue, decisions and the room documents), webhooks (fed by the event log) and the exports.
  */
-export async function openHandOver(s: Stores & { frames: FrameService; log: Logger; env: NodeJS.ProcessEnv; liveDoc: (roomId: string) => Y.Doc | undefined }) {
+export async function openHandOver(s: Stores & { frames: FrameService; log: Logger; env: NodeJS.ProcessEnv; liveDoc: (roomId: string) => Y.Doc | undefined; jobs: JobSystem }) {
   const events = new EventLogService({ events: new EventRepository(s.db), rooms: s.rooms, versions: s.versions, log: s.log });
   const settings = webhookSettings(s.env, (m) => s.log.warn(m));
   const hooks = new WebhookRepository(s.db);
-  const webhooks = new WebhookService({ hooks, rooms: s.rooms, settings, log: s.log }, settings.secret ?? (await hooks.secret()));
+  const webhooks = new WebhookService({ hooks, rooms: s.rooms, settings, log: s.log, jobs: s.jobs }, settings.secret ?? (await hooks.secret()));
   events.onEvent((e) => webhooks.handle(e));
   const exports = openExports(s);
   if (settings.urls.length) s.log.info({ urls: settings.urls.length }, 'webhooks: server-wide URLs from LOUPE_WEBHOOKS');

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { RoomEvent } from '../store/event.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { WebhookRepository } from '../store/webhook.repository.js';
+import { done, type JobSystem, type Outcome } from '../jobs/job-system.js';
 
 /** The session events sent to webhooks (docs/exports.md has their payloads). */
 export const WebhookEvents = ['version.decided', 'fix.finished', 'note.added'] as const;
@@ -64,31 +65,35 @@ export function signBody(secret: string, body: string): string {
   return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
+/** One delivery: an event's body for one URL, a job of the job system ('io' lane). */
 interface Delivery {
   url: string;
   event: string;
   id: string;
   body: string;
-  attempt: number;
 }
 
+/** The job system's name for a webhook delivery. */
+export const WEBHOOK_JOB = 'webhook.deliver';
+
 /**
- * Sends chosen session events to webhook URLs as signed JSON POSTs. Deliveries run in the
- * background and never hold up the room; a try that fails (network error, time-out, 408, 429,
- * 5xx) is retried with exponential back-off and jitter. Retries waiting when the server stops are
- * dropped (and logged): the event log keeps every event.
+ * Sends chosen session events to webhook URLs as signed JSON POSTs. Each delivery is a job on the
+ * job system's 'io' lane (in this process, or BullMQ on Redis, where a waiting retry survives a
+ * restart and any node may send it): it never holds up the room, and a try that fails (network
+ * error, time-out, 408, 425, 429, 5xx) runs again with exponential back-off and jitter, or after the
+ * receiver's Retry-After when that is longer. In this process, retries waiting when the server stops
+ * are dropped (and logged): the event log keeps every event.
  */
 export class WebhookService {
-  private pending = 0;
-  private timers = new Set<NodeJS.Timeout>();
-  private inflight = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
-    private readonly deps: { hooks: WebhookRepository; rooms: RoomRepository; settings: WebhookSettings; log: Logger },
+    private readonly deps: { hooks: WebhookRepository; rooms: RoomRepository; settings: WebhookSettings; log: Logger; jobs: JobSystem },
     /** LOUPE_WEBHOOK_SECRET, or the one kept in the database (`WebhookRepository.secret`). */
     readonly secret: string,
-  ) {}
+  ) {
+    deps.jobs.register<Delivery>({ name: WEBHOOK_JOB, lane: 'io', run: (d, ctx) => this.attempt(d, ctx.attempt) });
+  }
 
   /** The URLs a room's events go to: the server-wide ones and the room's own. */
   async urlsFor(roomId: string): Promise<string[]> {
@@ -103,10 +108,12 @@ export class WebhookService {
     if (this.closed || !(WebhookEvents as readonly string[]).includes(e.type)) return;
     let urls: string[];
     let room: { name: string } | undefined;
+    let waiting: number;
     try {
       urls = await this.urlsFor(e.roomId);
       if (urls.length === 0) return;
       room = await this.deps.rooms.get(e.roomId);
+      waiting = await this.deps.jobs.count('io');
     } catch (err) {
       this.deps.log.error({ room: e.roomId, event: e.type, err: (err as Error).message }, 'webhook not sent: its URLs could not be read');
       return;
@@ -123,34 +130,23 @@ export class WebhookService {
       data: e.data,
     });
     for (const url of urls) {
-      if (this.pending >= this.deps.settings.maxPending) {
+      if (waiting++ >= this.deps.settings.maxPending) {
         this.deps.log.warn({ room: e.roomId, url, event: e.type }, 'webhook dropped: too many deliveries waiting');
         continue;
       }
-      this.pending++;
-      this.run({ url, event: e.type, id, body, attempt: 1 });
+      const key = `webhook:${id}:${crypto.createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+      await this.deps.jobs
+        .add<Delivery>('io', WEBHOOK_JOB, { url, event: e.type, id, body }, { key, attempts: this.deps.settings.maxAttempts })
+        .catch((err: Error) => this.deps.log.error({ room: e.roomId, url, event: e.type, err: err.message }, 'webhook not queued'));
     }
-  }
-
-  /** Waits (at most `ms`) for the deliveries under way; for tests and shutdown. */
-  async idle(ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while ((this.pending > 0 || this.inflight.size > 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   }
 
   close(): void {
     this.closed = true;
-    if (this.timers.size) this.deps.log.warn({ retries: this.timers.size }, 'webhooks: retries still waiting are dropped');
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
   }
 
-  private run(d: Delivery): void {
-    const p = this.attempt(d).finally(() => this.inflight.delete(p));
-    this.inflight.add(p);
-  }
-
-  private async attempt(d: Delivery): Promise<void> {
+  /** One try of a delivery: done, or failed with whether and when to try again. */
+  private async attempt(d: Delivery, attempt: number): Promise<Outcome> {
     const { settings, log } = this.deps;
     let retry = false;
     let why = '';
@@ -163,7 +159,7 @@ export class WebhookService {
           'user-agent': 'Loupe-Webhooks/1',
           'x-loupe-event': d.event,
           'x-loupe-delivery': d.id,
-          'x-loupe-attempt': String(d.attempt),
+          'x-loupe-attempt': String(attempt),
           'x-loupe-signature': signBody(this.secret, d.body),
         },
         body: d.body,
@@ -172,9 +168,8 @@ export class WebhookService {
       });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
-        this.pending--;
-        log.debug({ url: d.url, event: d.event, delivery: d.id, attempt: d.attempt }, 'webhook delivered');
-        return;
+        log.debug({ url: d.url, event: d.event, delivery: d.id, attempt }, 'webhook delivered');
+        return done();
       }
       why = `HTTP ${res.status}`;
       retry = res.status === 408 || res.status === 425 || res.status === 429 || res.status >= 500;
@@ -184,19 +179,13 @@ export class WebhookService {
       why = (e as Error).name === 'TimeoutError' ? `no answer in ${settings.timeoutMs} ms` : (e as Error).message;
       retry = true;
     }
-    if (!retry || d.attempt >= settings.maxAttempts || this.closed) {
-      this.pending--;
-      log.warn({ url: d.url, event: d.event, delivery: d.id, attempts: d.attempt, why }, 'webhook not delivered; giving up');
-      return;
+    if (!retry || attempt >= settings.maxAttempts || this.closed) {
+      log.warn({ url: d.url, event: d.event, delivery: d.id, attempts: attempt, why }, 'webhook not delivered; giving up');
+      return { status: 'failed', code: ErrorCode.WEBHOOK_FAILED, message: `${d.url}: ${why}` };
     }
-    const backoff = settings.retryBaseMs * 2 ** (d.attempt - 1) * (0.8 + Math.random() * 0.4);
-    const wait = Math.min(Math.max(backoff, retryAfterMs), 10 * 60_000);
-    log.info({ url: d.url, event: d.event, delivery: d.id, attempt: d.attempt, why, retryInMs: Math.round(wait) }, 'webhook failed; will retry');
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      this.run({ ...d, attempt: d.attempt + 1 });
-    }, wait);
-    t.unref();
-    this.timers.add(t);
+    const backoff = settings.retryBaseMs * 2 ** (attempt - 1) * (0.8 + Math.random() * 0.4);
+    const wait = Math.round(Math.min(Math.max(backoff, retryAfterMs), 10 * 60_000));
+    log.info({ url: d.url, event: d.event, delivery: d.id, attempt, why, retryInMs: wait }, 'webhook failed; will retry');
+    return { status: 'failed', code: ErrorCode.WEBHOOK_FAILED, message: `${d.url}: ${why}`, retry: true, retryInMs: wait };
   }
 }

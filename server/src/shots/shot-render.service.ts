@@ -43,6 +43,7 @@ import { planGrade } from '../fixes/colour/grade.js';
 import { estimateNoiseSigma } from '../fixes/colour/noise.js';
 import { algorithmModel, GRADE_THUMB, neutralBox, type StoredRecord } from '../fixes/fix.runner.js';
 import { referenceOf, resolveModel } from '../fixes/fix.validation.js';
+import type { JobSink } from '../fixes/job.events.js';
 import type { PixelRect } from '../fixes/region.js';
 import { cropSample, filmstripSamples, pooled, proxySamples, type Sample } from '../media/samples.js';
 import { runFfmpeg } from '../media/ffmpeg.js';
@@ -113,12 +114,8 @@ export interface RenderParams {
 
 export type RenderRecord = StoredRecord & { params: StoredRecord['params'] & RenderParams };
 
-/** Where a render's news goes: stored and told to the room (directly, or over Redis). */
-export interface RenderEvents {
-  save(rec: RenderRecord): void | Promise<void>;
-  frame(roomId: string, f: RenderedFrame): void;
-  versionCreated(roomId: string, v: Version): void;
-}
+/** Where a render's news goes: the job pipeline's port (stored, then told to the room directly or over Redis). */
+export type RenderEvents = Pick<JobSink, 'save' | 'frame' | 'versionCreated'>;
 
 export interface RenderDeps {
   jobs: JobRepository;
