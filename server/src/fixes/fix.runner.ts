@@ -23,7 +23,7 @@ import {
   type Version,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import type { BlobStore } from '../store/blob.repository.js';
 import type { JobRecord } from '../store/job.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
@@ -64,7 +64,7 @@ export interface RunContext {
 export interface RunnerDeps {
   versions: VersionRepository;
   rooms: RoomRepository;
-  blobs: BlobRepository;
+  blobs: BlobStore;
   frames: FrameService;
   inference: InferenceService;
   models: ModelRegistry;
@@ -179,7 +179,7 @@ export class FixRunner {
     const rect = rec.params.sourceRect;
     const srcW = version.media.width;
     const srcH = version.media.height;
-    const framePath = this.deps.blobs.path(frameSha);
+    const framePath = await this.deps.blobs.localPath(frameSha);
     ctx.checkStopped();
 
     let maskInfo: Provenance['mask'];
@@ -367,7 +367,7 @@ export class FixRunner {
           const mp = params as MatchGradeParams;
           const ref = await this.referenceOf(rec.roomId, mp);
           const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
-          const refPath = this.deps.blobs.path(refSha);
+          const refPath = await this.deps.blobs.localPath(refSha);
           const refMeta = await sharp(refPath).metadata();
           // Thumbnails of both whole frames at one pixel scale (the alignment searches 0.5-2x around it).
           const scale = GRADE_THUMB / Math.max(srcW, srcH);
