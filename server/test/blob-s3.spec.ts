@@ -205,9 +205,13 @@ describe('media in an S3-compatible object store (BLOB_URL)', () => {
     const obj = await admin.send(new GetObjectCommand({ Bucket: BUCKET, Key: `lru/${bigSha.slice(0, 2)}/${bigSha}` }));
     expect(Buffer.from(await obj.Body!.transformToByteArray()).equals(big)).toBe(true);
 
-    // Two more blobs of 8 MiB: over the 30 MiB limit, the least recently used (the big one) leaves the cache, not the bucket.
-    const small = [crypto.randomBytes(8 << 20), crypto.randomBytes(8 << 20)];
+    // Two more blobs of 9 MiB, from memory (two parts each): over the 30 MiB limit, the least
+    // recently used (the big one) leaves the cache, not the bucket.
+    const small = [crypto.randomBytes(9 << 20), crypto.randomBytes(9 << 20)];
     const smallShas = [await store.put(small[0]), await store.put(small[1])];
+    expect(gets.filter((g) => g === 'UploadPartCommand')).toHaveLength(7);
+    const smallObj = await admin.send(new GetObjectCommand({ Bucket: BUCKET, Key: `lru/${smallShas[1].slice(0, 2)}/${smallShas[1]}` }));
+    expect(Buffer.from(await smallObj.Body!.transformToByteArray()).equals(small[1])).toBe(true);
     expect(evicted).toEqual([bigSha]);
     expect(fs.existsSync(store.cache.file(bigSha))).toBe(false);
     expect(store.cache.bytes).toBeLessThanOrEqual(30 << 20);
