@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DeleteBucketCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Version } from '@loupe/shared';
+import { formatCube, lutFrom, type Version } from '@loupe/shared';
 import { blobsFromEnv, type BlobStoreConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
@@ -135,6 +135,15 @@ describe('media in an S3-compatible object store (BLOB_URL)', () => {
     expect(filesUnder(cacheB)).toContain(v.media.source!.blob);
     const meta = await fetch(`${b.url}/api/versions/${v.id}/frames/3`, { method: 'HEAD', headers: { authorization: `Bearer ${token('viewer')}` } });
     expect(meta.status).toBe(200);
+
+    // A viewer LUT chosen on A is a blob too: B serves it.
+    const cube = formatCube({ ...lutFrom(5, (r, g, bl) => [r, bl, g]), title: 'Swap' });
+    const posted = await fetch(`${a.url}/api/luts?name=swap.cube`, { method: 'POST', headers: { authorization: `Bearer ${token('director')}` }, body: cube });
+    expect(posted.status).toBe(201);
+    const { lut } = (await posted.json()) as { lut: { sha256: string } };
+    const lutOnB = await fetch(`${b.url}/api/luts/${lut.sha256}?token=${token('viewer')}`);
+    expect(lutOnB.status).toBe(200);
+    expect(await lutOnB.text()).toBe(cube);
 
     // A member of another room still gets nothing from B.
     const other = await b.services.roomService.create('Other room', { demo: false });
