@@ -4,12 +4,15 @@ import path from 'node:path';
 import { DeleteBucketCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatCube, lutFrom, type Version } from '@loupe/shared';
+import { formatCube, lutFrom, type Job, type Version } from '@loupe/shared';
 import { blobsFromEnv, type BlobStoreConfig } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/main.js';
+import sharp from 'sharp';
+import { startServer, startWorker, type RunningServer } from '../src/main.js';
+import { dropRedisKeys } from '../src/cluster/redis.js';
 import { createLogger } from '../src/log.js';
 import { S3BlobStore, type S3BlobConfig } from '../src/store/s3.blob-store.js';
-import { autoCleanup, tmpDataDir } from './helpers.js';
+import { autoCleanup, emitAck, joinRoom, tmpDataDir, until } from './helpers.js';
+import { freshPgDatabase } from './pg.js';
 import { ffmpeg, indexOfImage, indexSource, settled, upload } from './media-helpers.js';
 
 /**
@@ -19,6 +22,7 @@ import { ffmpeg, indexOfImage, indexSource, settled, upload } from './media-help
  */
 const cleanup = autoCleanup();
 const BUCKET = 'loupe-media';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // s3rver knows one key pair; it refuses an unknown key id (403), but does not check v4 signatures.
 process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
 process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
@@ -150,6 +154,55 @@ describe('media in an S3-compatible object store (BLOB_URL)', () => {
     const stranger = other.invites.find((i) => i.role === 'viewer')!.token;
     expect((await fetch(`${b.url}/blobs/${v.media.blob}?token=${stranger}`)).status).toBe(404);
     expect((await fetch(`${b.url}/api/versions/${v.id}/proxy/full`, { headers: { authorization: `Bearer ${stranger}` } })).status).toBe(404);
+  });
+
+  it('lets an API node and a GPU worker with data folders of their own share media through the bucket alone', async () => {
+    const pgDb = await freshPgDatabase();
+    cleanup.push(() => pgDb.drop());
+    const redis = { url: REDIS_URL, prefix: `loupe-test-${crypto.randomBytes(4).toString('hex')}` };
+    cleanup.push(() => dropRedisKeys(redis.url, redis.prefix));
+    const apiDir = tmpDataDir();
+    const workerDir = tmpDataDir();
+    const api = await startServer(
+      { port: 0, host: '127.0.0.1', dataDir: apiDir, roomIdleUnloadMs: 50, role: 'api', redis, databaseUrl: pgDb.url, blobs: s3Env(apiDir, `s3://${BUCKET}/scale-out`) },
+      { log: createLogger(process.env.LOUPE_TEST_LOG ?? 'silent') },
+    );
+    cleanup.push(() => api.close());
+    const worker = await startWorker({ dataDir: workerDir, redis, databaseUrl: pgDb.url, blobs: s3Env(workerDir, `s3://${BUCKET}/scale-out`) }, { log: createLogger('silent') });
+    cleanup.push(() => worker.close());
+
+    const { room, invites } = await api.services.roomService.create('Scale-out room', { demo: false });
+    const token = (role: string) => invites.find((i) => i.role === role)!.token;
+    const movie = path.join(apiDir, 'plate.mp4');
+    await ffmpeg([...indexSource(24), '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '12', '-pix_fmt', 'yuv420p', '-y', movie]);
+    const ingest = await settled(api.url, token('artist'), await upload(api.url, token('artist'), [{ name: 'plate.mp4', data: fs.readFileSync(movie) }]));
+    expect(ingest.state).toBe('done');
+
+    // A fix asked on the API node runs on the worker, which reads the frame from the original in the bucket.
+    const artist = await joinRoom(api.url, room.id, token('artist'));
+    cleanup.push(() => artist.close());
+    const jobs: Job[] = [];
+    artist.socket.on('fix:job', (j) => jobs.push(j));
+    const source = artist.state.versions.find((x) => x.id === ingest.result!.versionId)!;
+    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
+      room: room.id, versionId: source.id, frame: 7, region: { x: 0, y: 0, width: 1, height: 1 }, fix: 'upscale-x2', params: {}, idempotencyKey: 's3-scale-out-0001',
+    });
+    if (!ack.ok) throw new Error(`${ack.code}: ${ack.message}`);
+    await until(() => jobs.find((j) => j.id === ack.job.id && j.state === 'done'), 'the fix done by the worker', 120_000);
+    const result = (await api.services.versions.listForRoom(room.id)).find((x) => x.kind === 'ai')!;
+    if (result.media.type !== 'still') throw new Error('not a still');
+
+    // The API node serves the worker's result from the bucket: twice the size, showing frame 7.
+    const png = await fetch(`${api.url}/blobs/${result.media.blob}?token=${token('viewer')}`);
+    expect(png.status).toBe(200);
+    const bytes = Buffer.from(await png.arrayBuffer());
+    expect(await sharp(bytes).metadata()).toMatchObject({ width: 640, height: 360 });
+    expect(await indexOfImage(bytes)).toBe(7);
+    // Neither wrote to a local blob folder; the worker's cache has the original it read, the API node's none of the result.
+    expect(filesUnder(path.join(apiDir, 'blobs'))).toEqual([]);
+    expect(filesUnder(path.join(workerDir, 'blobs'))).toEqual([]);
+    expect(filesUnder(path.join(workerDir, 'blob-cache'))).toContain(source.media.type === 'video' ? source.media.source!.blob : '');
+    expect(filesUnder(path.join(apiDir, 'blob-cache'))).not.toContain(result.media.blob);
   });
 
   it('refuses to start on a missing bucket, an unreachable store, refused keys or a bad BLOB_URL, naming BLOB_URL', async () => {
