@@ -311,7 +311,7 @@ export const bench: Bench = {
         }
         const first = median(measured.map((m) => m.firstTileMs));
         const total = median(measured.map((m) => m.totalMs));
-        const resultFile = server.services.blobs.path(warm.version.media.blob);
+        const resultFile = await server.services.blobs.localPath(warm.version.media.blob);
         const resultMeta = await sharp(resultFile).metadata();
         const resultMB = fs.statSync(resultFile).size / 1e6;
         const entry: Record<string, unknown> = { fix: c.label, firstTileMs: first, totalMs: total, tiles: measured[0].tiles, resultDepth: resultMeta.depth, resultBytes: Math.round(resultMB * 1e6), runs: measured.map((m) => [Math.round(m.firstTileMs), Math.round(m.totalMs)]) };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { Limits } from '@loupe/shared';
+import { BlobStoreMessages, ErrorCode, Limits, LoupeError } from '@loupe/shared';
 
 /** Everything the server reads from its environment, parsed once. */
 const Env = z.object({
@@ -62,6 +62,67 @@ const Env = z.object({
   INGEST_LEASE_S: z.coerce.number().positive().default(30),
 });
 
+/** The object store's settings (docs/deploy.md#blobs-an-object-store), read by blobsFromEnv. */
+const BlobEnv = z.object({
+  /** s3://bucket[/prefix]: media in an S3-compatible object store; unset: the folder DATA_DIR/blobs. */
+  BLOB_URL: z.string().optional(),
+  /** The store's address (MinIO, Ceph RGW ...); unset: AWS S3 of AWS_REGION. */
+  S3_ENDPOINT: z.string().optional(),
+  AWS_ENDPOINT_URL_S3: z.string().optional(),
+  AWS_ENDPOINT_URL: z.string().optional(),
+  AWS_REGION: z.string().optional(),
+  AWS_DEFAULT_REGION: z.string().optional(),
+  /** 1: bucket in the path (http://host/bucket/key), as MinIO and Ceph RGW usually want; default 1 with an endpoint, else 0. */
+  S3_FORCE_PATH_STYLE: z.enum(['0', '1']).optional(),
+  /** This node's copy of the blobs it used (ffmpeg and ONNX read local files). */
+  BLOB_CACHE_DIR: z.string().optional(),
+  /** The cache's size limit; least recently used blobs go first. Unset: no limit. */
+  BLOB_CACHE_MAX_GB: z.coerce.number().positive().optional(),
+});
+
+export type BlobStoreConfig =
+  /** Content-addressed files under DATA_DIR/blobs: the embedded default. */
+  | { kind: 'local' }
+  | {
+      kind: 's3';
+      /** BLOB_URL as given (named in every error). */
+      url: string;
+      bucket: string;
+      /** Key prefix, '' or ending with '/'. */
+      prefix: string;
+      endpoint?: string;
+      region: string;
+      forcePathStyle: boolean;
+      /** Unset: the SDK's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, profiles, instance roles). */
+      credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+      cacheDir: string;
+      /** Bytes; unset: unbounded. */
+      cacheMaxBytes?: number;
+    };
+
+/** The blob store the environment asks for (BLOB_URL and the usual S3 variables). */
+export function blobsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): BlobStoreConfig {
+  const e = BlobEnv.parse(env);
+  if (!e.BLOB_URL) return { kind: 'local' };
+  const m = /^s3:\/\/([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(e.BLOB_URL);
+  const prefix = (m?.[2] ?? '').replace(/\/+$/, '');
+  if (!m || prefix.split('/').some((part) => part === '.' || part === '..' || (part === '' && prefix !== '')) || /[\\\0]/.test(prefix)) {
+    throw new LoupeError(ErrorCode.BLOB_URL_INVALID, BlobStoreMessages.invalidUrl(e.BLOB_URL));
+  }
+  const endpoint = e.S3_ENDPOINT ?? e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL;
+  return {
+    kind: 's3',
+    url: e.BLOB_URL,
+    bucket: m[1],
+    prefix: prefix ? `${prefix}/` : '',
+    endpoint,
+    region: e.AWS_REGION ?? e.AWS_DEFAULT_REGION ?? 'us-east-1',
+    forcePathStyle: e.S3_FORCE_PATH_STYLE ? e.S3_FORCE_PATH_STYLE === '1' : !!endpoint,
+    cacheDir: path.resolve(e.BLOB_CACHE_DIR ?? path.join(dataDir, 'blob-cache')),
+    cacheMaxBytes: e.BLOB_CACHE_MAX_GB === undefined ? undefined : Math.round(e.BLOB_CACHE_MAX_GB * 1024 ** 3),
+  };
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -88,6 +149,8 @@ export interface Config {
   ingestLeaseMs: number;
   /** LOUPE_DEMO: make the first-start demo room (true), never (false), or unset: on the embedded single node only. */
   demo?: boolean;
+  /** Where media lives: the local folder, or an object store with a cache on this node (BLOB_URL). */
+  blobs: BlobStoreConfig;
 }
 
 export interface MediaConfig {
@@ -127,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     fixLockMs: e.FIX_LOCK_S * 1000,
     ingestLeaseMs: e.INGEST_LEASE_S * 1000,
     demo: e.LOUPE_DEMO === undefined ? undefined : e.LOUPE_DEMO === '1',
+    blobs: overrides.blobs ?? blobsFromEnv(env, path.resolve(overrides.dataDir ?? e.DATA_DIR)),
     ...overrides,
     media: {
       uploadMaxBytes: e.UPLOAD_MAX_BYTES,

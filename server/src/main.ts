@@ -5,7 +5,7 @@ import type { Role, Version } from '@loupe/shared';
 import { loadConfig, type Config, type ConfigOverrides } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { openDatabase } from './store/database.js';
-import { BlobRepository } from './store/blob.repository.js';
+import { openBlobStore } from './store/blob-stores.js';
 import { RoomRepository } from './store/room.repository.js';
 import { VersionRepository } from './store/version.repository.js';
 import { JobRepository } from './store/job.repository.js';
@@ -56,10 +56,11 @@ import { removeServerFile, writeServerFile } from './server-file.js';
 
 /** The services one data folder holds, without any network side. Used by the server and the CLI. */
 export async function openServices(config: Config, log: Logger, progress: (line: string) => void = (m) => log.info(m)) {
+  // The blob store first: an object store that does not answer stops the start before anything opens.
+  const blobs = await openBlobStore(config.dataDir, config.blobs);
   const db = await openDatabase(config.dataDir, config.databaseUrl);
   const rooms = new RoomRepository(db);
   const versions = new VersionRepository(db);
-  const blobs = new BlobRepository(config.dataDir);
   // Made once and kept in the database; with several nodes starting at once, the first one's wins.
   const secret = config.secret ?? await rooms.settingOrInit('invite_secret', crypto.randomBytes(32).toString('base64url'));
   const inviteRows = new InviteRepository(db);
@@ -145,7 +146,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const fixes = new FixService({ jobs: fixWork.jobs, versions, models, queue: fixWork.queue, relay, renders: fixWork.renders, log });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
-  const luts = new LutService(config.dataDir);
+  const luts = new LutService(blobs, rooms, config.dataDir);
   const presentation = new PresentationService(
     versions,
     {
@@ -292,6 +293,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
       await inference.close();
       await handOver.close();
       await db.destroy();
+      await blobs.close();
     },
   };
 }
@@ -321,6 +323,7 @@ export async function startWorker(overrides: ConfigOverrides = {}, opts: { log?:
       await inference.close();
       await handOver.close();
       await db.destroy();
+      await blobs.close();
     },
   };
 }

@@ -116,9 +116,9 @@ describe('the first-start demo', () => {
       expect(v.media).toMatchObject({ width: W, height: H, fps: 24, frameCount: 96, proxy: { width: W, height: H } });
       expect(v.media.source).toMatchObject({ kind: 'movie', codec: 'h264', name: expect.stringMatching(/^lake_shore(_low)?_v00\d\.mp4$/) });
       for (const sha of [v.media.thumbnail!, v.media.filmstrip!.blob, v.media.source!.blob, v.media.blob!] as string[]) expect(await server.services.rooms.mayReadBlob(room.id, sha)).toBe(true);
-      const poster = fs.readFileSync(server.services.blobs.path(v.media.thumbnail!));
+      const poster = fs.readFileSync(await server.services.blobs.localPath(v.media.thumbnail!));
       expect([...poster.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
-      files[k] = server.services.blobs.path(v.media.blob);
+      files[k] = await server.services.blobs.localPath(v.media.blob);
     }
 
     // Natural pictures, not a test pattern: a full luma histogram and texture nearly everywhere.

@@ -90,13 +90,13 @@ describe('fix jobs', () => {
     expect(p.source!.frameSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(tiles.some((t) => t.preview)).toBe(true);
     // The sidecar holds the same provenance; the PNG carries it too (without its own hash).
-    const sidecar = JSON.parse(fs.readFileSync(server.services.blobs.path(p.sidecarSha256!), 'utf8')) as Provenance;
+    const sidecar = JSON.parse(fs.readFileSync(await server.services.blobs.localPath(p.sidecarSha256!), 'utf8')) as Provenance;
     expect(sidecar).toEqual({ ...p, sidecarSha256: undefined });
-    const text = readPngText(fs.readFileSync(server.services.blobs.path(v.media.blob)));
+    const text = readPngText(fs.readFileSync(await server.services.blobs.localPath(v.media.blob)));
     const embedded = JSON.parse(text[PROVENANCE_PNG_KEYWORD]);
     // PatchMatch is code, not a learned model: the record says so.
     expect(embedded).toMatchObject({ jobId: ack.job.id, aiMade: false, mask: { sha256: p.mask!.sha256 }, model: { id: 'patchmatch', kind: 'algorithm', technique: 'PatchMatch' } });
-    expect(fs.existsSync(server.services.blobs.path(p.mask!.sha256))).toBe(true);
+    expect(fs.existsSync(await server.services.blobs.localPath(p.mask!.sha256))).toBe(true);
   });
 
   it('times out a job that runs too long, leaving no version', async () => {

@@ -67,7 +67,7 @@ describe('a learned fix in the room (MAXIM low light)', () => {
     });
     if (!plain.ok) throw new Error(plain.message);
     await until(() => versions.length === 2, 'the plain copy');
-    const pixels = async (ver: Version) => new Uint8Array(await sharp(server.services.blobs.path(ver.media.blob)).removeAlpha().raw().toBuffer());
+    const pixels = async (ver: Version) => new Uint8Array(await sharp(await server.services.blobs.localPath(ver.media.blob)).removeAlpha().raw().toBuffer());
     const score = psnr(await pixels(v), await pixels(versions[1]));
     expect(score).toBeGreaterThan(15);
     expect(score).toBeLessThan(60);

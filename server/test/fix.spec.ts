@@ -126,7 +126,7 @@ describe('a fix on a drawn mask', () => {
     expect(tiles.every((t) => t.mime === 'image/png')).toBe(true);
     const first = await sharp(Buffer.from(tiles[0].data)).metadata();
     expect([first.format, first.channels]).toEqual(['png', 4]);
-    const file = server.services.blobs.path(v.media.blob);
+    const file = await server.services.blobs.localPath(v.media.blob);
     const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
     expect(info).toMatchObject({ width: 384, height: 216, channels: 4 });
     const alpha = (x: number, y: number) => data[(y * info.width + x) * 4 + 3];

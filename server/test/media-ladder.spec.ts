@@ -56,7 +56,7 @@ describe('the proxy ladder', () => {
     ]);
 
     for (const rung of v.media.ladder!) {
-      const file = server.services.blobs.path(rung.blob);
+      const file = await server.services.blobs.localPath(rung.blob);
       // ffprobe: the rung's size, H.264 Rec.709, a keyframe exactly every LADDER_GOP frames, frame N at N/24 s.
       expect(await streamInfo(file), rung.name).toMatchObject({ codec_name: 'h264', width: rung.width, height: rung.height, pix_fmt: 'yuv420p', color_space: 'bt709' });
       const pk = await packets(file);
@@ -76,7 +76,7 @@ describe('the proxy ladder', () => {
 
     // Served to members, with Range, at the version's proxy address.
     const rung360 = v.media.ladder![0];
-    const bytes = fs.readFileSync(server.services.blobs.path(rung360.blob));
+    const bytes = fs.readFileSync(await server.services.blobs.localPath(rung360.blob));
     const url = (rung: string, t = token('viewer')) => `${server.url}${proxyUrl(v.id, rung as '360p')}?token=${t}`;
     const part = await fetch(url('360p'), { headers: { range: 'bytes=100-1099' } });
     expect(part.status).toBe(206);
@@ -86,11 +86,11 @@ describe('the proxy ladder', () => {
     const whole = await fetch(url('720p'));
     expect(whole.status).toBe(200);
     expect(whole.headers.get('accept-ranges')).toBe('bytes');
-    expect(Number(whole.headers.get('content-length'))).toBe(fs.statSync(server.services.blobs.path(v.media.ladder![1].blob)).size);
+    expect(Number(whole.headers.get('content-length'))).toBe(fs.statSync(await server.services.blobs.localPath(v.media.ladder![1].blob)).size);
     await whole.arrayBuffer();
     const full = await fetch(url('full'), { method: 'HEAD' });
     expect(full.status).toBe(200);
-    expect(Number(full.headers.get('content-length'))).toBe(fs.statSync(server.services.blobs.path(v.media.blob)).size);
+    expect(Number(full.headers.get('content-length'))).toBe(fs.statSync(await server.services.blobs.localPath(v.media.blob)).size);
     const past = await fetch(url('360p'), { headers: { range: `bytes=${bytes.length + 10}-` } });
     expect(past.status).toBe(416);
 
@@ -113,7 +113,7 @@ describe('the proxy ladder', () => {
     const work = path.join(dir, 'again');
     fs.mkdirSync(work);
     const t0 = Date.now();
-    await ladderRungs(server.services.blobs.path(v.media.blob), { width: 1920, height: 1080 }, work, () => {});
+    await ladderRungs(await server.services.blobs.localPath(v.media.blob), { width: 1920, height: 1080 }, work, () => {});
     console.log(`[ladder] 1080p ${FRAMES} frames: ingest ${ingestMs} ms, of which the ladder takes about ${Date.now() - t0} ms`);
   });
 
@@ -159,7 +159,7 @@ describe('the proxy ladder', () => {
     if (render.media.type !== 'video') throw new Error('not video');
     expect(render.media.ladder).toMatchObject([{ name: '360p', width: 640, height: 360, gop: LADDER_GOP }]);
     expect(render.media.proxy!.bitrate).toBeGreaterThan(0);
-    const file = server.services.blobs.path(render.media.ladder![0].blob);
+    const file = await server.services.blobs.localPath(render.media.ladder![0].blob);
     for (const n of [0, 3, 11]) expect(await movieFrameIndex(file, n), `render 360p frame ${n}`).toBe(n);
     const res = await fetch(`${server.url}${proxyUrl(render.id, '360p')}?token=${server.token('viewer')}`, { headers: { range: 'bytes=0-99' } });
     expect(res.status).toBe(206);

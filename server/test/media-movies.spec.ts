@@ -28,7 +28,7 @@ async function ingestIndexed(file: string, frames: number, random = 3) {
   expect(done.error).toBeNull();
   const v = await versionOf(done.result!.versionId);
   expect(v.media.frameCount).toBe(frames);
-  const proxy = server.services.blobs.path(v.media.blob);
+  const proxy = await server.services.blobs.localPath(v.media.blob);
   expect((await streamInfo(proxy)).codec_name).toBe('h264');
   for (const n of picks(frames, random)) {
     expect(await movieFrameIndex(proxy, n), `proxy frame ${n}`).toBe(n);
@@ -45,7 +45,7 @@ describe('movies', () => {
       '-c:v', 'prores_ks', '-profile:v', '3', '-pix_fmt', 'yuv422p10le', '-c:a', 'pcm_s24le', '-y', file,
     ]);
     const v = await ingestIndexed(file, 30);
-    const audio = JSON.parse((await ffmpegProbe(server.services.blobs.path(v.media.blob))).toString()).streams.find((st: { codec_type: string }) => st.codec_type === 'audio');
+    const audio = JSON.parse((await ffmpegProbe(await server.services.blobs.localPath(v.media.blob))).toString()).streams.find((st: { codec_type: string }) => st.codec_type === 'audio');
     expect(audio).toMatchObject({ codec_name: 'aac' });
     expect(v.media.source).toMatchObject({ kind: 'movie', codec: 'prores', bitDepth: 10, pixFmt: 'yuv422p10le' });
     const png = await fullFrame(server.url, server.token('viewer'), v.id, 5);
@@ -81,7 +81,7 @@ describe('movies', () => {
     const v = await versionOf(b.result!.versionId);
     expect(v.media.source!.rate).toEqual({ num: 24000, den: 1001 });
     // The proxy keeps the exact rate: frame 23 is at 23 * 1001 / 24000 s.
-    expect((await streamInfo(server.services.blobs.path(v.media.blob))).r_frame_rate).toBe('24000/1001');
+    expect((await streamInfo(await server.services.blobs.localPath(v.media.blob))).r_frame_rate).toBe('24000/1001');
   });
 
   it('does not shift the colour of a standard-range source: a flat patch keeps its value in the proxy and in full quality', async () => {
@@ -99,7 +99,7 @@ describe('movies', () => {
       ]);
       const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
       const v = await versionOf(done.result!.versionId);
-      const proxy = await movieFrameRgb(server.services.blobs.path(v.media.blob), 3);
+      const proxy = await movieFrameRgb(await server.services.blobs.localPath(v.media.blob), 3);
       const full = await sharp(await fullFrame(server.url, server.token('viewer'), v.id, 3)).raw().toBuffer();
       const at = (b: Buffer, stride: number) => [b[stride * (90 * 320 + 160)], b[stride * (90 * 320 + 160) + 1], b[stride * (90 * 320 + 160) + 2]];
       const p = at(proxy.data, 3);
@@ -129,10 +129,10 @@ describe('movies', () => {
     const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
     const v = await versionOf(done.result!.versionId);
     expect(v.media).toMatchObject({ width: 2560, height: 1440, proxy: { width: 1920, height: 1080 } });
-    expect(await movieFrameIndex(server.services.blobs.path(v.media.blob), 5)).toBe(5);
+    expect(await movieFrameIndex(await server.services.blobs.localPath(v.media.blob), 5)).toBe(5);
     const png = await fullFrame(server.url, server.token('viewer'), v.id, 5);
     expect(await sharp(png).metadata()).toMatchObject({ width: 2560, height: 1440 });
     expect(await indexOfImage(png)).toBe(5);
-    expect(fs.existsSync(server.services.blobs.path(v.media.source!.blob!))).toBe(true);
+    expect(fs.existsSync(await server.services.blobs.localPath(v.media.source!.blob!))).toBe(true);
   });
 });

@@ -36,7 +36,7 @@ async function versionOf(id: string): Promise<Version & { media: { type: 'video'
 
 /** Checks that proxy frame i and full-quality frame i show `expected(i)`. */
 async function checkFrames(v: Version & { media: { type: 'video' } }, indices: number[], expected: (i: number) => number = (i) => i) {
-  const proxy = server.services.blobs.path(v.media.blob);
+  const proxy = await server.services.blobs.localPath(v.media.blob);
   for (const i of indices) {
     expect(await movieFrameIndex(proxy, i), `proxy frame ${i}`).toBe(expected(i));
     expect(await indexOfImage(await fullFrame(server.url, server.token('viewer'), v.id, i)), `full-quality frame ${i}`).toBe(expected(i));
@@ -103,7 +103,7 @@ describe('image sequences', () => {
     expect(v.media.frameCount).toBe(1);
     const full = await sharp(await fullFrame(server.url, server.token('viewer'), v.id, 0)).toColourspace('rgb16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
     const px = (x: number) => new Uint16Array(full.data.buffer, full.data.byteOffset, full.data.length / 2)[(16 * 96 + x) * full.info.channels];
-    const proxy = await movieFrameRgb(server.services.blobs.path(v.media.blob), 0);
+    const proxy = await movieFrameRgb(await server.services.blobs.localPath(v.media.blob), 0);
     bands.forEach((lin, b) => {
       const want = linearToDisplay(lin);
       expect(Math.abs(px(16 + 32 * b) / 65535 - want), `full quality, linear ${lin}`).toBeLessThan(0.002);
@@ -151,7 +151,7 @@ describe('image sequences', () => {
       await ffmpeg(['-f', 'lavfi', '-i', `color=c=0x${hex}:s=320x180:d=0.04,format=rgb24`, '-frames:v', '1', ...(ext === 'jpg' ? ['-q:v', '1'] : []), '-y', file]);
       const done = await uploadAndWait(server.url, server.token('artist'), [fileOf(file)]);
       const v = await versionOf(done.result!.versionId);
-      const proxy = await movieFrameRgb(server.services.blobs.path(v.media.blob), 0);
+      const proxy = await movieFrameRgb(await server.services.blobs.localPath(v.media.blob), 0);
       const i = (90 * 320 + 160) * 3;
       for (let c = 0; c < 3; c++) expect(Math.abs(proxy.data[i + c] - rgb[c]), `${ext} channel ${c}`).toBeLessThanOrEqual(3);
     }

@@ -89,7 +89,7 @@ describe('uploading a movie', () => {
     expect(v.media.blob).not.toBe(v.media.source!.blob);
 
     // The proxy: H.264 yuv420p Rec.709, a keyframe every 6 frames, frame N at exactly N/24 s.
-    const proxyFile = server.services.blobs.path(v.media.blob);
+    const proxyFile = await server.services.blobs.localPath(v.media.blob);
     expect(await streamInfo(proxyFile)).toMatchObject({ codec_name: 'h264', pix_fmt: 'yuv420p', color_space: 'bt709', color_primaries: 'bt709', color_transfer: 'bt709' });
     const pk = await packets(proxyFile);
     expect(pk).toHaveLength(FRAMES);

@@ -1,3 +1,6 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCube, lutFrom, type PlaybackInput, type PlaybackState } from '@loupe/shared';
 import { autoCleanup, emitAck, joinRoom, roomWith } from './helpers.js';
@@ -87,6 +90,19 @@ describe("the presenter's view and image controls", () => {
     const stranger = await fetch(`${other.server.url}/api/luts/${lut.sha256}?token=${otherToken('director')}`);
     expect(stranger.status).toBe(404);
     expect(await stranger.json()).toMatchObject({ code: 'LUT_NOT_FOUND' });
-    void server;
+    // Nor can another room of the same server, where the LUT is a blob granted to this room only.
+    const neighbour = await server.services.roomService.create('Neighbours', { demo: false });
+    const neighbourToken = neighbour.invites.find((i) => i.role === 'director')!.token;
+    expect((await fetch(`${server.url}/api/luts/${lut.sha256}?token=${neighbourToken}`)).status).toBe(404);
+
+    // A LUT an older Loupe kept in the data folder (luts/<room>/<sha256>.cube) is still read and accepted.
+    const old = formatCube({ ...lutFrom(9, (r, g, b) => [b, g, r]), title: 'Old look' });
+    const oldSha = crypto.createHash('sha256').update(old).digest('hex');
+    fs.mkdirSync(path.join(server.dataDir, 'luts', room.id), { recursive: true });
+    fs.writeFileSync(path.join(server.dataDir, 'luts', room.id, `${oldSha}.cube`), old);
+    const oldBack = await fetch(`${server.url}/api/luts/${oldSha}?token=${token('viewer')}`);
+    expect(oldBack.status).toBe(200);
+    expect(await oldBack.text()).toBe(old);
+    expect(await emitAck(director.socket, 'playback:set', { room: room.id, state: input({ look: { ...look, lut: { sha256: oldSha, name: 'old.cube' } } }) })).toMatchObject({ ok: true });
   });
 });

@@ -59,6 +59,13 @@ export const ErrorCode = {
   // Storage (see docs/deploy.md, durability)
   STORAGE_FULL: 'STORAGE_FULL', // the server's disk (or database volume) is full: nothing was saved, send it again later
   STORAGE_FAILED: 'STORAGE_FAILED', // the database refused or lost the write: nothing was saved, send it again
+  // The object store for media (BLOB_URL=s3://..., see docs/deploy.md#blobs-an-object-store)
+  BLOB_URL_INVALID: 'BLOB_URL_INVALID', // BLOB_URL is not s3://bucket[/prefix]
+  BLOB_STORE_UNREACHABLE: 'BLOB_STORE_UNREACHABLE', // the object store did not answer (address, network, DNS, TLS)
+  BLOB_BUCKET_NOT_FOUND: 'BLOB_BUCKET_NOT_FOUND', // the bucket of BLOB_URL does not exist on that store
+  BLOB_STORE_DENIED: 'BLOB_STORE_DENIED', // the store refused the credentials or the operation (keys, policy)
+  BLOB_STORE_FAILED: 'BLOB_STORE_FAILED', // the store failed an upload or a download: nothing was stored, try again
+  BLOB_MISSING: 'BLOB_MISSING', // media the database names is neither on this node nor in the store
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -104,3 +111,16 @@ export class LoupeError extends Error {
     return refusal(this.code, this.message);
   }
 }
+
+/**
+ * What an operator is told when the object store of BLOB_URL fails (at start and at run time), one
+ * definition of each. `where` names BLOB_URL and the endpoint; `detail` is the store's own words.
+ */
+export const BlobStoreMessages = {
+  invalidUrl: (url: string) => `BLOB_URL=${url} is not an object store address: write s3://bucket or s3://bucket/prefix (unset BLOB_URL for the local folder DATA_DIR/blobs).`,
+  unreachable: (where: string, detail: string) => `The object store of ${where} did not answer (${detail}): check the endpoint (AWS_ENDPOINT_URL / S3_ENDPOINT), the network and TLS.`,
+  noBucket: (where: string, bucket: string) => `The bucket "${bucket}" of ${where} does not exist: create it, or fix BLOB_URL.`,
+  denied: (where: string, detail: string) => `The object store of ${where} refused access (${detail}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and that the bucket policy allows ListBucket, GetObject, PutObject and multipart uploads.`,
+  failed: (where: string, what: string, detail: string) => `The object store of ${where} failed ${what} (${detail}); nothing was stored: try again.`,
+  missing: (sha256: string) => `The media ${sha256.slice(0, 12)}... is neither on this server nor in the blob store (was it deleted by hand?).`,
+} as const;

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { ensureAllModels } from '@loupe/models';
-import { Roles, type Role } from '@loupe/shared';
+import { LoupeError, Roles, type Role } from '@loupe/shared';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { openServices, printInvites, startServer, startWorker, type Services } from '../main.js';
@@ -226,6 +226,7 @@ function openCli(): Promise<Services> {
 }
 
 program.parseAsync().catch((e: Error) => {
-  console.error(e.message);
+  // A refusal with a code (e.g. BLOB_BUCKET_NOT_FOUND at start) is printed with it.
+  console.error(e instanceof LoupeError && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message);
   process.exit(1);
 });

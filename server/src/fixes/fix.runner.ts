@@ -23,7 +23,7 @@ import {
   type Version,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import type { BlobStore } from '../store/blob.repository.js';
 import type { JobSink, StoredRecord } from './job.events.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
@@ -58,7 +58,7 @@ export interface RunContext {
 export interface RunnerDeps {
   versions: VersionRepository;
   rooms: RoomRepository;
-  blobs: BlobRepository;
+  blobs: BlobStore;
   frames: FrameService;
   inference: InferenceService;
   models: ModelRegistry;
@@ -162,7 +162,7 @@ export class FixRunner {
     const rect = rec.params.sourceRect;
     const srcW = version.media.width;
     const srcH = version.media.height;
-    const framePath = this.deps.blobs.path(frameSha);
+    const framePath = await this.deps.blobs.localPath(frameSha);
     ctx.checkStopped();
 
     let maskInfo: Provenance['mask'];
@@ -361,7 +361,7 @@ export class FixRunner {
           let fitted = this.gradeFits.get(key);
           if (!fitted) {
             const refThumb = async () => {
-              const refPath = this.deps.blobs.path(refSha);
+              const refPath = await this.deps.blobs.localPath(refSha);
               const refMeta = await sharp(refPath).metadata();
               return this.gradeThumb(refPath, thumbSize(refMeta.width!, refMeta.height!));
             };

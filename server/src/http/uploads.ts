@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ArchiveExtensions,
@@ -18,7 +17,7 @@ import type { Logger } from '../log.js';
 import type { InviteService } from '../auth/invite.service.js';
 import type { FrameService } from '../media/frame.service.js';
 import { uploadUrl, type IngestService } from '../media/ingest.service.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import { blobMissing, type BlobStore } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import { sendFile, sendRanged } from './send-file.js';
@@ -54,6 +53,11 @@ const STATUS: Partial<Record<string, number>> = {
   FRAME_OUT_OF_RANGE: 416,
   STORAGE_FULL: 507,
   STORAGE_FAILED: 503,
+  BLOB_MISSING: 404,
+  BLOB_STORE_UNREACHABLE: 503,
+  BLOB_BUCKET_NOT_FOUND: 503,
+  BLOB_STORE_DENIED: 503,
+  BLOB_STORE_FAILED: 503,
   INTERNAL: 500,
 };
 
@@ -143,7 +147,7 @@ export function mediaApi(deps: {
   frames: FrameService;
   versions: VersionRepository;
   rooms: RoomRepository;
-  blobs: BlobRepository;
+  blobs: BlobStore;
   config: MediaConfig;
   log: Logger;
 }): ApiHandler {
@@ -293,16 +297,16 @@ export function mediaApi(deps: {
         if (!version || (await deps.versions.roomOf(version.id)) !== claims.room) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${frame[1]} in this room.`);
         const sha = await deps.frames.frame(version, Number(frame[2]));
         await deps.rooms.grantBlob(claims.room, sha);
-        const file = deps.blobs.path(sha);
-        const size = (await fs.promises.stat(file)).size;
+        const src = await deps.blobs.source(sha);
+        if (!src) throw blobMissing(sha);
         res.writeHead(200, {
           'content-type': 'image/png',
-          'content-length': size,
+          'content-length': src.size,
           'cache-control': 'private, max-age=31536000, immutable',
           'loupe-blob': sha,
         });
         if (method === 'HEAD') res.end();
-        else sendFile(file, res);
+        else sendFile(src, res);
         return true;
       }
 
@@ -313,7 +317,9 @@ export function mediaApi(deps: {
         const version = await deps.versions.get(rung[1]);
         if (!version || (await deps.versions.roomOf(version.id)) !== claims.room) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${rung[1]} in this room.`);
         const sha = proxyBlobOf(version.media, decodeURIComponent(rung[2]));
-        await sendRanged(req, res, deps.blobs.path(sha), { 'content-type': 'video/mp4', 'cache-control': 'private, max-age=31536000, immutable' });
+        const src = await deps.blobs.source(sha);
+        if (!src) throw blobMissing(sha);
+        await sendRanged(req, res, src, { 'content-type': 'video/mp4', 'cache-control': 'private, max-age=31536000, immutable' });
         return true;
       }
 

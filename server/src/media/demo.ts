@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BlobRepository } from '../store/blob.repository.js';
+import type { BlobStore } from '../store/blob.repository.js';
 import { probe, runFfmpeg, type Probe } from './ffmpeg.js';
 
 export const DEMO = { width: 1920, height: 1080, fps: 24, seconds: 4 } as const;
@@ -11,7 +11,7 @@ export const DEMO = { width: 1920, height: 1080, fps: 24, seconds: 4 } as const;
  * detail to upscale, encoded as a short-GOP H.264 mp4 so that scrubbing is smooth.
  */
 export async function generateDemoShot(
-  blobs: BlobRepository,
+  blobs: BlobStore,
   tmpDir: string,
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ sha256: string; probe: Probe }> {

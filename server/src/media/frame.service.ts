@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ErrorCode, LoupeError, type MediaSource, type Version } from '@loupe/shared';
-import type { BlobRepository } from '../store/blob.repository.js';
+import { localPaths, type BlobStore } from '../store/blob.repository.js';
 import type { FrameRepository } from '../store/frame.repository.js';
 import { ffprobeJson, runFfmpeg, spawnFfmpeg } from './ffmpeg.js';
 import type { SequenceManifest } from './ingest.service.js';
@@ -24,7 +24,7 @@ export class FrameService {
   private running = 0;
   private waiting: (() => void)[] = [];
   constructor(
-    private readonly blobs: BlobRepository,
+    private readonly blobs: BlobStore,
     private readonly frames: FrameRepository,
     private readonly maxParallel = 2,
     /** Finds a render's parent version (its frames outside the render's range are the parent's). */
@@ -57,7 +57,7 @@ export class FrameService {
       return this.frame(await this.parentOf(version), frame);
     }
     const cached = await this.frames.get(version.id, frame);
-    if (cached && this.blobs.has(cached)) return cached;
+    if (cached && (await this.blobs.has(cached))) return cached;
     const key = `${version.id}:${frame}`;
     let p = this.inflight.get(key);
     if (!p) {
@@ -74,9 +74,9 @@ export class FrameService {
   }
 
   /** Demo and older versions: frame N of the video blob, counted by decoding. */
-  private extract(blob: string, frame: number): Promise<Buffer> {
+  private async extract(blob: string, frame: number): Promise<Buffer> {
     return runFfmpeg([
-      '-i', this.blobs.path(blob),
+      '-i', await this.blobs.localPath(blob),
       '-vf', `select=eq(n\\,${frame})`, '-fps_mode', 'passthrough', '-frames:v', '1',
       '-f', 'image2pipe', '-c:v', 'png', '-compression_level', '1', '-',
     ]);
@@ -101,11 +101,12 @@ export class FrameService {
     }
     const src = version.media.source;
     const count = last - first + 1;
-    if (!src) return [{ kind: 'video', file: this.blobs.path(version.media.blob), first, count }];
-    if (src.kind === 'movie') return [{ kind: 'movie', file: this.blobs.path(src.blob!), source: src, first, count }];
+    if (!src) return [{ kind: 'video', file: await this.blobs.localPath(version.media.blob), first, count }];
+    if (src.kind === 'movie') return [{ kind: 'movie', file: await this.blobs.localPath(src.blob!), source: src, first, count }];
     const m = await this.manifest(src.manifest!);
     if (src.kind === 'sequence') {
-      const files = Array.from({ length: count }, (_, i) => ({ path: this.blobs.path(frameFile(m, m.firstFrame + first + i)), format: m.format }));
+      const paths = await localPaths(this.blobs, Array.from({ length: count }, (_, i) => frameFile(m, m.firstFrame + first + i)));
+      const files = paths.map((p) => ({ path: p, format: m.format }));
       return [{ kind: 'files', first, files }];
     }
     // A render: its range from its own frames, the rest from its parent's feeds.
@@ -114,16 +115,19 @@ export class FrameService {
     if (first < a) feeds.push(...(await this.feeds(await this.parentOf(version), first, Math.min(last, a - 1))));
     const lo = Math.max(first, a);
     const hi = Math.min(last, b);
-    if (lo <= hi) feeds.push({ kind: 'files', first: lo, files: Array.from({ length: hi - lo + 1 }, (_, i) => ({ path: this.blobs.path(frameFile(m, lo + i)), format: 'png' as const })) });
+    if (lo <= hi) {
+      const paths = await localPaths(this.blobs, Array.from({ length: hi - lo + 1 }, (_, i) => frameFile(m, lo + i)));
+      feeds.push({ kind: 'files', first: lo, files: paths.map((p) => ({ path: p, format: 'png' as const })) });
+    }
     if (last > b) feeds.push(...(await this.feeds(await this.parentOf(version), Math.max(first, b + 1), last)));
     return feeds;
   }
 
   private async fromSource(src: MediaSource, frame: number): Promise<string> {
-    if (src.kind === 'movie') return this.blobs.put(await movieFrame(this.blobs.path(src.blob!), src, frame));
+    if (src.kind === 'movie') return this.blobs.put(await movieFrame(await this.blobs.localPath(src.blob!), src, frame));
     const m = await this.manifest(src.manifest!);
     const file = frameFile(m, m.firstFrame + frame);
-    const path = this.blobs.path(file);
+    const path = await this.blobs.localPath(file);
     switch (m.format) {
       case 'png': {
         // The original file is the frame when it is plain RGB(A): no re-encoding at all.
@@ -150,7 +154,7 @@ export class FrameService {
   private async manifest(sha: string): Promise<SequenceManifest> {
     let m = this.manifests.get(sha);
     if (!m) {
-      m = JSON.parse(await readFile(this.blobs.path(sha), 'utf8')) as SequenceManifest;
+      m = JSON.parse(await readFile(await this.blobs.localPath(sha), 'utf8')) as SequenceManifest;
       if (this.manifests.size > 64) this.manifests.clear();
       this.manifests.set(sha, m);
     }

@@ -27,7 +27,7 @@ import {
 } from '@loupe/shared';
 import type { MediaConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import type { BlobStore } from '../store/blob.repository.js';
 import type { IngestRecord, IngestRepository } from '../store/ingest.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
@@ -60,7 +60,7 @@ export interface IngestDeps {
   ingests: IngestRepository;
   rooms: RoomRepository;
   versions: VersionRepository;
-  blobs: BlobRepository;
+  blobs: BlobStore;
   events: IngestEvents;
   log: Logger;
   /**

@@ -55,7 +55,7 @@ export class PresentationService {
     private readonly presenterGraceMs = 5_000,
     private readonly share?: PresentationShare,
     /** The room's viewer LUTs: the look may only name one the room has (so followers can fetch it). */
-    private readonly luts?: { has(roomId: string, sha256: string): boolean },
+    private readonly luts?: { has(roomId: string, sha256: string): Promise<boolean> },
   ) {
     void share?.listen((roomId, snap) => this.applyShared(roomId, snap));
   }
@@ -117,7 +117,7 @@ export class PresentationService {
     for (const id of [input.versionId, input.compare.versionB]) {
       if (id !== null && (await this.versions.roomOf(id)) !== roomId) throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${id} in this room.`);
     }
-    if (input.look?.lut && this.luts && !this.luts.has(roomId, input.look.lut.sha256)) {
+    if (input.look?.lut && this.luts && !(await this.luts.has(roomId, input.look.lut.sha256))) {
       throw new LoupeError(ErrorCode.LUT_NOT_FOUND, `The LUT ${input.look.lut.name} is not in this room: upload it (POST /api/luts) first.`);
     }
     // Checked again after the look-ups: the presenter may have changed meanwhile.

@@ -1,7 +1,7 @@
 import type * as Y from 'yjs';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import type { BlobStore } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
 import { DocRepository } from '../store/doc.repository.js';
@@ -18,7 +18,7 @@ interface Stores {
   db: Db;
   rooms: RoomRepository;
   versions: VersionRepository;
-  blobs: BlobRepository;
+  blobs: BlobStore;
 }
 
 /** Exports working on the data folder alone (the CLI). */

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { Roles, type Role, type Shot, type Version } from '@loupe/shared';
 import type { InviteService, Invite } from '../auth/invite.service.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import type { BlobStore } from '../store/blob.repository.js';
 import type { InviteRepository } from '../store/invite.repository.js';
 import type { RoomRepository, RoomRow } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
@@ -20,7 +20,7 @@ export class RoomService {
   constructor(
     private readonly rooms: RoomRepository,
     private readonly versions: VersionRepository,
-    private readonly blobs: BlobRepository,
+    private readonly blobs: BlobStore,
     private readonly invites: InviteService,
     private readonly inviteRows: InviteRepository,
     private readonly opts: { dataDir: string; publicUrl: string; inviteTtlHours: number; log?: (msg: string) => void },
@@ -97,7 +97,7 @@ export class RoomService {
   /** The demo shot's media, generated once per data folder and shared by every demo room. */
   private async demoMedia() {
     let sha = await this.rooms.setting(DEMO_SETTING);
-    if (!sha || !this.blobs.has(sha)) {
+    if (!sha || !(await this.blobs.has(sha))) {
       this.opts.log?.('generating the demo shot (1920x1080, 24 fps) with ffmpeg ...');
       let lastPct = -1;
       const made = await generateDemoShot(this.blobs, path.join(this.opts.dataDir, 'tmp'), (done, total) => {

@@ -27,7 +27,7 @@ import {
   type Version,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
-import type { BlobRepository } from '../store/blob.repository.js';
+import { localPaths, type BlobStore } from '../store/blob.repository.js';
 import type { JobRepository } from '../store/job.repository.js';
 import type { RenderRepository } from '../store/render.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
@@ -122,7 +122,7 @@ export interface RenderDeps {
   renders: RenderRepository;
   versions: VersionRepository;
   rooms: RoomRepository;
-  blobs: BlobRepository;
+  blobs: BlobStore;
   frames: FrameService;
   inference: InferenceService;
   models: ModelRegistry;
@@ -256,14 +256,14 @@ export class ShotRenderService {
     let planned: PlannedFix;
     let reference: Provenance['reference'];
     let tracked: [number, number, number, number][] | undefined;
-    const proxy = this.deps.blobs.path(media.blob);
+    const proxy = await this.deps.blobs.localPath(media.blob);
     const regionN = job.region;
     const samplesOf = async (frames: number[]) => (await proxySamples(proxy, version, frames)).map((s) => cropSample(s, regionN));
     signal.throwIfAborted();
     switch (fix.task) {
       case 'colour': {
         const keyframes = [...new Set(rec.params.keyframes ?? [])].filter((k) => k >= range.in && k <= range.out).sort((a, b) => a - b);
-        const frameOnScreen = async () => this.deps.blobs.path(await this.deps.frames.frame(version, job.frame));
+        const frameOnScreen = async () => this.deps.blobs.localPath(await this.deps.frames.frame(version, job.frame));
         // The eyedropper's neutral pick is on the frame on screen (normalised like a region).
         const ep = params as ExposureParams;
         const patch = job.fix === 'exposure' && ep.whiteBalance === 'neutral' && ep.neutral ? await readRgb(sharp(await frameOnScreen()).extract(neutralBox(ep.neutral, media.width, media.height))) : undefined;
@@ -284,7 +284,7 @@ export class ShotRenderService {
         if (keyframes.length === 0) {
           // One transform for the whole range, from frames spread over it: the filmstrip's (nothing to
           // decode), else keyframes of the proxy (only those decoded), else any frames.
-          const strip = media.filmstrip && job.fix !== 'match-grade' ? await filmstripSamples(this.deps.blobs.path(media.filmstrip.blob), version, range.in, range.out, SAMPLES) : [];
+          const strip = media.filmstrip && job.fix !== 'match-grade' ? await filmstripSamples(await this.deps.blobs.localPath(media.filmstrip.blob), version, range.in, range.out, SAMPLES) : [];
           const gop = media.proxy?.gop ?? 1;
           const onKeys = (f: number) => Math.floor(f / gop) * gop;
           const picks = spreadFrames(range, SAMPLES).map((f) => (onKeys(f) >= range.in ? onKeys(f) : f));
@@ -312,7 +312,7 @@ export class ShotRenderService {
         let sigma = dp.sigma;
         if (sigma === undefined) {
           // Measured on the frame on screen at full quality (proxies smooth noise away).
-          const { rgb, width, height } = await readRgb(sharp(this.deps.blobs.path(await this.deps.frames.frame(version, job.frame))).extract(centre(rec.params.sourceRect, 256)));
+          const { rgb, width, height } = await readRgb(sharp(await this.deps.blobs.localPath(await this.deps.frames.frame(version, job.frame))).extract(centre(rec.params.sourceRect, 256)));
           sigma = estimateNoiseSigma(rgb, width, height);
         }
         sigma ??= 0;
@@ -379,7 +379,7 @@ export class ShotRenderService {
   private async referenceThumb(rec: RenderRecord, mp: MatchGradeParams, scale: number) {
     const ref = await referenceOf(this.deps.versions, rec.roomId, mp);
     const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
-    const refPath = this.deps.blobs.path(refSha);
+    const refPath = await this.deps.blobs.localPath(refSha);
     const meta = await sharp(refPath).metadata();
     const refThumb = await readRgb(sharp(refPath).resize(Math.max(8, Math.round(meta.width! * scale)), Math.max(8, Math.round(meta.height! * scale)), { fit: 'fill' }));
     return { refThumb, ref: { versionId: ref.id, frame: ref.media.type === 'video' ? mp.referenceFrame : ref.media.frame, sha256: refSha } };
@@ -423,11 +423,11 @@ export class ShotRenderService {
         width: media.width,
         height: media.height,
         depth: plan.fix.kind === 'remove' ? 8 : plan.depth,
-        frames: Array.from({ length: c.last - c.first + 1 }, (_, i) => {
+        frames: await Promise.all(Array.from({ length: c.last - c.first + 1 }, async (_, i) => {
           const f = c.first + i;
           const s = stored.get(f);
-          return s ? { frame: f, reuse: blobs.path(s.sha256) } : { frame: f };
-        }),
+          return s ? { frame: f, reuse: await blobs.localPath(s.sha256) } : { frame: f };
+        })),
         fix:
           plan.fix.kind === 'remove'
             ? {
@@ -526,7 +526,7 @@ export class ShotRenderService {
       const segments = (await renders.chunks(jobId)).map((c) => ({ ...c, first: plan.chunks.find((x) => x.index === c.chunk)!.first })).sort((a, b) => a.first - b.first);
       const parts: string[] = [];
       // Frames before and after the range: the parent's proxy, re-encoded to join the segments.
-      const parentProxy = blobs.path(media.blob);
+      const parentProxy = await blobs.localPath(media.blob);
       const rateArg = `${plan.rate.num}/${plan.rate.den}`;
       const cut = async (name: string, from: number, to: number) => {
         const out = path.join(dir, name);
@@ -537,7 +537,7 @@ export class ShotRenderService {
         return out;
       };
       if (range.in > 0) parts.push(await cut('before.mp4', 0, range.in - 1));
-      parts.push(...segments.map((s) => blobs.path(s.segment)));
+      parts.push(...(await localPaths(blobs, segments.map((s) => s.segment))));
       if (range.out < media.frameCount - 1) parts.push(await cut('after.mp4', range.out + 1, media.frameCount - 1));
       const list = path.join(dir, 'parts.txt');
       await fs.promises.writeFile(list, parts.map((p) => `file '${p.replace(/'/g, "'\\''")}'`).join('\n'));

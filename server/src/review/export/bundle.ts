@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZipFile } from 'yazl';
-import { aiMadeVersion, versionLabel, versionMaker, type Shot, type Version } from '@loupe/shared';
-import type { BlobRepository } from '../../store/blob.repository.js';
+import { aiMadeVersion, ErrorCode, LoupeError, versionLabel, versionMaker, type Shot, type Version } from '@loupe/shared';
+import type { BlobStore } from '../../store/blob.repository.js';
 import { frameFile, type FrameService } from '../../media/frame.service.js';
 import type { SequenceManifest } from '../../media/ingest.service.js';
 import { editorialCut } from './cut.js';
@@ -35,7 +35,7 @@ const json = (o: unknown) => Buffer.from(JSON.stringify(o, null, 2) + '\n');
  */
 export async function approvedBundle(
   snap: RoomSnapshot,
-  deps: { blobs: BlobRepository; frames: FrameService },
+  deps: { blobs: BlobStore; frames: FrameService },
   out: Writable,
   progress: (line: string) => void = () => {},
 ): Promise<{ files: ManifestEntry[]; missing: string[] }> {
@@ -51,11 +51,14 @@ export async function approvedBundle(
   };
   /** A blob as a file of the zip; a blob the store lost is listed in `missing`. Returns its size. */
   const addBlob = async (blob: string, path: string, kind: ManifestEntry['kind'], versionId: string): Promise<number> => {
-    const file = deps.blobs.path(blob);
+    let file: string;
     let bytes: number;
     try {
+      file = await deps.blobs.localPath(blob);
       bytes = (await fs.promises.stat(file)).size;
-    } catch {
+    } catch (e) {
+      // Only a blob that is gone is left out; an object store that fails fails the export.
+      if (e instanceof LoupeError && e.code !== ErrorCode.BLOB_MISSING) throw e;
       missing.push(path);
       progress(`zip: ${path}: ${blob} is missing from the blob store; left out`);
       return 0;
@@ -142,10 +145,10 @@ export async function approvedBundle(
 }
 
 /** The blob of each frame of a frame-sequence master: the original files of a sequence, a render's frames through FrameService. */
-async function frameSource(v: Version, master: Extract<MasterMedia, { kind: 'frames' }>, deps: { blobs: BlobRepository; frames: FrameService }): Promise<(i: number) => Promise<string>> {
+async function frameSource(v: Version, master: Extract<MasterMedia, { kind: 'frames' }>, deps: { blobs: BlobStore; frames: FrameService }): Promise<(i: number) => Promise<string>> {
   const src = v.media.type === 'video' ? v.media.source : undefined;
   if (master.from === 'sequence' && src?.manifest) {
-    const m = JSON.parse(await fs.promises.readFile(deps.blobs.path(src.manifest), 'utf8')) as SequenceManifest;
+    const m = JSON.parse(await fs.promises.readFile(await deps.blobs.localPath(src.manifest), 'utf8')) as SequenceManifest;
     // A missing frame holds the one before it, as in the room.
     return async (i) => frameFile(m, master.firstNumber + i);
   }

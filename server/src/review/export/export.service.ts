@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import type * as Y from 'yjs';
 import { ErrorCode, ExportFormats, LoupeError, type ExportFormat } from '@loupe/shared';
-import type { BlobRepository } from '../../store/blob.repository.js';
+import type { BlobStore } from '../../store/blob.repository.js';
 import type { DocRepository } from '../../store/doc.repository.js';
 import type { EventRepository } from '../../store/event.repository.js';
 import type { RoomRepository } from '../../store/room.repository.js';
@@ -33,7 +33,7 @@ export class ExportService {
       rooms: RoomRepository;
       versions: VersionRepository;
       docs: DocRepository;
-      blobs: BlobRepository;
+      blobs: BlobStore;
       frames: FrameService;
       events: EventRepository;
       /** The room's live document when a server holds it (else it is read from the database). */

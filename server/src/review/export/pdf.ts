@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import PDFDocument from 'pdfkit';
 import { FixCatalogue, versionLabel, versionMaker, type DecisionRecord, type Version } from '@loupe/shared';
 import { editorialCut } from './cut.js';
-import type { BlobRepository } from '../../store/blob.repository.js';
+import type { BlobStore } from '../../store/blob.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
 import { framePicture } from './picture.js';
 import { PdfFonts } from './pdf-fonts.js';
@@ -29,7 +29,7 @@ export function aiLine(v: Version): string | null {
  */
 export async function notesPdf(
   snap: RoomSnapshot,
-  deps: { frames: FrameService; blobs: BlobRepository },
+  deps: { frames: FrameService; blobs: BlobStore },
   out: Writable,
   progress: (line: string) => void = () => {},
 ): Promise<void> {

@@ -1,6 +1,6 @@
 import sharp, { type OverlayOptions } from 'sharp';
 import type { Annotation, Version } from '@loupe/shared';
-import type { BlobRepository } from '../../store/blob.repository.js';
+import type { BlobStore } from '../../store/blob.repository.js';
 import type { FrameService } from '../../media/frame.service.js';
 import { annotationsSvg } from './overlay.js';
 import type { SnapshotIndex } from './snapshot.js';
@@ -17,7 +17,7 @@ export interface Picture {
  * with the drawings composited over it.
  */
 export async function framePicture(
-  deps: { frames: FrameService; blobs: BlobRepository },
+  deps: { frames: FrameService; blobs: BlobStore },
   idx: SnapshotIndex,
   version: Version,
   frame: number,
@@ -26,7 +26,7 @@ export async function framePicture(
 ): Promise<Picture> {
   const video = idx.videoOf(version);
   const still = version.media.type === 'still' ? version.media : null;
-  const basePath = video ? deps.blobs.path(await deps.frames.frame(video, still ? still.frame : frame)) : deps.blobs.path(still!.blob);
+  const basePath = await deps.blobs.localPath(video ? await deps.frames.frame(video, still ? still.frame : frame) : still!.blob);
   const meta = await sharp(basePath).metadata();
   const srcW = meta.width ?? 1;
   const srcH = meta.height ?? 1;
@@ -39,7 +39,7 @@ export async function framePicture(
     const h = Math.max(1, Math.round(r.height * height));
     const left = Math.max(0, Math.min(width - 1, Math.round(r.x * width)));
     const top = Math.max(0, Math.min(height - 1, Math.round(r.y * height)));
-    const patch = await sharp(deps.blobs.path(still.blob))
+    const patch = await sharp(await deps.blobs.localPath(still.blob))
       .resize(Math.min(w, width - left), Math.min(h, height - top), { fit: 'fill' })
       .png()
       .toBuffer();
