@@ -160,6 +160,29 @@ describe('remove object on a shot', () => {
     expect((await server.fixes.jobsForRoom(server.room.id)).length).toBe(before.jobs);
   });
 
+  it('tracks a larger shot on the small rung of its proxy ladder, as accurately', async () => {
+    // 1280x720: the version has a 360p rung (640x360), which the track decodes instead of the 720p proxy.
+    const BW = 1280, BH = 720, BN = 16, BIG = { radius: 60, x: 200, y: 300, vx: 12, vy: 2 };
+    const big = await panClip({ width: BW, height: BH, count: BN, seed: 62, vx: 1.5, vy: 0.5, object: BIG });
+    const files = await Promise.all(
+      big.frames.map(async (f, i) => ({ name: `big.${String(i + 1).padStart(4, '0')}.png`, data: await sharp(addNoise(f, 3, 500 + i).data, { raw: { width: BW, height: BH, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer() })),
+    );
+    const ingest = await uploadAndWait(server.url, server.token('artist'), files);
+    expect(ingest.error).toBeNull();
+    const v = (await server.services.versions.get(ingest.result!.versionId))!;
+    expect(v.media.type === 'video' && v.media.ladder?.map((r) => r.name)).toContain('360p');
+    const key = 8, r = BIG.radius + 4;
+    const cx = BIG.x + BIG.vx * key, cy = BIG.y + BIG.vy * key;
+    const mask = Array.from({ length: 32 }, (_, k) => [(cx + r * Math.cos((k * Math.PI) / 16)) / BW, (cy + r * Math.sin((k * Math.PI) / 16)) / BH] as [number, number]);
+    const ack = await emitAck<{ track: MaskTrack }>(artist.socket, 'fix:track', { room: server.room.id, versionId: v.id, frame: key, mask });
+    expect(ack.ok, JSON.stringify(ack)).toBe(true);
+    if (!ack.ok) return;
+    const errors = ack.track.tracked.map(([f, , dx, dy]) => Math.hypot(dx * BW - BIG.vx * (f - key), dy * BH - BIG.vy * (f - key)));
+    console.log(`track on the 360p rung of a 720p shot: worst error ${Math.max(...errors).toFixed(2)} px (source pixels), ${ack.track.ms} ms`);
+    expect(errors).toHaveLength(BN);
+    expect(Math.max(...errors)).toBeLessThan(2.5);
+  }, 120_000);
+
   it('refuses a track from a viewer, outside the shot, or with a bad mask, each with a code', async () => {
     const viewer = await joinRoom(server.url, server.room.id, server.token('viewer'));
     try {

@@ -375,7 +375,13 @@ export class ShotRenderService {
   async trackRange(version: Version, range: FrameRange, drawn: MaskKeyframe[], signal?: AbortSignal) {
     const media = version.media as Extract<Version['media'], { type: 'video' }>;
     const frames = Array.from({ length: range.out - range.in + 1 }, (_, i) => range.in + i);
-    const samples = await proxySamples(this.deps.blobs.path(media.blob), version, frames, Math.min(TRACK_WIDTH, media.width));
+    // The smallest rung of the proxy ladder at least that wide (far less to decode than the full proxy), else the proxy.
+    const rung = media.ladder?.find((r) => r.width >= TRACK_WIDTH);
+    const started = performance.now();
+    const samples = rung
+      ? await proxySamples(this.deps.blobs.path(rung.blob), version, frames, TRACK_WIDTH, rung.gop)
+      : await proxySamples(this.deps.blobs.path(media.blob), version, frames, Math.min(TRACK_WIDTH, media.width));
+    const decodedMs = performance.now() - started;
     signal?.throwIfAborted();
     const { width: tw, height: th } = samples[0];
     const byFrame = new Map<number, [number, number][]>();
@@ -388,7 +394,8 @@ export class ShotRenderService {
       const main = parts.reduce((a, b) => (b.weight > a.weight ? b : a));
       return [range.in + i, keys[main.key].frame, +(main.dx / media.width).toFixed(5), +(main.dy / media.height).toFixed(5)];
     });
-    return { keys, track: toSource, tracked, trackedOn: { width: tw, height: th }, residual: +Math.max(...track.map((t) => t.residual)).toFixed(2) };
+    this.deps.log.info({ version: version.id, frames: frames.length, from: rung?.name ?? 'proxy', decodeMs: Math.round(decodedMs), trackMs: Math.round(performance.now() - started - decodedMs) }, 'mask tracked over the range');
+    return { keys, track: toSource, tracked, trackedOn: { width: tw, height: th, from: rung?.name ?? 'proxy' }, residual: +Math.max(...track.map((t) => t.residual)).toFixed(2) };
   }
 
   private async referenceThumb(rec: RenderRecord, mp: MatchGradeParams, scale: number) {
