@@ -269,6 +269,8 @@ export interface PlateOptions {
   /** Frames (at most this many, nearest in time first) averaged for a revealed pixel. */
   nearest?: number;
   seed?: number;
+  /** Only the hole's pixels of the filled frame are written (the rest is 0): for a blend by the hole's alpha, without copying the frame. */
+  holeOnly?: boolean;
 }
 
 /** A range's holes: one per frame, or made when first asked for. */
@@ -290,7 +292,7 @@ function fillWith(t: number, frames: Uint8Array[], holes: Holes, shiftOf: (s: nu
   const h = frames[0].length / 3 / w;
   const K = opts.nearest ?? 4;
   const holeOf = typeof holes === 'function' ? holes : (s: number) => holes[s];
-  const rgb = new Float32Array(frames[t]);
+  const rgb = opts.holeOnly ? new Float32Array(frames[t].length) : new Float32Array(frames[t]);
   const hole = holeOf(t);
   const unseen = new Uint8Array(w * h);
   // Other frames, nearest in time first; their holes and shifts looked up once each, when first needed.
@@ -327,7 +329,10 @@ function fillWith(t: number, frames: Uint8Array[], holes: Holes, shiftOf: (s: nu
       } else if (plate) {
         const ok = sample(plate.plate, w, h, Math.max(0, Math.min(w - 1.001, X)), Math.max(0, Math.min(h - 1.001, Y)), rgb, i * 3);
         if (ok) carried++;
-        else unseen[i] = 1;
+        else {
+          unseen[i] = 1;
+          if (opts.holeOnly) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = frames[t][i * 3 + c];
+        }
       } else unseen[i] = 1;
     }
   return { rgb, revealed, carried, unseen };

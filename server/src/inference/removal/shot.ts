@@ -57,7 +57,7 @@ export class ShotRemoval {
 
   /** Frame `t` of the range with the object removed (RGB8). */
   removed(t: number): Uint8Array {
-    return blendByAlpha(this.frames[t], fillFrame(t, this.frames, (s) => this.grownAt(s).hole, this.plate).rgb, this.grownAt(t).alpha);
+    return blendByAlpha(this.frames[t], fillFrame(t, this.frames, (s) => this.grownAt(s).hole, this.plate, { holeOnly: true }).rgb, this.grownAt(t).alpha);
   }
 }
 
