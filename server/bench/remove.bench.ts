@@ -41,17 +41,20 @@ export const bench: Bench = {
     const track = trackMasks(small.map((s) => trackPyramid(greyOf(s, TW, TH))), [{ index: key, mask: smallMask }]);
     const parts = track.map((t) => t.parts.map((p) => ({ ...p, dx: (p.dx * W) / TW, dy: (p.dy * H) / TH })));
     const tTrack = performance.now() - t0;
+    // The frame on screen (where the mask was drawn) first: the plate is made on it, from its nearest frames.
     const t1 = performance.now();
-    const removal = removalFromTrack(frames, W, H, { keys: [{ index: key, mask: lasso }], track: parts, grow: 4 });
+    const removal = removalFromTrack(frames, W, H, { keys: [{ index: key, mask: lasso }], track: parts, grow: 4, reference: key });
+    const plate = removal.plate;
     const tPlate = performance.now() - t1;
-    const t2 = performance.now();
-    let firstFrameMs = 0;
     const outs: Uint8Array[] = [];
-    for (let t = 0; t < N; t++) {
-      outs.push(removedFrame(t, frames, removal));
-      if (t === 0) firstFrameMs = performance.now() - t0;
-    }
+    outs[key] = removedFrame(key, frames, removal);
+    const firstFrameMs = performance.now() - t0;
+    const measuredFirst = plate.shifts.filter(Boolean).length;
+    const t2 = performance.now();
+    for (let t = 0; t < N; t++) if (t !== key) outs[t] = removedFrame(t, frames, removal);
     const tFill = performance.now() - t2;
+    // The background's motion against the true pan (the clip moves vx, vy a frame).
+    const motionErr = Math.max(...plate.shifts.map((s, t) => Math.hypot(s.dx - 1.2 * (key - t), s.dy - 0.4 * (key - t))));
     const under = clip.objectMask.map((m) => {
       const o = new Uint8Array(m.length);
       for (let i = 0; i < m.length; i++) o[i] = m[i] ? 1 : 0;
@@ -103,10 +106,11 @@ export const bench: Bench = {
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
     const rows: BenchRow[] = [
       { metric: 'total (track + plate + fill)', value: total / 1000, unit: 's', note: `${N} frames ${W}x${H}, goal < 120 s on 2 cores; decoding and encoding not included` },
-      { metric: 'first frame filled after', value: firstFrameMs / 1000, unit: 's', note: 'track + plate + one fill; goal for the room: < 3 s' },
+      { metric: 'first frame (the frame on screen) filled after', value: firstFrameMs / 1000, unit: 's', note: `track + the plate made on it (the motion of ${measuredFirst - 1} frames measured) + its fill; goal for the room: < 3 s` },
       { metric: 'track (480 px wide)', value: tTrack / 1000, unit: 's', note: `min IoU ${iouMin.toFixed(3)} against the true mask` },
-      { metric: 'clean plate', value: tPlate / 1000, unit: 's', note: `synthesised ${(100 * removal.plate.synthesised).toFixed(1)} % of the reference hole` },
-      { metric: 'fill per frame', value: tFill / N, unit: 'ms' },
+      { metric: 'clean plate', value: tPlate / 1000, unit: 's', note: `on the frame on screen; synthesised ${(100 * plate.synthesised).toFixed(1)} % of its hole` },
+      { metric: 'fill per frame, the other frames', value: tFill / (N - 1), unit: 'ms', note: 'their background motion measured as they need it' },
+      { metric: 'background motion error', value: motionErr, unit: 'px', note: `the worst of ${N} frames against the true pan (measured on 1/${plate.motion?.reduction ?? 1} frames, refined at full resolution near the holes)` },
       { metric: 'PSNR under the object, clean plate', value: mean(dbs), unit: 'dB', note: `mean of ${N} frames (min ${Math.min(...dbs).toFixed(1)})` },
       { metric: 'PSNR under the object, PatchMatch per frame', value: mean(pm), unit: 'dB', note: `frames ${picks.join(', ')}, ${(pmMs / picks.length / 1000).toFixed(1)} s each` },
     ];

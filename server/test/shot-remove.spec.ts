@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job, RenderedFrame, Version } from '@loupe/shared';
+import { Limits, type Job, type MaskTrack, type RenderedFrame, type Version } from '@loupe/shared';
 import { emitAck, joinRoom, until, type Member } from './helpers.js';
 import { fileOf, fullFrame, mediaServer, uploadAndWait } from './media-helpers.js';
 import { addNoise, psnr } from './fix-scenes.js';
@@ -53,9 +53,9 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The artist's lasso around the object on frame `t`: 32 points, 2 px outside its edge. */
-function lassoAt(t: number) {
-  const cx = OBJ.x + OBJ.vx * t, cy = OBJ.y + OBJ.vy * t, r = OBJ.radius + 2;
+/** The artist's lasso around the object on frame `t`: 32 points, `margin` (2) px outside its edge. */
+function lassoAt(t: number, margin = 2) {
+  const cx = OBJ.x + OBJ.vx * t, cy = OBJ.y + OBJ.vy * t, r = OBJ.radius + margin;
   const mask = Array.from({ length: 32 }, (_, k) => [(cx + r * Math.cos((k * Math.PI) / 16)) / W, (cy + r * Math.sin((k * Math.PI) / 16)) / H] as [number, number]);
   return { x: (cx - r - 1) / W, y: (cy - r - 1) / H, width: (2 * r + 2) / W, height: (2 * r + 2) / H, mask };
 }
@@ -95,6 +95,8 @@ describe('remove object on a shot', () => {
     }
     expect(withTrack!.maskKeyframes).toEqual([{ frame: 20, mask: lassoAt(20).mask }]);
     expect(frames.filter((f) => f.jobId === jobId).map((f) => f.frame).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
+    // The frame on screen (where the mask was drawn) reaches the room first: the plate is made on it.
+    expect(frames.find((f) => f.jobId === jobId)!.frame).toBe(drawnOn);
 
     // Made by an algorithm, and it says which.
     expect(version.provenance).toMatchObject({ scope: 'shot', fix: 'remove-object', aiMade: false, provider: 'js', model: { id: 'clean-plate', kind: 'algorithm', technique: 'clean plate + PatchMatch' } });
@@ -115,6 +117,87 @@ describe('remove object on a shot', () => {
     }
     console.log(`remove object on a shot: PSNR under the object vs the true background, min ${Math.min(...dbs).toFixed(1)} dB, mean ${(dbs.reduce((a, b) => a + b, 0) / N).toFixed(1)} dB`);
     expect(Math.min(...dbs)).toBeGreaterThan(30);
+  });
+
+  it('tracks the mask without rendering (fix:track): the artist and the director see it on every frame, a corrected frame wins, and nothing is queued', async () => {
+    const seen: MaskTrack[] = [];
+    director.socket.on('fix:tracked', (t) => seen.push(t));
+    const before = { versions: (await server.services.versions.listForRoom(server.room.id)).length, jobs: (await server.fixes.jobsForRoom(server.room.id)).length };
+    // The mask drawn on frame 8 alone.
+    const first = await emitAck<{ track: MaskTrack }>(artist.socket, 'fix:track', { room: server.room.id, versionId: source, frame: 8, mask: lassoAt(8).mask, range: { in: 0, out: N - 1 } });
+    expect(first.ok, JSON.stringify(first)).toBe(true);
+    if (!first.ok) return;
+    expect(first.track.tracked.map((t) => t[0])).toEqual(Array.from({ length: N }, (_, i) => i));
+    expect(first.track.keys.map((k) => k.frame)).toEqual([8]);
+    for (const [f, key, dx, dy] of first.track.tracked) {
+      expect(key).toBe(8);
+      expect(Math.abs(dx * W - OBJ.vx * (f - 8))).toBeLessThan(1.5);
+      expect(Math.abs(dy * H - OBJ.vy * (f - 8))).toBeLessThan(1.5);
+    }
+    // The director's browser gets the same track, with who made it.
+    await until(() => seen.length === 1 || undefined, 'the director hears the track', 10_000);
+    expect(seen[0]).toEqual(first.track);
+    expect(seen[0].by.name).toBeTruthy();
+
+    // The artist corrects frame 20 (a looser mask, 4 px outside the object's edge rather than 2) and tracks
+    // again: frame 20 is exactly the drawn mask, and the frames after 14 follow it.
+    const corrected = lassoAt(20, 4).mask;
+    const again = await emitAck<{ track: MaskTrack }>(artist.socket, 'fix:track', { room: server.room.id, versionId: source, frame: 8, mask: lassoAt(8).mask, maskKeyframes: [{ frame: 20, mask: corrected }], range: { in: 0, out: N - 1 } });
+    expect(again.ok, JSON.stringify(again)).toBe(true);
+    if (!again.ok) return;
+    expect(again.track.keys).toEqual([{ frame: 8, mask: lassoAt(8).mask }, { frame: 20, mask: corrected }]);
+    const at = (f: number) => again.track.tracked.find((t) => t[0] === f)!;
+    expect(at(20)).toEqual([20, 20, 0, 0]);
+    expect(at(8)).toEqual([8, 8, 0, 0]);
+    for (const [f, key, dx] of again.track.tracked.filter((t) => t[0] > 14)) {
+      expect(key).toBe(20);
+      expect(Math.abs(dx * W - OBJ.vx * (f - 20))).toBeLessThan(1.5);
+    }
+    await until(() => seen.length === 2 || undefined, 'the director hears the new track', 10_000);
+
+    // Tracking stores and queues nothing.
+    expect((await server.services.versions.listForRoom(server.room.id)).length).toBe(before.versions);
+    expect((await server.fixes.jobsForRoom(server.room.id)).length).toBe(before.jobs);
+  });
+
+  it('tracks a larger shot on the small rung of its proxy ladder, as accurately', async () => {
+    // 1280x720: the version has a 360p rung (640x360), which the track decodes instead of the 720p proxy.
+    const BW = 1280, BH = 720, BN = 16, BIG = { radius: 60, x: 200, y: 300, vx: 12, vy: 2 };
+    const big = await panClip({ width: BW, height: BH, count: BN, seed: 62, vx: 1.5, vy: 0.5, object: BIG });
+    const files = await Promise.all(
+      big.frames.map(async (f, i) => ({ name: `big.${String(i + 1).padStart(4, '0')}.png`, data: await sharp(addNoise(f, 3, 500 + i).data, { raw: { width: BW, height: BH, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer() })),
+    );
+    const ingest = await uploadAndWait(server.url, server.token('artist'), files);
+    expect(ingest.error).toBeNull();
+    const v = (await server.services.versions.get(ingest.result!.versionId))!;
+    expect(v.media.type === 'video' && v.media.ladder?.map((r) => r.name)).toContain('360p');
+    const key = 8, r = BIG.radius + 4;
+    const cx = BIG.x + BIG.vx * key, cy = BIG.y + BIG.vy * key;
+    const mask = Array.from({ length: 32 }, (_, k) => [(cx + r * Math.cos((k * Math.PI) / 16)) / BW, (cy + r * Math.sin((k * Math.PI) / 16)) / BH] as [number, number]);
+    const ack = await emitAck<{ track: MaskTrack }>(artist.socket, 'fix:track', { room: server.room.id, versionId: v.id, frame: key, mask });
+    expect(ack.ok, JSON.stringify(ack)).toBe(true);
+    if (!ack.ok) return;
+    const errors = ack.track.tracked.map(([f, , dx, dy]) => Math.hypot(dx * BW - BIG.vx * (f - key), dy * BH - BIG.vy * (f - key)));
+    console.log(`track on the 360p rung of a 720p shot: worst error ${Math.max(...errors).toFixed(2)} px (source pixels), ${ack.track.ms} ms`);
+    expect(errors).toHaveLength(BN);
+    expect(Math.max(...errors)).toBeLessThan(2.5);
+  }, 120_000);
+
+  it('refuses a track from a viewer, outside the shot, or with a bad mask, each with a code', async () => {
+    const viewer = await joinRoom(server.url, server.room.id, server.token('viewer'));
+    try {
+      const ask = (m: Member, extra: Record<string, unknown>) =>
+        emitAck(m.socket, 'fix:track', { room: server.room.id, versionId: source, frame: 8, mask: lassoAt(8).mask, range: { in: 0, out: N - 1 }, ...extra });
+      expect(await ask(viewer, {})).toMatchObject({ ok: false, code: 'FORBIDDEN_ROLE' });
+      expect(await ask(artist, { range: { in: 0, out: N } })).toMatchObject({ ok: false, code: 'FRAME_OUT_OF_RANGE' });
+      expect(await ask(artist, { range: { in: 10, out: 20 } })).toMatchObject({ ok: false, code: 'FRAME_OUT_OF_RANGE' });
+      expect(await ask(artist, { maskKeyframes: [{ frame: 30, mask: lassoAt(8).mask }] })).toMatchObject({ ok: false, code: 'FRAME_OUT_OF_RANGE' });
+      expect(await ask(artist, { mask: [[0.1, 0.1], [0.2, 0.2]] })).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      expect(await ask(artist, { versionId: 'nope' })).toMatchObject({ ok: false, code: 'VERSION_NOT_FOUND' });
+      expect(await ask(artist, { maskKeyframes: Array.from({ length: Limits.maxKeyframes + 1 }, (_, i) => ({ frame: i % N, mask: lassoAt(8).mask })) })).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    } finally {
+      viewer.close();
+    }
   });
 
   it('refuses a shot removal by a method meant for a still, with a code, and queues nothing', async () => {

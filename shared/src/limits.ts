@@ -37,6 +37,12 @@ export const Limits = {
   /** Remove object: how far the drawn mask is grown outward before filling, in source pixels (default, most). */
   defaultRemoveGrow: 4,
   maxRemoveGrow: 64,
+  /**
+   * Remove object: frames one track-only request (fix:track) may track, and tracks one room may run
+   * at once (it runs on the server the room is on: the proxy decoded small, a few ms a frame).
+   */
+  maxTrackFrames: 600,
+  maxTracksPerRoom: 1,
   /** Smallest region side, in source pixels. */
   minFixRegionSide: 8,
   /** Default upload size limit (bytes, all files of one upload together); the server's UPLOAD_MAX_BYTES may change it. */

@@ -89,6 +89,42 @@ export const FixRequestSchema = z.object({
   idempotencyKey: z.string().min(8).max(64),
 });
 export type FixRequest = z.input<typeof FixRequestSchema>;
+
+/**
+ * Remove object on a shot, before the fill: the mask drawn on `frame` (and on more frames of the
+ * range, keyframes that always win on their frame) tracked over the range, nothing rendered. The
+ * answer (and a 'fix:tracked' to the rest of the room) is the track the render would use.
+ */
+export const TrackRequestSchema = z
+  .object({
+    room: id,
+    versionId: id,
+    /** The frame the mask is drawn on (the frame on screen). */
+    frame: z.number().int().min(0),
+    /** The drawn mask: a polygon in shares of the frame. */
+    mask: MaskKeyframeSchema.shape.mask,
+    /** Masks drawn or corrected on more frames of the range (a later one for the same frame wins). */
+    maskKeyframes: z.array(MaskKeyframeSchema).max(Limits.maxKeyframes).optional(),
+    /** The frames to track over (default the whole shot), at most Limits.maxTrackFrames. */
+    range: FrameRangeSchema.optional(),
+  })
+  .strict();
+export type TrackRequest = z.input<typeof TrackRequestSchema>;
+
+/** A tracked mask (the answer to fix:track, and what the room is sent). */
+export interface MaskTrack {
+  versionId: string;
+  range: FrameRange;
+  /** Every mask drawn, the frame on screen's included, by frame. */
+  keys: MaskKeyframe[];
+  /** Per frame of the range: [frame, keyframe, dx, dy], as RenderProgress.tracked. */
+  tracked: [number, number, number, number][];
+  /** Worst mean grey mismatch left by the match (0..255): high means the object was lost somewhere. */
+  residual: number;
+  by: { id: string; name: string };
+  /** How long the server took, ms. */
+  ms: number;
+}
 export const FixCancelSchema = z.object({ room: id, jobId: id });
 export const FixCatalogueSchema = z.object({ room: id });
 export const DecideSchema = z.object({
@@ -277,6 +313,8 @@ export interface ClientToServerEvents {
   /** A y-protocols awareness update (cursor, live stroke, name). Volatile: never stored. */
   'y:awareness': (p: z.input<typeof YMessageSchema>) => void;
   'fix:request': (p: FixRequest, ack: (r: Ack<{ job: Job }>) => void) => void;
+  /** Remove object: track the drawn mask(s) over a range without rendering; the room is sent the track too. Director or artist. */
+  'fix:track': (p: TrackRequest, ack: (r: Ack<{ track: MaskTrack }>) => void) => void;
   /** Cancel a queued or running job: its requester or a director. Everyone sees the job move to 'cancelled'. */
   'fix:cancel': (p: z.input<typeof FixCancelSchema>, ack: (r: Ack<{ job: Job }>) => void) => void;
   /** The fixes this server offers now, with the models (built-in and the studio's) each may use. */
@@ -295,6 +333,8 @@ export interface ServerToClientEvents {
   'fix:tile': (tile: Tile) => void;
   /** A frame of a shot render is done: everyone's timeline fills in; the player can show it. */
   'fix:frame': (f: RenderedFrame) => void;
+  /** A member tracked a remove-object mask (fix:track): everyone can see it on every frame before any fill. */
+  'fix:tracked': (t: MaskTrack) => void;
   'version:created': (v: Version) => void;
   /** An upload made a new shot (sent before the 'version:created' of its first version). */
   'shot:created': (shot: Shot) => void;

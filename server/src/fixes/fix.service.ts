@@ -5,17 +5,20 @@ import {
   FixParams,
   FixRequestSchema,
   Limits,
+  TrackRequestSchema,
   LoupeError,
   can,
   canCancel,
   type FixRequest,
   type Job,
+  type MaskTrack,
   type MatchGradeParams,
   type Member,
   type Region,
   type RemoveObjectParams,
   type RenderedFrame,
   type Tile,
+  type TrackRequest,
 } from '@loupe/shared';
 import type { Logger } from '../log.js';
 import type { JobRepository } from '../store/job.repository.js';
@@ -149,6 +152,49 @@ export class FixService {
     await added;
     this.deps.log.info({ room: req.room, job: job.id, user: member.id, fix: job.fix, frame: job.frame, position: queued.position }, 'fix queued');
     return queued;
+  }
+
+  /** Rooms with a track-only request running on this server, and how many. */
+  private readonly tracking = new Map<string, number>();
+
+  /**
+   * Remove object on a shot, before the fill: the drawn mask (and the masks on more frames, keyframes)
+   * tracked over the range, nothing stored or rendered: the artist sees the track, corrects a frame
+   * and asks again. Director or artist; the range within the shot and at most Limits.maxTrackFrames.
+   */
+  async track(member: Member, input: TrackRequest): Promise<MaskTrack> {
+    const req = TrackRequestSchema.parse(input);
+    if (!can(member.role, 'requestFix')) {
+      throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${member.role} cannot track a mask; artists and directors can.`);
+    }
+    const version = await this.deps.versions.get(req.versionId);
+    if (!version || (await this.deps.versions.roomOf(version.id)) !== req.room) {
+      throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${req.versionId} in this room.`);
+    }
+    if (version.media.type !== 'video') throw new LoupeError(ErrorCode.NOT_FIXABLE, 'A still has no frames to track a mask over: pick a version of the shot.');
+    const last = version.media.frameCount - 1;
+    const range = req.range ?? { in: 0, out: last };
+    if (range.out > last) throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `The range ends at frame ${range.out}, past the shot's last frame (${last}).`);
+    if (range.out - range.in + 1 > Limits.maxTrackFrames) {
+      throw new LoupeError(ErrorCode.BAD_REQUEST, `A track covers at most ${Limits.maxTrackFrames} frames; this range has ${range.out - range.in + 1}: set in/out points (I, O).`);
+    }
+    const keys = [{ frame: req.frame, mask: req.mask }, ...(req.maskKeyframes ?? [])];
+    const out = keys.find((k) => k.frame < range.in || k.frame > range.out);
+    if (out) throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `A mask is drawn on frame ${out.frame}, outside the range ${range.in}-${range.out}: draw it on a frame of the range.`);
+    const running = this.tracking.get(req.room) ?? 0;
+    if (running >= Limits.maxTracksPerRoom) throw new LoupeError(ErrorCode.RATE_LIMITED, 'A mask is being tracked in this room already; ask again when it is done.');
+    this.tracking.set(req.room, running + 1);
+    const started = performance.now();
+    try {
+      const t = await this.deps.renders.trackRange(version, range, keys);
+      const ms = Math.round(performance.now() - started);
+      this.deps.log.info({ room: req.room, user: member.id, version: version.id, frames: range.out - range.in + 1, keys: t.keys.length, ms }, 'mask tracked');
+      return { versionId: version.id, range, keys: t.keys, tracked: t.tracked, residual: t.residual, by: { id: member.id, name: member.name }, ms };
+    } finally {
+      const n = (this.tracking.get(req.room) ?? 1) - 1;
+      if (n > 0) this.tracking.set(req.room, n);
+      else this.tracking.delete(req.room);
+    }
   }
 
   /** Cancels a queued or running job: its requester or a director of the room. */

@@ -141,9 +141,8 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
   // Frames are written in order: the segment needs them so, and the room sees the timeline fill in order.
   let written: Promise<void> = Promise.resolve();
   let inFlight = 0;
-  const emit = (frame: number, result: Pixels | null, reuse: string | undefined, started: number) => {
-    inFlight++;
-    const files = (async () => {
+  const filesOf = (frame: number, result: Pixels | null, reuse: string | undefined) =>
+    (async () => {
       if (reuse) {
         const { rgb, width: w, height: h } = await readPixels(sharp(reuse), false);
         return { preview: await toPreview(rgb, w, h), png: null, jpg: null };
@@ -155,10 +154,22 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
       await Promise.all([writeFile(pngPath, png), writeFile(jpgPath, jpg)]);
       return { preview, png: pngPath, jpg: jpgPath };
     })();
+  /** Frames sent to the room ahead of their turn (the frame on screen): fed to the segment in order later. */
+  const ahead = new Map<number, ReturnType<typeof filesOf>>();
+  const sendAhead = async (frame: number, result: Pixels, started: number) => {
+    const files = filesOf(frame, result, undefined);
+    ahead.set(frame, files);
+    const f = await files;
+    await post({ type: 'frame', jobId, frame, png: f.png!, preview: f.jpg!, ms: Math.round(performance.now() - started) });
+  };
+  const emit = (frame: number, result: Pixels | null, reuse: string | undefined, started: number) => {
+    inFlight++;
+    const early = ahead.get(frame);
+    const files = early ?? filesOf(frame, result, reuse);
     files.catch(() => {});
     written = written.then(async () => {
       const f = await files;
-      if (f.png) await post({ type: 'frame', jobId, frame, png: f.png, preview: f.jpg!, ms: Math.round(performance.now() - started) });
+      if (f.png && !early) await post({ type: 'frame', jobId, frame, png: f.png, preview: f.jpg!, ms: Math.round(performance.now() - started) });
       const enc = encoderOf();
       if (!enc.child.stdin.write(f.preview)) await drainedOrClosed(enc.child.stdin);
       inFlight--;
@@ -179,7 +190,7 @@ export async function runChunk(engine: Engine, jobId: string, req: ChunkRun, pos
         while (inFlight > 2) await written;
       }
     } else if (fix.kind === 'remove') {
-      await removeChunk(fix, source, req, wanted, emit, () => (inFlight > 2 ? written : null));
+      await removeChunk(fix, source, req, wanted, emit, sendAhead, () => (inFlight > 2 ? written : null));
     } else {
       await temporalChunk(engine, jobId, fix, source, req, wanted, firstWanted, lastWanted, emit, () => (inFlight > 2 ? written : null));
     }
@@ -264,8 +275,9 @@ async function temporalChunk(
 }
 
 /**
- * Remove object over the range: every frame of it decoded (the plate needs them all), the tracked
- * masks grown, the plate built once, then the chunk's frames filled and emitted in order.
+ * Remove object over the range: every frame of it decoded (the plate needs them all); the frame on
+ * screen filled first (the plate is made on it, from the masks and motion of its nearest frames) and
+ * sent to the room at once; then the chunk's frames filled and emitted in order.
  */
 async function removeChunk(
   fix: Extract<ChunkFix, { kind: 'remove' }>,
@@ -273,16 +285,25 @@ async function removeChunk(
   req: ChunkRun,
   wanted: Map<number, ChunkFrame>,
   emit: (frame: number, result: Pixels | null, reuse: string | undefined, started: number) => void,
+  sendAhead: (frame: number, result: Pixels, started: number) => Promise<void>,
   backlog: () => Promise<void> | null,
 ): Promise<void> {
   const { width, height } = req;
   const frames: Uint8Array[] = [];
   for await (const f of source) frames[f.frame - fix.first] = f.rgb instanceof Uint16Array ? to8(f.rgb) : (f.rgb as Uint8Array);
-  const removal = removalFromTrack(frames, width, height, fix);
+  const focus = fix.focus !== undefined && fix.focus >= fix.first && fix.focus - fix.first < frames.length ? fix.focus : undefined;
+  const removal = removalFromTrack(frames, width, height, { ...fix, ...(focus !== undefined ? { reference: focus - fix.first } : {}) });
+  const first = focus !== undefined && wanted.has(focus) && !wanted.get(focus)!.reuse ? focus : undefined;
+  let onScreen: Uint8Array | null = null;
+  if (first !== undefined) {
+    const started = performance.now();
+    onScreen = removedFrame(first - fix.first, frames, removal);
+    await sendAhead(first, onScreen, started);
+  }
   for (const [frame, job] of wanted) {
     const started = performance.now();
     if (job.reuse) emit(frame, null, job.reuse, started);
-    else emit(frame, removedFrame(frame - fix.first, frames, removal), undefined, started);
+    else emit(frame, frame === first ? onScreen : removedFrame(frame - fix.first, frames, removal), undefined, started);
     const wait = backlog();
     if (wait) await wait;
   }

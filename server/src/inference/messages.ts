@@ -190,7 +190,15 @@ export type ChunkFix =
    * frame `first + i`, shifts in source pixels, blended by weight), grown by `grow`; the holes filled
    * from the clean plate.
    */
-  | { kind: 'remove'; first: number; keys: MaskKey[]; track: TrackedFrame['parts'][]; grow: number };
+  | {
+      kind: 'remove';
+      first: number;
+      keys: MaskKey[];
+      track: TrackedFrame['parts'][];
+      grow: number;
+      /** The frame on screen (absolute): the plate is made on it, and it goes to the room before the others. */
+      focus?: number;
+    };
 
 /** The scale and model of a fix's run ('remove' has neither: an algorithm at scale 1). */
 export interface ChunkFrame {

@@ -14,12 +14,13 @@ export interface Sample {
  * colour transform is estimated on. When every frame asked for is a keyframe of the proxy (a multiple
  * of its GOP), only keyframes are decoded.
  */
-export async function proxySamples(file: string, version: Version, frames: number[], width = 256): Promise<Sample[]> {
+export async function proxySamples(file: string, version: Version, frames: number[], width = 256, fileGop?: number): Promise<Sample[]> {
   if (version.media.type !== 'video' || frames.length === 0) return [];
   const { width: w, height: h } = version.media.proxy ?? version.media;
   const height = Math.max(2, 2 * Math.round((width * h) / w / 2));
   const sorted = [...new Set(frames)].sort((a, b) => a - b);
-  const gop = version.media.proxy?.gop;
+  // `file` may be a rung of the proxy ladder (same frames, its own keyframe interval).
+  const gop = fileGop ?? version.media.proxy?.gop;
   const keysOnly = !!gop && sorted.every((f) => f % gop === 0);
   // With only keyframes decoded, ffmpeg's frame counter counts keyframes.
   const select = sorted.map((f) => `eq(n\\,${keysOnly ? f / gop! : f})`).join('+');

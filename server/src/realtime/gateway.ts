@@ -8,6 +8,7 @@ import {
   DecideSchema,
   ErrorCode,
   FixRequestSchema,
+  TrackRequestSchema,
   FixCancelSchema,
   FixCatalogueSchema,
   JoinSchema,
@@ -53,7 +54,7 @@ interface SocketData {
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
-const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'fix:cancel', 'fix:catalogue', 'version:decide', 'playback:set', 'presenter:set']);
+const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'fix:track', 'fix:cancel', 'fix:catalogue', 'version:decide', 'playback:set', 'presenter:set']);
 /** What a member with an empty document is asked for: nothing. */
 const EMPTY_DOC = new Y.Doc();
 export const roomChannel = (roomId: string) => `room:${roomId}`;
@@ -257,6 +258,17 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       handler(slog, 'fix:request', FixRequestSchema, async (req) => {
         joinedRoom(req.room);
         return { job: await deps.fixes.request(member, req) };
+      }),
+    );
+
+    socket.on(
+      'fix:track',
+      handler(slog, 'fix:track', TrackRequestSchema, async (req) => {
+        joinedRoom(req.room);
+        const track = await deps.fixes.track(member, req);
+        // The rest of the room sees the track too (the sender has it in the ack).
+        socket.to(roomChannel(req.room)).emit('fix:tracked', track);
+        return { track };
       }),
     );
 

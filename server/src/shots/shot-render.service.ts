@@ -18,7 +18,9 @@ import {
   LoupeError,
   type DenoiseParams,
   type ExposureParams,
+  type FrameRange,
   type Job,
+  type MaskKeyframe,
   type MatchGradeParams,
   type Member,
   type RemoveObjectParams,
@@ -324,23 +326,10 @@ export class ShotRenderService {
         // The object moves: its drawn mask is tracked over the range on the proxy (small, 8-bit, fast),
         // and the shifts scaled to source pixels. The room sees the tracked mask before the fill runs.
         const rp = params as RemoveObjectParams;
-        const frames = Array.from({ length: range.out - range.in + 1 }, (_, i) => range.in + i);
-        const samples = await proxySamples(proxy, version, frames, Math.min(TRACK_WIDTH, media.width));
-        signal.throwIfAborted();
-        const { width: tw, height: th } = samples[0];
-        // The mask on the frame on screen and those drawn on more frames: keyframes (a later drawing of a frame wins).
-        const drawn = new Map<number, [number, number][]>([[job.frame, job.region.mask!]]);
-        for (const k of job.maskKeyframes ?? []) drawn.set(k.frame, k.mask);
-        const keys = [...drawn.entries()].sort((a, b) => a[0] - b[0]).map(([frame, mask]) => ({ frame, mask }));
-        const rasters = await Promise.all(keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, tw, th) })));
-        const track = trackMasks(samples.map((s) => trackPyramid(greyOf(s.rgb, tw, th))), rasters);
-        const toSource = track.map((t) => t.parts.map((p) => ({ ...p, dx: (p.dx * media.width) / tw, dy: (p.dy * media.height) / th })));
-        tracked = toSource.map((parts, i) => {
-          const main = parts.reduce((a, b) => (b.weight > a.weight ? b : a));
-          return [range.in + i, keys[main.key].frame, +(main.dx / media.width).toFixed(5), +(main.dy / media.height).toFixed(5)];
-        });
-        planned = { kind: 'remove', modelId: 'clean-plate', keys, track: toSource, grow: rp.grow };
-        Object.assign(computed, { method: 'clean-plate', grow: rp.grow, trackedOn: { width: tw, height: th }, trackResidual: +Math.max(...track.map((t) => t.residual)).toFixed(2) });
+        const t = await this.trackRange(version, range, [{ frame: job.frame, mask: job.region.mask! }, ...(job.maskKeyframes ?? [])], signal);
+        tracked = t.tracked;
+        planned = { kind: 'remove', modelId: 'clean-plate', keys: t.keys, track: t.track, grow: rp.grow };
+        Object.assign(computed, { method: 'clean-plate', grow: rp.grow, trackedOn: t.trackedOn, trackResidual: t.residual });
         break;
       }
       default:
@@ -374,6 +363,37 @@ export class ShotRenderService {
       startedAt: started.toISOString(),
       number: Math.max(0, ...all.filter((v) => v.shotId === version.shotId).map((v) => v.number)) + 1,
     };
+  }
+
+  /**
+   * Remove object: the masks drawn on keyframes (the frame on screen's first; a later drawing of a
+   * frame wins) tracked over the range on the proxy (small, 8-bit, fast), the shifts scaled to source
+   * pixels. Used by a render's plan and by a track-only request (fix:track).
+   */
+  async trackRange(version: Version, range: FrameRange, drawn: MaskKeyframe[], signal?: AbortSignal) {
+    const media = version.media as Extract<Version['media'], { type: 'video' }>;
+    const frames = Array.from({ length: range.out - range.in + 1 }, (_, i) => range.in + i);
+    // The smallest rung of the proxy ladder at least that wide (far less to decode than the full proxy), else the proxy.
+    const rung = media.ladder?.find((r) => r.width >= TRACK_WIDTH);
+    const started = performance.now();
+    const samples = rung
+      ? await proxySamples(this.deps.blobs.path(rung.blob), version, frames, TRACK_WIDTH, rung.gop)
+      : await proxySamples(this.deps.blobs.path(media.blob), version, frames, Math.min(TRACK_WIDTH, media.width));
+    const decodedMs = performance.now() - started;
+    signal?.throwIfAborted();
+    const { width: tw, height: th } = samples[0];
+    const byFrame = new Map<number, [number, number][]>();
+    for (const k of drawn) byFrame.set(k.frame, k.mask);
+    const keys = [...byFrame.entries()].sort((a, b) => a[0] - b[0]).map(([frame, mask]) => ({ frame, mask }));
+    const rasters = await Promise.all(keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, tw, th) })));
+    const track = trackMasks(samples.map((s) => trackPyramid(greyOf(s.rgb, tw, th))), rasters);
+    const toSource = track.map((t) => t.parts.map((p) => ({ ...p, dx: (p.dx * media.width) / tw, dy: (p.dy * media.height) / th })));
+    const tracked = toSource.map((parts, i): [number, number, number, number] => {
+      const main = parts.reduce((a, b) => (b.weight > a.weight ? b : a));
+      return [range.in + i, keys[main.key].frame, +(main.dx / media.width).toFixed(5), +(main.dy / media.height).toFixed(5)];
+    });
+    this.deps.log.info({ version: version.id, frames: frames.length, from: rung?.name ?? 'proxy', decodeMs: Math.round(decodedMs), trackMs: Math.round(performance.now() - started - decodedMs) }, 'mask tracked over the range');
+    return { keys, track: toSource, tracked, trackedOn: { width: tw, height: th, from: rung?.name ?? 'proxy' }, residual: +Math.max(...track.map((t) => t.residual)).toFixed(2) };
   }
 
   private async referenceThumb(rec: RenderRecord, mp: MatchGradeParams, scale: number) {
@@ -436,6 +456,7 @@ export class ShotRenderService {
                 keys: await Promise.all(plan.fix.keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, media.width, media.height) }))),
                 track: plan.fix.track,
                 grow: plan.fix.grow,
+                focus: Math.min(range.out, Math.max(range.in, rec.job.frame)),
               }
             : chunkFix(plan.fix, model!, media.width, media.height),
         region,
@@ -443,8 +464,11 @@ export class ShotRenderService {
       };
       signal.throwIfAborted();
       const landed: Promise<void>[] = [];
+      // The frame on screen, when it comes first (remove object sends it ahead), is in the room before the others.
+      let onScreen: Promise<void> | null = null;
       const result = await inference.chunk(jobId, req, (f) => {
-        landed.push(this.landFrame(rec, f.frame, f.png, f.preview));
+        if (f.frame === rec.job.frame && !landed.length) landed.push((onScreen = this.landFrame(rec, f.frame, f.png, f.preview)));
+        else landed.push((onScreen ?? Promise.resolve()).then(() => this.landFrame(rec, f.frame, f.png, f.preview)));
       });
       await Promise.all(landed);
       const segment = await blobs.putFile(result.segment);

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { addNoise, psnr } from '../../../test/fix-scenes.js';
 import { flicker, panClip, type Clip } from '../../../test/shot-clips.js';
 import { patchMatchFill } from '../inpaint/patchmatch.js';
-import { greyOf } from '../temporal/motion.js';
 import { blendByAlpha, growHole } from './edge.js';
 import { buildPlate, fillFrame } from './plate.js';
 import { planRemoval, removedFrame } from './shot.js';
@@ -21,7 +20,7 @@ function removeFromShot(clip: Clip) {
   const frames = clip.frames.map((f) => f.data);
   const grown = clip.objectMask.map((m) => growHole(Uint8Array.from(m, (v) => (v >= 128 ? 1 : 0)), W, H, 4));
   const holes = grown.map((g) => g.hole);
-  const plate = buildPlate(frames, holes, frames.map((f) => greyOf(f, W, H)));
+  const plate = buildPlate(frames, holes, { width: W, height: H });
   const out = frames.map((f, t) => blendByAlpha(f, fillFrame(t, frames, holes, plate).rgb, grown[t].alpha));
   return { out, holes, grown, plate };
 }

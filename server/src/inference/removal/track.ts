@@ -187,18 +187,28 @@ export function shiftMask(mask: Uint8Array, w: number, h: number, dx: number, dy
   return out;
 }
 
+const keyBoxes = new WeakMap<Uint8Array, ReturnType<typeof boxOf>>();
+/** A keyframe's mask's box, found once per mask (a scan of the whole frame). */
+function keyBox(mask: Uint8Array, w: number, h: number) {
+  if (!keyBoxes.has(mask)) keyBoxes.set(mask, boxOf(mask, w, h));
+  return keyBoxes.get(mask)!;
+}
+
 /** The frame's mask (coverage 0..255) from its track: the keyframes' masks shifted and blended. */
 export function maskOf(frame: TrackedFrame, keys: MaskKey[], w: number, h: number): Uint8Array {
   const sorted = [...keys].sort((a, b) => a.index - b.index);
   const only = frame.parts.length === 1 && frame.parts[0].dx === 0 && frame.parts[0].dy === 0 ? frame.parts[0] : null;
   if (only) return new Uint8Array(sorted[only.key].mask);
   const acc = new Float32Array(w * h);
+  // Where any part lands: only that is written back (a plain loop: TypedArray.from with a map function is slow on a frame).
+  let ux0 = w, uy0 = h, ux1 = 0, uy1 = 0;
   for (const p of frame.parts) {
-    const box = boxOf(sorted[p.key].mask, w, h);
+    const box = keyBox(sorted[p.key].mask, w, h);
     if (!box) continue;
     // Only where the shifted mask can land: its box moved by the shift (bilinear: one pixel more).
     const x0 = Math.max(0, Math.floor(box.x0 + p.dx)), x1 = Math.min(w, Math.ceil(box.x1 + p.dx) + 1);
     const y0 = Math.max(0, Math.floor(box.y0 + p.dy)), y1 = Math.min(h, Math.ceil(box.y1 + p.dy) + 1);
+    ux0 = Math.min(ux0, x0); uy0 = Math.min(uy0, y0); ux1 = Math.max(ux1, x1); uy1 = Math.max(uy1, y1);
     const m = sorted[p.key].mask;
     const ix = Math.floor(-p.dx), iy = Math.floor(-p.dy), ax = -p.dx - ix, ay = -p.dy - iy;
     const at = (x: number, y: number) => (x < 0 || y < 0 || x >= w || y >= h ? 0 : m[y * w + x]);
@@ -208,8 +218,8 @@ export function maskOf(frame: TrackedFrame, keys: MaskKey[], w: number, h: numbe
         acc[y * w + x] += p.weight * ((1 - ay) * ((1 - ax) * at(sx, sy) + ax * at(sx + 1, sy)) + ay * ((1 - ax) * at(sx, sy + 1) + ax * at(sx + 1, sy + 1)));
       }
   }
-  // A plain loop: TypedArray.from with a map function is slow on a whole frame.
   const out = new Uint8Array(w * h);
-  for (let i = 0; i < out.length; i++) out[i] = acc[i] <= 0 ? 0 : acc[i] >= 255 ? 255 : Math.round(acc[i]);
+  for (let y = uy0; y < uy1; y++)
+    for (let i = y * w + ux0; i < y * w + ux1; i++) out[i] = acc[i] <= 0 ? 0 : acc[i] >= 255 ? 255 : Math.round(acc[i]);
   return out;
 }

@@ -43,5 +43,8 @@ describe('what members hear about versions', () => {
   it('announces new versions to the others, and a finished fix to its requester', () => {
     expect(newVersionNews(aiVersion(), { id: 'eve' })?.message).toBe('New version v005 from Sam · AI Upscale ×2');
     expect(newVersionNews(aiVersion(), sam)?.message).toBe('Your fix is ready: v005 (Upscale ×2)');
+    // A version an algorithm made (remove object's clean plate) is not called AI.
+    const removed = { ...aiVersion(), provenance: { fix: 'remove-object', aiMade: false, requestedBy: { ...sam, role: 'artist' } } as Version['provenance'] };
+    expect(newVersionNews(removed, { id: 'eve' })?.message).toBe('New version v005 from Sam · Algorithm Remove object');
   });
 });

@@ -34,5 +34,7 @@ export function newVersionNews(v: Version, me: Pick<Member, 'id'> | null): Versi
   const fix = v.kind === 'ai' && v.provenance ? (FixCatalogue[v.provenance.fix]?.label ?? v.provenance.fix) : null;
   const requester = v.kind === 'ai' ? (v.provenance?.requestedBy.id ?? v.createdBy.id) : v.createdBy.id;
   if (requester === me.id) return v.kind === 'ai' ? { mine: true, message: `Your fix is ready: ${label}${fix ? ` (${fix})` : ''}` } : null;
-  return { mine: false, message: `New version ${label} from ${v.createdBy.name}${fix ? ` · AI ${fix}` : ''}` };
+  // Made by a learned model ("AI") or by an algorithm (remove object's clean plate, colour fixes): said as the badge says it.
+  const maker = v.provenance?.aiMade === false ? 'Algorithm' : 'AI';
+  return { mine: false, message: `New version ${label} from ${v.createdBy.name}${fix ? ` · ${maker} ${fix}` : ''}` };
 }

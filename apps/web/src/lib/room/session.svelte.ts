@@ -2,7 +2,7 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type MaskKeyframe, type MaskTrack, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket, type TimedSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
@@ -52,6 +52,15 @@ export class RoomSession {
   /** The fix picked in the fix panel, and the parameters set per fix (kept across selections). */
   fixChoice = $state<FixId>('upscale-x2');
   fixParams = $state<Partial<Record<FixId, Record<string, unknown>>>>({});
+  /**
+   * Remove object on a shot: the masks this member drew (or corrected) on frames of a version, one per
+   * frame; each is a keyframe of the track (it always wins on its frame).
+   */
+  maskKeys = $state<{ versionId: string; keys: MaskKeyframe[] }>({ versionId: '', keys: [] });
+  /** The room's latest track of a remove-object mask (fix:track, anyone's): drawn on every frame of its range. */
+  maskTrack = $state<MaskTrack | null>(null);
+  /** A track this member asked for is on its way. */
+  tracking = $state(false);
   /** Timeline marks (drawings and notes) of the version on screen, sorted by frame (reactive). */
   get markers(): Marker[] {
     return this.versions.currentId ? this.collab.markers(this.versions.currentId) : [];
@@ -73,6 +82,7 @@ export class RoomSession {
     this.collab = new Collab(socket, roomId, (r) => this.refused(r));
     socket.on('fix:job', (job) => this.onJob(job));
     socket.on('fix:frame', (f) => this.jobs.addFrame(f));
+    socket.on('fix:tracked', (t) => (this.maskTrack = t));
     socket.on('fix:tile', (tile) => {
       this.jobs.addTile(tile).catch((e) => console.warn('[loupe] bad tile', tile.jobId, tile.index, e));
     });
@@ -177,7 +187,7 @@ export class RoomSession {
     frame: number,
     region: Region,
     params: Record<string, unknown> = {},
-    shot?: { range: { in: number; out: number }; feather?: number; keyframes?: number[] },
+    shot?: { range: { in: number; out: number }; feather?: number; keyframes?: number[]; maskKeyframes?: MaskKeyframe[] },
   ): Promise<Job | null> {
     const request: FixRequest = {
       room: this.roomId,
@@ -186,7 +196,15 @@ export class RoomSession {
       region,
       fix,
       params,
-      ...(shot ? { scope: 'shot' as const, range: shot.range, feather: shot.feather ?? 0, ...(shot.keyframes ? { keyframes: shot.keyframes } : {}) } : {}),
+      ...(shot
+        ? {
+            scope: 'shot' as const,
+            range: shot.range,
+            feather: shot.feather ?? 0,
+            ...(shot.keyframes ? { keyframes: shot.keyframes } : {}),
+            ...(shot.maskKeyframes?.length ? { maskKeyframes: shot.maskKeyframes } : {}),
+          }
+        : {}),
       idempotencyKey: crypto.randomUUID(),
     };
     const r = await this.ask((s) => s.emitWithAck('fix:request', request));
@@ -194,6 +212,39 @@ export class RoomSession {
     this.jobs.upsert(r.job);
     if (shot) this.jobs.watching = r.job.id;
     return r.job;
+  }
+
+  /** The masks drawn for a remove-object on this version (this member's keyframes), by frame. */
+  maskKeysOf(versionId: string): MaskKeyframe[] {
+    return this.maskKeys.versionId === versionId ? this.maskKeys.keys : [];
+  }
+
+  /** A mask drawn (or corrected) on a frame becomes that frame's keyframe; keyframes of another version are dropped. */
+  keepMask(versionId: string, frame: number, mask: [number, number][]): void {
+    const keys = this.maskKeysOf(versionId).filter((k) => k.frame !== frame);
+    const same = this.maskKeysOf(versionId).find((k) => k.frame === frame);
+    if (same && JSON.stringify(same.mask) === JSON.stringify(mask)) return;
+    this.maskKeys = { versionId, keys: [...keys, { frame, mask }].sort((a, b) => a.frame - b.frame) };
+  }
+
+  dropMask(versionId: string, frame: number | null): void {
+    this.maskKeys = { versionId, keys: frame === null ? [] : this.maskKeysOf(versionId).filter((k) => k.frame !== frame) };
+  }
+
+  /**
+   * Remove object: track the mask drawn on `frame` (and the keyframes) over the range without
+   * rendering; everyone in the room sees the track on every frame.
+   */
+  async trackMask(versionId: string, frame: number, mask: [number, number][], keys: MaskKeyframe[], range: { in: number; out: number }): Promise<MaskTrack | null> {
+    this.tracking = true;
+    try {
+      const maskKeyframes = keys.filter((k) => k.frame !== frame);
+      const r = await this.ask((s) => s.emitWithAck('fix:track', { room: this.roomId, versionId, frame, mask, range, ...(maskKeyframes.length ? { maskKeyframes } : {}) }));
+      if (r) this.maskTrack = r.track;
+      return r?.track ?? null;
+    } finally {
+      this.tracking = false;
+    }
   }
 
   /** Cancel a queued or running job (its requester or a director). */
