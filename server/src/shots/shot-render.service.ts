@@ -377,8 +377,8 @@ export class ShotRenderService {
     const rung = media.ladder?.find((r) => r.width >= TRACK_WIDTH);
     const started = performance.now();
     const samples = rung
-      ? await proxySamples(this.deps.blobs.path(rung.blob), version, frames, TRACK_WIDTH, rung.gop)
-      : await proxySamples(this.deps.blobs.path(media.blob), version, frames, Math.min(TRACK_WIDTH, media.width));
+      ? await proxySamples(await this.deps.blobs.localPath(rung.blob), version, frames, TRACK_WIDTH, rung.gop)
+      : await proxySamples(await this.deps.blobs.localPath(media.blob), version, frames, Math.min(TRACK_WIDTH, media.width));
     const decodedMs = performance.now() - started;
     signal?.throwIfAborted();
     const { width: tw, height: th } = samples[0];
