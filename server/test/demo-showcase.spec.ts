@@ -124,15 +124,15 @@ describe('the first-start demo', () => {
       files[k] = server.services.blobs.path(v.media.blob);
     }
 
-    // Natural pictures, not a test pattern: a full luma histogram, and texture on the planks and in the
-    // grain (the proxy smooths the grain in the fog: about half the blocks are textured, the pattern's under 0.3).
+    // Natural pictures, not a test pattern: a full luma histogram, and texture (the planks, the grain in
+    // the fog) in most 16x16 blocks (about 0.8 on the proxies; the pattern's 0.13).
     const pattern = nature(await runFfmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=24`, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']));
     const [fa1, fa2, fb1] = [await frame(files.a1, 48), await frame(files.a2, 48), await frame(files.b1, 48)];
     for (const f of [fa1, fa2, fb1]) {
       const n = nature(f);
       console.log(`[demo-showcase] luma entropy ${n.entropy.toFixed(2)} (pattern ${pattern.entropy.toFixed(2)}), textured blocks ${n.textured.toFixed(2)} (pattern ${pattern.textured.toFixed(2)})`);
       expect(n.entropy).toBeGreaterThan(pattern.entropy + 2.5);
-      expect(n.textured).toBeGreaterThan(0.4);
+      expect(n.textured).toBeGreaterThan(0.6);
       expect(pattern.textured).toBeLessThan(0.3);
     }
 

@@ -96,7 +96,7 @@ const linearGain = (gain: number) =>
   `st(0,val/255);st(0,if(lte(ld(0),0.04045),ld(0)/12.92,pow((ld(0)+0.055)/1.055,2.4))*${gain});` +
   `0.5+255*if(lte(ld(0),0.0031308),12.92*ld(0),1.055*pow(ld(0),1/2.4)-0.055)`;
 /** A cast of gains on linear light, as a filter. */
-export const castFilter = (g: readonly [number, number, number]) => `format=rgb24,lutrgb=r='${linearGain(g[0])}':g='${linearGain(g[1])}':b='${linearGain(g[2])}'`;
+export const castFilter = (g: readonly [number, number, number]) => `lutrgb=r='${linearGain(g[0])}':g='${linearGain(g[1])}':b='${linearGain(g[2])}'`;
 
 /** The camera's moves (ffmpeg crop positions on the still scaled to 2880x1800, over 4 s). */
 export const SHOWCASE_MOVES = {
@@ -122,10 +122,13 @@ export interface Take {
 export async function filmTake(out: string, take: Take, onFrame?: (n: number) => void): Promise<void> {
   const { width, height, fps, seconds } = SHOWCASE;
   const frames = fps * seconds;
-  const look = [take.look, take.grain === false ? 'format=yuv420p' : GRAIN].filter(Boolean).join(',');
-  // The still is decoded and scaled once, then repeated (doing it per frame would cost more than the move).
+  const finish = take.grain === false ? 'format=yuv420p' : GRAIN;
+  // The look (a cast, a grade: per-pixel colour) is applied to the still and to the drone once, not to
+  // every frame; the still is decoded, graded and scaled once, then repeated (doing it per frame would
+  // cost more than the move), and the move works on 4:2:0 (half the pixels of the JPEG's 4:4:4).
+  const look = take.look ? `${take.look},` : '';
   const scene =
-    `[0:v]scale=${width * 2.25}:${height * 2.5}:flags=bicubic,loop=loop=${frames - 1}:size=1:start=0,setpts=N/(${fps}*TB),` +
+    `[0:v]${look}format=yuv420p,scale=${width * 2.25}:${height * 2.5}:flags=bicubic,loop=loop=${frames - 1}:size=1:start=0,setpts=N/(${fps}*TB),` +
     `crop=${width * 2}:${height * 2}:${take.move},scale=${width}:${height}:flags=area,setsar=1`;
   let droneFile: string | null = null;
   if (take.drone) {
@@ -134,8 +137,8 @@ export async function filmTake(out: string, take: Take, onFrame?: (n: number) =>
   }
   const { x0, y0, bob, bobRate } = SHOWCASE_DRONE;
   const graph = take.drone
-    ? `${scene}[bg];[bg][1:v]overlay=x='${x0}+t*${DRONE_SPEED}':y='${y0}+${bob}*sin(t*${bobRate})':shortest=1,${look}[v]`
-    : `${scene},${look}[v]`;
+    ? `${scene}[bg];[1:v]${look}format=rgba[drone];[bg][drone]overlay=x='${x0}+t*${DRONE_SPEED}':y='${y0}+${bob}*sin(t*${bobRate})':shortest=1,${finish}[v]`
+    : `${scene},${finish}[v]`;
   try {
     await runFfmpeg(
       [
