@@ -185,7 +185,7 @@ describe('a room with three shots', () => {
 });
 
 describe('the first-start demo room', () => {
-  it('opens on the lake shore and its low angle with their posters, and the drone in the sky of the plate', async () => {
+  it('opens on the foggy pier and its low angle with their posters, and the drone in the fog of the plate', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'loupe-e2e-demo-'));
     const first = await startServer({ port: 0, host: '127.0.0.1', dataDir }, { log: createLogger('warn'), demoRoom: true });
     try {
@@ -193,13 +193,13 @@ describe('the first-start demo room', () => {
       const invite = await first.services.roomService.invite(room.id, 'editor', 'Newcomer');
       const page = await person(browser, `${first.url}/room/${room.id}?token=${invite.token}`, { width: 1600, height: 900 });
       await expect.poll(() => page.locator('[data-testid=shot-name-item]').allTextContents(), { timeout: 15_000 }).toEqual([
-        'Lake shore (grain, cast, a drone crossing)',
-        'Lake shore, low angle (another grade)',
+        'Foggy pier (grain, cast, a drone crossing)',
+        'Foggy pier, low angle (another grade)',
       ]);
       const thumbs = page.locator('[data-testid=shot-thumb]');
       await expect.poll(() => thumbs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).naturalWidth)), { timeout: 10_000 }).toEqual([320, 320]);
       expect(await page.locator('[data-testid=shot-versions]').allTextContents()).toEqual(['2 versions · v002', '1 version · v001']);
-      // Back to the plate (v001) at the frame where the drone is in the sky, over the sunset.
+      // Back to the plate (v001) at the frame where the drone crosses the fog.
       await session(page, `s.select(s.versions.list.find((v) => v.number === 1 && v.label.startsWith('Plate')).id)`);
       await expect.poll(() => page.locator('[data-testid=current-version]').textContent(), { timeout: 10_000 }).toBe('v001');
       await page.mouse.click(5, 300);

@@ -1,8 +1,9 @@
 /**
  * The first-start demo room, through a real server (random port, real ffmpeg): what a newcomer sees in
- * it. Two shots filmed from a photograph (server/assets/demo), ingested like uploads; the lake shore has
- * a warm-green cast, temporal grain and a drone crossing the sky, and its v002 has the cast corrected;
- * a second shot of the shore from lower down has another grade. Made on the embedded single node only, and once.
+ * it. Two shots filmed from a photograph (server/assets/demo), ingested like uploads; the foggy pier has
+ * a warm-green cast, temporal grain and a drone crossing the fog, and its v002 has the cast corrected;
+ * a second shot of the pier from lower down has another grade. Made on the embedded single node only, and once.
+ * What each fix does on it: server/test/demo-fixes.spec.ts.
  */
 import fs from 'node:fs';
 import pino from 'pino';
@@ -13,6 +14,7 @@ import { startServer } from '../src/main.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { runFfmpeg } from '../src/media/ffmpeg.js';
 import { DEMO_ROOM_SETTING, demoWanted } from '../src/rooms/demo-room.js';
+import { SHOWCASE_SHOTS } from '../src/media/demo.js';
 import { autoCleanup, tmpDataDir } from './helpers.js';
 
 const cleanup = autoCleanup();
@@ -90,7 +92,7 @@ const demoLines = (lines: string[]) =>
   lines.map((l) => String((JSON.parse(l) as { msg?: string }).msg ?? '').trim()).filter((m) => /^generating the demo|^demo:|the demo room/.test(m));
 
 describe('the first-start demo', () => {
-  it('is two shots filmed from a photograph: grain, a cast and a drone crossing the lake shore, v002 with the cast corrected, a low angle in another grade', async () => {
+  it('is two shots filmed from a photograph: grain, a cast and a drone crossing the foggy pier, v002 with the cast corrected, a low angle in another grade', async () => {
     const dataDir = tmpDataDir();
     const started = Date.now();
     const lines: string[] = [];
@@ -102,11 +104,12 @@ describe('the first-start demo', () => {
     expect(room.name).toBe('Demo room');
     expect(await server.services.rooms.setting(DEMO_ROOM_SETTING)).toBe(room.id);
     const shots = await server.services.rooms.shots(room.id);
-    expect(shots.map((s) => s.name)).toEqual(['Lake shore (grain, cast, a drone crossing)', 'Lake shore, low angle (another grade)']);
+    expect(shots.map((s) => s.name)).toEqual(['Foggy pier (grain, cast, a drone crossing)', 'Foggy pier, low angle (another grade)']);
+    expect(shots.map((s) => s.name)).toEqual([SHOWCASE_SHOTS.pier, SHOWCASE_SHOTS.low]);
     const versions = await server.services.versions.listForRoom(room.id);
     const of = (shotId: string) => versions.filter((v) => v.shotId === shotId).sort((a, b) => a.number - b.number);
     expect(of(shots[0].id).map((v) => [v.number, v.label])).toEqual([[1, 'Plate: grain, warm-green cast, drone'], [2, 'Re-delivery: cast corrected']]);
-    expect(of(shots[1].id).map((v) => [v.number, v.label])).toEqual([[1, 'Low angle, cool grade']]);
+    expect(of(shots[1].id).map((v) => [v.number, v.label])).toEqual([[1, 'Low angle, warm contrasty grade']]);
     const [a1, a2] = of(shots[0].id);
     const [b1] = of(shots[1].id);
     const files: Record<string, string> = {};
@@ -114,27 +117,31 @@ describe('the first-start demo', () => {
       if (v.media.type !== 'video') throw new Error('not a movie');
       // Ingested as an upload is: a proxy, a poster and a filmstrip the room may read, and the source kept.
       expect(v.media).toMatchObject({ width: W, height: H, fps: 24, frameCount: 96, proxy: { width: W, height: H } });
-      expect(v.media.source).toMatchObject({ kind: 'movie', codec: 'h264', name: expect.stringMatching(/^lake_shore(_low)?_v00\d\.mp4$/) });
+      expect(v.media.source).toMatchObject({ kind: 'movie', codec: 'h264', name: expect.stringMatching(/^pier(_low)?_v00\d\.mp4$/) });
       for (const sha of [v.media.thumbnail!, v.media.filmstrip!.blob, v.media.source!.blob, v.media.blob!] as string[]) expect(await server.services.rooms.mayReadBlob(room.id, sha)).toBe(true);
       const poster = fs.readFileSync(await server.services.blobs.localPath(v.media.thumbnail!));
       expect([...poster.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
       files[k] = await server.services.blobs.localPath(v.media.blob);
     }
 
-    // Natural pictures, not a test pattern: a full luma histogram and texture nearly everywhere.
+    // Natural pictures, not a test pattern: a full luma histogram, and texture (the planks, the grain in
+    // the fog) in most 16x16 blocks (about 0.8 on the proxies; the pattern's 0.13).
     const pattern = nature(await runFfmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=24`, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']));
     const [fa1, fa2, fb1] = [await frame(files.a1, 48), await frame(files.a2, 48), await frame(files.b1, 48)];
     for (const f of [fa1, fa2, fb1]) {
       const n = nature(f);
+      console.log(`[demo-showcase] luma entropy ${n.entropy.toFixed(2)} (pattern ${pattern.entropy.toFixed(2)}), textured blocks ${n.textured.toFixed(2)} (pattern ${pattern.textured.toFixed(2)})`);
       expect(n.entropy).toBeGreaterThan(pattern.entropy + 2.5);
-      expect(n.textured).toBeGreaterThan(0.8);
+      expect(n.textured).toBeGreaterThan(0.6);
       expect(pattern.textured).toBeLessThan(0.3);
     }
 
-    // The cast: grey-world means of v001 lean green and away from blue against v002's (the same frame).
+    // The cast: v002 is grey (fog and weathered wood); v001's grey-world means lean warm and green, away from blue (the same frame).
     const [m1, m2] = [means(fa1), means(fa2)];
     console.log(`[demo-showcase] grey world v001 ${m1.map((v) => v.toFixed(1)).join('/')}, v002 ${m2.map((v) => v.toFixed(1)).join('/')}`);
-    expect(m1[1] / m1[2] - m2[1] / m2[2]).toBeGreaterThan(0.15);
+    expect(Math.max(...m2) - Math.min(...m2)).toBeLessThan(3);
+    expect(m1[1] / m1[2] - m2[1] / m2[2]).toBeGreaterThan(0.12);
+    expect(m1[0] / m1[2] - m2[0] / m2[2]).toBeGreaterThan(0.12);
     expect(m1[1] - (m1[0] + m1[2]) / 2 - (m2[1] - (m2[0] + m2[2]) / 2)).toBeGreaterThan(4);
 
     // Grain that changes every frame: pixels change much more than the block means (the move) do.
@@ -159,14 +166,14 @@ describe('the first-start demo', () => {
     for (let i = 0; i < first.length; i += 3) diff += Math.abs(luma(first, i / 3) - luma(last, i / 3));
     expect(diff / (W * H)).toBeGreaterThan(8);
 
-    // The low angle is graded otherwise: flatter, blacks lifted, cool against v002's warmth.
+    // The low angle is graded otherwise: more contrast, deeper blacks, warm against v002's grey.
     const [ta, tb] = [tones(fa2), tones(fb1)];
     const mb = means(fb1);
-    console.log(`[demo-showcase] lake v002 mean ${ta.mean.toFixed(1)} sd ${ta.sd.toFixed(1)} black ${ta.black.toFixed(1)}; low angle mean ${tb.mean.toFixed(1)} sd ${tb.sd.toFixed(1)} black ${tb.black.toFixed(1)}`);
-    expect(tb.sd).toBeLessThan(ta.sd - 4);
-    expect(tb.black).toBeGreaterThan(ta.black + 10);
-    expect(mb[2] / mb[0]).toBeGreaterThan(1.1);
-    expect(m2[2] / m2[0]).toBeLessThan(0.9);
+    console.log(`[demo-showcase] pier v002 mean ${ta.mean.toFixed(1)} sd ${ta.sd.toFixed(1)} black ${ta.black.toFixed(1)}; low angle mean ${tb.mean.toFixed(1)} sd ${tb.sd.toFixed(1)} black ${tb.black.toFixed(1)}`);
+    expect(tb.sd).toBeGreaterThan(ta.sd + 10);
+    expect(tb.black).toBeLessThan(ta.black - 8);
+    expect(mb[2] / mb[0]).toBeLessThan(0.88);
+    expect(m2[2] / m2[0]).toBeGreaterThan(0.97);
 
     // A restart makes no second demo room and films nothing again.
     await server.close();
