@@ -56,7 +56,7 @@ async function fix(source: Version, request: Record<string, unknown>): Promise<V
 /** The picture of a still a fix made. */
 async function still(version: Version) {
   if (version.media.type !== 'still') throw new Error(`not a still: ${version.media.type}`);
-  return rgb(server.services.blobs.path(version.media.blob));
+  return rgb(await server.services.blobs.localPath(version.media.blob));
 }
 /** A rectangle of an RGB8 picture. */
 function crop(img: { data: Uint8Array; width: number }, x0: number, y0: number, w: number, h: number): Uint8Array {
