@@ -154,6 +154,11 @@ describe('remove object on a shot', () => {
       expect(Math.abs(dx * W - OBJ.vx * (f - 20))).toBeLessThan(1.5);
     }
     await until(() => seen.length === 2 || undefined, 'the director hears the new track', 10_000);
+    // The same masks asked again (Track, then Apply to shot does the same): the same track, whatever
+    // order the keyframes come in (the server keeps the last tracks rather than tracking twice).
+    const same = await emitAck<{ track: MaskTrack }>(artist.socket, 'fix:track', { room: server.room.id, versionId: source, frame: 20, mask: corrected, maskKeyframes: [{ frame: 8, mask: lassoAt(8).mask }], range: { in: 0, out: N - 1 } });
+    expect(same.ok && same.track.tracked).toEqual(again.track.tracked);
+    expect(same.ok && same.track.keys).toEqual(again.track.keys);
 
     // Tracking stores and queues nothing.
     expect((await server.services.versions.listForRoom(server.room.id)).length).toBe(before.versions);

@@ -142,8 +142,19 @@ const finalizeKey = (jobId: string) => `render-finalize:${jobId}`;
 
 const toArrays = (t: Record<string, Float32Array>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Array.from(v)]));
 
+/** The keyframes of a removal: one mask per frame (a later drawing of a frame wins), in frame order. */
+function keyframesOf(drawn: MaskKeyframe[]): { frame: number; mask: [number, number][] }[] {
+  const byFrame = new Map<number, [number, number][]>();
+  for (const k of drawn) byFrame.set(k.frame, k.mask);
+  return [...byFrame.entries()].sort((a, b) => a[0] - b[0]).map(([frame, mask]) => ({ frame, mask }));
+}
+
+/** Tracks kept per process (a few KB each): the last Track pressed, and the one before. */
+const TRACKS_KEPT = 8;
+
 export class ShotRenderService {
   private lastSave = new Map<string, number>();
+  private tracks = new Map<string, ReturnType<ShotRenderService['computeTrack']>>();
 
   constructor(private readonly deps: RenderDeps) {}
 
@@ -370,7 +381,23 @@ export class ShotRenderService {
    * frame wins) tracked over the range on the proxy (small, 8-bit, fast), the shifts scaled to source
    * pixels. Used by a render's plan and by a track-only request (fix:track).
    */
-  async trackRange(version: Version, range: FrameRange, drawn: MaskKeyframe[], signal?: AbortSignal) {
+  trackRange(version: Version, range: FrameRange, drawn: MaskKeyframe[], signal?: AbortSignal): ReturnType<ShotRenderService['computeTrack']> {
+    // The same masks over the same range of the same media track the same way: the artist's Track
+    // (fix:track) then Apply to shot reuses the track on this process rather than tracking twice.
+    const key = JSON.stringify([version.id, version.media.type === 'video' ? version.media.blob : null, range, keyframesOf(drawn)]);
+    const kept = this.tracks.get(key);
+    if (kept) {
+      this.deps.log.info({ version: version.id }, 'mask track reused');
+      return kept;
+    }
+    const made = this.computeTrack(version, range, drawn, signal);
+    this.tracks.set(key, made);
+    made.catch(() => this.tracks.delete(key));
+    if (this.tracks.size > TRACKS_KEPT) this.tracks.delete(this.tracks.keys().next().value!);
+    return made;
+  }
+
+  private async computeTrack(version: Version, range: FrameRange, drawn: MaskKeyframe[], signal?: AbortSignal) {
     const media = version.media as Extract<Version['media'], { type: 'video' }>;
     const frames = Array.from({ length: range.out - range.in + 1 }, (_, i) => range.in + i);
     // The smallest rung of the proxy ladder at least that wide (far less to decode than the full proxy), else the proxy.
@@ -382,9 +409,7 @@ export class ShotRenderService {
     const decodedMs = performance.now() - started;
     signal?.throwIfAborted();
     const { width: tw, height: th } = samples[0];
-    const byFrame = new Map<number, [number, number][]>();
-    for (const k of drawn) byFrame.set(k.frame, k.mask);
-    const keys = [...byFrame.entries()].sort((a, b) => a[0] - b[0]).map(([frame, mask]) => ({ frame, mask }));
+    const keys = keyframesOf(drawn);
     const rasters = await Promise.all(keys.map(async (k) => ({ index: k.frame - range.in, mask: await polygonCoverage(k.mask, tw, th) })));
     const track = trackMasks(samples.map((s) => trackPyramid(greyOf(s.rgb, tw, th))), rasters);
     const toSource = track.map((t) => t.parts.map((p) => ({ ...p, dx: (p.dx * media.width) / tw, dy: (p.dy * media.height) / th })));
