@@ -3,7 +3,8 @@
  * (48) frames, a textured background panning behind a textured 120 px disc moving its own way. Times
  * the mask tracking (on 480 px wide frames, as the render's plan does), the clean plate and the fill
  * of every frame; and, in the same run, the PSNR under the object against the true background next to
- * PatchMatch frame by frame (on a crop around the hole, as a still's fix does) on a few frames.
+ * PatchMatch frame by frame (on a crop around the hole, as a still's fix does) and OpenCV's Telea on the
+ * same crops, on a few frames.
  *
  *   npm run bench -- remove [--frames 48]
  *
@@ -18,6 +19,7 @@ import { patchMatchFill } from '../src/inference/inpaint/patchmatch.js';
 import { blendByAlpha, growHole } from '../src/inference/removal/edge.js';
 import { maskOf, trackMasks, trackPyramid } from '../src/inference/removal/track.js';
 import { removalFromTrack, removedFrame } from '../src/inference/removal/shot.js';
+import { loadOpenCv, telea } from '../test/opencv.js';
 
 export const bench: Bench = {
   name: 'remove',
@@ -80,7 +82,10 @@ export const bench: Bench = {
     // PatchMatch frame by frame, on a crop around the hole with a margin (as a still's fix), a few frames.
     const picks = [0, key, N - 1];
     const pm: number[] = [];
+    const tel: number[] = [];
     let pmMs = 0;
+    let telMs = 0;
+    await loadOpenCv();
     for (const t of picks) {
       const { hole, alpha } = removal.grown[t];
       let x0 = W, y0 = H, x1 = 0, y1 = 0;
@@ -96,6 +101,14 @@ export const bench: Bench = {
           ch0[y * cw + x] = hole[s];
           for (let c = 0; c < 3; c++) data[(y * cw + x) * 3 + c] = frames[t][s * 3 + c];
         }
+      // OpenCV's Telea on the same crop (the benchmark's baseline, never in the product).
+      const crop8 = Uint8Array.from(data);
+      const s1 = performance.now();
+      const byTelea = telea({ data: crop8, width: cw, height: ch }, ch0);
+      telMs += performance.now() - s1;
+      const fullT = Float32Array.from(frames[t]);
+      for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) for (let c = 0; c < 3; c++) fullT[((y + cy0) * W + x + cx0) * 3 + c] = byTelea[(y * cw + x) * 3 + c];
+      tel.push(psnr(blendByAlpha(frames[t], fullT, alpha), truth[t], under[t]));
       const s0 = performance.now();
       patchMatchFill({ data, width: cw, height: ch }, ch0, { seed: 1 });
       pmMs += performance.now() - s0;
@@ -113,6 +126,7 @@ export const bench: Bench = {
       { metric: 'background motion error', value: motionErr, unit: 'px', note: `the worst of ${N} frames against the true pan (measured on 1/${plate.motion?.reduction ?? 1} frames, refined at full resolution near the holes)` },
       { metric: 'PSNR under the object, clean plate', value: mean(dbs), unit: 'dB', note: `mean of ${N} frames (min ${Math.min(...dbs).toFixed(1)})` },
       { metric: 'PSNR under the object, PatchMatch per frame', value: mean(pm), unit: 'dB', note: `frames ${picks.join(', ')}, ${(pmMs / picks.length / 1000).toFixed(1)} s each` },
+      { metric: 'PSNR under the object, OpenCV Telea per frame', value: mean(tel), unit: 'dB', note: `the same crops, ${(telMs / picks.length / 1000).toFixed(2)} s each (opencv.js, the baseline only)` },
     ];
     return { rows, meta: { frames: N, width: W, height: H, object: obj } };
   },

@@ -6,44 +6,19 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GraphBuilder } from '@loupe/models';
 import { Engine } from '../src/inference/engine.js';
 import { patchMatchFill } from '../src/inference/inpaint/patchmatch.js';
 import { diffuseFill, holeThickness } from '../src/inference/inpaint/diffuse.js';
 import { ellipseHole, psnr, runInProcess, textureScene, type Rgb } from './fix-scenes.js';
+import { loadOpenCv, telea } from './opencv.js';
 
- 
-let cv: any;
-beforeAll(async () => {
-   
-  // Loaded by Node itself: through vitest's transform the 10 MB WASM bundle takes minutes.
-  const m: any = createRequire(import.meta.url)('@techstark/opencv-js');
-  // The WASM build initialises asynchronously; it is ready once Mat exists. (Awaiting the module
-  // object itself never settles: it is a thenable that resolves to itself.)
-  for (let waited = 0; !m.Mat || !m.inpaint; waited += 20) {
-    if (waited > 30_000) throw new Error('opencv-js did not initialise');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  cv = m;
-});
+beforeAll(loadOpenCv);
 
 const W = 160;
 const H = 120;
 const cap = (db: number) => Math.min(db, 60);
-
-function telea(img: Rgb, hole: Uint8Array): Uint8Array {
-  const src = cv.matFromArray(img.height, img.width, cv.CV_8UC3, Array.from(img.data));
-  const mask = cv.matFromArray(img.height, img.width, cv.CV_8UC1, Array.from(hole, (v) => v * 255));
-  const dst = new cv.Mat();
-  cv.inpaint(src, mask, dst, 3, cv.INPAINT_TELEA);
-  const out = new Uint8Array(dst.data);
-  src.delete();
-  mask.delete();
-  dst.delete();
-  return out;
-}
 
 function fill(img: Rgb, hole: Uint8Array, how: 'patchmatch' | 'diffuse'): Uint8Array {
   const pic = { data: Float32Array.from(img.data), width: img.width, height: img.height };
