@@ -74,7 +74,7 @@ function emitAck<T extends object>(socket: Client, event: string, payload: unkno
   return (socket as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Ack<T>> } }).timeout(60_000).emitWithAck(event, payload);
 }
 
-async function upload(base: string, token: string, name: string, data: Buffer): Promise<string> {
+export async function upload(base: string, token: string, name: string, data: Buffer): Promise<string> {
   const auth = { authorization: `Bearer ${token}` };
   const created = await fetch(`${base}/api/ingests`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ files: [{ name, size: data.length }] }) });
   const ingest = ((await created.json()) as { ingest: IngestView }).ingest;
@@ -92,19 +92,29 @@ async function upload(base: string, token: string, name: string, data: Buffer): 
   }
 }
 
-interface RenderRun {
+export interface RenderRun {
   firstFrameMs: number;
   wallMs: number;
   frames: number;
 }
 
-/** One shot render asked for by the member, timed on the member's side until its version arrives. */
-async function renderInRoom(url: string, token: string, roomId: string, req: { versionId: string; fix: FixId; params: Record<string, unknown>; range: { in: number; out: number } }): Promise<RenderRun> {
+/**
+ * One shot render asked for by the member, timed on the member's side until its version arrives
+ * (`prelude` runs on the member's socket before the clock starts: e.g. a Track pressed first).
+ */
+export async function renderInRoom(
+  url: string,
+  token: string,
+  roomId: string,
+  req: { versionId: string; fix: FixId; params: Record<string, unknown>; range: { in: number; out: number }; frame?: number; region?: Record<string, unknown> },
+  prelude?: (socket: Client, ack: typeof emitAck) => Promise<void>,
+): Promise<RenderRun> {
   const socket: Client = ioClient(url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
   await new Promise<void>((resolve, reject) => (socket.once('connect', () => resolve()), socket.once('connect_error', reject)));
   try {
     const joined = await emitAck(socket, 'room:join', { room: roomId });
     if (!joined.ok) throw new Error(`join refused: ${joined.message}`);
+    await prelude?.(socket, emitAck);
     let first = NaN;
     let frames = 0;
     let jobId = '';
