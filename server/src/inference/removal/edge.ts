@@ -137,7 +137,30 @@ export function matchBoundary(img: Picture, hole: Uint8Array, radius = 4): void 
     if (!hole[i]) continue;
     for (let c = 0; c < 3; c++) data[i * 3 + c] += corr[i * 3 + c];
   }
+  // Then the fill's mean colour matched to the ring around it (RING px wide): the eye compares the
+  // two as a whole, and on strong textures (stripes, bricks) the edge's local means are too noisy to
+  // set the fill's overall level.
+  const near = boxSums(inHole, w, h, RING);
+  const ringSum = [0, 0, 0], holeSum = [0, 0, 0];
+  let nRing = 0, nIn = 0;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (hole[i]) {
+        for (let c = 0; c < 3; c++) holeSum[c] += data[i * 3 + c];
+        nIn++;
+      } else if (near(x, y) > 0) {
+        for (let c = 0; c < 3; c++) ringSum[c] += data[i * 3 + c];
+        nRing++;
+      }
+    }
+  if (!nRing || !nIn) return;
+  const shift = ringSum.map((v, c) => v / nRing - holeSum[c] / nIn);
+  for (let i = 0; i < w * h; i++) if (hole[i]) for (let c = 0; c < 3; c++) data[i * 3 + c] += shift[c];
 }
+
+/** Width of the ring around a hole whose mean colour the fill takes (px). */
+const RING = 8;
 
 /** `fill` blended over `source` (both interleaved RGB) by `alpha` (0..255, one per pixel). */
 export function blendByAlpha(source: Uint8Array, fill: Float32Array | Uint8Array, alpha: Uint8Array): Uint8Array {
