@@ -131,10 +131,13 @@ export class LocalJobSystem implements JobSystem {
     if (retry) {
       const wait = outcome.status === 'failed' ? (outcome.retryInMs ?? 0) : 0;
       this.log.warn({ job: e.key, handler: e.name, attempt: e.attempt, retryInMs: wait }, 'job failed; running it again');
-      const again = () => (this.insert(lane, { ...e, attempt: e.attempt + 1 }), this.pump(lane));
-      if (wait <= 0) this.insert(lane, { ...e, attempt: e.attempt + 1 });
+      const again = () => this.insert(lane, { ...e, attempt: e.attempt + 1 });
+      if (wait <= 0) again(); // taken by the pump that follows this run
       else {
-        const t = setTimeout(() => (this.retries.delete(t), this.stopping || again()), wait);
+        const t = setTimeout(() => {
+          this.retries.delete(t);
+          if (!this.stopping) (again(), this.pump(lane));
+        }, wait);
         t.unref();
         this.retries.set(t, { lane, key: e.key });
       }

@@ -55,17 +55,24 @@ export async function fileSource(file: string): Promise<BlobSource> {
   return { size, read: async (range) => fs.createReadStream(file, range) };
 }
 
-/** Writes bytes under `dest` atomically (a temporary name in the same folder, then a rename). */
-export async function writeAtomic(dest: string, bytes: Uint8Array): Promise<void> {
+/**
+ * Makes `dest` atomically: `write` fills a temporary name beside it (same folder, so the rename is
+ * atomic), which is then renamed into place; the temporary file never stays, whatever fails.
+ */
+export async function viaTemp(dest: string, write: (tmp: string) => Promise<void>): Promise<void> {
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.${process.pid}.${crypto.randomUUID()}.tmp`;
   try {
-    await fs.promises.writeFile(tmp, bytes);
+    await write(tmp);
     await fs.promises.rename(tmp, dest);
-  } catch (e) {
+  } finally {
     await fs.promises.rm(tmp, { force: true });
-    throw e;
   }
+}
+
+/** Writes bytes under `dest` atomically. */
+export function writeAtomic(dest: string, bytes: Uint8Array): Promise<void> {
+  return viaTemp(dest, (tmp) => fs.promises.writeFile(tmp, bytes));
 }
 
 /** Moves a file to `dest` (rename; copy and remove across file systems). */
@@ -75,14 +82,7 @@ export async function moveInto(file: string, dest: string): Promise<void> {
     await fs.promises.rename(file, dest);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    const tmp = `${dest}.${process.pid}.${crypto.randomUUID()}.tmp`;
-    try {
-      await fs.promises.copyFile(file, tmp);
-      await fs.promises.rename(tmp, dest);
-    } catch (err) {
-      await fs.promises.rm(tmp, { force: true });
-      throw err;
-    }
+    await viaTemp(dest, (tmp) => fs.promises.copyFile(file, tmp));
     await fs.promises.rm(file, { force: true });
   }
 }

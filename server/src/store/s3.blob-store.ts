@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -8,7 +7,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { BlobStoreMessages, ErrorCode, LoupeError } from '@loupe/shared';
 import type { BlobStoreConfig } from '../config.js';
 import { BlobCache } from './blob-cache.js';
-import { blobMissing, checkSha, fileSource, moveInto, sha256File, writeAtomic, type BlobSource, type BlobStore } from './blob.repository.js';
+import { blobMissing, checkSha, fileSource, moveInto, sha256File, viaTemp, writeAtomic, type BlobSource, type BlobStore } from './blob.repository.js';
 
 export type S3BlobConfig = Extract<BlobStoreConfig, { kind: 's3' }>;
 
@@ -99,12 +98,10 @@ export class S3BlobStore implements BlobStore {
   /** Downloads into the cache: a temporary name, checked against the sha256, then renamed into place. */
   private async download(sha256: string): Promise<string> {
     const dest = this.cache.file(sha256);
-    await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.${process.pid}.${crypto.randomUUID()}.tmp`;
-    try {
+    let size = 0;
+    await viaTemp(dest, async (tmp) => {
       const body = await this.get(sha256);
       const hash = crypto.createHash('sha256');
-      let size = 0;
       const hashing = new Transform({
         transform(chunk: Buffer, _enc, done) {
           hash.update(chunk);
@@ -123,12 +120,9 @@ export class S3BlobStore implements BlobStore {
       if (got !== sha256) {
         throw new LoupeError(ErrorCode.BLOB_STORE_FAILED, BlobStoreMessages.failed(this.where, `downloading ${sha256.slice(0, 12)}...`, `the bytes received hash to ${got.slice(0, 12)}...`));
       }
-      await fs.promises.rename(tmp, dest);
-      await this.cache.added(sha256, size);
-      return dest;
-    } finally {
-      await fs.promises.rm(tmp, { force: true });
-    }
+    });
+    await this.cache.added(sha256, size);
+    return dest;
   }
 
   private async get(sha256: string, range?: { start: number; end: number }): Promise<Readable> {
