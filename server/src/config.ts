@@ -17,6 +17,8 @@ const Env = z.object({
   LOUPE_MODELS_DIR: z.string().optional(),
   /** 1: also list the fixes whose learned model lost to the classical way on the measured fixtures (FixDescription.offered). */
   LOUPE_FIXES_ALL: z.enum(['0', '1']).default('0'),
+  /** 0: no warm-up of the fix planners after start (the test suite, which starts hundreds of servers). */
+  LOUPE_WARM_UP: z.enum(['0', '1']).default('1'),
   /** A running fix is stopped after this many seconds (no version is made). */
   FIX_TIMEOUT_S: z.coerce.number().positive().default(600),
   /** Invite lifetime. */
@@ -135,6 +137,8 @@ export interface Config {
   /** LOUPE_FIXES_ALL=1: list every fix, those not offered by default too. */
   offerAllFixes: boolean;
   fixTimeoutMs: number;
+  /** LOUPE_WARM_UP: compile match grade's planner in idle moments after start. */
+  warmUp: boolean;
   inviteTtlHours: number;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   roomIdleUnloadMs: number;
@@ -180,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     modelsDirs: e.LOUPE_MODELS_DIR ? [path.resolve(e.LOUPE_MODELS_DIR)] : [],
     offerAllFixes: e.LOUPE_FIXES_ALL === '1',
     fixTimeoutMs: e.FIX_TIMEOUT_S * 1000,
+    warmUp: e.LOUPE_WARM_UP === '1',
     inviteTtlHours: e.INVITE_TTL_HOURS,
     logLevel: e.LOG_LEVEL,
     roomIdleUnloadMs: e.ROOM_IDLE_UNLOAD_S * 1000,

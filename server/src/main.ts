@@ -369,6 +369,7 @@ function openFixWork(d: {
     chunkTimeoutMs: config.fixTimeoutMs,
   });
   if (d.runsFixes) renders.registerHandlers();
+  if (d.runsFixes && config.warmUp) runner.warmUp();
   return { jobs, system, runner, queue, renders };
 }
 

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { GRADES, mapPixels, photo, type Rgb } from '../../../test/fix-scenes.js';
-import { LIKENESS, align, applyFit, contentLikeness, fitTransform, planGrade, pool } from './grade.js';
+import { LIKENESS, align, applyFit, contentLikeness, fitTransform, planGrade, pool, warmUpRound } from './grade.js';
 import { LINEAR8, linearToOklab } from './space.js';
 
 const thumb = (img: Rgb) => ({ rgb: img.data, width: img.width, height: img.height });
@@ -68,5 +68,13 @@ describe('match grade building blocks', () => {
     expect(plan.computed.method).toBe('fit');
     expect(plan.computed.pairError!.fit).toBeLessThan(1.5);
     expect(pool([thumb(a), thumb(b)])[0].length).toBe(2 * 160 * 100);
+  });
+
+  it("the warm-up's made-up pairs go down each path of the planner: same framing, a shifted framing, different content", () => {
+    const [framed, shifted, other] = [0, 1, 2].map(warmUpRound);
+    expect(framed.computed).toMatchObject({ relation: 'same scene', alignment: { scale: 1, dx: 0, dy: 0 } });
+    expect(shifted.computed.relation).toBe('same scene');
+    expect(Math.abs(shifted.computed.alignment!.dx + 30)).toBeLessThanOrEqual(1);
+    expect(other.computed.relation).toBe('different content');
   });
 });
