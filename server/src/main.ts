@@ -31,6 +31,7 @@ import { FixService } from './fixes/fix.service.js';
 import { FixRelay } from './fixes/fix.relay.js';
 import { FixRunner } from './fixes/fix.runner.js';
 import { publishingSink, relayFixEvents } from './fixes/fix.relay.js';
+import { removeOrphanCheckpoints } from './fixes/fix.checkpoint.js';
 import { SystemFixQueue } from './fixes/system.queue.js';
 import { LocalJobSystem } from './jobs/local.job-system.js';
 import { BullJobSystem } from './jobs/bullmq.job-system.js';
@@ -351,7 +352,7 @@ function openFixWork(d: {
   const { config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver } = d;
   const jobs = new JobRepository(db);
   const sink = redis ? publishingSink(redis, jobs, handOver.events) : storingSink(jobs, handOver.events, d.relay!);
-  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log });
+  const runner = new FixRunner({ versions, rooms, blobs, frames, inference, models, log, dataDir: config.dataDir });
   const queue: FixQueue = new SystemFixQueue({ system, jobs, sink, log, ...(d.runsFixes ? { execution: { runner, inference, log, timeoutMs: config.fixTimeoutMs } } : {}) });
   const renders = new ShotRenderService({
     jobs,
@@ -368,8 +369,15 @@ function openFixWork(d: {
     dataDir: config.dataDir,
     chunkTimeoutMs: config.fixTimeoutMs,
   });
-  if (d.runsFixes) renders.registerHandlers();
-  if (d.runsFixes && config.warmUp) runner.warmUp();
+  if (d.runsFixes) {
+    renders.registerHandlers();
+    // Checkpoints of fixes that ended where this folder was not seen, or as their process died.
+    void removeOrphanCheckpoints(config.dataDir, jobs).then(
+      (n) => n && log.info({ removed: n }, 'removed the checkpoints of fixes that are over'),
+      (err: Error) => log.warn({ err: err.message }, 'could not look for leftover fix checkpoints'),
+    );
+    if (config.warmUp) runner.warmUp();
+  }
   return { jobs, system, runner, queue, renders };
 }
 

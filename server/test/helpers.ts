@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterEach } from 'vitest';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import * as Y from 'yjs';
@@ -17,9 +18,12 @@ import {
   type Ack,
   type Annotation,
   type ClientToServerEvents,
+  type Job,
   type Refusal,
   type RoomState,
   type ServerToClientEvents,
+  type Tile,
+  type Version,
 } from '@loupe/shared';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -195,12 +199,16 @@ export async function roomWith(cleanup: (() => unknown)[], ...roles: string[]) {
 
 const BIN = path.resolve(import.meta.dirname, '../bin/loupe.mjs');
 
-/** `loupe serve` in a child process on the data folder (a crash there is seen, not suffered), once it answers /healthz. */
-export async function spawnServer(data: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+/**
+ * `loupe serve` in a child process on the data folder (a crash there is seen, not suffered), once it
+ * answers /healthz; `output` collects what it prints.
+ */
+export async function spawnServer(data: string, port: number, env: Record<string, string> = {}, output?: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, '--data', data, 'serve', '--port', String(port), '--no-demo'], {
     env: { ...process.env, LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
-    stdio: 'ignore',
+    stdio: output ? ['ignore', 'pipe', 'pipe'] : 'ignore',
   });
+  for (const s of output ? [child.stdout!, child.stderr!] : []) s.on('data', (d: Buffer) => output!.push(d.toString()));
   for (let i = 0; i < 300; i++) {
     if ((await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) return child;
     await new Promise((r) => setTimeout(r, 100));
@@ -281,4 +289,40 @@ export function capturingLogger(): { log: Logger; lines: Record<string, unknown>
     },
   });
   return { log: pino({ level: 'info' }, stream), lines };
+}
+
+/** What a socket hears about fixes: tiles, job states, versions made (attach before joining to hear the replay). */
+export function listenFixes(socket: ClientSocket) {
+  const heard = { tiles: [] as Tile[], jobs: [] as Job[], versions: [] as Version[] };
+  socket.on('fix:tile', (t) => heard.tiles.push(t));
+  socket.on('fix:job', (j) => heard.jobs.push(j));
+  socket.on('version:created', (v) => heard.versions.push(v));
+  return heard;
+}
+
+/**
+ * A frame fix long enough to cut short: upscale x2 of 1024x768 source pixels (48 tiles, several
+ * seconds on a CPU) on frame 12 of the member's first version; resolves with the job's id.
+ */
+export async function askLongFix(m: Member, roomId: string, idempotencyKey: string): Promise<string> {
+  const region = { x: 0, y: 0, width: 1024 / 1920, height: 768 / 1080 };
+  const ack = await emitAck<{ job: Job }>(m.socket, 'fix:request', { room: roomId, versionId: m.state.versions[0].id, frame: 12, region, fix: 'upscale-x2', params: {}, idempotencyKey });
+  if (!ack.ok) throw new Error(ack.message);
+  return ack.job.id;
+}
+
+/** The indices of a job's tiles heard, in the order heard (previews left out). */
+export const tileIndices = (heard: ReturnType<typeof listenFixes>, jobId: string) => heard.tiles.filter((t) => t.jobId === jobId && !t.preview).map((t) => t.index);
+
+/** What a resumed run's worker logged: how many tiles it loaded from the checkpoint and how many it computed. */
+export function resumedCounts(output: string[], jobId: string): { restored: number; computed: number; total: number } {
+  const m = new RegExp(`job ${jobId} resumed: (\\d+) of (\\d+) tiles from its checkpoint, (\\d+) to compute`).exec(output.join(''));
+  if (!m) throw new Error(`no resumed run of ${jobId} in the log`);
+  return { restored: Number(m[1]), total: Number(m[2]), computed: Number(m[3]) };
+}
+
+/** The pixels of a fix's version: a still in the blob folder of `dataDir`. */
+export function stillPixels(dataDir: string, v: Version) {
+  if (v.media.type !== 'still') throw new Error(`version ${v.id} is not a still`);
+  return sharp(path.join(dataDir, 'blobs', v.media.blob.slice(0, 2), v.media.blob)).raw().toBuffer({ resolveWithObject: true });
 }

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from 'redis';
-import { annotationsMap, type Job, type RenderedFrame, type Tile, type Version } from '@loupe/shared';
+import { annotationsMap, type Job, type RenderedFrame } from '@loupe/shared';
 import { openDatabase } from '../src/store/database.js';
 import { dropRedisKeys } from '../src/cluster/redis.js';
 import { VersionRepository } from '../src/store/version.repository.js';
@@ -11,7 +13,7 @@ import { freshPgDatabase } from './pg.js';
 import { openServices } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { demoRoom, draw, emitAck, joinRoom, rejoin, stroke, testServer, until, type Member, freePort } from './helpers.js';
+import { askLongFix, demoRoom, draw, emitAck, joinRoom, listenFixes, rejoin, resumedCounts, stillPixels, stroke, testServer, tileIndices, until, type Member, freePort } from './helpers.js';
 
 /**
  * Scale-out against the Redis and PostgreSQL running on this machine (REDIS_URL, default
@@ -83,13 +85,7 @@ function kill(p: Proc): Promise<void> {
 }
 
 /** What one member hears about fixes. */
-function listen(m: Member) {
-  const heard = { tiles: [] as Tile[], jobs: [] as Job[], versions: [] as Version[] };
-  m.socket.on('fix:tile', (t) => heard.tiles.push(t));
-  m.socket.on('fix:job', (j) => heard.jobs.push(j));
-  m.socket.on('version:created', (v) => heard.versions.push(v));
-  return heard;
-}
+const listen = (m: Member) => listenFixes(m.socket);
 
 const keys = (m: Member) => [...annotationsMap(m.doc).keys()].sort();
 
@@ -201,33 +197,60 @@ describe('scale-out: two API nodes and fix workers on Redis', () => {
     expect(worker.output.join('')).toContain(ack.job.id); // the worker process ran it, not an API node
   }, 150_000);
 
-  it('when the worker is killed mid-job, another worker finishes it: one version', async () => {
+  it('when the worker is killed mid-job, another worker resumes it from its checkpoint: what was sent is not computed or sent again, one version, the pixels of a run not interrupted', async () => {
     const w1 = procs.find((p) => p.name === 'worker-1')!;
     const artist = await member(A, 'artist');
     const heard = listen(artist);
-    // 1024x768 source pixels: 48 tiles, several seconds on a CPU.
-    const region = { x: 0, y: 0, width: 1024 / 1920, height: 768 / 1080 };
-    const ack = await emitAck<{ job: Job }>(artist.socket, 'fix:request', {
-      room: roomId, versionId: artist.state.versions[0].id, frame: 12, region, fix: 'upscale-x2', params: {}, idempotencyKey: 'scale-out-fix-0002',
-    });
-    if (!ack.ok) throw new Error(ack.message);
-    await until(() => heard.tiles.some((t) => t.jobId === ack.job.id), 'a first tile', 60_000);
+    const tilesOf = (jobId: string) => tileIndices(heard, jobId);
+    const jobId = await askLongFix(artist, roomId, 'scale-out-fix-0002');
+    const checkpoint = path.join(dataDir, 'tmp', `fix-${jobId}`);
+    await until(() => tilesOf(jobId).length >= 6, 'six tiles', 60_000);
     await kill(w1);
-    const tilesBefore = heard.tiles.filter((t) => t.jobId === ack.job.id).length;
-    expect(heard.jobs.some((j) => j.id === ack.job.id && j.state === 'done')).toBe(false);
+    const before = tilesOf(jobId);
+    const doneBefore = Math.max(...heard.jobs.filter((j) => j.id === jobId).map((j) => j.tilesDone));
+    expect(heard.jobs.some((j) => j.id === jobId && j.state === 'done')).toBe(false);
+    // Each batch of tiles is in the checkpoint before its tiles leave.
+    expect(fs.readdirSync(checkpoint).filter((f) => /^b\d+\.ckpt$/.test(f)).length).toBeGreaterThan(0);
+    const mark = heard.jobs.length;
 
     const w2 = await workerNode('worker-2');
-    const done = await until(() => heard.jobs.find((j) => j.id === ack.job.id && j.state === 'done'), 'the job done by the second worker', 120_000);
+    const done = await until(() => heard.jobs.find((j) => j.id === jobId && j.state === 'done'), 'the job done by the second worker', 120_000);
+    await new Promise((r) => setTimeout(r, 300)); // a duplicate, if any, would land now
     expect(done.tilesTotal).toBe(48);
-    expect(heard.tiles.filter((t) => t.jobId === ack.job.id).length).toBeGreaterThan(tilesBefore);
-    expect(w2.output.join('')).toContain(ack.job.id);
+    expect(w2.output.join('')).toContain(jobId);
+    // The second worker loaded what the first one computed and computed only the rest (its engine's count) ...
+    const { restored, computed, total } = resumedCounts(w2.output, jobId);
+    expect(total).toBe(48);
+    expect(restored).toBeGreaterThanOrEqual(before.length);
+    expect(restored + computed).toBe(48);
+    // ... and sent none of the tiles the member had: every tile reached the member once.
+    const after = tilesOf(jobId).slice(before.length);
+    expect(after.filter((i) => before.includes(i))).toEqual([]);
+    expect(tilesOf(jobId).sort((x, y) => x - y)).toEqual(Array.from({ length: 48 }, (_, i) => i));
+    // The job never went back to 'queued', and its count of tiles never back.
+    const later = heard.jobs.slice(mark).filter((j) => j.id === jobId);
+    expect(later.map((j) => j.state).filter((s) => s !== 'running' && s !== 'done')).toEqual([]);
+    const counts = [doneBefore, ...later.map((j) => j.tilesDone)];
+    expect(counts.filter((n, i) => i > 0 && n < counts[i - 1])).toEqual([]);
+    // Its checkpoint goes with the job (removed as its run ends, just after 'done' is told).
+    await until(() => !fs.existsSync(checkpoint), 'the checkpoint removed', 5000);
 
     const db = await openDatabase(dataDir, pgDb.url);
-    const made = (await new VersionRepository(db).listForRoom(roomId)).filter((v) => v.provenance?.jobId === ack.job.id);
-    await db.destroy();
+    const made = (await new VersionRepository(db).listForRoom(roomId)).filter((v) => v.provenance?.jobId === jobId);
     expect(made).toHaveLength(1);
     expect(made[0].id).toBe(done.resultVersionId);
-  }, 240_000);
+    // The same fix again, not interrupted: the same pixels.
+    const refId = await askLongFix(artist, roomId, 'scale-out-fix-0003');
+    const ref = await until(() => heard.jobs.find((j) => j.id === refId && j.state === 'done'), 'the reference run', 120_000);
+    const versions = await new VersionRepository(db).listForRoom(roomId);
+    await db.destroy();
+    const pixels = (versionId: string | null) => stillPixels(dataDir, versions.find((x) => x.id === versionId)!);
+    const [a, b] = await Promise.all([pixels(done.resultVersionId), pixels(ref.resultVersionId)]);
+    expect(a.info).toMatchObject({ width: 2048, height: 1536 });
+    expect(a.info).toEqual(b.info);
+    expect(a.data.equals(b.data)).toBe(true);
+    await until(() => !fs.existsSync(path.join(dataDir, 'tmp', `fix-${refId}`)), "the reference run's checkpoint removed", 5000);
+  }, 360_000);
 
   it('a shot render spreads its chunks over two workers; one killed mid-render, its chunk runs again elsewhere: each frame stored once, one version', async () => {
     const w3 = await workerNode('worker-3');

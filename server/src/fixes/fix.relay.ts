@@ -12,7 +12,8 @@ import { storingSink, type FixEvents, type JobSink } from './job.events.js';
 export class FixRelay implements FixEvents {
   private running = new Map<string, { roomId: string; tiles: Tile[] }>();
 
-  constructor(private readonly out: FixEvents) {}
+  /** `out`: this node's members (a restored tile is not sent to them: they have it). */
+  constructor(private readonly out: Omit<FixEvents, 'restoredTile'>) {}
 
   job(roomId: string, job: Job): void {
     if (job.state === 'running') {
@@ -24,10 +25,24 @@ export class FixRelay implements FixEvents {
   }
 
   tile(roomId: string, tile: Tile): void {
+    this.keep(roomId, tile);
+    this.out.tile(roomId, tile);
+  }
+
+  /**
+   * A tile an earlier run of the job computed: this node's members have it if this node relayed it
+   * (then nothing happens); otherwise (this node started since, or the worker died between the
+   * tile's checkpoint and its sending) it is kept and sent now, once.
+   */
+  restoredTile(roomId: string, tile: Tile): void {
+    const relayed = this.running.get(tile.jobId)?.tiles.some((t) => t.index === tile.index && !t.preview);
+    if (!relayed) this.tile(roomId, tile);
+  }
+
+  private keep(roomId: string, tile: Tile): void {
     let entry = this.running.get(tile.jobId);
     if (!entry) this.running.set(tile.jobId, (entry = { roomId, tiles: [] }));
     entry.tiles.push(tile);
-    this.out.tile(roomId, tile);
   }
 
   frame(roomId: string, f: RenderedFrame): void {
@@ -47,6 +62,7 @@ export class FixRelay implements FixEvents {
 type FixMessage =
   | { t: 'job'; roomId: string; job: Job }
   | { t: 'tile'; roomId: string; tile: Tile }
+  | { t: 'restored'; roomId: string; tile: Tile }
   | { t: 'frame'; roomId: string; frame: RenderedFrame }
   | { t: 'version'; roomId: string; version: Version };
 
@@ -60,6 +76,7 @@ export function publishingSink(redis: RedisLink, jobs: JobRepository, record: Pi
   return storingSink(jobs, record, {
     job: (roomId, job) => send({ t: 'job', roomId, job }),
     tile: (roomId, tile) => send({ t: 'tile', roomId, tile }),
+    restoredTile: (roomId, tile) => send({ t: 'restored', roomId, tile }),
     frame: (roomId, frame) => send({ t: 'frame', roomId, frame }),
     versionCreated: (roomId, version) => send({ t: 'version', roomId, version }),
   });
@@ -71,6 +88,7 @@ export async function relayFixEvents(redis: RedisLink, relay: FixEvents): Promis
     const m = decode(buf) as FixMessage;
     if (m.t === 'job') relay.job(m.roomId, m.job);
     else if (m.t === 'tile') relay.tile(m.roomId, { ...m.tile, data: new Uint8Array(m.tile.data) });
+    else if (m.t === 'restored') relay.restoredTile(m.roomId, { ...m.tile, data: new Uint8Array(m.tile.data) });
     else if (m.t === 'frame') relay.frame(m.roomId, m.frame);
     else relay.versionCreated(m.roomId, m.version);
   });

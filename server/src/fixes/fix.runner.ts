@@ -43,6 +43,7 @@ import { fitGrade, gradeAtStrength, warmUpRound, type GradeFitted } from './colo
 import type { Thumb } from './colour/space.js';
 import { estimateNoiseSigma } from './colour/noise.js';
 import { addPngText } from './png-text.js';
+import { checkpointDir, removeCheckpoint } from './fix.checkpoint.js';
 
 export type { StoredRecord } from './job.events.js';
 
@@ -53,6 +54,11 @@ export interface RunContext {
   stopped(): boolean;
   /** Throws RunStopped when stopped(). */
   checkStopped(): void;
+  /**
+   * The job ran before (a worker that died, a process restarted mid-run): a tile run resumes from the
+   * batches of tiles its checkpoint holds, and does not send them to the room again.
+   */
+  rerun?: boolean;
 }
 
 export interface RunnerDeps {
@@ -63,6 +69,8 @@ export interface RunnerDeps {
   inference: InferenceService;
   models: ModelRegistry;
   log: Logger;
+  /** DATA_DIR: the tile runs' checkpoints go under its tmp/ (fix.checkpoint.ts). */
+  dataDir: string;
 }
 
 /** The algorithms the worker runs in JS, named like models in the provenance (sha256 of their source). */
@@ -204,7 +212,10 @@ export class FixRunner {
     // Tile runs: the worker reads the frame, streams PNG tiles and writes the result PNG itself, so no
     // picture crosses between the processes (their channel moves some 100 MB/s; a 16-bit 1080p frame is 12 MB).
     const resultPath = plan.run.kind === 'tiles' ? path.join(os.tmpdir(), `loupe-fix-${job.id}-${randomUUID()}.png`) : null;
-    const run: InferenceRun = plan.run.kind === 'tiles' ? { ...plan.run, result: { path: resultPath!, ...(alpha ? { alpha } : {}) } } : plan.run;
+    // Each batch of tiles is checkpointed as it is sent; a run of a job that ran before loads what it finds.
+    const checkpoint = { dir: checkpointDir(this.deps.dataDir, job.id), id: runIdentity(rec, frameSha, plan.model), resume: !!ctx.rerun };
+    if (!ctx.rerun) await removeCheckpoint(this.deps.dataDir, job.id);
+    const run: InferenceRun = plan.run.kind === 'tiles' ? { ...plan.run, result: { path: resultPath!, ...(alpha ? { alpha } : {}) }, checkpoint } : plan.run;
     try {
       await this.compute(rec, ctx, { plan, run, alpha, started, mediaSha, frameSha, version, maskInfo });
     } finally {
@@ -229,11 +240,13 @@ export class FixRunner {
     // Progress need not wait for its write; a failed one is logged (the next one, or the end, stores it).
     const progress = () => void ctx.sink.save(rec).catch((err: Error) => this.deps.log.warn({ room: rec.roomId, job: job.id, err: err.message }, 'fix progress not stored'));
     const { provider, rgb: computedRgb, resultPath, depth, info } = await this.deps.inference.run(job.id, run, {
-      onStart: ({ tiles: n }) => {
-        rec.job = { ...rec.job, tilesTotal: n, output: { width: outW, height: outH } };
+      onStart: ({ tiles: n, restored = 0 }) => {
+        // A resumed run counts on from the tiles its checkpoint holds (the room has them).
+        rec.job = { ...rec.job, tilesTotal: n, tilesDone: restored, progress: n ? restored / n : 0, output: { width: outW, height: outH } };
+        if (ctx.rerun) this.deps.log.info({ room: rec.roomId, job: job.id, restored, computed: n - restored }, 'fix resumed from its checkpoint');
         progress();
       },
-      onTile: ({ index, rect: r, rgb: pixels, encoded: ready, preview }) => {
+      onTile: ({ index, rect: r, rgb: pixels, encoded: ready, preview, restored }) => {
         // Tiles are previews for the room: 8 bits even when the result is 16.
         const encoded = ready ? Promise.resolve(ready) : encodeTile(pixels instanceof Uint16Array ? to8(pixels) : pixels!, r.width, r.height, alpha && cropAlpha(alpha, outW, r));
         // Encoded in parallel, sent in the order the worker made them (a preview must not land after the final tile).
@@ -241,6 +254,7 @@ export class FixRunner {
           encoded.then(({ data, mime }) => {
             if (ctx.stopped()) return;
             const tile: Tile = { jobId: job.id, index, ...r, mime, data, ...(preview ? { preview: true } : {}) };
+            if (restored) return ctx.sink.restoredTile(rec.roomId, tile);
             ctx.sink.tile(rec.roomId, tile);
             if (preview) return;
             const done = rec.job.tilesDone + 1;
@@ -321,6 +335,11 @@ export class FixRunner {
     await ctx.sink.save(rec);
     ctx.sink.versionCreated(rec.roomId, created);
     this.deps.log.info({ room: rec.roomId, job: job.id, version: created.id, provider, stale, ms: Date.parse(provenance.finishedAt) - Date.parse(started) }, 'fix done');
+  }
+
+  /** Removes the job's checkpoint: its run ended (done, failed or cancelled), nothing will resume it. */
+  discardCheckpoint(jobId: string): Promise<void> {
+    return removeCheckpoint(this.deps.dataDir, jobId);
   }
 
   /** Reads the pixels the fix needs and turns its parameters into a worker request. */
@@ -473,6 +492,12 @@ export class FixRunner {
       }
     }
   }
+}
+
+/** What a checkpoint's tiles were computed for: the job, its parameters, its source frame and region, its model. */
+function runIdentity(rec: StoredRecord, frameSha: string, model: Provenance['model']): string {
+  const { job, params } = rec;
+  return JSON.stringify({ job: job.id, fix: job.fix, versionId: job.versionId, frame: job.frame, region: job.region, params: params.fixParams, rect: params.sourceRect, frameSha, model: model.sha256 });
 }
 
 function cropRect<T extends Pixels>(src: T, stride: number, x: number, y: number, width: number, height: number): T {

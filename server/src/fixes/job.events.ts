@@ -15,6 +15,11 @@ export interface StoredRecord extends JobRecord {
 export interface FixEvents {
   job(roomId: string, job: Job): void;
   tile(roomId: string, tile: Tile): void;
+  /**
+   * A tile that an earlier run of the job computed (a run resumed from its checkpoint after a crash):
+   * the room had it sent already, so it is sent only where it was not (FixRelay.restoredTile).
+   */
+  restoredTile(roomId: string, tile: Tile): void;
   frame(roomId: string, f: RenderedFrame): void;
   versionCreated(roomId: string, v: Version): void;
 }
@@ -49,6 +54,7 @@ export function storingSink(jobs: JobRepository, record: Pick<FixEvents, 'job' |
       return write;
     },
     tile: (roomId, tile) => out.tile(roomId, tile),
+    restoredTile: (roomId, tile) => out.restoredTile(roomId, tile),
     frame: (roomId, f) => out.frame(roomId, f),
     versionCreated(roomId, v) {
       record.versionCreated(roomId, v);

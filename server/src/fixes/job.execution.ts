@@ -12,6 +12,8 @@ export interface ExecutionDeps {
   timeoutMs: number;
   /** True while the process shuts down: a job cut short then stays 'running' and is run again later. */
   shuttingDown(): boolean;
+  /** The job ran before and was cut short (a worker died, a process stopped): it resumes from its checkpoint. */
+  rerun?: boolean;
 }
 
 /** Marks a job cancelled or failed, with who cancelled it or why it failed. */
@@ -29,7 +31,8 @@ export function finishJob(rec: StoredRecord, state: 'cancelled' | 'failed', by?:
 /**
  * One run of one job, wherever it runs (the single process or a worker): its time limit, its stop
  * (cancel or timeout) and its outcome. A run never throws: it ends the job done, cancelled or failed,
- * except when the process is shutting down, where the job is left for the next process to run again.
+ * except when the process is shutting down, where the job is left for the next process to run again
+ * (with its checkpoint: the tiles computed so far). Once the job has ended, its checkpoint is removed.
  */
 export class JobExecution {
   private stopInfo: { reason: RunStopped['reason']; by?: Member } | undefined;
@@ -56,6 +59,7 @@ export class JobExecution {
     const timer = setTimeout(() => void this.stop('timeout'), deps.timeoutMs);
     const stopped = () => this.ended || !!this.stopInfo;
     const save = (r: StoredRecord) => (deps.shuttingDown() ? Promise.resolve() : deps.sink.save(r));
+    let leftForNext = false;
     try {
       await deps.runner.run(rec, {
         sink: { ...deps.sink, save },
@@ -63,11 +67,12 @@ export class JobExecution {
         checkStopped: () => {
           if (this.stopInfo) throw new RunStopped(this.stopInfo.reason);
         },
+        rerun: deps.rerun,
       });
     } catch (err) {
       const e = err as Error;
       const stop = this.stopInfo;
-      if (deps.shuttingDown() && !stop) return; // the next process runs it again
+      if (deps.shuttingDown() && !stop) return void (leftForNext = true); // the next process runs it again
       let end: Promise<void>;
       if (stop?.reason === 'cancelled' || (e instanceof RunStopped && e.reason === 'cancelled')) {
         deps.log.info({ room: rec.roomId, job: rec.job.id, by: stop?.by?.id }, 'fix cancelled');
@@ -86,6 +91,7 @@ export class JobExecution {
     } finally {
       this.ended = true;
       clearTimeout(timer);
+      if (!leftForNext) await deps.runner.discardCheckpoint(rec.job.id).catch((err: Error) => deps.log.warn({ room: rec.roomId, job: rec.job.id, err: err.message }, 'could not remove the fix\'s checkpoint'));
     }
   }
 }

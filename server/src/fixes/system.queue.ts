@@ -33,10 +33,17 @@ export class SystemFixQueue implements FixQueue {
         lane: 'inference',
         run: async ({ jobId }, ctx) => {
           const rec = (await deps.jobs.get(jobId)) as StoredRecord | undefined;
-          if (!rec || (rec.job.state !== 'queued' && rec.job.state !== 'running')) return skipped('cancelled or finished meanwhile');
-          if (rec.job.state === 'running') deps.log.warn({ room: rec.roomId, job: jobId, attempt: ctx.attempt }, 'running again a fix left unfinished');
-          rec.job = { ...rec.job, state: 'queued', position: 0, progress: 0, tilesDone: 0 };
-          const run = new JobExecution(rec, { ...exec, sink: deps.sink, shuttingDown: () => ctx.signal.aborted && !(ctx.signal.reason instanceof CancelReason) });
+          if (!rec || (rec.job.state !== 'queued' && rec.job.state !== 'running')) {
+            // Its checkpoint, if a run that died left one, is of no use now.
+            await exec.runner.discardCheckpoint(jobId);
+            return skipped('cancelled or finished meanwhile');
+          }
+          // A run after a crash (a worker that died, a process restarted mid-run) resumes: the job stays
+          // 'running' with its progress, and the tiles its checkpoint holds are not computed or sent again.
+          const rerun = ctx.attempt > 1 || rec.job.state === 'running';
+          if (rerun) deps.log.warn({ room: rec.roomId, job: jobId, attempt: ctx.attempt }, 'running again a fix left unfinished');
+          rec.job = rerun ? { ...rec.job, state: 'running', position: 0 } : { ...rec.job, state: 'queued', position: 0, progress: 0, tilesDone: 0 };
+          const run = new JobExecution(rec, { ...exec, sink: deps.sink, rerun, shuttingDown: () => ctx.signal.aborted && !(ctx.signal.reason instanceof CancelReason) });
           const stop = () => {
             const why = ctx.signal.reason;
             void run.stop('cancelled', why instanceof CancelReason ? (why.why.by as Member | undefined) : undefined);

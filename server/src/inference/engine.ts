@@ -12,6 +12,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { writeFile } from 'node:fs/promises';
 import { batchTiles, blit, centreFirst, fedSize, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
 import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
+import { TileCheckpoint, checkpointKey, type CheckpointTile } from './checkpoint.js';
 import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
@@ -195,7 +196,6 @@ export class Engine {
     const batches = tileBatches(req, originRank === 1 ? 1 : undefined);
     const outW = width * scale;
     const outH = height * scale;
-    post({ type: 'started', jobId, provider, tiles: batches.reduce((n, b) => n + b.length, 0), width: outW, height: outH });
     // Pixels are 0..max (8 or 16 bits); the model's ranges are mapped with one multiply-add each way.
     const max = deep ? 65535 : 255;
     const [ilo, ihi] = req.inputRange;
@@ -213,6 +213,17 @@ export class Engine {
     for (const b of batches) for (const t of b) bandLeft.set(t.core.y, (bandLeft.get(t.core.y) ?? 0) + 1);
 
     type Batch = (typeof batches)[number];
+    // Each tile's index is its place in the order of an uninterrupted run, whichever batches run now.
+    const firstIndex = batches.map((_, k) => batches.slice(0, k).reduce((n, b) => n + b.length, 0));
+    const outRect = (core: Rect) => ({ x: core.x * scale, y: core.y * scale, width: core.width * scale, height: core.height * scale });
+    // A checkpoint (runs with a result file): the batches an earlier run of the job computed are loaded, not computed.
+    const ckpt = out && req.checkpoint ? new TileCheckpoint(req.checkpoint.dir, checkpointKey(req.checkpoint.id, req, batches, deep ? 16 : 8), deep ? 16 : 8, this.log) : null;
+    const restored = ckpt && req.checkpoint!.resume ? await ckpt.load(batches.length, (k) => batches[k].map((t, i) => ({ index: firstIndex[k] + i, rect: outRect(t.core) }))) : new Map<number, CheckpointTile[]>();
+    const todo = batches.map((b, k) => ({ batch: b, k })).filter(({ k }) => !restored.has(k));
+    const restoredTiles = [...restored.values()].reduce((n, t) => n + t.length, 0);
+    if (ckpt && req.checkpoint!.resume) this.log(`job ${jobId} resumed: ${restoredTiles} of ${firstIndex.at(-1)! + batches.at(-1)!.length} tiles from its checkpoint, ${todo.reduce((n, b) => n + b.batch.length, 0)} to compute`);
+    post({ type: 'started', jobId, provider, tiles: batches.reduce((n, b) => n + b.length, 0), width: outW, height: outH, ...(restoredTiles ? { restored: restoredTiles } : {}) });
+
     // What the model is fed for a tile: the tile itself, or the tile mirrored out to the model's size.
     const fed = (batch: Batch) => fedSize(batch[0].padded, { size: req.inputSize, multipleOf: req.multipleOf });
     const feedsOf = (batch: Batch): Record<string, HostTensor> => {
@@ -229,39 +240,51 @@ export class Engine {
       return feeds;
     };
     let sent = Promise.resolve();
-    let index = 0;
-    /** A batch's output: into the result (and its PNG bands) and out to the room as tiles, in the order made. */
-    const emit = (batch: Batch, values: Float32Array) => {
-      const { width: pw, height: ph } = fed(batch);
-      const plane = 3 * pw * scale * ph * scale;
-      batch.forEach(({ core, padded }, k) => {
-        const crop = { x: (core.x - padded.x) * scale, y: (core.y - padded.y) * scale, width: core.width * scale, height: core.height * scale };
-        const planar = values.subarray(k * plane, (k + 1) * plane);
-        const tile = deep ? planarToRgb16(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale) : planarToRgb(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale);
-        const rect = { x: core.x * scale, y: core.y * scale, width: crop.width, height: crop.height };
-        const i = index++;
-        if (!out) return void post({ type: 'tile', jobId, index: i, rect, rgb: tile });
+    /**
+     * Tiles into the result (and its PNG bands) and out to the room, in the order given. A computed
+     * batch is in its checkpoint before any of its tiles leaves; a restored one is told as such (the
+     * room has it: it is kept for members who join later, not sent again).
+     */
+    const place = (tiles: CheckpointTile[], saved: Promise<void> | null, restoredBatch: boolean) => {
+      for (const { index, rect, rgb: tile } of tiles) {
+        if (!out) {
+          post({ type: 'tile', jobId, index, rect, rgb: tile });
+          continue;
+        }
         blit(out, outW, tile, rect);
-        const left = bandLeft.get(core.y)! - 1;
-        bandLeft.set(core.y, left);
+        const band = rect.y / scale;
+        const left = bandLeft.get(band)! - 1;
+        bandLeft.set(band, left);
         if (left === 0) writer!.band(rect.y, rect.y + rect.height);
         const encoded = encodeTile(tile instanceof Uint16Array ? to8(tile) : tile, rect.width, rect.height, result!.alpha ? cropAlpha(result!.alpha, outW, rect) : null);
         // Encoded in parallel, sent in the order made.
-        sent = sent.then(() => encoded.then((e) => settled(post({ type: 'tile', jobId, index: i, rect, encoded: e }))));
+        sent = sent.then(() => Promise.all([encoded, saved]).then(([e]) => settled(post({ type: 'tile', jobId, index, rect, encoded: e, ...(restoredBatch ? { restored: true } : {}) }))));
+      }
+    };
+    for (const tiles of restored.values()) place(tiles, null, true);
+    const emit = ({ batch, k }: (typeof todo)[number], values: Float32Array) => {
+      const { width: pw, height: ph } = fed(batch);
+      const plane = 3 * pw * scale * ph * scale;
+      const tiles = batch.map(({ core, padded }, i): CheckpointTile => {
+        const crop = { x: (core.x - padded.x) * scale, y: (core.y - padded.y) * scale, width: core.width * scale, height: core.height * scale };
+        const planar = values.subarray(i * plane, (i + 1) * plane);
+        const tile = deep ? planarToRgb16(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale) : planarToRgb(planar, pw * scale, ph * scale, crop, outScale, -olo * outScale);
+        return { index: firstIndex[k] + i, rect: outRect(core), rgb: tile };
       });
+      place(tiles, ckpt ? ckpt.save(k, tiles) : null, false);
     };
     // A pipeline: while batch k runs on the ONNX Runtime thread, this thread turns batch k-1's output
     // into tiles (the centre tile reaches the room while the next batch runs) and prepares batch k+1.
-    let feeds: Record<string, HostTensor> | null = feedsOf(batches[0]);
-    let done: { batch: Batch; values: Float32Array } | null = null;
-    for (let k = 0; k < batches.length; k++) {
+    let feeds: Record<string, HostTensor> | null = todo.length ? feedsOf(todo[0].batch) : null;
+    let done: { run: (typeof todo)[number]; values: Float32Array } | null = null;
+    for (let k = 0; k < todo.length; k++) {
       const running = this.infer(s, feeds!);
-      if (done) emit(done.batch, done.values);
-      feeds = k + 1 < batches.length ? feedsOf(batches[k + 1]) : null;
+      if (done) emit(done.run, done.values);
+      feeds = k + 1 < todo.length ? feedsOf(todo[k + 1].batch) : null;
       const output = await running;
-      done = { batch: batches[k], values: output[req.outputName].data as Float32Array };
+      done = { run: todo[k], values: output[req.outputName].data as Float32Array };
     }
-    if (done) emit(done.batch, done.values);
+    if (done) emit(done.run, done.values);
     await sent;
     if (out && result) {
       const png = await writer!.finish();

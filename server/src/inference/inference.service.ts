@@ -16,9 +16,10 @@ export interface ChunkFrameWritten {
 export type { InferenceRun };
 
 export interface InferenceEvents {
-  onStart(info: { provider: string; tiles: number; width: number; height: number }): void;
-  /** A tile: raw pixels, or encoded for the room when the run writes a result file. */
-  onTile(tile: { index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean }): void;
+  /** `restored`: tiles an earlier run of the job computed, loaded from its checkpoint (they come first, flagged). */
+  onStart(info: { provider: string; tiles: number; width: number; height: number; restored?: number }): void;
+  /** A tile: raw pixels, or encoded for the room when the run writes a result file; `restored`: the room has it already. */
+  onTile(tile: { index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean; restored?: boolean }): void;
 }
 
 export interface InferenceResult {
@@ -191,7 +192,7 @@ export class InferenceService {
         cur.assembled ??= m.rgb instanceof Uint16Array ? new Uint16Array(cur.size.width * cur.size.height * 3) : new Uint8Array(cur.size.width * cur.size.height * 3);
         if (cur.assembled.constructor === m.rgb.constructor) blit(cur.assembled, cur.size.width, m.rgb, m.rect);
       }
-      cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, encoded: m.encoded, preview: m.preview });
+      cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, encoded: m.encoded, preview: m.preview, restored: m.restored });
     } else if (m.type === 'done') {
       this.current = null;
       const rgb = m.rgb ?? cur.assembled;

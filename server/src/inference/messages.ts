@@ -34,6 +34,12 @@ export interface TileRun {
    * result size) and streams 8-bit PNG tiles; without it, tiles carry raw pixels to be assembled.
    */
   result?: { path: string; alpha?: Uint8Array };
+  /**
+   * With a result file: each computed batch of tiles is written into this folder before its tiles are
+   * sent (checkpoint.ts), checked against `id` (the job, its parameters, its source frame, its model).
+   * `resume`: a run of a job that ran before: the batches found there are loaded, not computed.
+   */
+  checkpoint?: { dir: string; id: string; resume: boolean };
   scale: number;
   tileSize: number;
   context: number;
@@ -150,9 +156,13 @@ export interface ModelInspection {
 /** Inference worker process -> server. */
 export type WorkerReply =
   | { type: 'log'; message: string }
-  | { type: 'started'; jobId: string; provider: string; tiles: number; width: number; height: number }
-  /** A tile as raw pixels, or (tile runs with a result file) encoded for the room (encodeTile). */
-  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean }
+  /** `restored`: how many of the tiles an earlier run of the job computed (loaded from its checkpoint). */
+  | { type: 'started'; jobId: string; provider: string; tiles: number; width: number; height: number; restored?: number }
+  /**
+   * A tile as raw pixels, or (tile runs with a result file) encoded for the room (encodeTile).
+   * `restored`: from the checkpoint of an earlier run, which sent it to the room already.
+   */
+  | { type: 'tile'; jobId: string; index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean; restored?: boolean }
   /**
    * The result: `rgb` (hole fills), or the PNG the worker wrote at `resultPath` (tile runs with a
    * result file), or neither: the final raw tiles cover the result exactly once, assemble them.
@@ -170,7 +180,7 @@ export type WorkerReply =
 
 // A chunk of a shot render (chunk.ts runs it in the worker).
 
-export type TileTemplate = Omit<TileRun, 'kind' | 'rgb' | 'source' | 'width' | 'height' | 'result'>;
+export type TileTemplate = Omit<TileRun, 'kind' | 'rgb' | 'source' | 'width' | 'height' | 'result' | 'checkpoint'>;
 
 export type ChunkFix =
   /**
