@@ -66,7 +66,7 @@ export function attachYjsWebsocket(
   const awarenessRate = new RateLimiter(Limits.maxAwarenessPerSecond);
 
   // What the room's document and presence changes owe the peers, sent once per tick (see Outbox).
-  const outbox = new Outbox(peers);
+  const outbox = new Outbox(peers, log);
   docs.onUpdate((room, update, origin) => outbox.update(room.id, update, origin));
   docs.onAwareness((room, changed, origin) => outbox.awareness(room, changed, origin as Origin | null));
 
@@ -229,7 +229,10 @@ class Outbox {
   private updatesDue = false;
   private presenceDue = false;
 
-  constructor(private readonly peers: Map<string, Set<Peer>>) {}
+  constructor(
+    private readonly peers: Map<string, Set<Peer>>,
+    private readonly log: Logger,
+  ) {}
 
   update(roomId: string, update: Uint8Array, origin: Origin): void {
     if (!this.peers.get(roomId)?.size) return;
@@ -261,14 +264,24 @@ class Outbox {
     for (const [roomId, list] of due) {
       const set = this.peers.get(roomId);
       if (!set?.size) continue;
-      const msg = updateMessage(list.map((x) => x.update));
-      const senders = new Set(list.map((x) => x.from).filter((x): x is string => x !== null));
-      for (const p of set) {
-        if (!senders.has(p.origin.id)) send(p.ws, msg);
-        else {
-          const others = list.filter((x) => x.from !== p.origin.id).map((x) => x.update);
-          if (others.length) send(p.ws, updateMessage(others));
-        }
+      try {
+        this.sendRoomUpdates(set, list);
+      } catch (err) {
+        // Not expected (each was applied already): sent one by one, as they were applied.
+        this.log.warn({ room: roomId, updates: list.length, err: (err as Error).message }, 'y-websocket updates not merged; sent one by one');
+        for (const x of list) for (const p of set) if (p.origin.id !== x.from) send(p.ws, updateMessage([x.update]));
+      }
+    }
+  }
+
+  private sendRoomUpdates(set: Set<Peer>, list: { update: Uint8Array; from: string | null }[]): void {
+    const msg = updateMessage(list.map((x) => x.update));
+    const senders = new Set(list.map((x) => x.from).filter((x): x is string => x !== null));
+    for (const p of set) {
+      if (!senders.has(p.origin.id)) send(p.ws, msg);
+      else {
+        const others = list.filter((x) => x.from !== p.origin.id).map((x) => x.update);
+        if (others.length) send(p.ws, updateMessage(others));
       }
     }
   }
@@ -281,10 +294,17 @@ class Outbox {
       const set = this.peers.get(roomId);
       if (!set?.size) continue;
       for (const [sender, ids] of from) {
-        const enc = encoding.createEncoder();
-        encoding.writeVarUint(enc, messageAwareness);
-        encoding.writeVarUint8Array(enc, awarenessProtocol.encodeAwarenessUpdate(room.awareness, [...ids]));
-        const msg = toBuffer(encoding.toUint8Array(enc));
+        let msg: Buffer;
+        try {
+          const enc = encoding.createEncoder();
+          encoding.writeVarUint(enc, messageAwareness);
+          encoding.writeVarUint8Array(enc, awarenessProtocol.encodeAwarenessUpdate(room.awareness, [...ids]));
+          msg = toBuffer(encoding.toUint8Array(enc));
+        } catch (err) {
+          // The room was unloaded meanwhile: presence is volatile, nothing to tell.
+          this.log.debug({ room: roomId, err: (err as Error).message }, 'presence change not sent');
+          continue;
+        }
         for (const p of set) if (p.origin.id !== sender) send(p.ws, msg);
       }
     }
