@@ -27,7 +27,7 @@ export type LoadMessage =
 
 export type LoadReply =
   | { type: 'ready'; connections: number; setupMs: number }
-  | { type: 'result'; sent: number; expected: number; delivered: number; late: number; p50: number; p95: number; p99: number; max: number; mean: number; payloadBytes: number; refusals: number; loadCpuPct: number; drawMs: number }
+  | { type: 'result'; sent: number; expected: number; delivered: number; late: number; p50: number; p95: number; p99: number; max: number; mean: number; payloadBytes: number; refusals: number; loadCpuPct: number; drawMs: number; /** Stock clients: WebSocket messages received while measuring (updates and presence). */ messages: number }
   | { type: 'measuring' }
   | { type: 'closed' }
   | { type: 'error'; message: string };
@@ -51,6 +51,7 @@ let measuring = false;
 /** Strokes sent before this (the warm-up) are not counted. */
 let measureFrom = Infinity;
 let refusals = 0;
+let messagesIn = 0;
 let payloadBytes = 0;
 let payloadCount = 0;
 
@@ -160,8 +161,10 @@ async function openStockClient(mode: 'yws' | 'yws-bare', r: { id: string; drawer
     const t = setTimeout(() => reject(new Error(`stock client not synced within 30 s (${base}/${r.id})`)), 30_000);
     provider.once('sync', () => (clearTimeout(t), resolve()));
   });
-  // A refused change is answered with a permission-denied message (y-protocols auth).
+  // A connection lost while measuring (counted with refusals).
   provider.on('connection-close', () => measuring && refusals++);
+  // One message may carry several strokes (a server that merges what arrived together).
+  provider.ws?.addEventListener('message', () => measuring && measureFrom !== Infinity && messagesIn++);
   observe(doc, (o) => o === provider);
   const memberId = mode === 'yws' ? JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub : 'bare';
   return { yws: provider, doc, drawer, memberId, room: roomIndex };
@@ -222,7 +225,7 @@ async function draw(m: Extract<LoadMessage, { type: 'draw' }>): Promise<void> {
   const total = (m.warmupSeconds + m.seconds) * 1000;
   const warm = setTimeout(() => {
     latencies = [];
-    sent = expected = 0;
+    sent = expected = messagesIn = 0;
     t0 = measureFrom = performance.now();
     cpu0 = process.cpuUsage();
     process.send!({ type: 'measuring' });
@@ -278,6 +281,7 @@ async function draw(m: Extract<LoadMessage, { type: 'draw' }>): Promise<void> {
     refusals,
     loadCpuPct: ((cpu.user + cpu.system) / 1000 / wall) * 100,
     drawMs,
+    messages: messagesIn,
   });
 }
 
