@@ -7,8 +7,13 @@
  * mode 'loupe': the Loupe server, room:join + RoomDocProvider (y:sync), strokes are Y.Map sets.
  * mode 'bare':  a bare Socket.IO relay; the same Y.Map sets, the raw update bytes relayed as-is and
  *               applied by the receivers, so the client-side work is the same in both modes.
+ * mode 'yws':   the Loupe server's y-websocket endpoint (`/yjs/<room>`, the DCC-tool path), every client
+ *               a stock y-websocket WebsocketProvider (with `ws`) keeping a whole Y.Doc in sync.
+ * mode 'yws-bare': the same stock providers against a bare y-protocols relay (fanout.bench.ts).
  */
 import { io as ioClient, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
@@ -16,19 +21,21 @@ import * as encoding from 'lib0/encoding';
 import { RoomDocProvider, annotationsMap, packPoints, type Ack, type Annotation, type Point, type RoomState } from '@loupe/shared';
 
 export type LoadMessage =
-  | { type: 'setup'; mode: 'loupe' | 'bare'; url: string; /** Several nodes: client c of each room uses urls[c % n]. */ urls?: string[]; rooms: { id: string; drawerToken: string; viewerToken: string }[]; clientsPerRoom: number; drawersPerRoom: number; fullPerRoom: number }
+  | { type: 'setup'; mode: 'loupe' | 'bare' | 'yws' | 'yws-bare'; url: string; /** Several nodes: client c of each room uses urls[c % n]. */ urls?: string[]; rooms: { id: string; drawerToken: string; viewerToken: string }[]; clientsPerRoom: number; drawersPerRoom: number; fullPerRoom: number }
   | { type: 'draw'; hz: number; seconds: number; warmupSeconds: number; drainMs: number }
   | { type: 'close' };
 
 export type LoadReply =
   | { type: 'ready'; connections: number; setupMs: number }
-  | { type: 'result'; sent: number; expected: number; delivered: number; late: number; p50: number; p95: number; p99: number; max: number; mean: number; payloadBytes: number; refusals: number; loadCpuPct: number; drawMs: number }
+  | { type: 'result'; sent: number; expected: number; delivered: number; late: number; p50: number; p95: number; p99: number; max: number; mean: number; payloadBytes: number; refusals: number; loadCpuPct: number; drawMs: number; /** Stock clients: WebSocket messages received while measuring (updates and presence). */ messages: number }
   | { type: 'measuring' }
   | { type: 'closed' }
   | { type: 'error'; message: string };
 
 interface Client {
-  socket: Socket;
+  socket?: Socket;
+  /** A stock y-websocket client (modes yws, yws-bare). */
+  yws?: WebsocketProvider;
   doc: Y.Doc;
   awareness?: Awareness;
   provider?: RoomDocProvider;
@@ -44,10 +51,13 @@ let measuring = false;
 /** Strokes sent before this (the warm-up) are not counted. */
 let measureFrom = Infinity;
 let refusals = 0;
+let messagesIn = 0;
 let payloadBytes = 0;
 let payloadCount = 0;
 
 const send = (m: LoadReply) => process.send!(m);
+// Each stock WebsocketProvider listens for the process's exit: dozens of them are expected here.
+process.setMaxListeners(0);
 
 function connect(url: string, token: string | undefined): Promise<Socket> {
   const socket = ioClient(url, { auth: token ? { token } : {}, transports: ['websocket'], reconnection: false, forceNew: true });
@@ -101,6 +111,7 @@ function lightReceive(bytes: Uint8Array): void {
 async function openClient(m: Extract<LoadMessage, { type: 'setup' }>, roomIndex: number, drawer: boolean, full: boolean, url: string): Promise<Client> {
   const r = m.rooms[roomIndex];
   const doc = new Y.Doc();
+  if (m.mode === 'yws' || m.mode === 'yws-bare') return openStockClient(m.mode, r, roomIndex, drawer, url, doc);
   if (m.mode === 'bare') {
     const socket = await connect(url, undefined);
     await socket.timeout(30_000).emitWithAck('join', r.id);
@@ -131,6 +142,32 @@ async function openClient(m: Extract<LoadMessage, { type: 'setup' }>, roomIndex:
   await provider.whenSynced();
   observe(doc, (o) => o === provider);
   return { socket, doc, awareness, provider, drawer, memberId: ack.member.id, room: roomIndex };
+}
+
+/**
+ * A stock y-websocket client, as a DCC plug-in opens one (docs/annotations.md): `url` + `/yjs` on
+ * Loupe, the relay's root otherwise; synced once the server's sync step 2 arrived. Latency from the
+ * doc's events (what the provider applied).
+ */
+async function openStockClient(mode: 'yws' | 'yws-bare', r: { id: string; drawerToken: string; viewerToken: string }, roomIndex: number, drawer: boolean, url: string, doc: Y.Doc): Promise<Client> {
+  const token = drawer ? r.drawerToken : r.viewerToken;
+  const base = url.replace(/^http/, 'ws') + (mode === 'yws' ? '/yjs' : '');
+  const provider = new WebsocketProvider(base, r.id, doc, {
+    params: mode === 'yws' ? { token } : {},
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`stock client not synced within 30 s (${base}/${r.id})`)), 30_000);
+    provider.once('sync', () => (clearTimeout(t), resolve()));
+  });
+  // A connection lost while measuring (counted with refusals).
+  provider.on('connection-close', () => measuring && refusals++);
+  // One message may carry several strokes (a server that merges what arrived together).
+  provider.ws?.addEventListener('message', () => measuring && measureFrom !== Infinity && messagesIn++);
+  observe(doc, (o) => o === provider);
+  const memberId = mode === 'yws' ? JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub : 'bare';
+  return { yws: provider, doc, drawer, memberId, room: roomIndex };
 }
 
 async function setup(m: Extract<LoadMessage, { type: 'setup' }>): Promise<void> {
@@ -188,7 +225,7 @@ async function draw(m: Extract<LoadMessage, { type: 'draw' }>): Promise<void> {
   const total = (m.warmupSeconds + m.seconds) * 1000;
   const warm = setTimeout(() => {
     latencies = [];
-    sent = expected = 0;
+    sent = expected = messagesIn = 0;
     t0 = measureFrom = performance.now();
     cpu0 = process.cpuUsage();
     process.send!({ type: 'measuring' });
@@ -244,6 +281,7 @@ async function draw(m: Extract<LoadMessage, { type: 'draw' }>): Promise<void> {
     refusals,
     loadCpuPct: ((cpu.user + cpu.system) / 1000 / wall) * 100,
     drawMs,
+    messages: messagesIn,
   });
 }
 
@@ -251,7 +289,8 @@ function close(): void {
   for (const c of clients) {
     c.provider?.destroy();
     c.awareness?.destroy();
-    c.socket.disconnect();
+    c.yws?.destroy();
+    c.socket?.disconnect();
   }
   clients.length = 0;
   send({ type: 'closed' });

@@ -27,7 +27,8 @@ import {
 } from '@loupe/shared';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { startServer, type RunningServer } from '../src/main.js';
+import { openServices, startServer, type RunningServer } from '../src/main.js';
+import { loadConfig } from '../src/config.js';
 import { createLogger, type Logger } from '../src/log.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -214,6 +215,16 @@ export async function spawnServer(data: string, port: number, env: Record<string
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('server did not start');
+}
+
+/** A room created in a fresh data folder, for a server started on it in another process (spawnServer). */
+export async function storedRoom(name: string) {
+  const data = tmpDataDir();
+  const services = await openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
+  const { room, invites } = await services.roomService.create(name, { demo: false });
+  await services.db.destroy();
+  const token = (role: string) => invites.find((i) => i.role === role)!.token;
+  return { data, room, token };
 }
 
 /** The room as the server holds it: its document in memory, encoded, and its stored rows. */

@@ -6,10 +6,7 @@ import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
 import { CloseCode, Limits, annotationsMap } from '@loupe/shared';
-import { autoCleanup, demoRoom, draw, freePort, joinRoom, memberIdOf, sleep, spawnServer, stockClient, stroke, testServer, tmpDataDir, until, roomWith } from './helpers.js';
-import { openServices } from '../src/main.js';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import { autoCleanup, demoRoom, draw, freePort, joinRoom, memberIdOf, sleep, spawnServer, storedRoom, stockClient, stroke, testServer, until, roomWith } from './helpers.js';
 
 const cleanup = autoCleanup();
 
@@ -65,11 +62,7 @@ function closeCodeAfter(url: string, send: (ws: WebSocket) => void): Promise<num
 describe('a bad peer on the y-websocket endpoint', () => {
   it('closes only its own connection (with a close code) and the server and its rooms stay up', async () => {
     // The server runs in a child process: a crash there is seen, not suffered by the test runner.
-    const data = tmpDataDir();
-    const services = await openServices(loadConfig({ DATA_DIR: data }), createLogger('silent'), () => {});
-    const { room, invites } = await services.roomService.create('Bad frames', { demo: false });
-    await services.db.destroy();
-    const token = (role: string) => invites.find((i) => i.role === role)!.token;
+    const { data, room, token } = await storedRoom('Bad frames');
     const port = await freePort();
     const child = await spawnServer(data, port);
     cleanup.push(() => child.kill('SIGKILL'));

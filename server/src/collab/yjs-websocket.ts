@@ -2,6 +2,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import crypto from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
+import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
@@ -64,25 +65,10 @@ export function attachYjsWebsocket(
   const syncRate = new RateLimiter(Limits.maxYjsMessagesPerSecond);
   const awarenessRate = new RateLimiter(Limits.maxAwarenessPerSecond);
 
-  docs.onUpdate((room, update, origin) => {
-    const set = peers.get(room.id);
-    if (!set?.size) return;
-    const encoder = encoding.createEncoder();
-    encoding.writeVarUint(encoder, messageSync);
-    syncProtocol.writeUpdate(encoder, update);
-    const msg = encoding.toUint8Array(encoder);
-    for (const p of set) if (!(origin.kind === 'ws' && origin.id === p.origin.id)) send(p.ws, msg);
-  });
-  docs.onAwareness((room, changed, origin) => {
-    const set = peers.get(room.id);
-    if (!set?.size) return;
-    const encoder = encoding.createEncoder();
-    encoding.writeVarUint(encoder, messageAwareness);
-    encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(room.awareness, changed));
-    const msg = encoding.toUint8Array(encoder);
-    const o = origin as Origin | null;
-    for (const p of set) if (!(o?.kind === 'ws' && o.id === p.origin.id)) send(p.ws, msg);
-  });
+  // What the room's document and presence changes owe the peers, sent once per tick (see Outbox).
+  const outbox = new Outbox(peers, log);
+  docs.onUpdate((room, update, origin) => outbox.update(room.id, update, origin));
+  docs.onAwareness((room, changed, origin) => outbox.awareness(room, changed, origin as Origin | null));
 
   const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node hands an upgraded socket over without its error listener: a reset would kill the process.
@@ -221,6 +207,119 @@ export function attachYjsWebsocket(
     },
   };
 }
+
+/** Who a change came from, when it is a y-websocket peer of this node (never sent its own change back). */
+const peerIdOf = (origin: Origin | null): string | null => (origin?.kind === 'ws' ? origin.id : null);
+
+/**
+ * The fan-out to the y-websocket peers, as the Socket.IO room path does it: one encode for all
+ * receivers, one write per receiver. The registry stores the updates of one tick together (group
+ * commit, one INSERT) and only then applies them, one after the other in the same turn; here they are
+ * gathered per room while that happens and sent once it is done (a microtask later: no added wait),
+ * merged into one update, framed once, and written as one prebuilt Buffer to every peer that sent
+ * none of them. A peer that sent some of them gets the others' merged (built once per such peer,
+ * only when there are others): nothing is echoed. So a peer never sees an update before it is
+ * stored (seen means stored), and a tick where ten tools draw costs one message per receiver, not ten.
+ * Presence changes are gathered per room and per sender until the end of the event-loop turn
+ * (setImmediate) and encoded once per sender for all receivers.
+ */
+class Outbox {
+  private updates = new Map<string, { update: Uint8Array; from: string | null }[]>();
+  private presence = new Map<string, { room: LoadedRoom; from: Map<string | null, Set<number>> }>();
+  private updatesDue = false;
+  private presenceDue = false;
+
+  constructor(
+    private readonly peers: Map<string, Set<Peer>>,
+    private readonly log: Logger,
+  ) {}
+
+  update(roomId: string, update: Uint8Array, origin: Origin): void {
+    if (!this.peers.get(roomId)?.size) return;
+    let list = this.updates.get(roomId);
+    if (!list) this.updates.set(roomId, (list = []));
+    list.push({ update, from: peerIdOf(origin) });
+    if (this.updatesDue) return;
+    this.updatesDue = true;
+    queueMicrotask(() => this.sendUpdates());
+  }
+
+  awareness(room: LoadedRoom, changed: number[], origin: Origin | null): void {
+    if (!this.peers.get(room.id)?.size || changed.length === 0) return;
+    let entry = this.presence.get(room.id);
+    if (!entry) this.presence.set(room.id, (entry = { room, from: new Map() }));
+    const from = peerIdOf(origin);
+    let ids = entry.from.get(from);
+    if (!ids) entry.from.set(from, (ids = new Set()));
+    for (const c of changed) ids.add(c);
+    if (this.presenceDue) return;
+    this.presenceDue = true;
+    setImmediate(() => this.sendPresence());
+  }
+
+  private sendUpdates(): void {
+    this.updatesDue = false;
+    const due = this.updates;
+    this.updates = new Map();
+    for (const [roomId, list] of due) {
+      const set = this.peers.get(roomId);
+      if (!set?.size) continue;
+      try {
+        this.sendRoomUpdates(set, list);
+      } catch (err) {
+        // Not expected (each was applied already): sent one by one, as they were applied.
+        this.log.warn({ room: roomId, updates: list.length, err: (err as Error).message }, 'y-websocket updates not merged; sent one by one');
+        for (const x of list) for (const p of set) if (p.origin.id !== x.from) send(p.ws, updateMessage([x.update]));
+      }
+    }
+  }
+
+  private sendRoomUpdates(set: Set<Peer>, list: { update: Uint8Array; from: string | null }[]): void {
+    const msg = updateMessage(list.map((x) => x.update));
+    const senders = new Set(list.map((x) => x.from).filter((x): x is string => x !== null));
+    for (const p of set) {
+      if (!senders.has(p.origin.id)) send(p.ws, msg);
+      else {
+        const others = list.filter((x) => x.from !== p.origin.id).map((x) => x.update);
+        if (others.length) send(p.ws, updateMessage(others));
+      }
+    }
+  }
+
+  private sendPresence(): void {
+    this.presenceDue = false;
+    const due = this.presence;
+    this.presence = new Map();
+    for (const [roomId, { room, from }] of due) {
+      const set = this.peers.get(roomId);
+      if (!set?.size) continue;
+      for (const [sender, ids] of from) {
+        let msg: Buffer;
+        try {
+          const enc = encoding.createEncoder();
+          encoding.writeVarUint(enc, messageAwareness);
+          encoding.writeVarUint8Array(enc, awarenessProtocol.encodeAwarenessUpdate(room.awareness, [...ids]));
+          msg = toBuffer(encoding.toUint8Array(enc));
+        } catch (err) {
+          // The room was unloaded meanwhile: presence is volatile, nothing to tell.
+          this.log.debug({ room: roomId, err: (err as Error).message }, 'presence change not sent');
+          continue;
+        }
+        for (const p of set) if (p.origin.id !== sender) send(p.ws, msg);
+      }
+    }
+  }
+}
+
+/** One y-websocket sync message carrying `updates` merged into one (framed once, sent to many). */
+function updateMessage(updates: Uint8Array[]): Buffer {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, messageSync);
+  syncProtocol.writeUpdate(encoder, updates.length === 1 ? updates[0] : Y.mergeUpdates(updates));
+  return toBuffer(encoding.toUint8Array(encoder));
+}
+
+const toBuffer = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 function frame(type: number, body: Uint8Array): Uint8Array {
   const enc = encoding.createEncoder();
