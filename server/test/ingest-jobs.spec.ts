@@ -172,6 +172,36 @@ describe('ingests on several nodes sharing a data folder (one job system)', () =
     await until(() => b2.ingests.idle, 'B idle');
   });
 
+  it('a node on a data folder of its own does not run an upload received in another folder: it hands the job back', async () => {
+    // A is busy with one upload when the next comes in: B, idle on the media lane, takes its job first.
+    const a = await nodeA();
+    const first = await uploadUntilProxy(a.url, 'first.mp4');
+    const own = tmpDataDir();
+    const b = await startServer(
+      { port: 0, host: '127.0.0.1', dataDir: own, databaseUrl: pg.url, redis: { url: REDIS_URL, prefix: PREFIX }, role: 'api', roomIdleUnloadMs: 50, fixLockMs: LOCK_S * 1000 },
+      { log: createLogger(process.env.LOUPE_TEST_LOG ?? 'silent') },
+    );
+    cleanup.push(() => b.close());
+    const small = path.join(tmpDataDir(), 'second.mp4');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=24:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-y', small]);
+    const bytes = fs.readFileSync(small);
+    const created = await api(a.url, artist, 'POST', '/api/ingests', { files: [{ name: 'second.mp4', size: bytes.length }] });
+    expect((await patch(a.url, artist, created.body.ingest.files[0].uploadUrl, 0, bytes)).status).toBe(204);
+    let ranOnB = false;
+    const watch = setInterval(() => (ranOnB ||= !b.ingests.idle), 20);
+    cleanup.push(() => clearInterval(watch));
+    const second = await settled(b.url, artist, created.body.ingest.id, 120_000);
+    clearInterval(watch);
+    expect(second).toMatchObject({ state: 'done', error: null });
+    expect((await settled(b.url, artist, first.id, 120_000)).state).toBe('done');
+    expect(ranOnB).toBe(false);
+    expect(a.output.join('')).toContain('ingest done: second.mp4');
+    expect(fs.existsSync(path.join(own, 'uploads', created.body.ingest.id))).toBe(false);
+    expect((await versionsOf(b)).filter((v) => v.label === 'second.mp4')).toHaveLength(1);
+    await b.close();
+    await kill(a);
+  });
+
   it('a cancel on one node stops the ingest the other is transcoding: nothing made, its files removed', async () => {
     const a = await nodeA();
     const ingest = await uploadUntilProxy(a.url, 'cancelled.mp4');
