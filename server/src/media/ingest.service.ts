@@ -77,6 +77,8 @@ export const INGEST_JOB = 'ingest.process';
 export const ingestKey = (ingestId: string) => `ingest:${ingestId}`;
 /** Runs of an ingest's job: a node stopping hands it on (a retry); a failure of the media is final. */
 const INGEST_ATTEMPTS = 10;
+/** What a stopping node answers: the job waits this long (for another node; in one process, for the next start). */
+const handOn = (message: string): Outcome => ({ status: 'failed', code: ErrorCode.INGEST_FAILED, message, retry: true, retryInMs: 1000 });
 
 /** The files of one sequence's frames, in frame order, as stored in the manifest blob. */
 export interface SequenceManifest {
@@ -552,7 +554,7 @@ export class IngestService {
    * this ingest's own, is made anew) or after the version was stored (then it is not made twice).
    */
   private async run(id: string, ctx: JobContext): Promise<Outcome> {
-    if (this.stopping) return { status: 'failed', code: ErrorCode.INGEST_FAILED, message: 'this node is stopping', retry: true };
+    if (this.stopping) return handOn('this node is stopping');
     const stored = await this.deps.ingests.get(id);
     if (!stored) return skipped('no such ingest');
     const unfinished = stored.state === 'queued' || stored.state === 'processing';
@@ -646,7 +648,7 @@ export class IngestService {
     await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
     rec.state = 'queued';
     await this.setStage(rec, 'queued', 0, true);
-    return { status: 'failed', code: ErrorCode.INGEST_FAILED, message: 'the node running it stopped', retry: true };
+    return handOn('the node running it stopped');
   }
 
   private async removeReceived(rec: IngestRecord, work: string): Promise<void> {
