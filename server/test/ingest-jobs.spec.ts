@@ -221,3 +221,25 @@ describe('ingests on several nodes sharing a data folder (one job system)', () =
     expect(a.output.join('')).not.toContain('ingest done: cancelled.mp4');
   });
 });
+
+describe('ingests on one node alone (the in-process job system)', () => {
+  it('a cancel while the upload is being processed aborts its job: nothing made, its files removed', async () => {
+    const dir = tmpDataDir();
+    const alone = await startServer({ port: 0, host: '127.0.0.1', dataDir: dir }, { log: createLogger(process.env.LOUPE_TEST_LOG ?? 'silent') });
+    cleanup.push(() => alone.close());
+    const { room, invites } = await alone.services.roomService.create('Alone', { demo: false });
+    const token = invites.find((i) => i.role === 'artist')!.token;
+    const created = await api(alone.url, token, 'POST', '/api/ingests', { files: [{ name: 'alone.mp4', size: movie.length }] });
+    const ingest = created.body.ingest as { id: string; files: { uploadUrl: string }[] };
+    expect((await patch(alone.url, token, ingest.files[0].uploadUrl, 0, movie)).status).toBe(204);
+    await until(async () => (await api(alone.url, token, 'GET', `/api/ingests/${ingest.id}`)).body.ingest.stage === 'proxy', 'making the proxy', 60_000);
+    expect(alone.ingests.idle).toBe(false);
+    const del = await fetch(`${alone.url}${ingest.files[0].uploadUrl}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' } });
+    expect(del.status).toBe(204);
+    await until(() => alone.ingests.idle, 'the job aborted', 10_000);
+    expect((await api(alone.url, token, 'GET', `/api/ingests/${ingest.id}`)).body.ingest).toMatchObject({ state: 'cancelled', stage: 'cancelled', result: null });
+    expect(await alone.services.versions.listForRoom(room.id)).toEqual([]);
+    expect(fs.existsSync(path.join(dir, 'uploads', ingest.id))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'tmp', `ingest-${ingest.id}`))).toBe(false);
+  });
+});
