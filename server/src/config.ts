@@ -58,10 +58,8 @@ const Env = z.object({
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
   /** 1: make the first-start demo room on any node; 0: never. Unset: only on the embedded single node (docs/deploy.md). */
   LOUPE_DEMO: z.enum(['0', '1']).optional(),
-  /** A worker that stops answering for this long loses its job to another worker (BullMQ lock). */
+  /** A worker or node that stops answering for this long loses its job (a fix, a render chunk, an ingest) to another (BullMQ lock). */
   FIX_LOCK_S: z.coerce.number().positive().default(30),
-  /** An ingest whose node stops renewing its lease for this long is taken over by another node. */
-  INGEST_LEASE_S: z.coerce.number().positive().default(30),
 });
 
 /** The object store's settings (docs/deploy.md#blobs-an-object-store), read by blobsFromEnv. */
@@ -149,8 +147,6 @@ export interface Config {
   redis?: { url: string; prefix: string };
   databaseUrl?: string;
   fixLockMs: number;
-  /** INGEST_LEASE_S: see IngestDeps.lease. */
-  ingestLeaseMs: number;
   /** LOUPE_DEMO: make the first-start demo room (true), never (false), or unset: on the embedded single node only. */
   demo?: boolean;
   /** Where media lives: the local folder, or an object store with a cache on this node (BLOB_URL). */
@@ -193,7 +189,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,
     databaseUrl: e.DATABASE_URL,
     fixLockMs: e.FIX_LOCK_S * 1000,
-    ingestLeaseMs: e.INGEST_LEASE_S * 1000,
     demo: e.LOUPE_DEMO === undefined ? undefined : e.LOUPE_DEMO === '1',
     blobs: overrides.blobs ?? blobsFromEnv(env, path.resolve(overrides.dataDir ?? e.DATA_DIR)),
     ...overrides,

@@ -120,7 +120,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   const runsFixes = config.role === 'all';
   const inference = new InferenceService(config.providers, log, runsFixes);
   const models = new ModelRegistry({ inference, extraDirs: config.modelsDirs, offerAll: config.offerAllFixes, log, opens: runsFixes });
-  // One job system for the background work: fixes, shot-render chunks, webhooks (docs/deploy.md).
+  // One job system for the background work: fixes, shot-render chunks, media ingest, webhooks (docs/deploy.md).
   const system: JobSystem = redis ? new BullJobSystem(redis, log, config.fixLockMs) : new LocalJobSystem(log);
   const handOver = await openHandOver({ db, rooms, versions, blobs, frames, log, env: process.env, jobs: system, liveDoc: (id) => {
     const room = docs.get(id);
@@ -167,7 +167,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     versions,
     blobs,
     log,
-    lease: { ms: config.ingestLeaseMs, shared: !!redis },
+    jobs: system,
     events: {
       progress: (roomId, p) => toRoom(roomId).emit('media:progress', p),
       shotCreated: (roomId, shot) => toRoom(roomId).emit('shot:created', shot),

@@ -131,7 +131,7 @@ describe('bad input', () => {
     expect(member.state.shots).toHaveLength(0);
     expect(member.state.versions).toHaveLength(0);
     member.close();
-    expect(fs.readdirSync(path.join(server.dataDir, 'uploads'))).toEqual([]);
+    expect(fs.readdirSync(path.join(server.dataDir, 'uploads')).filter((n) => n !== '.folder-id')).toEqual([]);
     const tmp = path.join(server.dataDir, 'tmp');
     expect(fs.existsSync(tmp) ? fs.readdirSync(tmp).filter((d) => d.startsWith('ingest-')) : []).toEqual([]);
     // And a good upload still goes through.

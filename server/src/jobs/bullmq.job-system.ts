@@ -1,10 +1,23 @@
-import { Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job as BullJob } from 'bullmq';
 import type { Logger } from '../log.js';
 import { bullConnection, type RedisLink } from '../cluster/redis.js';
 import { CancelReason, LANE_CONCURRENCY, Lanes, RETRY_IN_MS, type AddOptions, type JobHandler, type JobSystem, type Lane, type Outcome, type WaitingJob } from './job-system.js';
 
 /** A failure to retry, carrying the handler's wait to the worker's backoffStrategy. */
 type RetryError = Error & { retryInMs?: number };
+
+/**
+ * A lane's queue is shared by every process with a handler on it, but not every process has every
+ * handler (a GPU worker finalizes renders on the media lane, an API node ingests uploads there): a job
+ * taken by a process without its handler goes back, delayed this long, for another process to take.
+ */
+const HAND_BACK_MS = 200;
+
+/** Puts a job this process does not run back in its lane, for another process; no attempt is spent. */
+async function handBack(job: BullJob, token: string | undefined, why: string): Promise<never> {
+  await job.moveToDelayed(Date.now() + HAND_BACK_MS, token);
+  throw new DelayedError(why);
+}
 
 /** BullMQ refuses ':' in job ids (its own key separator): keys travel with '|' in its place. */
 const bullId = (key: string) => key.replaceAll(':', '|');
@@ -95,7 +108,7 @@ export class BullJobSystem implements JobSystem {
     });
     const lanes = new Set([...this.handlers.values()].map((h) => h.lane));
     for (const lane of lanes) {
-      const worker = new Worker(lane, (job) => this.process(lane, job), {
+      const worker = new Worker(lane, (job, token) => this.process(lane, job, token), {
         ...this.options(),
         concurrency: LANE_CONCURRENCY[lane],
         lockDuration: this.lockMs,
@@ -110,9 +123,9 @@ export class BullJobSystem implements JobSystem {
     if (lanes.size) this.log.info({ node: this.redis.nodeId, lanes: [...lanes] }, 'job worker ready');
   }
 
-  private async process(lane: Lane, job: BullJob): Promise<void> {
+  private async process(lane: Lane, job: BullJob, token?: string): Promise<void> {
     const handler = this.handlers.get(job.name);
-    if (!handler) throw new Error(`no handler for ${job.name} here`);
+    if (!handler) return handBack(job, token, `no handler for ${job.name} here`);
     const abort = new AbortController();
     const key = keyOf(job.id!);
     const id = `${lane}:${key}`;
@@ -128,6 +141,7 @@ export class BullJobSystem implements JobSystem {
       this.running.delete(id);
     }
     for (const fn of this.listeners) fn(job.name, key, outcome);
+    if (outcome.status === 'elsewhere') return handBack(job, token, outcome.reason);
     if (outcome.status === 'crashed') throw new Error(outcome.message);
     if (outcome.status === 'failed') throw outcome.retry ? Object.assign(new Error(outcome.message), { retryInMs: outcome.retryInMs ?? RETRY_IN_MS }) : new UnrecoverableError(outcome.message);
   }

@@ -152,3 +152,43 @@ describe.each(kinds)('job system (%s)', (_kind, make) => {
     expect(seen).not.toContain('start b');
   });
 });
+
+describe('job system (BullMQ on Redis, processes with different handlers on one lane)', () => {
+  it('a job taken by a process without its handler, or whose handler answers elsewhere, is run by another; no attempt spent', async () => {
+    const prefix = `loupe-test-${crypto.randomBytes(4).toString('hex')}`;
+    const links = await Promise.all([0, 1].map(() => RedisLink.connect(REDIS_URL, prefix, log)));
+    // P1 finalizes renders; P2 ingests, but only the uploads of its own folder ('f2').
+    const [p1, p2] = links.map((l) => new BullJobSystem(l, log, 2000));
+    closers.push(async () => {
+      await p1.stop();
+      await p2.stop();
+      await Promise.all(links.map((l) => l.close()));
+    });
+    const ran: string[] = [];
+    const outcomes: string[] = [];
+    for (const p of [p1, p2]) p.onOutcome((name, key, o) => outcomes.push(`${name} ${key} ${o.status}`));
+    p1.register({ name: 'finalize', lane: 'media', run: async (_d, ctx) => (ran.push(`p1 finalize ${ctx.key}`), done()) });
+    p2.register({
+      name: 'ingest',
+      lane: 'media',
+      run: async (d: { folder: string }, ctx): Promise<Outcome> => {
+        if (d.folder !== 'f2') return { status: 'elsewhere', reason: 'another folder' };
+        ran.push(`p2 ingest ${ctx.key} attempt ${ctx.attempt}`);
+        return done();
+      },
+    });
+    await Promise.all([p1.start(), p2.start()]);
+    for (let i = 0; i < 4; i++) {
+      await p1.add('media', 'finalize', {}, { key: `f${i}`, attempts: 1 });
+      await p1.add('media', 'ingest', { folder: 'f2' }, { key: `i${i}`, attempts: 1 });
+    }
+    await until(() => ran.length === 8, 'every job run once', 20_000);
+    expect(ran.filter((r) => r.startsWith('p1 finalize')).sort()).toEqual([0, 1, 2, 3].map((i) => `p1 finalize f${i}`));
+    expect(ran.filter((r) => r.startsWith('p2 ingest')).map((r) => r.split(' ')[2]).sort()).toEqual(['i0', 'i1', 'i2', 'i3']);
+    // An ingest of another folder: P2 hands it back each time, nobody else can run it, it is not failed.
+    await p1.add('media', 'ingest', { folder: 'f9' }, { key: 'away', attempts: 1 });
+    await until(() => outcomes.filter((o) => o === 'ingest away elsewhere').length >= 3, 'handed back again and again');
+    expect(outcomes.filter((o) => !o.endsWith(' done') && !o.endsWith(' elsewhere'))).toEqual([]);
+    expect(ran).toHaveLength(8);
+  });
+});

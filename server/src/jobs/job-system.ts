@@ -23,6 +23,11 @@ export type Outcome =
   | { status: 'done' }
   | { status: 'skipped'; reason: string }
   /**
+   * Not for this process, but for another (the upload's files are in another node's data folder): the
+   * job goes back to its lane for another process to take, no attempt spent. In one process alone, it is dropped.
+   */
+  | { status: 'elsewhere'; reason: string }
+  /**
    * `retry`: a passing fault (a worker restarting, a busy file, a receiver answering 503); the job runs
    * again if it has attempts left, after `retryInMs` (default: at once in this process, RETRY_IN_MS on BullMQ).
    */

@@ -143,6 +143,8 @@ export class LocalJobSystem implements JobSystem {
       }
     } else if (outcome.status === 'crashed') {
       this.log.error({ job: e.key, handler: e.name, err: outcome.message }, 'job crashed');
+    } else if (outcome.status === 'elsewhere') {
+      this.log.warn({ job: e.key, handler: e.name, why: outcome.reason }, 'job for another process; there is none here: dropped');
     }
   }
 }

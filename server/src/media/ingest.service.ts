@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -27,6 +26,7 @@ import {
 } from '@loupe/shared';
 import type { MediaConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import { CancelReason, done, skipped, type JobContext, type JobSystem, type Outcome } from '../jobs/job-system.js';
 import type { BlobStore } from '../store/blob.repository.js';
 import type { IngestRecord, IngestRepository } from '../store/ingest.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
@@ -64,13 +64,21 @@ export interface IngestDeps {
   events: IngestEvents;
   log: Logger;
   /**
-   * Who runs an ingest once its bytes are in: the node that queued it holds a lease, renewed every
-   * third of `ms`. `shared`: other nodes use the same database and data folder (Redis is set), so at
-   * start and then every heartbeat only ingests whose lease has run out are taken over. Alone, a node
-   * takes every unfinished ingest at start (it can only be its own, left by a stop or a crash).
+   * Runs an ingest once its bytes are in: an `ingest.process` job on the media lane, keyed by the
+   * ingest. This service registers the handler, so every node that has one runs ingests. With Redis
+   * (BullMQ) the job is locked by the node running it; a node that dies has it run again by another
+   * once the lock lapses. In this process alone, the next start runs it again.
    */
-  lease?: { ms: number; shared: boolean };
+  jobs: JobSystem;
 }
+
+export const INGEST_JOB = 'ingest.process';
+/** The job key of an ingest, also the `job` its version is stored under (one version per ingest). */
+export const ingestKey = (ingestId: string) => `ingest:${ingestId}`;
+/** Runs of an ingest's job: a node stopping hands it on (a retry); a failure of the media is final. */
+const INGEST_ATTEMPTS = 10;
+/** What a stopping node answers: the job waits this long (for another node; in one process, for the next start). */
+const handOn = (message: string): Outcome => ({ status: 'failed', code: ErrorCode.INGEST_FAILED, message, retry: true, retryInMs: 1000 });
 
 /** The files of one sequence's frames, in frame order, as stored in the manifest blob. */
 export interface SequenceManifest {
@@ -108,8 +116,8 @@ export const uploadUrl = (ingestId: string, index: number) => `/api/uploads/${in
  * the version are created: a failure at any step leaves no shot and no version.
  */
 export class IngestService {
-  private readonly queue: string[] = [];
-  private running: { id: string; abort: AbortController; done: Promise<void> } | null = null;
+  /** The ingests this process is running now (jobs it took), to stop them at shutdown. */
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<Outcome> }>();
   private readonly live = new Map<string, IngestRecord & { received?: number }>();
   private readonly writers = new Map<string, { req: Readable; done: Promise<unknown> }>();
   private readonly lastEmit = new Map<string, number>();
@@ -117,20 +125,20 @@ export class IngestService {
   /** Per ingest, the last write of its record: writes land in the order they were made. */
   private readonly writes = new Map<string, Promise<unknown>>();
   private readonly expiryTimer: NodeJS.Timeout;
-  private heartbeat: NodeJS.Timeout | undefined;
-  /** This node, as named in the leases it holds. */
-  readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString('hex')}`;
-  private readonly leaseMs: number;
+  /** This node's data folder, as named in the ingests whose files it receives. */
+  private readonly folder: string;
 
   constructor(private readonly deps: IngestDeps) {
-    this.leaseMs = deps.lease?.ms ?? 30_000;
+    deps.jobs.register<{ id: string }>({ name: INGEST_JOB, lane: 'media', run: (d, ctx) => this.run(d.id, ctx) });
     fs.mkdirSync(this.uploadsRoot, { recursive: true });
+    this.folder = folderId(this.uploadsRoot);
     this.expiryTimer = setInterval(() => void this.expireOld().catch((err: Error) => this.deps.log.error({ err: err.message }, 'could not expire old uploads')), 3600_000);
     this.expiryTimer.unref();
   }
 
+  /** No ingest running in this process. */
   get idle(): boolean {
-    return !this.running && this.queue.length === 0;
+    return this.running.size === 0;
   }
 
   private get uploadsRoot() {
@@ -215,6 +223,7 @@ export class IngestService {
       percent: 0,
       error: null,
       result: null,
+      folder: this.folder,
     };
     fs.mkdirSync(this.uploadDir(rec.id), { recursive: true });
     rec.files.forEach((_, i) => fs.writeFileSync(this.partPath(rec.id, i), ''));
@@ -377,21 +386,27 @@ export class IngestService {
     this.progress(rec, 'uploading', total ? (100 * got) / total : 0);
   }
 
-  /** Cancels an upload (tus DELETE): its bytes are removed; nothing was created. */
+  /**
+   * Cancels an upload (tus DELETE): its bytes are removed; nothing was created. Once queued, its job
+   * is taken out of the lane, or aborted on whichever node runs it (that node removes what it made).
+   */
   async cancel(id: string, claims: InviteClaims): Promise<void> {
     this.mayUpload(claims);
     const rec = this.liveRecord(await this.record(id, claims));
     if (rec.state === 'done' || rec.state === 'failed' || rec.state === 'cancelled') return;
-    if (rec.state === 'processing') {
-      throw new LoupeError(ErrorCode.BAD_REQUEST, 'The upload is being processed; it can no longer be cancelled.');
-    }
+    const was = rec.state;
     await Promise.all(rec.files.map((_, i) => this.settle(`${rec.id}.${i}`)));
-    const q = this.queue.indexOf(rec.id);
-    if (q >= 0) this.queue.splice(q, 1);
     rec.state = 'cancelled';
     await this.setStage(rec, 'cancelled', 0, true);
     this.forget(rec);
-    await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true });
+    this.deps.log.info({ room: rec.roomId, ingest: rec.id, was }, `upload cancelled: ${rec.label}`);
+    const mine = !rec.folder || rec.folder === this.folder;
+    if (was === 'uploading' || (mine && (await this.deps.jobs.remove('media', ingestKey(rec.id))))) {
+      await fs.promises.rm(this.uploadDir(rec.id), { recursive: true, force: true });
+      return;
+    }
+    // Running somewhere, or its files are in another data folder (removed there at the next start).
+    await this.deps.jobs.cancel('media', ingestKey(rec.id), { ingest: rec.id });
   }
 
   private mayUpload(claims: InviteClaims) {
@@ -467,79 +482,51 @@ export class IngestService {
   // ---------------------------------------------------------------------------------------------
   // Processing
 
+  /** Every byte is in: the ingest waits for a node to take its job (this one or another). */
   private async enqueue(rec: IngestRecord) {
     rec.state = 'queued';
-    this.hold(rec);
     await this.setStage(rec, 'queued', 0, true);
-    if (!this.queue.includes(rec.id)) this.queue.push(rec.id);
+    // Whichever node takes the job runs it from the stored record: this node's copy is dropped.
+    this.forget(rec);
     this.deps.log.info({ room: rec.roomId, ingest: rec.id }, `upload received: ${rec.label}`);
-    this.pump();
+    await this.queueJob(rec.id);
   }
 
-  private hold(rec: IngestRecord) {
-    rec.lease = { owner: this.owner, until: new Date(Date.now() + this.leaseMs).toISOString() };
-  }
-
-  /** The ingests this node has queued or is running. */
-  private held(): IngestRecord[] {
-    const ids = [...this.queue, ...(this.running ? [this.running.id] : [])];
-    return ids.map((id) => this.live.get(id)).filter((r): r is IngestRecord => !!r && (r.state === 'queued' || r.state === 'processing'));
+  private queueJob(id: string): Promise<void> {
+    return this.deps.jobs.add('media', INGEST_JOB, { id }, { key: ingestKey(id), attempts: INGEST_ATTEMPTS });
   }
 
   /**
-   * At start: unfinished ingests run again here, those of a node that stopped or crashed (alone: all
-   * of them; with other nodes: those whose lease ran out, the others are being run by a live node).
-   * Then, with other nodes, this node renews its leases and takes over expired ones every heartbeat.
+   * At start: the job of every unfinished ingest is queued again. One already waiting or running (on
+   * another node, under its lock) has the same key, so this adds nothing and disturbs nothing; one the
+   * job system lost (this process stopped, Redis emptied) runs again.
    */
   async resumeUnfinished() {
-    await this.takeOver(!this.deps.lease?.shared);
+    for (const rec of await this.deps.ingests.inStates(['queued', 'processing'])) {
+      if (this.stopping) return;
+      await this.queueJob(rec.id);
+    }
     await this.removeOrphanWork();
     await this.expireOld();
-    this.pump();
-    if (this.heartbeat || this.stopping) return;
-    this.heartbeat = setInterval(() => void this.beat().catch((err: Error) => this.deps.log.warn({ err: err.message }, 'ingest heartbeat failed')), Math.max(50, this.leaseMs / 3));
-    this.heartbeat.unref();
   }
 
-  private async beat() {
-    for (const rec of this.held()) {
-      this.hold(rec);
-      await this.persist(rec);
-    }
-    if (this.deps.lease?.shared && !this.stopping) {
-      await this.takeOver(false);
-      this.pump();
-    }
-  }
-
-  /** Queues here the unfinished ingests no live node holds (`all`: every one); each claim is atomic. */
-  private async takeOver(all: boolean) {
-    const now = Date.now();
-    for (const { rec, raw } of await this.deps.ingests.unfinished()) {
-      if (this.stopping) return;
-      if (this.live.has(rec.id) || this.queue.includes(rec.id) || this.running?.id === rec.id) continue;
-      if (!all && rec.lease && Date.parse(rec.lease.until) > now) continue;
-      const taken: IngestRecord = { ...rec, state: 'queued', stage: 'queued', percent: 0, updatedAt: new Date().toISOString() };
-      this.hold(taken);
-      if (!(await this.deps.ingests.claim(taken, raw))) continue; // another node was quicker
-      // What the node that had it left half-made is removed: it runs again from its received files.
-      await fs.promises.rm(this.workDir(rec.id), { recursive: true, force: true });
-      this.live.set(taken.id, taken);
-      this.queue.push(taken.id);
-      this.deps.log.info({ room: rec.roomId, ingest: rec.id, from: rec.lease?.owner ?? null }, `ingest taken over: ${rec.label}`);
-      this.emit(taken, true);
-    }
-  }
-
-  /** Work folders of ingests that are over (or unknown) are leftovers; those of running ingests are not touched. */
+  /**
+   * Leftovers in this data folder: work folders of ingests that are over (or unknown), and received
+   * files of ingests that are over (a cancel from a node on another folder). Those of ingests waiting
+   * or running, here or on another node sharing the folder, are not touched.
+   */
   private async removeOrphanWork() {
+    const over = async (id: string, unknown: boolean) => {
+      const rec = await this.deps.ingests.get(id);
+      return rec ? rec.state === 'done' || rec.state === 'failed' || rec.state === 'cancelled' : unknown;
+    };
     const tmp = path.join(this.deps.dataDir, 'tmp');
-    const entries = await fs.promises.readdir(tmp).catch(() => [] as string[]);
-    for (const d of entries) {
-      if (!d.startsWith('ingest-')) continue;
-      const rec = await this.deps.ingests.get(d.slice('ingest-'.length));
-      if (rec && (rec.state === 'queued' || rec.state === 'processing')) continue;
-      await fs.promises.rm(path.join(tmp, d), { recursive: true, force: true });
+    for (const d of await fs.promises.readdir(tmp).catch(() => [] as string[])) {
+      if (d.startsWith('ingest-') && (await over(d.slice('ingest-'.length), true))) await fs.promises.rm(path.join(tmp, d), { recursive: true, force: true });
+    }
+    // An upload's folder is made just before its record: one without a record may be an upload being announced.
+    for (const d of await fs.promises.readdir(this.uploadsRoot).catch(() => [] as string[])) {
+      if (!d.startsWith('.') && (await over(d, false))) await fs.promises.rm(this.uploadDir(d), { recursive: true, force: true });
     }
   }
 
@@ -562,54 +549,106 @@ export class IngestService {
     return [...this.writers.keys()].some((k) => k.startsWith(`${id}.`));
   }
 
-  private pump(): void {
-    if (this.stopping || this.running || this.queue.length === 0) return;
-    const id = this.queue.shift()!;
+  /**
+   * The `ingest.process` job. Idempotent: it may run again after a node died mid-way (its work folder,
+   * this ingest's own, is made anew) or after the version was stored (then it is not made twice).
+   */
+  private async run(id: string, ctx: JobContext): Promise<Outcome> {
+    if (this.stopping) return handOn('this node is stopping');
+    const stored = await this.deps.ingests.get(id);
+    if (!stored) return skipped('no such ingest');
+    const unfinished = stored.state === 'queued' || stored.state === 'processing';
+    if (stored.folder && stored.folder !== this.folder && (unfinished || stored.state === 'cancelled')) return this.elsewhere(stored, unfinished);
+    if (!unfinished) {
+      // Cancelled while its job waited for a node (or one that died): what it left goes now.
+      if (stored.state === 'cancelled') await this.removeReceived(stored, this.workDir(id));
+      return skipped(`the ingest is ${stored.state}`);
+    }
     const abort = new AbortController();
-    // Running from here, while the record is read: nothing else starts meanwhile.
-    const done = (async () => {
-      const stored = this.live.get(id) ?? (await this.deps.ingests.get(id));
-      if (stored) await this.process(this.liveRecord(stored), abort.signal);
-    })()
-      .catch((err: Error) => this.deps.log.error({ ingest: id, err: err.message }, 'ingest could not run'))
-      .finally(() => {
-        this.running = null;
-        this.pump();
-      });
-    this.running = { id, abort, done };
+    const signal = AbortSignal.any([ctx.signal, abort.signal]);
+    const run = this.process(this.liveRecord(stored), signal, ctx.attempt);
+    this.running.set(id, { abort, done: run });
+    try {
+      return await run;
+    } finally {
+      this.running.delete(id);
+    }
   }
 
-  private async process(rec: IngestRecord, signal: AbortSignal): Promise<void> {
+  private async process(rec: IngestRecord, signal: AbortSignal, attempt: number): Promise<Outcome> {
     const started = Date.now();
     rec.state = 'processing';
+    if (attempt > 1) this.deps.log.info({ room: rec.roomId, ingest: rec.id, attempt }, `ingest runs again: ${rec.label}`);
+    // This ingest's own folder: what a run before left half-made (a node that died) is made anew.
     const work = this.workDir(rec.id);
     await fs.promises.rm(work, { recursive: true, force: true });
     await fs.promises.mkdir(work, { recursive: true });
     try {
-      const { shot, version, gaps } = await this.ingest(rec, work, signal);
+      const { shot, version, gaps } = (await this.stored(rec)) ?? (await this.ingest(rec, work, signal));
       // The received files go before the room hears "done": what is announced holds no leftovers.
       await this.removeReceived(rec, work);
       rec.state = 'done';
-      rec.lease = null;
       const shotName = shot?.name ?? (await this.deps.rooms.shots(rec.roomId).catch(() => [])).find((s) => s.id === version.shotId)?.name;
       rec.result = { shotId: version.shotId, versionId: version.id, versionNumber: version.number, gaps, newShot: !!shot, shotName };
       if (shot) this.deps.events.shotCreated(rec.roomId, shot);
       this.deps.events.versionCreated(rec.roomId, version);
       await this.setStage(rec, 'done', 100, true);
       this.deps.log.info({ room: rec.roomId, ingest: rec.id, version: version.id, shot: version.shotId, ms: Date.now() - started }, `ingest done: ${rec.label}`);
+      return done();
     } catch (e) {
-      if (this.stopping) return; // stopped mid-way: runs again after the restart
+      if (signal.aborted) return this.stopped(rec, work, signal.reason);
       const err = toIngestError(e, this.deps.dataDir);
       await this.removeReceived(rec, work);
       rec.state = 'failed';
-      rec.lease = null;
       rec.error = err;
       await this.setStage(rec, 'failed', 0, true).catch((e: Error) => this.deps.log.error({ ingest: rec.id, err: e.message }, 'ingest failure not stored'));
       this.deps.log.warn({ room: rec.roomId, ingest: rec.id, code: err.code, err: err.message }, `ingest failed: ${rec.label}`);
+      return { status: 'failed', code: err.code, message: err.message };
     } finally {
-      if (rec.state === 'done' || rec.state === 'failed') this.forget(rec);
-      else await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
+      this.forget(rec);
     }
+  }
+
+  /** The version a run before this one stored (its node died before saying so), with its shot when it made one. */
+  private async stored(rec: IngestRecord): Promise<{ shot: Shot | null; version: Version; gaps: FrameGap[] } | null> {
+    const version = await this.deps.versions.byJob(ingestKey(rec.id));
+    if (!version) return null;
+    const shot = rec.shotId ? null : ((await this.deps.rooms.shots(rec.roomId)).find((s) => s.id === version.shotId) ?? null);
+    const source = version.media.type === 'video' ? version.media.source : undefined;
+    return { shot, version, gaps: (source?.kind === 'sequence' && source.gaps) || [] };
+  }
+
+  /**
+   * Its files were received in another data folder (nodes with folders of their own): a node there runs
+   * it. If none has for UPLOAD_EXPIRY_HOURS (that folder's nodes are gone), it fails.
+   */
+  private async elsewhere(rec: IngestRecord, unfinished: boolean): Promise<Outcome> {
+    const { uploadExpiryHours } = this.deps.config;
+    if (Date.parse(rec.updatedAt) >= Date.now() - uploadExpiryHours * 3600_000) return { status: 'elsewhere', reason: `its files are in data folder ${rec.folder}` };
+    if (!unfinished) return skipped(`the ingest is ${rec.state}; its files are in data folder ${rec.folder}, which no server runs on`);
+    rec.state = 'failed';
+    rec.error = { code: ErrorCode.INGEST_FAILED, message: `No server that received this upload has processed it for ${uploadExpiryHours} hours; upload it again.` };
+    await this.setStage(rec, 'failed', 0, true);
+    this.forget(rec);
+    return { status: 'failed', code: rec.error.code, message: rec.error.message };
+  }
+
+  /**
+   * A run aborted: cancelled (the files go, the room hears "cancelled"), or this node stopping (the
+   * ingest waits again, queued, for another node or the next start; its received files stay).
+   */
+  private async stopped(rec: IngestRecord, work: string, reason: unknown): Promise<Outcome> {
+    if (reason instanceof CancelReason) {
+      await this.removeReceived(rec, work);
+      rec.state = 'cancelled';
+      await this.setStage(rec, 'cancelled', 0, true);
+      this.deps.log.info({ room: rec.roomId, ingest: rec.id }, `ingest cancelled while processing: ${rec.label}`);
+      return skipped('cancelled');
+    }
+    await fs.promises.rm(work, { recursive: true, force: true }).catch(() => {});
+    rec.state = 'queued';
+    await this.setStage(rec, 'queued', 0, true);
+    return handOn('the node running it stopped');
   }
 
   private async removeReceived(rec: IngestRecord, work: string): Promise<void> {
@@ -902,26 +941,40 @@ export class IngestService {
     });
   }
 
-  /** Stops processing (it runs again after the restart); uploads in flight keep what they wrote. */
+  /**
+   * Stops processing: a running ingest is aborted and waits again, queued (another node takes its
+   * job, or this one after the restart); uploads in flight keep what they wrote.
+   */
   async shutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.expiryTimer);
-    clearInterval(this.heartbeat);
     for (const w of this.writers.values()) w.req.destroy();
-    const held = this.held();
-    if (this.running) {
-      this.running.abort.abort();
-      await this.running.done.catch(() => {});
-    }
-    // What this node leaves unfinished is given up at once: another node takes it at its next heartbeat.
-    for (const rec of held) {
-      if (rec.state !== 'queued' && rec.state !== 'processing') continue;
-      rec.lease = { owner: this.owner, until: new Date().toISOString() };
-      void this.persist(rec).catch((err: Error) => this.deps.log.warn({ ingest: rec.id, err: err.message }, 'ingest lease not given up'));
-    }
+    const running = [...this.running.values()];
+    for (const r of running) r.abort.abort(new Error('stopping'));
+    await Promise.allSettled(running.map((r) => r.done));
     // Before the database closes.
     await Promise.allSettled([...this.writes.values()]);
   }
+}
+
+/**
+ * The id of the data folder `dir` is in, made by the first node on it: nodes sharing the folder share
+ * the id. Made under a temporary name and linked into place, so no node reads it half-written.
+ */
+function folderId(dir: string): string {
+  const file = path.join(dir, '.folder-id');
+  if (!fs.existsSync(file)) {
+    const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}`;
+    fs.writeFileSync(tmp, crypto.randomUUID());
+    try {
+      fs.linkSync(tmp, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+  return fs.readFileSync(file, 'utf8').trim();
 }
 
 /** Average bits per second of `bytes` over `seconds`. */

@@ -27,11 +27,10 @@ export interface IngestRecord {
   /** newShot and shotName: whether the upload made a new shot, and its name (absent on uploads from before they were kept). */
   result: { shotId: string; versionId: string; versionNumber: number; gaps: FrameGap[]; newShot?: boolean; shotName?: string } | null;
   /**
-   * While queued or processing: the node that runs it, and until when that node's claim holds unless
-   * renewed (a heartbeat). Another node takes the ingest over only once `until` has passed. Absent on
-   * ingests from before leases were kept (taken over by the first node that looks).
+   * The data folder that holds its received files (DATA_DIR/uploads/.folder-id): only a node on that
+   * folder processes it. Absent on ingests from before it was kept (any node may).
    */
-  lease?: { owner: string; until: string } | null;
+  folder?: string;
 }
 
 export class IngestRepository extends Repository {
@@ -55,26 +54,6 @@ export class IngestRepository extends Repository {
   async listForRoom(roomId: string, limit = 50): Promise<IngestRecord[]> {
     const rows = await this.db.selectFrom('ingests').select('data').where('room_id', '=', roomId).orderBy('created_at', 'desc').limit(limit).execute();
     return rows.map((r) => JSON.parse(r.data));
-  }
-
-  /**
-   * Queued and processing ingests, each with its stored text: `claim` replaces that exact text only,
-   * so of two nodes taking over the same ingest, one wins.
-   */
-  async unfinished(): Promise<{ rec: IngestRecord; raw: string }[]> {
-    const rows = await this.db.selectFrom('ingests').select('data').where('state', 'in', ['queued', 'processing']).orderBy('created_at').execute();
-    return rows.map((r) => ({ rec: JSON.parse(r.data), raw: r.data }));
-  }
-
-  /** Stores `rec` if the row still holds `seen` (compare-and-set). True when it did. */
-  async claim(rec: IngestRecord, seen: string): Promise<boolean> {
-    const r = await this.db
-      .updateTable('ingests')
-      .set({ state: rec.state, data: JSON.stringify(rec), updated_at: rec.updatedAt })
-      .where('id', '=', rec.id)
-      .where('data', '=', seen)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
   }
 
   async inStates(states: IngestState[]): Promise<IngestRecord[]> {
