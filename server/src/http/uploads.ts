@@ -278,6 +278,12 @@ const CODE_OF_STATUS: Record<number, string> = { 404: ErrorCode.UPLOAD_NOT_FOUND
  * onIncomingRequest checks the upload is this room's; the store (IngestUploadStore) counts the bytes
  * for the room's progress and onUploadFinish queues the ingest once its files are in. Every refusal
  * answers JSON `{ ok: false, code, message }` with a Loupe code, and `Loupe-Error-Code`.
+ *
+ * Measured against the hand-written server it replaces (400 MB of random bytes in one PATCH over
+ * loopback, curl, 2 shared cores, runs alternated): 46-120 MB/s before, 49-115 MB/s with @tus/server,
+ * the same within the box's noise. The room's progress (every 500 ms while bytes arrive) and the
+ * refusal codes are Loupe's as before. One difference: a resuming client's request waits up to
+ * lockDrainTimeout for the older request's bytes to land (before, the older one was cut at once).
  */
 function tusUploads(deps: { ingests: IngestService; config: MediaConfig; log: Logger; auth: (req: IncomingMessage, url: URL) => Promise<InviteClaims> }) {
   const calls = new AsyncLocalStorage<TusCall>();

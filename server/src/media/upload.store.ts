@@ -31,6 +31,10 @@ export const uploadIdOf = (storeId: string): string => {
  *   file"); here the bytes go through IngestService.receive, so a full disk is STORAGE_FULL (507) and
  *   the room sees the upload's progress while the bytes arrive.
  * - remove (tus termination): cancels the whole ingest (all its files), as DELETE always did.
+ *
+ * Uploads are received on local disk also with BLOB_URL=s3://...: processing (probe, proxy, unpack)
+ * reads the received files from the uploads folder, so @tus/s3-store (a multipart upload into the
+ * bucket) would only add a download before processing. Only the ingest's outputs go to the blob store.
  */
 export class IngestUploadStore extends FileStore {
   constructor(
