@@ -158,7 +158,7 @@ describe('who may upload, and how much', () => {
     const options = await fetch(`${server.url}/api/uploads`, { method: 'OPTIONS' });
     expect(options.status).toBe(204);
     expect(options.headers.get('tus-max-size')).toBe(String(20 * 1024 ** 3));
-    expect(options.headers.get('tus-extension')).toBe('creation,termination');
+    expect(options.headers.get('tus-extension')).toBe('creation,creation-with-upload,termination');
 
     // Sending more bytes than announced.
     const small = await api(server.url, token('artist'), 'POST', '/api/ingests', { files: [{ name: 'small.mp4', size: 100 }] });

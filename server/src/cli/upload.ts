@@ -4,14 +4,15 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { mediaKindOf } from '@loupe/shared';
+import { DetailedError, Upload as TusUpload } from 'tus-js-client';
 import type { IngestView } from '../media/ingest.service.js';
 
 /**
- * `loupe upload`: sends files to a room over the upload API (tus), with a progress bar, and waits for
- * the ingest. A dropped connection is resumed from the offset the server has; an interrupted command
- * run again with the same files resumes the same upload (its state is kept under ~/.cache/loupe).
+ * `loupe upload`: sends files to a room over the upload API (tus, with tus-js-client), with a progress
+ * bar, and waits for the ingest. A dropped connection is resumed from the offset the server has; an
+ * interrupted command run again with the same files resumes the same upload (its state is kept under
+ * ~/.cache/loupe).
  */
 export interface UploadOptions {
   server: string;
@@ -36,10 +37,6 @@ class ApiError extends Error {
     message: string,
   ) {
     super(message);
-  }
-  /** 4xx answers other than an offset mismatch will not change by retrying. */
-  get fatal() {
-    return this.status >= 400 && this.status < 500 && this.status !== 409 && this.status !== 423;
   }
 }
 
@@ -141,6 +138,49 @@ class Bar {
   }
 }
 
+/**
+ * Sends one file to its tus upload URL with tus-js-client: it asks the server (HEAD) where to resume
+ * and sends the rest; a dropped connection or a 5xx is retried (back off 0.5 s doubling to 10 s), a
+ * refusal (4xx other than a stale offset or a lock) is final and thrown as the server's ApiError.
+ */
+function send(
+  f: LocalFile,
+  url: string,
+  /** progress: the bytes the server has; `first` for the offset it had when this run began. */
+  o: { auth: Record<string, string>; retries: number; note: (m: string) => void; progress: (sent: number, first: boolean) => void },
+): Promise<void> {
+  const delays = Array.from({ length: o.retries }, (_, k) => Math.min(10_000, 250 * 2 ** Math.min(k + 1, 6)));
+  let asked = false;
+  return new Promise((resolve, reject) => {
+    const upload = new TusUpload(fs.createReadStream(f.path), {
+      uploadUrl: url,
+      headers: o.auth,
+      retryDelays: delays,
+      onShouldRetry: (err, attempt) => {
+        const status = err.originalResponse?.getStatus() ?? 0;
+        const retry = status === 0 || status === 409 || status === 423 || status >= 500;
+        if (retry) o.note(`Connection lost (${err.originalRequest && !err.originalResponse ? (err.causingError?.message ?? err.message) : `HTTP ${status}`}); resuming in ${(delays[attempt] / 1000).toFixed(1)} s.`);
+        return retry;
+      },
+      onAfterResponse: (req, res) => {
+        if (req.getMethod() !== 'HEAD' || res.getStatus() !== 200) return;
+        const offset = Number(res.getHeader('Upload-Offset'));
+        if (offset > 0 && offset < f.size) o.note(`Resuming ${f.name} at ${fmtBytes(offset)}.`);
+        o.progress(offset, !asked);
+        asked = true;
+      },
+      onProgress: (sent) => o.progress(sent, false),
+      onSuccess: () => resolve(),
+      onError: (e) => {
+        const res = e instanceof DetailedError ? e.originalResponse : null;
+        if (res && res.getStatus() >= 400) reject(apiError({ status: res.getStatus(), body: res.getBody() }));
+        else reject(new Error(`giving up on ${f.name} after ${o.retries} retries: ${(e instanceof DetailedError ? e.causingError?.message : null) ?? e.message}`));
+      },
+    });
+    upload.start();
+  });
+}
+
 export async function upload(o: UploadOptions): Promise<number> {
   const out = o.out ?? process.stderr;
   const bar = new Bar(out);
@@ -189,6 +229,8 @@ export async function upload(o: UploadOptions): Promise<number> {
   let done = 0;
   const started = Date.now();
   let sentThisRun = 0;
+  /** Bytes this run sent of the files already sent. */
+  let runDone = 0;
   const show = (current: number) => {
     const s = (Date.now() - started) / 1000;
     const rate = s > 0.5 ? `  ${fmtBytes(sentThisRun / s)}/s` : '';
@@ -196,48 +238,23 @@ export async function upload(o: UploadOptions): Promise<number> {
   };
   if (ingest.state === 'uploading') {
     for (const [i, f] of files.entries()) {
-      const url = new URL(ingest.files[i].uploadUrl.replace(/^\//, ''), base);
-      let attempt = 0;
-      for (;;) {
-        try {
-          const h = await request('HEAD', url, { ...auth, 'tus-resumable': '1.0.0' });
-          if (h.status !== 200) throw apiError(h);
-          let offset = Number(h.headers['upload-offset']);
-          if (offset >= f.size) break;
-          if (offset > 0) bar.note(`Resuming ${f.name} at ${fmtBytes(offset)}.`);
-          show(offset);
-          const counter = new Transform({
-            transform(chunk: Buffer, _e, cb) {
-              offset += chunk.length;
-              sentThisRun += chunk.length;
-              show(offset);
-              cb(null, chunk);
-            },
-          });
-          const stream = fs.createReadStream(f.path, { start: offset }).pipe(counter);
-          const r = await request(
-            'PATCH',
-            url,
-            { ...auth, 'tus-resumable': '1.0.0', 'upload-offset': offset, 'content-type': 'application/offset+octet-stream', 'content-length': f.size - offset },
-            stream,
-          );
-          if (r.status !== 204) throw apiError(r);
-          if (Number(r.headers['upload-offset']) >= f.size) break;
-        } catch (e) {
-          if (e instanceof ApiError && e.fatal) {
-            bar.end();
-            throw e;
-          }
-          if (++attempt > (o.retries ?? 20)) {
-            bar.end();
-            throw new Error(`giving up on ${f.name} after ${attempt - 1} retries: ${(e as Error).message}`);
-          }
-          const wait = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
-          bar.note(`Connection lost (${(e as Error).message}); resuming in ${(wait / 1000).toFixed(1)} s.`);
-          await new Promise((r) => setTimeout(r, wait));
-        }
-      }
+      const url = new URL(ingest.files[i].uploadUrl.replace(/^\//, ''), base).href;
+      let before = 0;
+      await send(f, url, {
+        auth,
+        retries: o.retries ?? 20,
+        note: (m) => bar.note(m),
+        progress: (sent, first) => {
+          if (first) before = sent;
+          sentThisRun = runDone + sent - before;
+          show(sent);
+        },
+      }).catch((e: unknown) => {
+        bar.end();
+        throw e;
+      });
       done += f.size;
+      runDone += f.size - before;
       show(0);
     }
     bar.draw('uploading', 100, `${fmtBytes(total)} / ${fmtBytes(total)}`);

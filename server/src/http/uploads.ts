@@ -1,4 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ERRORS as TUS_ERRORS, MemoryLocker, Server as TusServer } from '@tus/server';
+import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import {
   ArchiveExtensions,
   ErrorCode,
@@ -17,6 +20,8 @@ import type { Logger } from '../log.js';
 import type { InviteService } from '../auth/invite.service.js';
 import type { FrameService } from '../media/frame.service.js';
 import { uploadUrl, type IngestService } from '../media/ingest.service.js';
+import { IngestUploadStore, storeIdOf, uploadIdOf } from '../media/upload.store.js';
+import type { IngestRecord } from '../store/ingest.repository.js';
 import { blobMissing, type BlobStore } from '../store/blob.repository.js';
 import type { RoomRepository } from '../store/room.repository.js';
 import type { VersionRepository } from '../store/version.repository.js';
@@ -27,7 +32,7 @@ import { storageRefusal } from '../store/storage-errors.js';
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 
 export const TUS_VERSION = '1.0.0';
-const TUS_EXTENSIONS = 'creation,termination';
+const TUS_EXTENSIONS = 'creation,creation-with-upload,termination';
 
 const STATUS: Partial<Record<string, number>> = {
   TOKEN_MISSING: 401,
@@ -79,18 +84,6 @@ export function fail(req: IncomingMessage, res: ServerResponse, e: unknown, log:
   }
 }
 
-/** Parses tus Upload-Metadata: `key base64value,key2 base64value2`. */
-export function parseTusMetadata(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!header) return out;
-  for (const pair of header.split(',')) {
-    const [key, value] = pair.trim().split(/\s+/, 2);
-    if (!key) continue;
-    out[key] = value ? Buffer.from(value, 'base64').toString('utf8') : '';
-  }
-  return out;
-}
-
 function readJson(req: IncomingMessage, limit = 4 << 20): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let size = 0;
@@ -132,11 +125,6 @@ export function tokenOf(req: IncomingMessage, url: URL): string | null {
   return url.searchParams.get('token') ?? (req.headers['loupe-token'] as string | undefined) ?? null;
 }
 
-const int = (v: string | string[] | undefined): number | undefined => {
-  if (typeof v !== 'string' || !/^\d{1,16}$/.test(v)) return undefined;
-  return Number(v);
-};
-
 /**
  * The media HTTP API (docs/media.md): uploads over tus 1.0.0 (creation, termination), announced
  * multi-file uploads, their status, the limits, and full-quality frames.
@@ -157,26 +145,15 @@ export function mediaApi(deps: {
     return claims;
   };
 
+  const tus = tusUploads({ ingests: deps.ingests, config: deps.config, log: deps.log, auth });
+
   return async (req, res, url) => {
     const p = url.pathname;
     if (!p.startsWith('/api/uploads') && !p.startsWith('/api/ingests') && !p.startsWith('/api/media/') && !/^\/api\/versions\/[^/]+\/(frames|proxy)\//.test(p)) return false;
     const method = String(req.headers['x-http-method-override'] ?? req.method ?? 'GET').toUpperCase();
     try {
-      const tusVersion = req.headers['tus-resumable'];
-      if (p.startsWith('/api/uploads') && method !== 'OPTIONS' && tusVersion !== undefined && tusVersion !== TUS_VERSION) {
-        send(res, 412, { ok: false, code: ErrorCode.BAD_REQUEST, message: `tus ${tusVersion} is not supported; this server speaks ${TUS_VERSION}.` }, { 'tus-version': TUS_VERSION });
-        return true;
-      }
-
-      if (method === 'OPTIONS' && p.startsWith('/api/uploads')) {
-        res.writeHead(204, {
-          'tus-resumable': TUS_VERSION,
-          'tus-version': TUS_VERSION,
-          'tus-extension': TUS_EXTENSIONS,
-          'tus-max-size': deps.config.uploadMaxBytes,
-          'access-control-expose-headers': 'Upload-Offset, Upload-Length, Location, Tus-Resumable, Loupe-Ingest',
-        });
-        res.end();
+      if (p === '/api/uploads' || /^\/api\/uploads\/[^/]+$/.test(p)) {
+        await tus(req, res, url, method);
         return true;
       }
 
@@ -197,69 +174,6 @@ export function mediaApi(deps: {
           tus: { version: TUS_VERSION, extensions: TUS_EXTENSIONS.split(','), endpoint: '/api/uploads' },
         });
         return true;
-      }
-
-      // tus creation: one file, announced by its length and metadata.
-      if (p === '/api/uploads' && method === 'POST') {
-        const claims = await auth(req, url);
-        if (req.headers['upload-defer-length']) throw new LoupeError(ErrorCode.BAD_REQUEST, 'Upload-Defer-Length is not supported: send Upload-Length.');
-        const length = int(req.headers['upload-length']);
-        if (length === undefined) throw new LoupeError(ErrorCode.BAD_REQUEST, 'Upload-Length (bytes) is required.');
-        const meta = parseTusMetadata(req.headers['upload-metadata'] as string | undefined);
-        const name = meta.filename ?? meta.name;
-        if (!name) throw new LoupeError(ErrorCode.BAD_FILE_NAME, 'Upload-Metadata must carry the file name (filename).');
-        const rec = await deps.ingests.create(claims, {
-          files: [{ name, size: length }],
-          shotId: meta.shot || meta.shotId || null,
-          shotName: meta.shotName || null,
-          fps: meta.fps ? Number(meta.fps) : null,
-        });
-        req.resume();
-        send(res, 201, { ok: true, ingest: deps.ingests.view(rec) }, { location: uploadUrl(rec.id, 0), 'loupe-ingest': rec.id });
-        return true;
-      }
-
-      const upload = /^\/api\/uploads\/([^/]+)$/.exec(p);
-      if (upload) {
-        const id = decodeURIComponent(upload[1]);
-        const claims = await auth(req, url);
-        if (method === 'HEAD' || method === 'GET') {
-          await deps.ingests.settle(id);
-          const f = await deps.ingests.file(id, claims);
-          if (f.rec.state === 'cancelled' || f.rec.state === 'failed') throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `Upload ${id} was ${f.rec.state}.`);
-          res.writeHead(200, {
-            'tus-resumable': TUS_VERSION,
-            'upload-offset': f.offset,
-            'upload-length': f.size,
-            'cache-control': 'no-store',
-            'loupe-ingest': f.rec.id,
-            'loupe-ingest-state': f.rec.state,
-          });
-          res.end();
-          return true;
-        }
-        if (method === 'PATCH') {
-          const type = String(req.headers['content-type'] ?? '').split(';')[0].trim();
-          if (type !== 'application/offset+octet-stream') {
-            throw new LoupeError(ErrorCode.UNSUPPORTED_FORMAT, 'PATCH bodies must be Content-Type: application/offset+octet-stream.');
-          }
-          const offset = int(req.headers['upload-offset']);
-          if (offset === undefined) throw new LoupeError(ErrorCode.BAD_REQUEST, 'Upload-Offset is required.');
-          const r = await deps.ingests.append(id, claims, offset, req, int(req.headers['content-length']));
-          if (!res.destroyed) {
-            res.writeHead(204, { 'tus-resumable': TUS_VERSION, 'upload-offset': r.offset, 'loupe-upload-complete': r.complete ? '1' : '0' });
-            res.end();
-          }
-          return true;
-        }
-        if (method === 'DELETE') {
-          const f = await deps.ingests.file(id, claims);
-          await deps.ingests.cancel(f.rec.id, claims);
-          res.writeHead(204, { 'tus-resumable': TUS_VERSION });
-          res.end();
-          return true;
-        }
-        throw new LoupeError(ErrorCode.BAD_REQUEST, `${method} is not a tus method.`);
       }
 
       if (p === '/api/ingests' && method === 'POST') {
@@ -330,4 +244,170 @@ export function mediaApi(deps: {
       return true;
     }
   };
+}
+
+/** The request tus is serving: its member (authenticated before tus sees it) and its ingest. */
+interface TusCall {
+  claims: InviteClaims;
+  ingest?: IngestRecord;
+}
+
+/** tus's own refusals, as Loupe codes (their status stays). */
+const TUS_CODES = new Map<unknown, string>([
+  [TUS_ERRORS.FILE_NOT_FOUND, ErrorCode.UPLOAD_NOT_FOUND],
+  [TUS_ERRORS.FILE_NO_LONGER_EXISTS, ErrorCode.UPLOAD_NOT_FOUND],
+  [TUS_ERRORS.INVALID_OFFSET, ErrorCode.UPLOAD_OFFSET_MISMATCH],
+  [TUS_ERRORS.ERR_SIZE_EXCEEDED, ErrorCode.UPLOAD_TOO_LARGE],
+  [TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED, ErrorCode.UPLOAD_TOO_LARGE],
+]);
+const TUS_MESSAGES = new Map<unknown, string>([
+  [TUS_ERRORS.INVALID_OFFSET, 'The server has another offset for this file: ask it (HEAD) where to resume.'],
+  [TUS_ERRORS.ERR_SIZE_EXCEEDED, 'More bytes than the file was announced with.'],
+  [TUS_ERRORS.ERR_MAX_SIZE_EXCEEDED, 'More bytes than the file was announced with, or than UPLOAD_MAX_BYTES.'],
+  [TUS_ERRORS.INVALID_LENGTH, 'Upload-Length (bytes) is required.'],
+  [TUS_ERRORS.INVALID_CONTENT_TYPE, 'PATCH bodies must be Content-Type: application/offset+octet-stream.'],
+  [TUS_ERRORS.MISSING_OFFSET, 'Upload-Offset is required.'],
+]);
+/** Codes for answers tus writes itself, without an error to map (a bad header, a missing Tus-Resumable). */
+const CODE_OF_STATUS: Record<number, string> = { 404: ErrorCode.UPLOAD_NOT_FOUND, 409: ErrorCode.UPLOAD_OFFSET_MISMATCH, 413: ErrorCode.UPLOAD_TOO_LARGE };
+
+/**
+ * Uploads over tus 1.0.0, served by @tus/server with @tus/file-store (docs/media.md). Loupe's checks
+ * are its hooks: the invite is checked before tus sees the request; a creation (POST /api/uploads) is
+ * an ingest of one file, whose name, size and format IngestService.create checks in namingFunction;
+ * onIncomingRequest checks the upload is this room's; the store (IngestUploadStore) counts the bytes
+ * for the room's progress and onUploadFinish queues the ingest once its files are in. Every refusal
+ * answers JSON `{ ok: false, code, message }` with a Loupe code, and `Loupe-Error-Code`.
+ *
+ * Measured against the hand-written server it replaces (400 MB of random bytes in one PATCH over
+ * loopback, curl, 2 shared cores, runs alternated): 46-120 MB/s before, 49-115 MB/s with @tus/server,
+ * the same within the box's noise. The room's progress (every 500 ms while bytes arrive) and the
+ * refusal codes are Loupe's as before. One difference: a resuming client's request waits up to
+ * lockDrainTimeout for the older request's bytes to land (before, the older one was cut at once).
+ */
+function tusUploads(deps: { ingests: IngestService; config: MediaConfig; log: Logger; auth: (req: IncomingMessage, url: URL) => Promise<InviteClaims> }) {
+  const calls = new AsyncLocalStorage<TusCall>();
+  const call = (): TusCall => {
+    const c = calls.getStore();
+    if (!c) throw new LoupeError(ErrorCode.INTERNAL, 'A tus request outside of its call.');
+    return c;
+  };
+  const uploadIdOfRequest = (req: Request): string | undefined => {
+    const last = new URL(req.url).pathname.split('/').pop() ?? '';
+    try {
+      return decodeURIComponent(last);
+    } catch {
+      return undefined;
+    }
+  };
+  const server = new TusServer({
+    path: '/api/uploads',
+    datastore: new IngestUploadStore(deps.ingests, deps.ingests.uploadsDir, () => call().claims),
+    locker: new MemoryLocker(),
+    // Same-origin only, as before (tus would answer Access-Control-Allow-Origin: * by default).
+    allowedOrigins: [],
+    // A client resuming while its old request still writes (it dropped, the server has not noticed)
+    // takes the lock after this long: the old request's bytes land first.
+    lockDrainTimeout: 500,
+    maxSize: deps.config.uploadMaxBytes,
+    // The upload URLs stay /api/uploads/<ingest>.<file>, relative, as clients have them stored.
+    generateUrl: (_req, { id }) => uploadUrlOf(id),
+    getFileIdFromRequest: (req) => storeIdOf(uploadIdOfRequest(req) ?? '') ?? undefined,
+    // tus creation: one file, announced by its length and metadata, is an ingest of one file.
+    namingFunction: async (req, metadata = {}) => {
+      const c = call();
+      if (req.headers.get('upload-defer-length') !== null) throw new LoupeError(ErrorCode.BAD_REQUEST, 'Upload-Defer-Length is not supported: send Upload-Length.');
+      const length = /^\d{1,16}$/.test(req.headers.get('upload-length') ?? '') ? Number(req.headers.get('upload-length')) : undefined;
+      if (length === undefined) throw new LoupeError(ErrorCode.BAD_REQUEST, 'Upload-Length (bytes) is required.');
+      const name = metadata.filename ?? metadata.name;
+      if (!name) throw new LoupeError(ErrorCode.BAD_FILE_NAME, 'Upload-Metadata must carry the file name (filename).');
+      c.ingest = await deps.ingests.create(c.claims, {
+        files: [{ name, size: length }],
+        shotId: metadata.shot || metadata.shotId || null,
+        shotName: metadata.shotName || null,
+        fps: metadata.fps ? Number(metadata.fps) : null,
+      });
+      return `${c.ingest.id}/0.part`;
+    },
+    onIncomingRequest: async (req, id) => {
+      const c = call();
+      if (req.method === 'POST') return;
+      // Another room's upload is not found; a viewer may look but not send or cancel.
+      const f = await deps.ingests.file(uploadIdOf(id), c.claims);
+      c.ingest = f.rec;
+    },
+    onUploadFinish: async (_req, upload) => {
+      const c = call();
+      c.ingest = await deps.ingests.received(uploadIdOf(upload.id), c.claims);
+      return {};
+    },
+    onResponseError: (_req, err) => {
+      if (err instanceof LoupeError) return { status_code: STATUS[err.code] ?? 400, body: refusal(err.code, err.message) };
+      const full = storageRefusal(err);
+      if (full) return { status_code: STATUS[full.code] ?? 507, body: refusal(full.code, full.message) };
+      if (err instanceof Error) {
+        deps.log.error({ err }, 'tus upload failed');
+        return { status_code: 500, body: refusal(ErrorCode.INTERNAL, 'The server failed; it has been logged.') };
+      }
+      const code = TUS_CODES.get(err) ?? (err.status_code >= 500 ? ErrorCode.INTERNAL : ErrorCode.BAD_REQUEST);
+      if (err.status_code >= 500) deps.log.error({ status: err.status_code, body: err.body }, 'tus upload failed');
+      return { status_code: err.status_code, body: refusal(code, TUS_MESSAGES.get(err) ?? err.body.trim()) };
+    },
+  });
+
+  return async (req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> => {
+    // As before tus: a request without Tus-Resumable is taken as 1.0.0; another version is refused.
+    const version = req.headers['tus-resumable'];
+    if (method !== 'OPTIONS' && version !== undefined && version !== TUS_VERSION) {
+      send(res, 412, { ok: false, code: ErrorCode.BAD_REQUEST, message: `tus ${version} is not supported; this server speaks ${TUS_VERSION}.` }, { 'tus-version': TUS_VERSION });
+      return;
+    }
+    if (method !== 'OPTIONS') req.headers['tus-resumable'] = TUS_VERSION;
+    // X-HTTP-Method-Override (tus-js-client's overridePatchMethod); GET answers as HEAD (uploads are not served back).
+    req.method = method === 'GET' ? 'HEAD' : method;
+    const claims = method === 'OPTIONS' ? null : await deps.auth(req, url);
+    const c: TusCall = { claims: claims! };
+    const answer = await calls.run(c, () => server.handleWeb(new NodeRequest({ req, res })));
+    await sendNodeResponse(res, await loupeAnswer(answer, c, deps.ingests));
+  };
+}
+
+const uploadUrlOf = (storeId: string) => {
+  const id = uploadIdOf(storeId);
+  const dot = id.lastIndexOf('.');
+  return uploadUrl(id.slice(0, dot), Number(id.slice(dot + 1)));
+};
+
+function refusal(code: string, message: string): string {
+  return JSON.stringify({ ok: false, code, message });
+}
+
+/** tus's answer with Loupe's: JSON refusals with their code in Loupe-Error-Code, the ingest in Loupe-Ingest. */
+async function loupeAnswer(answer: Response, c: TusCall, ingests: IngestService): Promise<Response> {
+  const headers = new Headers(answer.headers);
+  headers.set('cache-control', 'no-store');
+  headers.append('access-control-expose-headers', 'Loupe-Ingest, Loupe-Error-Code');
+  if (c.ingest) {
+    headers.set('loupe-ingest', c.ingest.id);
+    headers.set('loupe-ingest-state', c.ingest.state);
+  }
+  let body: string | null = answer.body ? await answer.text() : null;
+  if (answer.status >= 400) {
+    let parsed: { code?: string } | null = null;
+    try {
+      parsed = JSON.parse(body ?? '') as { code?: string };
+    } catch {
+      /* written by tus itself */
+    }
+    if (!parsed?.code) body = refusal(CODE_OF_STATUS[answer.status] ?? (answer.status >= 500 ? ErrorCode.INTERNAL : ErrorCode.BAD_REQUEST), (body ?? '').trim() || `HTTP ${answer.status}`);
+    headers.set('content-type', 'application/json');
+    headers.set('loupe-error-code', JSON.parse(body!).code);
+    headers.delete('content-length');
+  } else if (answer.status === 201 && c.ingest) {
+    // A creation also answers what GET /api/ingests/:id would (tus clients read only Location).
+    body = JSON.stringify({ ok: true, ingest: ingests.view(c.ingest) });
+    headers.set('content-type', 'application/json');
+    headers.delete('content-length');
+  }
+  return new Response(body, { status: answer.status, headers });
 }

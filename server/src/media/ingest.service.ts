@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ErrorCode,
@@ -108,6 +108,8 @@ export interface IngestView {
 const MAX_SEQUENCE_SPAN = 100_000;
 
 export const uploadUrl = (ingestId: string, index: number) => `/api/uploads/${ingestId}.${index}`;
+/** A tus upload id: `<ingest>.<index of the file>`. */
+const UPLOAD_ID = /^([A-Za-z0-9]{6,32})\.(\d{1,6})$/;
 
 /**
  * Uploads and their processing. An upload is announced with its files (names and sizes), each file
@@ -143,6 +145,10 @@ export class IngestService {
 
   private get uploadsRoot() {
     return path.join(this.deps.dataDir, 'uploads');
+  }
+  /** The folder uploads are received into (one folder per ingest, `<index>.part` per file). */
+  get uploadsDir(): string {
+    return this.uploadsRoot;
   }
   private uploadDir(id: string) {
     return path.join(this.uploadsRoot, id);
@@ -291,12 +297,19 @@ export class IngestService {
 
   /** Resolves a tus upload id (`<ingest>.<file>`) to its ingest and file. */
   async file(uploadId: string, claims: InviteClaims): Promise<{ rec: IngestRecord; index: number; size: number; offset: number }> {
-    const m = /^([A-Za-z0-9]{6,32})\.(\d{1,6})$/.exec(uploadId);
+    const m = UPLOAD_ID.exec(uploadId);
     if (!m) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
     const rec = await this.record(m[1], claims);
     const index = Number(m[2]);
     if (index >= rec.files.length) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
     return { rec, index, size: rec.files[index].size, offset: this.offsetOf(rec, index) };
+  }
+
+  /** The file on disk that tus upload `uploadId` is received into (UPLOAD_NOT_FOUND for an id that is none). */
+  partFile(uploadId: string): string {
+    const m = UPLOAD_ID.exec(uploadId);
+    if (!m) throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `No upload ${uploadId}.`);
+    return this.partPath(m[1], Number(m[2]));
   }
 
   /**
@@ -311,39 +324,18 @@ export class IngestService {
   }
 
   /**
-   * Appends bytes to one file at `offset` (tus PATCH). Returns the new offset. When the last byte of
-   * the last file arrives the ingest is queued. A dropped connection keeps what was written.
+   * Receives bytes of one file (the tus store's write, once the tus server has checked the offset and
+   * the size): `body` is piped into `sink` (the part file opened at the offset), counted for the room's
+   * progress. A dropped connection keeps what was written; a full disk is STORAGE_FULL. Returns the
+   * new offset. Queuing the ingest once every file is in is `received`'s (the tus finish hook).
    */
-  async append(uploadId: string, claims: InviteClaims, offset: number, body: Readable, declaredLength?: number): Promise<{ offset: number; complete: boolean }> {
+  async receive(uploadId: string, claims: InviteClaims, body: Readable, sink: () => Writable): Promise<number> {
     this.mayUpload(claims);
-    // The newest request for a file wins: an older one still writing is stopped first.
-    while (this.writers.has(uploadId)) await this.settle(uploadId);
-    const { rec, index, size, offset: current } = await this.file(uploadId, claims);
+    const { rec, index } = await this.file(uploadId, claims);
     if (rec.state !== 'uploading') {
       if (rec.state === 'cancelled' || rec.state === 'failed') throw new LoupeError(ErrorCode.UPLOAD_NOT_FOUND, `Upload ${uploadId} was ${rec.state}.`);
       throw new LoupeError(ErrorCode.UPLOAD_OFFSET_MISMATCH, `Upload ${uploadId} is complete.`);
     }
-    if (offset !== current) {
-      throw new LoupeError(ErrorCode.UPLOAD_OFFSET_MISMATCH, `The server has ${current} bytes of ${rec.files[index].name}, not ${offset}: resume from ${current}.`);
-    }
-    const remaining = size - current;
-    if (declaredLength !== undefined && declaredLength > remaining) {
-      throw new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, `${rec.files[index].name} was announced as ${size} bytes; this request would write past it.`);
-    }
-    let received = 0;
-    let overflow = false;
-    const limiter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (received + chunk.length > remaining) {
-          overflow = true;
-          this.push(chunk.subarray(0, remaining - received));
-          received = remaining;
-          return cb(new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, 'More bytes than the file was announced with.'));
-        }
-        received += chunk.length;
-        cb(null, chunk);
-      },
-    });
     const live = this.liveRecord(rec);
     let before = 0;
     const counter = new Transform({
@@ -352,31 +344,38 @@ export class IngestService {
         cb(null, chunk);
       },
     });
-    const done = pipeline(body, limiter, counter, fs.createWriteStream(this.partPath(rec.id, index), { flags: 'a' }));
+    const done = pipeline(body, counter, sink());
     this.writers.set(uploadId, { req: body, done });
     const tick = setInterval(() => this.uploadProgress(live, before), 500);
     try {
       await done;
     } catch (e) {
-      if (overflow) throw new LoupeError(ErrorCode.UPLOAD_TOO_LARGE, `More bytes than ${rec.files[index].name} was announced with (${size}).`);
       // The disk is full: say so (what was written stays, and the upload resumes once there is space).
       const full = storageRefusal(e);
       if (full) throw full;
-      // The client went away: what arrived is kept, and a HEAD tells it where to resume.
+      // A refusal of the tus server (more bytes than announced, say) is its to answer.
+      if (e instanceof LoupeError || (typeof e === 'object' && e !== null && 'status_code' in e)) throw e;
+      // The client went away, or a newer request took over: what arrived is kept, and a HEAD tells where to resume.
       this.deps.log.info({ ingest: rec.id, file: index, err: (e as Error).message }, 'upload interrupted');
     } finally {
       clearInterval(tick);
       if (this.writers.get(uploadId)?.done === done) this.writers.delete(uploadId);
     }
-    const now = fs.statSync(this.partPath(rec.id, index)).size;
     live.received = (live.received ?? 0) + before;
     // Progress counts against expiry, also after a restart.
     live.updatedAt = new Date().toISOString();
     await this.persist(live);
-    const complete = rec.files.every((_, i) => this.offsetOf(live, i) === rec.files[i].size);
+    this.uploadProgress(live, 0);
+    return fs.statSync(this.partPath(rec.id, index)).size;
+  }
+
+  /** A file of the upload has all its bytes (tus finish hook): once every file has, the ingest is queued. */
+  async received(uploadId: string, claims: InviteClaims): Promise<IngestRecord> {
+    const { rec } = await this.file(uploadId, claims);
+    const live = this.liveRecord(rec);
+    const complete = rec.files.every((f, i) => this.offsetOf(live, i) === f.size);
     if (complete && live.state === 'uploading') await this.enqueue(live);
-    else this.uploadProgress(live, 0);
-    return { offset: now, complete };
+    return live;
   }
 
   private uploadProgress(rec: IngestRecord & { received?: number }, extra: number) {

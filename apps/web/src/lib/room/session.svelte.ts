@@ -99,7 +99,7 @@ export class RoomSession {
     socket.on('shot:created', (shot) => {
       if (!this.versions.shots.some((x) => x.id === shot.id)) this.versions.shots.push(shot);
     });
-    this.uploads = new Uploads(token, (e) => this.toasts.error(e));
+    this.uploads = new Uploads(token, this.roomId, (e) => this.toasts.error(e));
     socket.on('media:progress', (p) => {
       if (p.room && p.room !== this.roomId) return;
       const before = this.uploads.items.find((u) => u.id === p.uploadId);

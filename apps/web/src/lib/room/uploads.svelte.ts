@@ -1,8 +1,11 @@
 /**
  * Uploads of the room (docs/media.md): this page's own uploads (announce with POST /api/ingests, then
- * tus PATCH per file) and everyone's ingest stages from `media:progress`, keyed by ingest id.
+ * each file with tus-js-client, which resumes after a dropped connection and, by the files'
+ * fingerprints kept in localStorage, after a reload: the same files dropped again continue where the
+ * server is) and everyone's ingest stages from `media:progress`, keyed by ingest id.
  */
 import { badFileName, mediaKindOf, type IngestStage, type MediaProgress } from '@loupe/shared';
+import { DetailedError, Upload, defaultOptions, type PreviousUpload, type UploadOptions } from 'tus-js-client';
 
 export interface UploadItem {
   id: string;
@@ -15,6 +18,16 @@ export interface UploadItem {
   error: { code: string; message: string } | null;
   /** When the item reached done / failed / cancelled (to let it fade away). */
   endedAt: number | null;
+}
+
+/** A file's upload URL: `/api/uploads/<ingest>.<index>`. */
+const UPLOAD_URL = /\/api\/uploads\/([A-Za-z0-9]+)\.\d+$/;
+
+/** An ingest as POST /api/ingests answers it (the fields an upload needs). */
+interface Ingest {
+  id: string;
+  label: string;
+  files: { name: string; size: number; offset: number; uploadUrl: string }[];
 }
 
 /** An ingest as `GET /api/ingests` lists it (the fields the panel needs). */
@@ -33,10 +46,13 @@ const LINGER_MS = 6000;
 
 export class Uploads {
   items = $state<UploadItem[]>([]);
+  /** Where tus-js-client keeps upload URLs by the files' fingerprints: localStorage in a browser. */
+  private readonly urlStorage = defaultOptions.urlStorage;
   readonly active = $derived(this.items.filter((u) => u.endedAt === null || Date.now() - u.endedAt < LINGER_MS));
 
   constructor(
     private readonly token: string,
+    private readonly roomId: string,
     private readonly onError: (e: { code: string; message: string }) => void,
   ) {}
 
@@ -127,18 +143,22 @@ export class Uploads {
       await Promise.all(files.map((f) => this.upload([f], shotId)));
       return;
     }
-    let ingest: { id: string; label: string; files: { name: string; size: number; offset: number; uploadUrl: string }[] };
-    try {
-      const r = await fetch('/api/ingests', {
-        method: 'POST',
-        headers: this.headers({ 'Content-Type': 'application/json' }),
-        body: JSON.stringify({ files: files.map((f) => ({ name: f.name, size: f.size })), ...(shotId ? { shotId } : {}) }),
-      });
-      const body = await r.json().catch(() => ({ ok: false, code: 'INTERNAL', message: `The server answered ${r.status}.` }));
-      if (!body.ok) return this.onError({ code: body.code, message: body.message });
-      ingest = body.ingest;
-    } catch {
-      return this.onError({ code: 'DISCONNECTED', message: 'Could not reach the server to start the upload.' });
+    // The same files to the same shot, begun before a reload: resume that ingest where the server is.
+    const prior = await this.previous(files, shotId);
+    let ingest = prior?.ingest;
+    if (!ingest) {
+      try {
+        const r = await fetch('/api/ingests', {
+          method: 'POST',
+          headers: this.headers({ 'Content-Type': 'application/json' }),
+          body: JSON.stringify({ files: files.map((f) => ({ name: f.name, size: f.size })), ...(shotId ? { shotId } : {}) }),
+        });
+        const body = await r.json().catch(() => ({ ok: false, code: 'INTERNAL', message: `The server answered ${r.status}.` }));
+        if (!body.ok) return this.onError({ code: body.code, message: body.message });
+        ingest = body.ingest as Ingest;
+      } catch {
+        return this.onError({ code: 'DISCONNECTED', message: 'Could not reach the server to start the upload.' });
+      }
     }
     const total = files.reduce((s, f) => s + f.size, 0) || 1;
     const sent = files.map(() => 0);
@@ -151,7 +171,8 @@ export class Uploads {
       // Files one after the other: a sequence is many small files, a movie is one.
       for (let i = 0; i < files.length; i++) {
         const f = ingest.files.find((x) => x.name === files[i].name) ?? ingest.files[i];
-        await this.send(files[i], f.uploadUrl, (n) => {
+        const stored = prior?.stored.find((p) => p.uploadUrl?.endsWith(f.uploadUrl));
+        await this.send(files[i], f.uploadUrl, stored, shotId, (n) => {
           sent[i] = n;
           report();
         });
@@ -163,54 +184,85 @@ export class Uploads {
     }
   }
 
-  /** tus: HEAD for the offset, then PATCH the rest; retried a few times after a dropped connection. */
-  private async send(file: File, url: string, progress: (bytes: number) => void): Promise<void> {
-    let lastError: unknown = null;
-    for (let attempt = 0; attempt < 4; attempt++) {
-      let offset = 0;
-      try {
-        const h = await fetch(url, { method: 'HEAD', headers: this.headers({ 'Tus-Resumable': '1.0.0' }) });
-        if (h.ok) offset = Number(h.headers.get('Upload-Offset') ?? 0) || 0;
-      } catch {
-        /* try from 0 */
-      }
-      if (offset >= file.size && file.size > 0) return progress(file.size);
-      try {
-        await this.patch(file, url, offset, progress);
-        return;
-      } catch (e) {
-        lastError = e;
-        if ((e as { fatal?: boolean }).fatal) throw e;
-        await new Promise((r) => setTimeout(r, 800 * (attempt + 1)));
-      }
-    }
-    throw lastError;
-  }
-
-  private patch(file: File, url: string, offset: number, progress: (bytes: number) => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open('PATCH', url);
-      for (const [k, v] of Object.entries(this.headers({ 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }))) {
-        xhr.setRequestHeader(k, v);
-      }
-      xhr.upload.onprogress = (e) => progress(offset + e.loaded);
-      xhr.onload = () => {
-        if (xhr.status >= 200 && xhr.status < 300) {
-          progress(file.size);
-          return resolve();
-        }
-        let body: { code?: string; message?: string } = {};
-        try {
-          body = JSON.parse(xhr.responseText);
-        } catch {
-          /* not JSON */
-        }
-        const fatal = xhr.status !== 409 && xhr.status < 500;
-        reject({ code: body.code ?? `HTTP_${xhr.status}`, message: body.message ?? `The server answered ${xhr.status}.`, fatal });
-      };
-      xhr.onerror = () => reject({ code: 'DISCONNECTED', message: 'The connection dropped during the upload.' });
-      xhr.send(file.slice(offset));
+  /**
+   * tus-js-client's upload of one file of an ingest: it stores the file's fingerprint with its upload
+   * URL in localStorage, asks the server (HEAD) where to resume and sends the rest, retrying after a
+   * dropped connection. Progress is the browser's own (XHR upload progress), as fine as before.
+   */
+  private tus(file: File, shotId: string | undefined, opts: Partial<UploadOptions> = {}): Upload {
+    return new Upload(file, {
+      headers: this.headers(),
+      // One file of this room, to this shot (or a new one): the same file elsewhere is another upload.
+      fingerprint: async (f: File) => ['loupe', this.roomId, shotId ?? 'new-shot', f.name, f.size, f.lastModified].join('::'),
+      urlStorage: this.urlStorage,
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      retryDelays: [800, 1600, 2400, 5000, 10000],
+      // A refusal other than a stale offset or a locked upload will not change by retrying.
+      onShouldRetry: (err) => {
+        const status = err.originalResponse?.getStatus() ?? 0;
+        return status === 0 || status === 409 || status === 423 || status >= 500;
+      },
+      ...opts,
     });
   }
+
+  /**
+   * The ingest these files were being uploaded into before the page was reloaded, if it still takes
+   * bytes, with each file's stored upload (by fingerprint); stored uploads of one that does not are forgotten.
+   */
+  private async previous(files: File[], shotId: string | undefined): Promise<{ ingest: Ingest; stored: PreviousUpload[] } | null> {
+    try {
+      const stored: PreviousUpload[] = [];
+      const all: PreviousUpload[] = [];
+      for (const f of files) {
+        const found = await this.tus(f, shotId).findPreviousUploads();
+        all.push(...found);
+        const p = found.find((u) => !!u.uploadUrl && UPLOAD_URL.test(u.uploadUrl));
+        if (p) stored.push(p);
+      }
+      const ids = new Set(stored.map((p) => UPLOAD_URL.exec(p.uploadUrl!)![1]));
+      let ingest: (Ingest & { state: string }) | null = null;
+      if (stored.length === files.length && ids.size === 1) {
+        const r = await fetch(`/api/ingests/${[...ids][0]}`, { headers: this.headers() });
+        if (r.ok) ingest = ((await r.json()) as { ingest: Ingest & { state: string } }).ingest;
+      }
+      if (ingest?.state === 'uploading' && ingest.files.length === files.length) return { ingest, stored };
+      await Promise.all(all.map((p) => this.urlStorage.removeUpload(p.urlStorageKey)));
+      return null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Sends one file to its upload URL; resolves once every byte is on the server. */
+  private send(file: File, url: string, stored: PreviousUpload | undefined, shotId: string | undefined, progress: (bytes: number) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const upload = this.tus(file, shotId, {
+        uploadUrl: url,
+        onProgress: (bytes) => progress(bytes),
+        onSuccess: () => {
+          progress(file.size);
+          resolve();
+        },
+        onError: (e) => reject(refusalOf(e)),
+      });
+      // Resumed after a reload: the stored entry is the one forgotten once the file is in.
+      if (stored) upload.resumeFromPreviousUpload(stored);
+      upload.start();
+    });
+  }
+}
+
+/** Loupe's code and message from a failed tus request (the server answers JSON refusals). */
+function refusalOf(e: Error | DetailedError): { code: string; message: string } {
+  const res = e instanceof DetailedError ? e.originalResponse : null;
+  if (!res) return { code: 'DISCONNECTED', message: 'The connection dropped during the upload.' };
+  try {
+    const body = JSON.parse(res.getBody()) as { code?: string; message?: string };
+    if (body.code) return { code: body.code, message: body.message ?? `The server answered ${res.getStatus()}.` };
+  } catch {
+    /* not JSON */
+  }
+  return { code: res.getHeader('Loupe-Error-Code') ?? `HTTP_${res.getStatus()}`, message: `The server answered ${res.getStatus()}.` };
 }
