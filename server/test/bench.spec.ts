@@ -27,7 +27,7 @@ describe('npm run bench', () => {
     const out = tmpDataDir();
     const { stdout } = await run('node', ['server/bin/bench.mjs', 'fanout', '--rooms', '1', '--clients', '4', '--drawers', '2', '--hz', '10', '--seconds', '1', '--warmup', '0', '--out', out], { cwd: ROOT });
     expect(stdout).toMatch(/p99 delivery latency, Loupe\s+[\d.]+\s+ms/);
-    expect(stdout).toMatch(/p99 delivery latency, bare relay\s+[\d.]+\s+ms/);
+    expect(stdout).toMatch(/p99 delivery latency, bare Socket\.IO relay\s+[\d.]+\s+ms/);
     // A custom load is not the default scenario: the goals are printed for reference, not judged.
     expect(stdout).toMatch(/goal: p99 vs bare relay .*judged in the default scenario/);
     expect(stdout).toMatch(/goal: deliveries per second .*judged in the throughput scenario/);
@@ -38,9 +38,20 @@ describe('npm run bench', () => {
     expect(json).toMatchObject({ bench: 'fanout', options: { clients: '4' } });
     const rows = Object.fromEntries(json.rows.map((r: { metric: string; value: number }) => [r.metric, r.value]));
     expect(rows['delivered ratio, Loupe']).toBe(1);
-    expect(rows['delivered ratio, bare relay']).toBe(1);
+    expect(rows['delivered ratio, bare Socket.IO relay']).toBe(1);
     expect(rows['strokes sent']).toBeGreaterThan(0);
     expect(rows['p99 delivery latency, Loupe']).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('runs the fan-out benchmark on the y-websocket path (tiny: 4 stock WebsocketProviders, 2 drawing) against a bare y-protocols relay', async () => {
+    const out = tmpDataDir();
+    const { stdout } = await run('node', ['server/bin/bench.mjs', 'fanout', '--scenario', 'dcc', '--clients', '4', '--drawers', '2', '--hz', '10', '--seconds', '1', '--warmup', '0', '--out', out], { cwd: ROOT });
+    expect(stdout).toMatch(/p99 delivery latency, Loupe\s+[\d.]+\s+ms/);
+    expect(stdout).toMatch(/p99 delivery latency, bare y-protocols relay\s+[\d.]+\s+ms/);
+    const json = JSON.parse(fs.readFileSync(path.join(out, fs.readdirSync(out).find((f) => f.endsWith('.json'))!), 'utf8'));
+    const rows = Object.fromEntries(json.rows.map((r: { metric: string; value: number }) => [r.metric, r.value]));
+    expect(rows['delivered ratio, Loupe']).toBe(1);
+    expect(rows['delivered ratio, bare y-protocols relay']).toBe(1);
   }, 60_000);
 
   it('runs the cold-load benchmark (tiny: 500 strokes) and compares with a bare Y.applyUpdate', async () => {
