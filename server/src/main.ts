@@ -240,12 +240,6 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   // Once listening, an error of the server (say, out of file descriptors) is logged, not fatal.
   httpServer.on('error', (err) => log.error({ err: err.message }, 'HTTP server error'));
   const port = (httpServer.address() as AddressInfo).port;
-  const demo = opts.demoRoom && demoWanted(config) ? await createDemoRoom({ roomService: services.roomService, rooms, ingests, dataDir: config.dataDir, log: (m) => log.info(m) }) : null;
-  if (demo) {
-    const { room, invites: links } = demo;
-    log.info({ room: room.id }, 'created the demo room');
-    printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
-  }
   // Every model is built if missing and checked against its manifest before the first job runs.
   await models.load();
   await fixes.resumeUnfinished();
@@ -256,6 +250,13 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     fixes.resumeUnfinished().catch((err: Error) => log.error({ err: err.message }, 'could not queue fixes again after Redis came back'));
   });
   await ingests.resumeUnfinished();
+  // The demo's movies are ingested as uploads are, by jobs: after the job system has started.
+  const demo = opts.demoRoom && demoWanted(config) ? await createDemoRoom({ roomService: services.roomService, rooms, ingests, dataDir: config.dataDir, log: (m) => log.info(m) }) : null;
+  if (demo) {
+    const { room, invites: links } = demo;
+    log.info({ room: room.id }, 'created the demo room');
+    printInvites(room.name, links.map((l) => ({ ...l, url: l.url.replace(`:${config.port}/`, `:${port}/`) })));
+  }
   ready = true;
   const url = `http://127.0.0.1:${port}`;
   // The CLI on the same data folder finds this server (its links and uploads go here).
