@@ -90,7 +90,17 @@ describe('a fix applied to a whole shot, in the room', () => {
   it('renders progressively for everyone, plays as it lands, becomes v002, and goes to editorial at source quality', async () => {
     // The artist opens the fix panel on the whole frame and applies exposure to the shot.
     await artist.locator('[data-testid=fix-whole-frame]').click();
+    // What the panel shows is sent ahead as it settles (fix:prepare): the server reads and plans that frame.
+    const prepared: { fix: string; frame: number; ready: boolean }[] = [];
+    const prepare = server.fixes.prepare.bind(server.fixes);
+    server.fixes.prepare = async (member, req) => {
+      const r = await prepare(member, req);
+      prepared.push({ fix: req.fix, frame: req.frame, ready: r.ready });
+      return r;
+    };
     await artist.locator('[data-testid=fix-select]').selectOption('exposure');
+    await expect.poll(() => prepared.find((p) => p.fix === 'exposure'), { timeout: 10_000 }).toMatchObject({ fix: 'exposure', ready: true });
+    server.fixes.prepare = prepare;
     expect(await artist.locator('[data-testid=fix-shot-range]').textContent()).toBe(`all ${N} frames`);
     await screenshot(artist, '40-shot-fix-panel');
     await artist.locator('[data-testid=fix-shot]').click();

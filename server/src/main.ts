@@ -144,7 +144,17 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
   });
   if (redis) await relayFixEvents(redis, relay);
   const fixWork = openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes });
-  const fixes = new FixService({ jobs: fixWork.jobs, versions, models, queue: fixWork.queue, relay, renders: fixWork.renders, log });
+  const fixes = new FixService({
+    jobs: fixWork.jobs,
+    versions,
+    models,
+    queue: fixWork.queue,
+    relay,
+    renders: fixWork.renders,
+    log,
+    // A frame prepared here helps a job run here: only where this process computes fixes.
+    prepare: runsFixes ? (p) => fixWork.runner.prepare(p) : null,
+  });
   const review = new ReviewService(versions, (roomId, v: Version) => (toRoom(roomId).emit('version:updated', v), handOver.events.decided(roomId, v)));
 
   const luts = new LutService(blobs, rooms, config.dataDir);

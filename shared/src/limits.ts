@@ -8,6 +8,8 @@ export const Limits = {
   maxYjsMessagesPerSecond: 200,
   /** Awareness updates (cursor, live stroke, laser) a socket may send per second; more are dropped. */
   maxAwarenessPerSecond: 60,
+  /** fix:prepare messages a socket may send a second (the panel sends one as the choice settles). */
+  maxFixPreparesPerSecond: 5,
   /**
    * Nesting of objects and arrays in one annotation or note value, extra fields included: Yjs reads
    * and writes values recursively, so a deeper one would overflow the stack of every reader.

@@ -127,6 +127,13 @@ export interface MaskTrack {
 }
 export const FixCancelSchema = z.object({ room: id, jobId: id });
 export const FixCatalogueSchema = z.object({ room: id });
+/**
+ * The fix panel's choice while the artist makes it (the frame, region, fix and parameters a request
+ * would carry): the server gets that frame ready for it, decoded and planned, so that the fix, once
+ * asked, paints its first tile without waiting for the decode. Nothing is stored or shown to the room.
+ */
+export const FixPrepareSchema = FixRequestSchema.pick({ room: true, versionId: true, frame: true, region: true, fix: true, params: true });
+export type FixPrepare = z.input<typeof FixPrepareSchema>;
 export const DecideSchema = z.object({
   room: id,
   versionId: id,
@@ -317,6 +324,11 @@ export interface ClientToServerEvents {
   'fix:track': (p: TrackRequest, ack: (r: Ack<{ track: MaskTrack }>) => void) => void;
   /** Cancel a queued or running job: its requester or a director. Everyone sees the job move to 'cancelled'. */
   'fix:cancel': (p: z.input<typeof FixCancelSchema>, ack: (r: Ack<{ job: Job }>) => void) => void;
+  /**
+   * The fix panel's current choice, sent while the artist makes it: the server reads and plans that
+   * frame ahead of the request. `ready`: it did (false when it computes no fixes itself, or is busy). Director or artist.
+   */
+  'fix:prepare': (p: FixPrepare, ack: (r: Ack<{ ready: boolean }>) => void) => void;
   /** The fixes this server offers now, with the models (built-in and the studio's) each may use. */
   'fix:catalogue': (p: z.input<typeof FixCatalogueSchema>, ack: (r: Ack<{ fixes: AvailableFix[] }>) => void) => void;
   'version:decide': (p: DecideRequest, ack: (r: Ack<{ version: Version }>) => void) => void;

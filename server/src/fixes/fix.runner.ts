@@ -203,7 +203,7 @@ export class FixRunner {
       maskInfo = { sha256: sha, width: rect.width, height: rect.height };
     }
 
-    const plan = await this.plan(rec, framePath, rect, srcW, srcH, sourceMask);
+    const plan = await this.plan({ jobId: job.id, roomId: rec.roomId, fix: job.fix, params: rec.params.fixParams }, framePath, rect, srcW, srcH, sourceMask);
     ctx.checkStopped();
     const { outW, outH } = plan;
     // Remove object blends its fill by the grown hole's alpha: fully inside the drawn line, soft outside it.
@@ -342,21 +342,52 @@ export class FixRunner {
     return removeCheckpoint(this.deps.dataDir, jobId);
   }
 
-  /** Reads the pixels the fix needs and turns its parameters into a worker request. */
-  private async plan(rec: StoredRecord, framePath: string, rect: PixelRect, srcW: number, srcH: number, sourceMask: Uint8Array | null): Promise<Plan> {
-    const { job } = rec;
-    const fix = FixCatalogue[job.fix];
-    const params = rec.params.fixParams;
+  /**
+   * Gets a frame ready for a fix the artist is about to ask for (fix:prepare, sent by the fix panel
+   * while they choose): the frame extracted, the region decoded in the worker with the views its plan
+   * reads, and, for match grade, the pair of frames fitted. All of it is kept (content-addressed), so
+   * the job, once asked, starts from its first tile. Done by the same plan the job runs, ahead of any
+   * job and only when the worker is free; false when nothing was done (busy, or remove object, whose
+   * fill reads its own crop).
+   */
+  async prepare(p: { roomId: string; version: Version; frame: number; rect: PixelRect; fix: FixId; params: Record<string, unknown> }): Promise<boolean> {
+    if (FixCatalogue[p.fix].task === 'inpaint' || p.version.media.type !== 'video') return false;
+    const { width, height } = p.version.media;
+    const work = this.deps.inference.ahead(async () => {
+      const framePath = await this.deps.blobs.localPath(await this.deps.frames.frame(p.version, p.frame));
+      await this.deps.models.load();
+      await this.plan({ jobId: `prepare-${randomUUID()}`, roomId: p.roomId, fix: p.fix, params: p.params, ahead: true }, framePath, p.rect, width, height, null);
+    });
+    if (!work) return false;
+    await work;
+    return true;
+  }
+
+  /**
+   * Reads the pixels the fix needs and turns its parameters into a worker request. `ahead`: for
+   * prepare(), reads through the worker ahead of the jobs, and decodes the region of the fixes that
+   * read it only when they run (upscale, restore).
+   */
+  private async plan(
+    what: { jobId: string; roomId: string; fix: FixId; params: Record<string, unknown>; ahead?: boolean },
+    framePath: string,
+    rect: PixelRect,
+    srcW: number,
+    srcH: number,
+    sourceMask: Uint8Array | null,
+  ): Promise<Plan> {
+    const fix = FixCatalogue[what.fix];
+    const params = what.params;
     // A 16-bit frame (deep sources: 16-bit PNG/TIFF, 10-bit+ DPX and movies, EXR through the view transform) is read at 16 bits.
     const sourceDepth: 8 | 16 = (await sharp(framePath).metadata()).depth === 'ushort' ? 16 : 8;
     const deep = sourceDepth === 16 && fix.task !== 'inpaint';
     // Models read the region in the worker; what the server measures on (white balance, noise, thumbnails) is 8 bits either way.
     const region = { width: rect.width, height: rect.height };
-    const model = resolveModel(this.deps.models, job.fix, params);
+    const model = resolveModel(this.deps.models, what.fix, params);
     // Colour and denoise: the worker decodes the region once, now, and keeps it for the run; the
     // thumbnails the server plans from are made from those pixels (no second decode of the frame here).
     const source = { path: framePath, rect, depth: (deep ? 16 : 8) as 8 | 16 };
-    const readRegion = (views: RegionView[]) => this.deps.inference.read(job.id, source, views);
+    const readRegion = (views: RegionView[]) => this.deps.inference.read(what.jobId, source, views, what.ahead);
     const modelInfo = (m: RegisteredModel): Provenance['model'] => ({
       id: m.manifest.id,
       name: m.manifest.name,
@@ -372,9 +403,10 @@ export class FixRunner {
     switch (fix.task) {
       case 'upscale':
       case 'restore':
+        if (what.ahead) await readRegion([]); // the run reads it; decoded ahead, it is found kept
         return { ...base, run: tileRun(model!), model: modelInfo(model!), computed: {} };
       case 'colour': {
-        if (job.fix === 'exposure') {
+        if (what.fix === 'exposure') {
           const ep = params as ExposureParams;
           const [thumb] = await readRegion([{ kind: 'resize', width: 256, height: 256, fit: 'inside' }]);
           // The eyedropper's pick is on the frame (normalised like a region), not only in the fixed region.
@@ -392,7 +424,7 @@ export class FixRunner {
         const read = readRegion(whole ? [{ kind: 'resize', ...thumbSize(srcW, srcH), fit: 'fill' }] : []);
         read.catch(() => {});
         try {
-          const ref = await referenceOf(this.deps.versions, rec.roomId, mp);
+          const ref = await referenceOf(this.deps.versions, what.roomId, mp);
           const refSha = ref.media.type === 'video' ? await this.deps.frames.frame(ref, mp.referenceFrame) : ref.media.blob;
           // Kept per pair of frames (content-addressed, so never stale): nudging the strength, or matching
           // again, reads nothing and fits nothing.

@@ -3,12 +3,14 @@ import {
   ErrorCode,
   FixCatalogue,
   FixParams,
+  FixPrepareSchema,
   FixRequestSchema,
   Limits,
   TrackRequestSchema,
   LoupeError,
   can,
   canCancel,
+  type FixPrepare,
   type FixRequest,
   type Job,
   type MaskTrack,
@@ -32,11 +34,18 @@ import type { FixRelay } from './fix.relay.js';
 import type { StoredRecord } from './job.events.js';
 import { referenceOf, resolveModel } from './fix.validation.js';
 import type { RenderRecord, ShotRenderService } from '../shots/shot-render.service.js';
+import type { FixRunner } from './fix.runner.js';
 
 /** The whole picture: what a request without a region fixes. */
 const FULL_FRAME: Region = { x: 0, y: 0, width: 1, height: 1 };
 
 export type { FixEvents } from './job.events.js';
+
+function mayAskForFixes(member: Member): void {
+  if (!can(member.role, 'requestFix')) {
+    throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${member.role} cannot ask for fixes; artists and directors can.`);
+  }
+}
 
 /**
  * The room's side of fixes: checks a request (role, version, frame, parameters, model, limits),
@@ -55,42 +64,20 @@ export class FixService {
       relay: FixRelay;
       renders: ShotRenderService;
       log: Logger;
+      /** Where this process computes fixes: reads and plans a frame ahead of its request (fix:prepare). */
+      prepare?: FixRunner['prepare'] | null;
     },
   ) {}
 
   async request(member: Member, input: FixRequest): Promise<Job> {
     const req = FixRequestSchema.parse(input);
-    if (!can(member.role, 'requestFix')) {
-      throw new LoupeError(ErrorCode.FORBIDDEN_ROLE, `A ${member.role} cannot ask for fixes; artists and directors can.`);
-    }
+    mayAskForFixes(member);
     const existing = await this.deps.jobs.byIdempotencyKey(req.room, req.idempotencyKey);
     if (existing) return existing.job;
-    const version = await this.deps.versions.get(req.versionId);
-    if (!version || (await this.deps.versions.roomOf(version.id)) !== req.room) {
-      throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${req.versionId} in this room.`);
-    }
-    if (version.media.type !== 'video') {
-      throw new LoupeError(ErrorCode.NOT_FIXABLE, 'A still has no frames to fix: pick a version of the shot (the source, or a rendered version).');
-    }
-    if (req.frame >= version.media.frameCount) {
-      throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Frame ${req.frame} is past the last frame (${version.media.frameCount - 1}).`);
-    }
-    const region = req.region ?? FULL_FRAME;
-    const rect = sourceRect(region, version.media.width, version.media.height);
-    const fix = FixCatalogue[req.fix];
-    const parsedParams = FixParams[req.fix].safeParse(req.params ?? {});
-    if (!parsedParams.success) {
-      const issue = parsedParams.error.issues[0];
-      throw new LoupeError(ErrorCode.BAD_REQUEST, `Bad parameters for ${req.fix}: ${issue?.path.join('.') || 'params'}: ${issue?.message}`);
-    }
-    const params = parsedParams.data as Record<string, unknown>;
-    if (fix.needsMask && !region.mask) throw new LoupeError(ErrorCode.MASK_REQUIRED, `${fix.label} works on a drawn mask: draw around what to change.`);
-    await this.deps.models.load();
-    // Refused now rather than after queueing: the checks the runners make again when they run it.
-    resolveModel(this.deps.models, req.fix, params);
-    if (req.fix === 'match-grade') await referenceOf(this.deps.versions, req.room, params as MatchGradeParams);
+    const { version, frames, region, rect, fix, params } = await this.checked(req);
 
     const active = await this.activeJobs(req.room);
+
     const roomJobs = active.length;
     if (roomJobs >= Limits.maxQueuedJobsPerRoom) {
       throw new LoupeError(ErrorCode.QUEUE_FULL, `This room already has ${roomJobs} fixes waiting; try again when one finishes.`);
@@ -112,7 +99,7 @@ export class FixService {
       frame: req.frame,
       region: jobRegion,
       scope: req.scope,
-      ...(shot ? { range: req.range ?? { in: 0, out: version.media.frameCount - 1 } } : {}),
+      ...(shot ? { range: req.range ?? { in: 0, out: frames - 1 } } : {}),
       ...(req.maskKeyframes?.length ? { maskKeyframes: req.maskKeyframes } : {}),
       state: 'queued',
       position: 0,
@@ -152,6 +139,56 @@ export class FixService {
     await added;
     this.deps.log.info({ room: req.room, job: job.id, user: member.id, fix: job.fix, frame: job.frame, position: queued.position }, 'fix queued');
     return queued;
+  }
+
+  /**
+   * A request's checks that need no job: the version in the room and with frames, the frame, the
+   * region, the parameters, the model, match grade's reference. The runners make them again when they run.
+   */
+  private async checked(req: Pick<FixRequest, 'room' | 'versionId' | 'frame' | 'region' | 'fix' | 'params'>) {
+    const version = await this.deps.versions.get(req.versionId);
+    if (!version || (await this.deps.versions.roomOf(version.id)) !== req.room) {
+      throw new LoupeError(ErrorCode.VERSION_NOT_FOUND, `No version ${req.versionId} in this room.`);
+    }
+    if (version.media.type !== 'video') {
+      throw new LoupeError(ErrorCode.NOT_FIXABLE, 'A still has no frames to fix: pick a version of the shot (the source, or a rendered version).');
+    }
+    if (req.frame >= version.media.frameCount) {
+      throw new LoupeError(ErrorCode.FRAME_OUT_OF_RANGE, `Frame ${req.frame} is past the last frame (${version.media.frameCount - 1}).`);
+    }
+    const region = req.region ?? FULL_FRAME;
+    const rect = sourceRect(region, version.media.width, version.media.height);
+    const fix = FixCatalogue[req.fix];
+    const parsedParams = FixParams[req.fix].safeParse(req.params ?? {});
+    if (!parsedParams.success) {
+      const issue = parsedParams.error.issues[0];
+      throw new LoupeError(ErrorCode.BAD_REQUEST, `Bad parameters for ${req.fix}: ${issue?.path.join('.') || 'params'}: ${issue?.message}`);
+    }
+    const params = parsedParams.data as Record<string, unknown>;
+    if (fix.needsMask && !region.mask) throw new LoupeError(ErrorCode.MASK_REQUIRED, `${fix.label} works on a drawn mask: draw around what to change.`);
+    await this.deps.models.load();
+    // Refused now rather than after queueing: the checks the runners make again when they run it.
+    resolveModel(this.deps.models, req.fix, params);
+    if (req.fix === 'match-grade') await referenceOf(this.deps.versions, req.room, params as MatchGradeParams);
+    return { version, frames: version.media.frameCount, region, rect, fix, params };
+  }
+
+  /**
+   * fix:prepare: the frame, region, fix and parameters the fix panel shows, checked as a request is,
+   * read and planned ahead where this process computes fixes (FixRunner.prepare). Nothing is stored.
+   */
+  async prepare(member: Member, input: FixPrepare): Promise<{ ready: boolean }> {
+    const req = FixPrepareSchema.parse(input);
+    mayAskForFixes(member);
+    const { version, rect, params } = await this.checked(req);
+    if (!this.deps.prepare) return { ready: false };
+    try {
+      return { ready: await this.deps.prepare({ roomId: req.room, version, frame: req.frame, rect, fix: req.fix, params }) };
+    } catch (err) {
+      // A help, not a need: the job reads the frame itself.
+      this.deps.log.warn({ room: req.room, version: version.id, frame: req.frame, err: (err as Error).message }, 'frame not prepared for a fix');
+      return { ready: false };
+    }
   }
 
   /** Rooms with a track-only request running on this server, and how many. */

@@ -68,8 +68,33 @@ export class InferenceService {
     private readonly runs = true,
   ) {}
 
-  run(jobId: string, req: InferenceRun, events: InferenceEvents): Promise<InferenceResult> {
-    if (this.current) return Promise.reject(new Error('inference worker is busy'));
+  /**
+   * Worker reads made ahead of a job (fix:prepare): while one is in flight, the jobs' own requests
+   * wait for it (a short decode and plan) rather than find the worker busy.
+   */
+  private aheadOfJobs: Promise<void> | null = null;
+
+  /**
+   * Runs `fn` (which reads through the worker) ahead of any job, when the worker is free now and no
+   * other such work is in flight; null, and `fn` not called, when it is not (or on a node that runs no fixes).
+   */
+  ahead<T>(fn: () => Promise<T>): Promise<T> | null {
+    if (this.current || this.aheadOfJobs || !this.runs) return null;
+    const work = fn();
+    const settled = work.then(
+      () => {},
+      () => {},
+    );
+    this.aheadOfJobs = settled;
+    void settled.then(() => {
+      if (this.aheadOfJobs === settled) this.aheadOfJobs = null;
+    });
+    return work;
+  }
+
+  async run(jobId: string, req: InferenceRun, events: InferenceEvents): Promise<InferenceResult> {
+    await this.aheadOfJobs;
+    if (this.current) throw new Error('inference worker is busy');
     const worker = this.ensureWorker();
     return new Promise((resolve, reject) => {
       this.current = { jobId, events, resolve, reject };
@@ -83,8 +108,9 @@ export class InferenceService {
    * same `source`), and returns the 8-bit `views` the server plans from, so the frame is not decoded
    * twice (once here to plan, once there to run). Stoppable like a run.
    */
-  read(jobId: string, source: SourceRegion, views: RegionView[]): Promise<ViewPixels[]> {
-    if (this.current) return Promise.reject(new Error('inference worker is busy'));
+  async read(jobId: string, source: SourceRegion, views: RegionView[], ahead = false): Promise<ViewPixels[]> {
+    if (!ahead) await this.aheadOfJobs;
+    if (this.current) throw new Error('inference worker is busy');
     const worker = this.ensureWorker();
     return new Promise((onRead, reject) => {
       this.current = { jobId, events: { onStart() {}, onTile() {} }, resolve() {}, onRead, reject };
@@ -97,8 +123,9 @@ export class InferenceService {
    * Has the worker render a chunk of a shot (chunk.ts): `onFrame` hears each frame once its files are
    * written; resolves with the chunk's proxy segment. Stoppable like a run.
    */
-  chunk(jobId: string, req: ChunkRun, onFrame: (f: ChunkFrameWritten) => void): Promise<{ segment: string; provider: string }> {
-    if (this.current) return Promise.reject(new Error('inference worker is busy'));
+  async chunk(jobId: string, req: ChunkRun, onFrame: (f: ChunkFrameWritten) => void): Promise<{ segment: string; provider: string }> {
+    await this.aheadOfJobs;
+    if (this.current) throw new Error('inference worker is busy');
     const worker = this.ensureWorker();
     return new Promise((resolve, reject) => {
       this.current = { jobId, events: { onStart() {}, onTile() {} }, resolve() {}, reject, chunk: { onFrame, resolve } };

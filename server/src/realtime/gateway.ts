@@ -7,6 +7,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import {
   DecideSchema,
   ErrorCode,
+  FixPrepareSchema,
   FixRequestSchema,
   TrackRequestSchema,
   FixCancelSchema,
@@ -54,7 +55,7 @@ interface SocketData {
 export type LoupeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LoupeSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
-const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'fix:track', 'fix:cancel', 'fix:catalogue', 'version:decide', 'playback:set', 'presenter:set']);
+const KNOWN_EVENTS = new Set(['room:join', 'y:sync', 'y:awareness', 'fix:request', 'fix:prepare', 'fix:track', 'fix:cancel', 'fix:catalogue', 'version:decide', 'playback:set', 'presenter:set']);
 /** What a member with an empty document is asked for: nothing. */
 const EMPTY_DOC = new Y.Doc();
 export const roomChannel = (roomId: string) => `room:${roomId}`;
@@ -128,6 +129,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
 
   const yjsRate = new RateLimiter(Limits.maxYjsMessagesPerSecond);
   const awarenessRate = new RateLimiter(Limits.maxAwarenessPerSecond);
+  const prepareRate = new RateLimiter(Limits.maxFixPreparesPerSecond);
 
   io.on('connection', (socket: LoupeSocket) => {
     coalesceWrites(socket);
@@ -273,6 +275,17 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
     );
 
     socket.on(
+      'fix:prepare',
+      handler(slog, 'fix:prepare', FixPrepareSchema, async (req) => {
+        joinedRoom(req.room);
+        if (!prepareRate.allow(socket.id)) {
+          throw new LoupeError(ErrorCode.RATE_LIMITED, `More than ${Limits.maxFixPreparesPerSecond} fix:prepare a second; send one when the choice settles.`);
+        }
+        return deps.fixes.prepare(member, req);
+      }),
+    );
+
+    socket.on(
       'fix:cancel',
       handler(slog, 'fix:cancel', FixCancelSchema, async ({ room, jobId }) => {
         joinedRoom(room);
@@ -327,6 +340,7 @@ export function createGateway(http: HttpServer, deps: GatewayDeps): LoupeServer 
       untrack();
       deps.presentation.socketGone(socket.id);
       yjsRate.forget(socket.id);
+      prepareRate.forget(socket.id);
       awarenessRate.forget(socket.id);
       for (const roomId of socket.data.joined) {
         // Released at once, whatever happens to the check below (the room must unload when idle).

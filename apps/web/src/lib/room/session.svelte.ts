@@ -2,7 +2,7 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixRequest, type Job, type MaskKeyframe, type MaskTrack, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixPrepare, type FixRequest, type Job, type MaskKeyframe, type MaskTrack, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket, type TimedSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
@@ -212,6 +212,17 @@ export class RoomSession {
     this.jobs.upsert(r.job);
     if (shot) this.jobs.watching = r.job.id;
     return r.job;
+  }
+
+  /**
+   * The fix panel's choice as it settles: the server reads and plans that frame ahead, so Apply
+   * paints its first tile without waiting for the decode. A help only: nothing is shown or stored,
+   * and a refusal says nothing (Apply reports problems).
+   */
+  prepareFix(fix: FixId, versionId: string, frame: number, region: Region, params: Record<string, unknown> = {}): void {
+    if (!this.socket.connected || !this.canRequestFix) return;
+    const prepare: FixPrepare = { room: this.roomId, versionId, frame, region, fix, params };
+    this.socket.timeout(15_000).emitWithAck('fix:prepare', prepare).catch(() => {});
   }
 
   /** The masks drawn for a remove-object on this version (this member's keyframes), by frame. */
