@@ -77,7 +77,6 @@ export class FixService {
     const { version, frames, region, rect, fix, params } = await this.checked(req);
 
     const active = await this.activeJobs(req.room);
-
     const roomJobs = active.length;
     if (roomJobs >= Limits.maxQueuedJobsPerRoom) {
       throw new LoupeError(ErrorCode.QUEUE_FULL, `This room already has ${roomJobs} fixes waiting; try again when one finishes.`);
