@@ -33,7 +33,7 @@ async function lastPlayback(link: string): Promise<PlaybackState> {
 const state = (p: Page, key: string) => p.evaluate((k) => (window as any).__loupe.state[k], key);
 /** Kinds of the drawings in a page's copy of the room document, optionally only those by one author. */
 const kinds = (p: Page, author?: string) =>
-  p.evaluate((who) => [...(window as any).__loupe.doc.getMap('annotations').values()].filter((a: any) => !who || a.author.name === who).map((a: any) => a.kind).sort(), author);
+  p.evaluate((who) => [...(window as any).__loupe.state.annotations].filter((a: any) => !who || a.author.name === who).map((a: any) => a.kind).sort(), author);
 
 beforeAll(async () => {
   if (!fs.existsSync(path.join(WEB_BUILD, 'handler.js'))) throw new Error('apps/web is not built: run `npm run build` first (npm test does).');

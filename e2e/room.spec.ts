@@ -42,7 +42,7 @@ describe('two people in one room', () => {
     await director.waitForFunction(() => (window as any).__loupe?.doc?.getMap('annotations').size === 1, null, { timeout: 15_000 });
     await expect.poll(() => paintedPixels(director, 'annotation-canvas'), { timeout: 10_000 }).toBeGreaterThan(200);
     const stroke = await director.evaluate(() => {
-      const a = [...(window as any).__loupe.doc.getMap('annotations').values()][0];
+      const a = (window as any).__loupe.state.annotations[0];
       return { ...a, packedPoints: a.packedPoints && Array.from(a.packedPoints as Uint8Array) };
     });
     expect(stroke.kind).toBe('pen');

@@ -16,6 +16,8 @@ export interface ColdClientResult {
   joinAckMs: number;
   /** The ack's document applied (this process's Yjs decode, its code not yet optimised: a first load). */
   applyMs: number;
+  /** room:join sent -> the ack's document applied: the member holds the whole stored document. */
+  heldMs: number;
   /** room:join sent -> the whole document applied and the sync exchange done. */
   syncedMs: number;
   strokes: number;
@@ -35,7 +37,7 @@ provider.start(ack.sync, ack.state);
 const tApplied = performance.now();
 await provider.whenSynced();
 const t3 = performance.now();
-const result: ColdClientResult = { connectMs: t1 - t0, joinAckMs: t2 - t1, applyMs: tApplied - t2, syncedMs: t3 - t1, strokes: annotationsMap(doc).size };
+const result: ColdClientResult = { connectMs: t1 - t0, joinAckMs: t2 - t1, applyMs: tApplied - t2, heldMs: tApplied - t1, syncedMs: t3 - t1, strokes: annotationsMap(doc).size };
 process.send!(result, () => {
   socket.disconnect();
   process.exit(0);

@@ -143,7 +143,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     versionCreated: (roomId, v) => toLocalRoom(roomId).emit('version:created', v),
   });
   if (redis) await relayFixEvents(redis, relay);
-  const fixWork = openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes });
+  const fixWork = openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes, quiet: () => docs.quietFor(2000) });
   const fixes = new FixService({
     jobs: fixWork.jobs,
     versions,
@@ -359,6 +359,8 @@ function openFixWork(d: {
   handOver: HandOver;
   relay: FixRelay | null;
   runsFixes: boolean;
+  /** Whether the process has nothing pressing (no room loading just now): the warm-up waits for it. */
+  quiet?: () => boolean;
 }) {
   const { config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver } = d;
   const jobs = new JobRepository(db);
@@ -387,7 +389,7 @@ function openFixWork(d: {
       (n) => n && log.info({ removed: n }, 'removed the checkpoints of fixes that are over'),
       (err: Error) => log.warn({ err: err.message }, 'could not look for leftover fix checkpoints'),
     );
-    if (config.warmUp) runner.warmUp();
+    if (config.warmUp) runner.warmUp(undefined, d.quiet);
   }
   return { jobs, system, runner, queue, renders };
 }

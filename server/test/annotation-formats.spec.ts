@@ -38,7 +38,7 @@ describe('stroke formats', () => {
     const before = new Y.Doc();
     const stored: Promise<void>[] = [];
     before.on('update', (u: Uint8Array) => stored.push(new DocRepository(server.services.db).append(room.id, u)));
-    annotationsMap(before).set(old.id, old);
+    annotationsMap(before).raw.set(old.id, old);
     await Promise.all(stored);
 
     const artist = await joinRoom(server.url, room.id, token('artist'));
@@ -54,6 +54,10 @@ describe('stroke formats', () => {
     expect(artist.refusals).toEqual([]);
     const got = await until(() => annotationsMap(director.doc).get(now.id), 'the packed stroke on the director');
     expect(got.points).toBeUndefined();
+    // Stored as one packed annotation (a binary value), the stroke drawn before packing as it was (a plain object).
+    expect(annotationsMap(server.docs.get(room.id)!.doc).raw.get(now.id)).toBeInstanceOf(Uint8Array);
+    expect(annotationsMap(server.docs.get(room.id)!.doc).raw.get(old.id)).toEqual(old);
+    expect(got).toEqual({ ...now, author: { id: artist.state.member.id, name: artist.state.member.name } });
     annotationPoints(got).forEach((p, i) => p.forEach((v, k) => expect(v).toBeCloseTo(zigzag(0.6)[i][k], 4)));
 
     // An export of the frame draws both strokes, from the server's document.
@@ -90,7 +94,8 @@ describe('stroke formats', () => {
       pen('torn', v, me, '#fff', { packedPoints: new Uint8Array([1, 0, 10, 20, 30]) }),
     ];
     for (const a of bad) {
-      draw(artist, a);
+      // As a plugin writes (a plain object): Loupe's own packed form always carries packed points.
+      artist.doc.transact(() => annotationsMap(artist.doc).raw.set(a.id, a));
       await artist.provider.whenAcked();
     }
     expect(artist.refusals.map((r) => r.code)).toEqual(['BAD_ANNOTATION', 'BAD_ANNOTATION', 'BAD_ANNOTATION']);

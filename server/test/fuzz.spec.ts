@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as Y from 'yjs';
 import WebSocket from 'ws';
-import { annotationsMap, isReadableValue, notesMap, type Note } from '@loupe/shared';
+import { annotationsMap, isReadableValue, notesMap, readAnnotation, type Annotation, type Note } from '@loupe/shared';
 import {
   autoCleanup, changeOf, draw, emitAck, joinRoom, memberIdOf, nested, rejoin, roomSnapshot, roomWith, sendUpdate, stockClient,
   stroke, until, type Member,
@@ -180,7 +180,9 @@ describe('fuzzing the room document from every role', () => {
           if (s.kind === 'set') {
             const { key, value } = valueFor(s);
             const squatId = s.squat ? honest[s.role % 3].doc.clientID : undefined;
-            update = changeOf(server, roomId, (d) => d.getMap(s.map).set(key, value), squatId);
+            // Drawings go both ways: packed (as Loupe writes; a value that cannot be packed is not sent) and plain (as a plugin writes).
+            const packed = s.map === 'annotations' && s.pick % 2 === 1;
+            update = changeOf(server, roomId, (d) => (packed ? annotationsMap(d).set(key, value as unknown as Annotation) : d.getMap(s.map).set(key, value)), squatId);
           } else {
             update = changeOf(server, roomId, (d) => {
               for (const map of [annotationsMap(d), notesMap(d)]) {
@@ -193,7 +195,9 @@ describe('fuzzing the room document from every role', () => {
         } catch {
           return; // a value Yjs itself cannot encode never leaves the client
         }
-        const values = () => new Map(['annotations', 'notes'].flatMap((name) => [...serverDoc().getMap<{ author?: { id?: string }; resolvedBy?: { id?: string } | null }>(name)].map(([k, v]) => [`${name}/${k}`, v] as const)));
+        type Authored = { author?: { id?: string }; resolvedBy?: { id?: string } | null };
+        // Packed drawings decoded (once per value: the same object each time it is read).
+        const values = () => new Map(['annotations', 'notes'].flatMap((name) => [...serverDoc().getMap<Authored>(name)].map(([k, v]) => [`${name}/${k}`, (readAnnotation(v) ?? v) as Authored] as const)));
         const was = values();
         const ack = await sendUpdate(m, update);
         if (ack.ok) {
@@ -285,7 +289,7 @@ describe('fuzzing the room document from every role', () => {
         await Promise.all(honest.map((m) => m.provider.whenAcked()));
         // Entries in key order: a Y.Map's own order is the order this copy integrated them, which differs between copies.
         const sorted = <T,>(m: Y.Map<T>) => Object.entries(m.toJSON()).sort(([a], [b]) => (a < b ? -1 : 1));
-        const has = (d: Y.Doc) => JSON.stringify([sorted(annotationsMap(d)), sorted(notesMap(d))]);
+        const has = (d: Y.Doc) => JSON.stringify([sorted(annotationsMap(d).raw), sorted(notesMap(d))]);
         const want = () => has(serverDoc());
         await until(() => [...honest.map((m) => m.doc), plugin.doc].every((d) => has(d) === want()), 'every client on the server\'s document', 15_000);
         for (const m of honest) expect(m.refusals).toEqual([]);

@@ -15,6 +15,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import {
   RoomDocProvider,
   annotationsMap,
+  packPoints,
   type Ack,
   type Annotation,
   type ClientToServerEvents,
@@ -129,11 +130,11 @@ export function stroke(versionId: string, frame: number, authorId = 'tester'): A
     versionId,
     frame,
     frameEnd: frame,
-    points: [
+    packedPoints: packPoints([
       [0.1, 0.1, 0.5],
       [0.2, 0.25, 0.6],
       [0.3, 0.2, 0.7],
-    ],
+    ]),
     color: '#ff4d4d',
     size: 0.005,
     author: { id: authorId, name: 'Tester' },

@@ -83,7 +83,7 @@ describe('drawing together', () => {
     const s = stroke(a.state.versions[0].id, 12, a.state.member.id);
     draw(a, s);
     const seen = await until(() => annotationsMap(b.doc).get(s.id), 'stroke on B');
-    expect(seen).toMatchObject({ frame: 12, points: s.points, kind: 'pen' });
+    expect(seen).toMatchObject({ frame: 12, packedPoints: s.packedPoints, kind: 'pen' });
     await a.provider.whenAcked();
     await sleep(200);
     expect(echoes).toHaveLength(0);

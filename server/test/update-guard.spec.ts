@@ -3,7 +3,7 @@ import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
-import { annotationsMap, notesMap, type Annotation, type Note, type Refusal } from '@loupe/shared';
+import { annotationsMap, encodeAnnotation, notesMap, type Annotation, type Note, type Refusal } from '@loupe/shared';
 import { autoCleanup, changeOf, draw, emitAck, joinRoom, nested, roomSnapshot, sendUpdate, stockClient, stroke, testServer, until, type Member, roomWith } from './helpers.js';
 import type { RunningServer } from '../src/main.js';
 
@@ -33,12 +33,19 @@ describe('the server authorises every document change before applying it', () =>
     const bad: [string, (d: Y.Doc) => void][] = [
       ['a text root', (d) => d.getText('evil').insert(0, 'x')],
       ['an array root', (d) => d.getArray('annotations2').push([1])],
-      ['a nested map', (d) => annotationsMap(d).set('nested', new Y.Map() as never)],
-      ['a spoofed author', (d) => annotationsMap(d).set('s1', { ...ok, id: 's1', author: { id: 'someone-else', name: 'X' } })],
-      ['a wrong kind', (d) => annotationsMap(d).set('s2', { ...ok, id: 's2', kind: 'virus' as never })],
-      ['too many points', (d) => annotationsMap(d).set('s3', { ...ok, id: 's3', points: Array.from({ length: 5000 }, () => [0.5, 0.5, 0.5] as [number, number, number]) })],
-      ['an id that is not its key', (d) => annotationsMap(d).set('s4', { ...ok, id: 'other' })],
-      ['a range that ends before it starts', (d) => annotationsMap(d).set('s5', { ...ok, id: 's5', frame: 9, frameEnd: 3 })],
+      ['a nested map', (d) => annotationsMap(d).raw.set('nested', new Y.Map() as never)],
+      ['a spoofed author', (d) => annotationsMap(d).raw.set('s1', { ...ok, id: 's1', author: { id: 'someone-else', name: 'X' } })],
+      ['a wrong kind', (d) => annotationsMap(d).raw.set('s2', { ...ok, id: 's2', kind: 'virus' as never })],
+      ['too many points', (d) => annotationsMap(d).raw.set('s3', { ...ok, id: 's3', points: Array.from({ length: 5000 }, () => [0.5, 0.5, 0.5] as [number, number, number]) })],
+      ['an id that is not its key', (d) => annotationsMap(d).raw.set('s4', { ...ok, id: 'other' })],
+      ['a range that ends before it starts', (d) => annotationsMap(d).raw.set('s5', { ...ok, id: 's5', frame: 9, frameEnd: 3 })],
+      // Packed values (what Loupe writes): checked exactly as plain ones, after decoding.
+      ['a packed spoofed author', (d) => annotationsMap(d).set('p1', { ...ok, id: 'p1', author: { id: 'someone-else', name: 'X' } })],
+      ['a packed range that ends before it starts', (d) => annotationsMap(d).set('p2', { ...ok, id: 'p2', frame: 9, frameEnd: 3 })],
+      ['packed bytes that are not an annotation', (d) => annotationsMap(d).raw.set('p3', new Uint8Array([1, 2, 3]))],
+      ['a packed annotation with bytes left over', (d) => annotationsMap(d).raw.set('p4', Uint8Array.from([...encodeAnnotation({ ...ok, id: 'p4' }), 0]))],
+      ['a packed annotation of an unknown format', (d) => annotationsMap(d).raw.set('p5', Uint8Array.from([9, ...encodeAnnotation({ ...ok, id: 'p5' }).subarray(1)]))],
+      ['packed points that are not points', (d) => annotationsMap(d).set('p6', { ...ok, id: 'p6', packedPoints: new Uint8Array([7, 7, 7]) })],
       ['an over-long note', (d) => notesMap(d).set('n1', { id: 'n1', parentId: null, versionId: v, frame: 1, frameEnd: 1, text: 'x'.repeat(3000), author: { id: me.id, name: me.name }, createdAt: '', status: 'open', annotationIds: [] })],
     ];
     const before = Y.encodeStateAsUpdate(serverDoc());
@@ -128,7 +135,7 @@ function deletesOnly(ranges: [number, number, number][]): Uint8Array {
  */
 function deepUpdate(server: RunningServer, roomId: string, key: string, value: object, depth: number): Uint8Array {
   const marker = 'DEEP-VALUE-MARKER';
-  const base = changeOf(server, roomId, (d) => annotationsMap(d).set(key, { ...value, deep: marker } as never));
+  const base = changeOf(server, roomId, (d) => annotationsMap(d).raw.set(key, { ...value, deep: marker } as never));
   const needle = Buffer.concat([Buffer.from([119, marker.length]), Buffer.from(marker)]); // writeAny: string
   const at = Buffer.from(base).indexOf(needle);
   const level = Buffer.from([118, 1, 1, 0x78]); // writeAny: object of one key "x"
@@ -150,19 +157,23 @@ describe('values that would break readers', () => {
     const good = mine(artist, stroke(v, 1));
     draw(artist, good);
     await artist.provider.whenAcked();
-    const set = (extra: Record<string, unknown>) => {
+    // Both forms: packed (as Loupe writes: the extra fields ride inside the binary) and a plain object (a plugin).
+    const set = (extra: Record<string, unknown>, packed = true) => {
       const a = { ...mine(artist, stroke(v, 2)), ...extra };
-      return changeOf(server, room.id, (d) => annotationsMap(d).set(a.id, a));
+      return changeOf(server, room.id, (d) => (packed ? annotationsMap(d).set(a.id, a) : annotationsMap(d).raw.set(a.id, a)));
     };
     const id = () => crypto.randomUUID();
-    await expectRefused(server, artist, [
-      ['an extra field nested 17 levels', set({ extra: nested(17) })],
-      ['an extra field nested 4,000 levels (16 KB)', set({ extra: nested(4000) })],
-      ['an array nested 100 levels', set({ extra: JSON.parse('['.repeat(100) + ']'.repeat(100)) })],
-      ['a 200 KB string', set({ extra: 'x'.repeat(200_000) })],
-      ['150,000 numbers', set({ extra: new Array(150_000).fill(0) })],
-      ['an author with a nested extra field', set({ author: { id: artist.state.member.id, name: 'A', more: nested(30) } })],
-    ]);
+    for (const packed of [true, false]) {
+      const form = packed ? 'packed' : 'plain';
+      await expectRefused(server, artist, [
+        [`${form}: an extra field nested 17 levels`, set({ extra: nested(17) }, packed)],
+        [`${form}: an extra field nested 4,000 levels (16 KB)`, set({ extra: nested(4000) }, packed)],
+        [`${form}: an array nested 100 levels`, set({ extra: JSON.parse('['.repeat(100) + ']'.repeat(100)) }, packed)],
+        [`${form}: a 200 KB string`, set({ extra: 'x'.repeat(200_000) }, packed)],
+        [`${form}: 150,000 numbers`, set({ extra: new Array(150_000).fill(0) }, packed)],
+      ]);
+    }
+    await expectRefused(server, artist, [['plain: an author with a nested extra field', set({ author: { id: artist.state.member.id, name: 'A', more: nested(30) } }, false)]]);
     // Deeper than a client can encode: spliced bytes. Refused as malformed or as too deep, never applied.
     const deep = (depth: number) => { const k = id(); return deepUpdate(server, room.id, k, mine(artist, { ...stroke(v, 3), id: k }), depth); };
     await expectRefused(server, artist, [5_000, 6_000, 20_000, 100_000].map((n) => [`spliced, ${n} levels`, deep(n)]), ['BAD_ANNOTATION', 'BAD_YJS_MESSAGE']);

@@ -3,8 +3,13 @@ import * as Y from 'yjs';
 import {
   annotationPoints,
   annotationsMap,
+  annotationRanges,
+  annotationsIn,
   annotationsOn,
+  decodeAnnotation,
   denormalisePoint,
+  encodeAnnotation,
+  readAnnotation,
   fitContain,
   normalisePoint,
   packPoints,
@@ -40,10 +45,19 @@ describe('drawing geometry', () => {
     const a: Annotation = { ...base, id: '1', versionId: 'v1', frame: 10, frameEnd: 10, createdAt: '2026-01-01T00:00:00Z', points: [] };
     const held: Annotation = { ...base, id: '2', versionId: 'v1', frame: 5, frameEnd: 20, createdAt: '2026-01-01T00:00:01Z', points: [] };
     const other: Annotation = { ...base, id: '3', versionId: 'v2', frame: 10, frameEnd: 10, createdAt: '2026-01-01T00:00:02Z', points: [] };
-    doc.transact(() => [a, held, other].forEach((x) => annotationsMap(doc).set(x.id, x)));
-    expect(annotationsOn(doc, 'v1', 10).map((x) => x.id)).toEqual(['1', '2']);
+    // Packed (as Loupe writes) and plain (as a plugin writes) drawings side by side, found the same way.
+    const plain: Annotation = { ...base, id: '4', versionId: 'v1', frame: 8, frameEnd: 12, createdAt: '2026-01-01T00:00:03Z', points: [] };
+    const v10: Annotation = { ...base, id: '5', versionId: 'v10', frame: 10, frameEnd: 10, createdAt: '2026-01-01T00:00:04Z', points: [] }; // a version id that starts like v1's
+    doc.transact(() => [a, held, other, v10].forEach((x) => annotationsMap(doc).set(x.id, x)));
+    doc.transact(() => annotationsMap(doc).raw.set(plain.id, plain));
+    expect(annotationsMap(doc).raw.get('1')).toBeInstanceOf(Uint8Array);
+    expect(annotationsOn(doc, 'v1', 10).map((x) => x.id)).toEqual(['1', '2', '4']);
     expect(annotationsOn(doc, 'v1', 21).map((x) => x.id)).toEqual([]);
     expect(annotationsOn(doc, 'v1', 5).map((x) => x.id)).toEqual(['2']);
+    expect(annotationsOn(doc, 'v10', 10).map((x) => x.id)).toEqual(['5']);
+    expect(annotationsIn(doc, 'v1', 11, 30).map((x) => x.id)).toEqual(['2', '4']);
+    expect(annotationRanges(doc, 'v1').sort()).toEqual([[10, 10], [5, 20], [8, 12]].sort());
+    expect(annotationRanges(doc, 'v1', (x) => x.id !== '4').sort()).toEqual([[10, 10], [5, 20]].sort()); // keep: asked of plain values
   });
 });
 
@@ -93,5 +107,50 @@ describe('packed points', () => {
     expect(AnnotationSchema.safeParse(pen({ packedPoints: new Uint8Array([9, 0, 1, 2, 3, 4]) })).success).toBe(false); // unknown format
     expect(AnnotationSchema.safeParse(pen({ packedPoints: new Uint8Array([1, 0, 1, 2, 3]) })).success).toBe(false); // torn point
     expect(AnnotationSchema.safeParse(pen({ packedPoints: packPoints(Array.from({ length: 4001 }, () => [0.5, 0.5, 0.5])) })).success).toBe(false);
+  });
+});
+
+describe('packed annotations', () => {
+  const pen = (over: Partial<Annotation>): Annotation => ({
+    id: 'a1', kind: 'pen', versionId: 'v-1', frame: 3, frameEnd: 7, packedPoints: packPoints([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]),
+    color: '#ff4d4d', size: 0.004, author: { id: 'm-1', name: 'Zoë 監督' }, createdAt: '2026-12-06T10:00:00.000Z', ...over,
+  });
+
+  it('round-trips every field exactly, text and extra fields included, and packs legacy points on the way in', () => {
+    for (const a of [pen({}), pen({ kind: 'text', text: 'Fix the matte ✂', frame: 0, frameEnd: 0 }), pen({ kind: 'rect', size: 1 / 3, layer: 'comp', meta: { take: 4, tags: ['a'] } } as Partial<Annotation>)]) {
+      expect(decodeAnnotation(encodeAnnotation(a))).toEqual(a);
+    }
+    const legacy = pen({ packedPoints: undefined, points: [[0.25, 0.5, 0.5]] });
+    const back = decodeAnnotation(encodeAnnotation(legacy));
+    expect(back.points).toBeUndefined();
+    expect(annotationPoints(back)[0][0]).toBeCloseTo(0.25, 4);
+    // Smaller than the plain object as Yjs stores it: no field names.
+    const doc = new Y.Doc();
+    annotationsMap(doc).raw.set('plain', pen({}));
+    const plainBytes = Y.encodeStateAsUpdate(doc).byteLength;
+    const doc2 = new Y.Doc();
+    annotationsMap(doc2).set('a1', pen({}));
+    expect(Y.encodeStateAsUpdate(doc2).byteLength).toBeLessThan(plainBytes * 0.7);
+  });
+
+  it('refuses bytes that are not a packed annotation, and readers skip them', () => {
+    const good = encodeAnnotation(pen({}));
+    const bad = [new Uint8Array(0), new Uint8Array([1, 2, 3]), Uint8Array.from([9, ...good.subarray(1)]), Uint8Array.from([...good, 0]), good.subarray(0, good.length - 3)];
+    for (const b of bad) {
+      expect(() => decodeAnnotation(b)).toThrow();
+      expect(readAnnotation(b)).toBeUndefined();
+    }
+    const doc = new Y.Doc();
+    annotationsMap(doc).set('a1', pen({}));
+    annotationsMap(doc).raw.set('junk', bad[1]);
+    expect([...annotationsMap(doc).values()].map((a) => a.id)).toEqual(['a1']);
+    expect(annotationsOn(doc, 'v-1', 3).map((a) => a.id)).toEqual(['a1']);
+    expect(AnnotationSchema.safeParse(decodeAnnotation(good)).success).toBe(true);
+  });
+
+  it('decodes a value once: reading it again gives the same object', () => {
+    const doc = new Y.Doc();
+    annotationsMap(doc).set('a1', pen({}));
+    expect(annotationsMap(doc).get('a1')).toBe(annotationsMap(doc).get('a1'));
   });
 });

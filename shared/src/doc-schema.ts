@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AnnotationKinds, packedPointCount } from './annotations.js';
+import { ANNOTATIONS_KEY, AnnotationKinds, decodeAnnotation, packedPointCount } from './annotations.js';
 import { Limits } from './limits.js';
 import { can, type Role } from './roles.js';
 
@@ -58,6 +58,15 @@ export const WritableMaps: Record<string, z.ZodType<{ id: string; author: { id: 
   annotations: AnnotationSchema,
   notes: NoteSchema,
 };
+
+/**
+ * A value as stored in the map `root`, read the way its schema is checked: a packed annotation
+ * (shared/src/annotations.ts, encodeAnnotation) is decoded, anything else is as it is. Throws, with
+ * the reason, on a packed annotation that cannot be decoded.
+ */
+export function documentValue(root: string, value: unknown): unknown {
+  return root === ANNOTATIONS_KEY && value instanceof Uint8Array ? decodeAnnotation(value) : value;
+}
 
 /**
  * Why a value may not be stored, whatever its schema: nested deeper than Limits.maxValueDepth or
@@ -158,14 +167,19 @@ const readable = new WeakMap<object, boolean>();
 /**
  * Whether a value read from the room document is one the schema admits, so a reader may draw or
  * list it: the server refuses anything else, but a document written before it did may still hold
- * such values, and a reader skips them rather than fail. Checked once per value object (values are
- * immutable).
+ * such values, and a reader skips them rather than fail. A packed annotation is decoded first (one
+ * that cannot be is not readable). Checked once per value object (values are immutable).
  */
 export function isReadableValue(root: 'annotations' | 'notes', value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   let ok = readable.get(value);
   if (ok === undefined) {
-    ok = valueProblem(value) === null && WritableMaps[root].safeParse(value).success;
+    try {
+      const v = documentValue(root, value);
+      ok = valueProblem(value) === null && valueProblem(v) === null && WritableMaps[root].safeParse(v).success;
+    } catch {
+      ok = false;
+    }
     readable.set(value, ok);
   }
   return ok;

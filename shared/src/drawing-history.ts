@@ -16,7 +16,7 @@ export class DrawingHistory {
 
   constructor(readonly doc: Y.Doc) {
     // captureTimeout 0: every gesture is its own step, however fast the next one follows.
-    this.manager = new Y.UndoManager(annotationsMap(doc), { trackedOrigins: new Set([this.origin]), captureTimeout: 0 });
+    this.manager = new Y.UndoManager(annotationsMap(doc).raw, { trackedOrigins: new Set([this.origin]), captureTimeout: 0 });
   }
 
   /** One local edit, one transaction, one undo step. */

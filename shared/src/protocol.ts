@@ -17,8 +17,10 @@ import type { Filmstrip, MediaProgress, MediaSource, ProxyLadder } from './media
  * The version of this protocol. A client sends it in its handshake (`auth.protocol`); the server
  * refuses a different one with PROTOCOL_MISMATCH (the page is older or newer than the server: reload).
  * Bump it on any change an older page cannot follow.
+ *   2: drawings are stored packed (one binary per drawing, shared/src/annotations.ts encodeAnnotation),
+ *      which a page of protocol 1 would read as an empty drawing.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** What a client sends when it connects (Socket.IO `auth`). */
 export interface HandshakeAuth {

@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import { WritableMaps, can, valueProblem, type Role } from '@loupe/shared';
+import { WritableMaps, can, documentValue, valueProblem, type Role } from '@loupe/shared';
 
 /** The member a Yjs client id of the room is bound to (client-id bindings), with their role when known. */
 export interface BoundWriter {
@@ -13,6 +13,13 @@ export interface BadValue {
   key: string;
   why: string;
 }
+
+/**
+ * The version of the write rules (update-guard.ts, and badValues below) a stored row was checked
+ * under (doc_updates.checked). Bump it when the rules come to refuse something they accepted: rows
+ * checked under an older version are then checked again (badValues) when their room loads.
+ */
+export const WRITE_RULES_VERSION = 1;
 
 /**
  * The values of a room document that the write guard would refuse if they were written now: stored
@@ -41,11 +48,18 @@ export function badValues(doc: Y.Doc, writerOf: (clientId: number) => BoundWrite
 }
 
 function problemOf(root: string, schema: (typeof WritableMaps)[string], key: string, item: Y.Item, writerOf: (clientId: number) => BoundWriter | undefined): string | null {
-  const content = item.content;
-  if (!(content instanceof Y.ContentAny)) return 'not a plain value (a nested shared type)';
-  const value: unknown = content.arr[content.arr.length - 1];
-  const size = valueProblem(value);
+  const values = plainValues(item.content);
+  if (!values) return 'not a plain value (a nested shared type)';
+  const stored: unknown = values[values.length - 1];
+  let size = valueProblem(stored);
   if (size) return `the value is ${size}`;
+  let value: unknown;
+  try {
+    value = documentValue(root, stored);
+  } catch (e) {
+    return `invalid: ${(e as Error).message}`;
+  }
+  if (value !== stored && (size = valueProblem(value))) return `the value is ${size}`;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -57,6 +71,16 @@ function problemOf(root: string, schema: (typeof WritableMaps)[string], key: str
     const moderated = root === 'notes' && writer.role !== undefined && can(writer.role, 'moderate');
     if (!moderated) return `written by member ${writer.member} under the author ${parsed.data.author.id}`;
   }
+  return null;
+}
+
+/**
+ * The values an item holds when they are plain (JSON-like values, or a binary: a packed annotation),
+ * else null (a nested shared type, text...). A key's value is the last.
+ */
+export function plainValues(content: Y.Item['content']): unknown[] | null {
+  if (content instanceof Y.ContentAny) return content.arr;
+  if (content instanceof Y.ContentBinary) return [content.content];
   return null;
 }
 

@@ -6,7 +6,8 @@ import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
 import type { DocBus } from '../cluster/doc-bus.js';
 import { storageRefusal } from '../store/storage-errors.js';
-import { badValues, removalUpdate, type BoundWriter } from './doc-repair.js';
+import { WRITE_RULES_VERSION, badValues, removalUpdate, type BoundWriter } from './doc-repair.js';
+import type { DocRow } from '../store/doc.repository.js';
 
 /** Who sent a change: typed so that nothing is echoed back to its sender. */
 export type Origin =
@@ -85,6 +86,9 @@ export class RoomDocRegistry {
   private flushScheduled = false;
   /** Per room, updates submitted and not yet stored or refused; and who waits for none to be left. */
   private inFlight = new Map<LoadedRoom, { count: number; idle: (() => void)[] }>();
+  /** When a room last began or finished loading (performance.now), and how many are loading now. */
+  private lastLoad = -Infinity;
+  private loading = 0;
 
   constructor(
     private readonly store: DocRepository,
@@ -94,6 +98,11 @@ export class RoomDocRegistry {
     /** The room's Yjs client ids bound to members (with their roles), to check authorship at load. */
     private readonly writersOf?: (roomId: string) => Promise<Map<number, BoundWriter>>,
   ) {}
+
+  /** True when no room is loading and none began or finished loading in the last `ms`. */
+  quietFor(ms: number): boolean {
+    return this.loading === 0 && performance.now() - this.lastLoad > ms;
+  }
 
   onUpdate(fn: UpdateListener): void {
     this.updateListeners.push(fn);
@@ -223,7 +232,7 @@ export class RoomDocRegistry {
       if (this.queued.length) this.scheduleFlush();
       return;
     }
-    const written = this.store.appendMany(batch.map((s) => ({ roomId: s.room.id, update: s.update })));
+    const written = this.store.appendMany(batch.map((s) => ({ roomId: s.room.id, update: s.update, checked: WRITE_RULES_VERSION })));
     this.writing = written.then(
       () => undefined,
       () => undefined,
@@ -305,7 +314,7 @@ export class RoomDocRegistry {
    * Reads the room's stored rows and builds its document from them, once read and (if given) once
    * `after` settles: the room's `ready` covers both, and nothing may read or write the document before.
    */
-  private load(roomId: string, after?: Promise<void>): { room: LoadedRoom; rows: Promise<{ id: number; data: Uint8Array }[]> } {
+  private load(roomId: string, after?: Promise<void>): { room: LoadedRoom; rows: Promise<DocRow[]> } {
     const doc = new Y.Doc({ gc: true });
     const awareness = new awarenessProtocol.Awareness(doc);
     awareness.setLocalState(null); // the server has no presence of its own
@@ -317,20 +326,18 @@ export class RoomDocRegistry {
     });
     this.rooms.set(roomId, room);
     const rows = this.store.rows(roomId);
-    const build = (rows: { id: number; data: Uint8Array }[]) => {
+    // Rows all checked under today's write rules hold nothing the guard refuses: not checked again.
+    let checked = false;
+    let upTo = 0;
+    let count = 0;
+    const build = (rows: DocRow[]) => {
       if (this.rooms.get(roomId) !== room) return;
-      const upTo = rows.at(-1)?.id ?? 0;
+      upTo = rows.at(-1)?.id ?? 0;
+      count = rows.length;
+      checked = rows.every((r) => r.checked === WRITE_RULES_VERSION);
       room.storedUpTo = upTo;
       if (rows.length > 0) applyAll(doc, rows, LOADING);
       room.built = true;
-      // Compacted a moment later, so that the members waiting for the room are answered first (the
-      // document then holds at least the rows up to upTo: what replaceUpTo needs).
-      if (rows.length > COMPACT_AFTER) {
-        setImmediate(() => {
-          if (this.rooms.get(roomId) !== room) return;
-          this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc)).catch((err: Error) => this.log.warn({ room: roomId, err: err.message }, 'room document not compacted'));
-        });
-      }
       doc.on('update', (update: Uint8Array, origin: Origin | typeof LOADING) => {
         if (origin === LOADING) return;
         // Stored already (submit) or by another node (remote): shown to the room, and published if it is ours.
@@ -341,12 +348,27 @@ export class RoomDocRegistry {
       this.log.debug({ room: roomId, updates: rows.length }, 'room document loaded');
     };
     const listen = () => (this.bus ? this.listen(room) : Promise.resolve());
-    room.ready = (after ? Promise.all([rows, after]).then(([r]) => r) : rows).then(build).then(() => this.repair(room)).then(listen);
+    const repaired = (after ? Promise.all([rows, after]).then(([r]) => r) : rows).then(build).then(() => checked || this.repair(room));
+    room.ready = repaired.then(listen);
+    this.loading++;
+    this.lastLoad = performance.now();
+    const loaded = () => (this.loading--, (this.lastLoad = performance.now()));
+    room.ready.then(loaded, loaded);
     room.ready.catch((err: Error) => {
       // Not loaded: the next member to join loads it again.
       if (this.rooms.get(roomId) === room) this.rooms.delete(roomId);
       this.log.error({ room: roomId, err: err.message }, 'room document could not be loaded');
     });
+    // Long rooms, and rooms whose rows were not all checked, are compacted once ready, a moment later
+    // (members waiting for the room are answered first): one snapshot of the document, which holds at
+    // least the rows up to upTo (what replaceUpTo needs), marked checked when the repair left it clean.
+    void repaired.then((clean) => {
+      if (count <= COMPACT_AFTER && (checked || count === 0)) return;
+      setImmediate(() => {
+        if (this.rooms.get(roomId) !== room) return;
+        this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc), clean ? WRITE_RULES_VERSION : null).catch((err: Error) => this.log.warn({ room: roomId, err: err.message }, 'room document not compacted'));
+      });
+    }, () => {});
     return { room, rows };
   }
 
@@ -356,28 +378,31 @@ export class RoomDocRegistry {
    * one update: stored, then applied with origin REPAIR, so members (a fresh member given the stored
    * rows too) and other nodes get it like any change. Each removal is logged with the room and key.
    * If it cannot be stored, the values stay (members' pages skip what they cannot read) and the next
-   * load tries again.
+   * load tries again. True when the document holds only values the guard accepts afterwards.
    */
-  private async repair(room: LoadedRoom): Promise<void> {
-    if (this.rooms.get(room.id) !== room) return;
+  private async repair(room: LoadedRoom): Promise<boolean> {
+    if (this.rooms.get(room.id) !== room) return false;
     let writers = new Map<number, BoundWriter>();
+    let authorship = true;
     try {
       if (this.writersOf) writers = await this.writersOf(room.id);
     } catch (err) {
+      authorship = false;
       this.log.warn({ room: room.id, err: (err as Error).message }, 'client-id bindings not read: authorship not checked at load');
     }
     const bad = badValues(room.doc, (c) => writers.get(c));
     const update = removalUpdate(room.doc, bad);
-    if (!update) return;
+    if (!update) return authorship;
     try {
-      await this.store.appendMany([{ roomId: room.id, update }]);
+      await this.store.appendMany([{ roomId: room.id, update, checked: WRITE_RULES_VERSION }]);
     } catch (err) {
       this.log.error({ room: room.id, values: bad.length, err: (err as Error).message }, 'refused values in the stored room document not removed (not stored); tried again at the next load');
-      return;
+      return false;
     }
-    if (this.rooms.get(room.id) !== room) return;
+    if (this.rooms.get(room.id) !== room) return false;
     Y.applyUpdate(room.doc, update, REPAIR);
     for (const b of bad) this.log.warn({ room: room.id, map: b.root, key: b.key, why: b.why }, 'stored value removed from the room document: the write guard refuses it');
+    return authorship;
   }
 
   /**
@@ -441,7 +466,8 @@ export class RoomDocRegistry {
     if (rows.length < 2) return;
     const doc = new Y.Doc({ gc: true });
     applyAll(doc, rows, null);
-    await this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc));
+    const checked = rows.every((r) => r.checked === WRITE_RULES_VERSION) ? WRITE_RULES_VERSION : null;
+    await this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc), checked);
     doc.destroy();
   }
 }

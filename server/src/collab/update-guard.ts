@@ -1,6 +1,7 @@
 import * as Y from 'yjs';
-import { ErrorCode, LoupeError, WritableMaps, mayDelete, valueProblem, writeProblem, type DocWriter } from '@loupe/shared';
+import { ErrorCode, LoupeError, WritableMaps, documentValue, mayDelete, valueProblem, writeProblem, type DocWriter } from '@loupe/shared';
 import { squatted } from './client-ids.js';
+import { plainValues } from './doc-repair.js';
 
 type Struct = ReturnType<typeof Y.decodeUpdate>['structs'][number];
 type DeleteSet = ReturnType<typeof Y.decodeUpdate>['ds'];
@@ -78,7 +79,7 @@ export function guardUpdate(ctx: GuardContext, structs: Struct[], ds: DeleteSet)
   const setInUpdate = new Map<string, unknown>();
   const current = (root: string, key: string) => {
     const k = `${root}\0${key}`;
-    return setInUpdate.has(k) ? setInUpdate.get(k) : doc.getMap(root).get(key);
+    return setInUpdate.has(k) ? setInUpdate.get(k) : readable(root, doc.getMap(root).get(key));
   };
   for (const item of items) {
     const { root, key } = locate(item);
@@ -93,10 +94,18 @@ export function guardUpdate(ctx: GuardContext, structs: Struct[], ds: DeleteSet)
       setInUpdate.set(`${root}\0${key}`, undefined);
       continue;
     }
-    if (!(content instanceof Y.ContentAny)) throw refuse(`Values in "${root}" must be plain objects.`);
-    for (const value of content.arr) {
-      const tooBig = valueProblem(value);
+    const values = plainValues(content);
+    if (!values) throw refuse(`Values in "${root}" must be plain objects.`);
+    for (const stored of values) {
+      let tooBig = valueProblem(stored);
       if (tooBig) throw refuse(`Invalid ${what}: the value is ${tooBig}.`);
+      let value: unknown;
+      try {
+        value = documentValue(root, stored);
+      } catch (e) {
+        throw refuse(`Invalid ${what}: ${(e as Error).message}.`);
+      }
+      if (value !== stored && (tooBig = valueProblem(value))) throw refuse(`Invalid ${what}: the value is ${tooBig}.`);
       const parsed = schema.safeParse(value);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -121,12 +130,21 @@ export function guardUpdate(ctx: GuardContext, structs: Struct[], ds: DeleteSet)
         const where = keyOf(struct);
         // The value a key set by this update replaces: Yjs deletes it anyway.
         if (where && setInUpdate.has(`${where.root}\0${where.key}`)) continue;
-        const value = struct.content instanceof Y.ContentAny ? struct.content.arr.at(-1) : undefined;
+        const value = where ? readable(where.root, plainValues(struct.content)?.at(-1)) : undefined;
         if (!mayDelete(value, writer)) throw refuse(`Only its author or a director can delete this ${where?.root === 'notes' ? 'note' : 'drawing'}.`);
       }
     }
   }
   return [...fresh];
+}
+
+/** A value the document holds, as its schema reads it; one that cannot be decoded as it is (nobody's). */
+function readable(root: string, value: unknown): unknown {
+  try {
+    return documentValue(root, value);
+  } catch {
+    return value;
+  }
 }
 
 /** The top-level map and key an item of the document is a value of, or null. */

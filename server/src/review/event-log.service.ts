@@ -1,5 +1,6 @@
 import {
   annotationsMap,
+  readAnnotation,
   clockTimecode,
   mediaClock,
   notesMap,
@@ -200,7 +201,7 @@ export class EventLogService {
         const who = originMember(tx.origin);
         const map = annotationsMap(room.doc);
         for (const [key, change] of event.changes.keys) {
-          const a = (change.action === 'delete' ? change.oldValue : map.get(key)) as Annotation | undefined;
+          const a = change.action === 'delete' ? readAnnotation(change.oldValue) : map.get(key);
           this.tally(roomId, who, a, change.action);
         }
       } catch (err) {

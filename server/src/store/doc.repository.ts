@@ -5,16 +5,26 @@ const ROWS_PER_INSERT = 500;
 
 const bytes = (data: Uint8Array) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
+/** A stored update, and the version of the write rules it was checked under (null: unknown). */
+export interface DocRow {
+  id: number;
+  data: Uint8Array;
+  checked: number | null;
+}
+
 /** The room documents' Yjs updates, appended in batches and compacted now and then. */
 export class DocRepository extends Repository {
-  append(roomId: string, update: Uint8Array): Promise<void> {
-    return this.appendMany([{ roomId, update }]);
+  append(roomId: string, update: Uint8Array, checked: number | null = null): Promise<void> {
+    return this.appendMany([{ roomId, update, checked }]);
   }
 
-  /** Appends updates of any rooms, all or none: one multi-row INSERT per 500 (~16 µs an update for 10, against ~75 one by one). */
-  async appendMany(rows: { roomId: string; update: Uint8Array }[]): Promise<void> {
+  /**
+   * Appends updates of any rooms, all or none: one multi-row INSERT per 500 (~16 µs an update for 10,
+   * against ~75 one by one). `checked`: the write rules' version the update was checked under.
+   */
+  async appendMany(rows: { roomId: string; update: Uint8Array; checked?: number | null }[]): Promise<void> {
     if (rows.length === 0) return;
-    const values = rows.map((r) => ({ room_id: r.roomId, data: Buffer.from(r.update.buffer, r.update.byteOffset, r.update.byteLength) }));
+    const values = rows.map((r) => ({ room_id: r.roomId, data: Buffer.from(r.update.buffer, r.update.byteOffset, r.update.byteLength), checked: r.checked ?? null }));
     if (values.length <= ROWS_PER_INSERT) {
       await this.db.insertInto('doc_updates').values(values).execute();
       return;
@@ -25,19 +35,20 @@ export class DocRepository extends Repository {
   }
 
   /** The room's stored updates after `afterId`, oldest first, with their row ids. */
-  async rows(roomId: string, afterId = 0): Promise<{ id: number; data: Uint8Array }[]> {
-    const rows = await this.db.selectFrom('doc_updates').select(['id', 'data']).where('room_id', '=', roomId).where('id', '>', afterId).orderBy('id').execute();
-    return rows.map((r) => ({ id: Number(r.id), data: bytes(r.data) }));
+  async rows(roomId: string, afterId = 0): Promise<DocRow[]> {
+    const rows = await this.db.selectFrom('doc_updates').select(['id', 'data', 'checked']).where('room_id', '=', roomId).where('id', '>', afterId).orderBy('id').execute();
+    return rows.map((r) => ({ id: Number(r.id), data: bytes(r.data), checked: r.checked === null ? null : Number(r.checked) }));
   }
 
   /**
    * Replaces the room's updates up to row `upTo` by one snapshot of them, in one transaction; rows
-   * added after `upTo` (by another node, say) are kept.
+   * added after `upTo` (by another node, say) are kept. `checked`: the write rules' version every
+   * value of the snapshot was checked under, if any.
    */
-  async replaceUpTo(roomId: string, upTo: number, snapshot: Uint8Array): Promise<void> {
+  async replaceUpTo(roomId: string, upTo: number, snapshot: Uint8Array, checked: number | null = null): Promise<void> {
     await transaction(this.db, async (trx) => {
       await trx.deleteFrom('doc_updates').where('room_id', '=', roomId).where('id', '<=', upTo).execute();
-      await this.in(trx).append(roomId, snapshot);
+      await this.in(trx).append(roomId, snapshot, checked);
     });
   }
 

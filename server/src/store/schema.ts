@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * The tables as the repositories see them, one interface per table (snake_case, as stored). The
@@ -42,7 +42,8 @@ export interface Tables {
   };
   decisions: { id: Generated<number>; version_id: string; room_id: string; decision: string; note: string; by: string; at: string };
   jobs: { id: string; room_id: string; idempotency_key: string; state: string; data: string; created_at: string };
-  doc_updates: { id: Generated<number>; room_id: string; data: Uint8Array };
+  /** checked: the write rules' version the row was checked under (migration 0003), null when unknown. */
+  doc_updates: { id: Generated<number>; room_id: string; data: Uint8Array; checked: ColumnType<number | null, number | null | undefined, number | null> };
   room_blobs: { room_id: string; sha256: string };
   invites: { id: string; room_id: string; role: string; name: string; created_at: string; expires_at: string; revoked_at: string | null };
   frames: { version_id: string; frame: number; sha256: string };

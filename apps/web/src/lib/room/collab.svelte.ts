@@ -7,6 +7,8 @@ import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
 import {
   DrawingHistory,
+  annotationRanges,
+  annotationsIn,
   annotationsMap,
   annotationsOn,
   isReadableValue,
@@ -120,18 +122,14 @@ export class Collab {
   annotatedFrames(versionId: string): number[] {
     void this.annotationsRev;
     const frames = new Set<number>();
-    for (const a of annotationsMap(this.doc).values()) {
-      if (a.versionId === versionId && drawable(a)) for (let f = a.frame; f <= a.frameEnd; f++) frames.add(f);
-    }
+    for (const [from, to] of annotationRanges(this.doc, versionId, drawable)) for (let f = from; f <= to; f++) frames.add(f);
     return [...frames];
   }
 
   /** Every annotation of a version (for ghosting and hit tests), oldest first. */
   annotationsOf(versionId: string): Annotation[] {
     void this.annotationsRev;
-    return [...annotationsMap(this.doc).values()]
-      .filter((a) => a.versionId === versionId && drawable(a))
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return annotationsIn(this.doc, versionId, undefined, undefined, drawable);
   }
 
   annotation(id: string): Annotation | null {
@@ -184,7 +182,7 @@ export class Collab {
       const key = `${frame}:${frameEnd}:${kind}`;
       if (!seen.has(key)) seen.set(key, { frame, frameEnd: Math.max(frame, frameEnd), kind });
     };
-    for (const a of annotationsMap(this.doc).values()) if (a.versionId === versionId && drawable(a)) put(a.frame, a.frameEnd, 'drawing');
+    for (const [from, to] of annotationRanges(this.doc, versionId, drawable)) put(from, to, 'drawing');
     for (const n of notesMap(this.doc).values()) {
       if (n.versionId === versionId && n.parentId === null && listable(n)) put(n.frame, n.frameEnd, 'note');
     }

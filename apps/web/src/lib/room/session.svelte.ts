@@ -2,7 +2,7 @@
  * One open room: the socket, the shared document, server state (versions, jobs), the player and the
  * tools, wired together once per page and kept across reconnects.
  */
-import { adjacentShot, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type AvailableFix, type DecideRequest, type FixId, type FixPrepare, type FixRequest, type Job, type MaskKeyframe, type MaskTrack, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
+import { adjacentShot, annotationsMap, can, canCancel, type Ack, shotEntryVersion, shotSummaries, versionLabel, type Annotation, type AvailableFix, type DecideRequest, type FixId, type FixPrepare, type FixRequest, type Job, type MaskKeyframe, type MaskTrack, type Member, type Refusal, type Region, type RoomState, type Version } from '@loupe/shared';
 import { Collab, type Marker, type NoteThread } from './collab.svelte';
 import { Connection, type LoupeSocket, type TimedSocket } from './connection.svelte';
 import { Jobs } from './jobs.svelte';
@@ -373,6 +373,10 @@ export class RoomSession {
         get notes() {
           return session.collab.threads;
         },
+        /** Every drawing in the document, decoded (packed values are binary in the Y.Doc). */
+        get annotations() {
+          return [...annotationsMap(session.collab.doc).values()];
+        },
         get undoDepth() {
           return session.collab.undoDepth;
         },
@@ -419,6 +423,7 @@ export interface LoupeDebugHandle {
     readonly tileCounts: Record<string, number>;
     readonly markers: Marker[];
     readonly notes: NoteThread[];
+    readonly annotations: Annotation[];
     readonly undoDepth: number;
     readonly following: boolean;
     readonly presenterId: string | null;
