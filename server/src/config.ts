@@ -26,6 +26,10 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds a room with nobody in it stays in memory. */
   ROOM_IDLE_UNLOAD_S: z.coerce.number().min(0).default(20),
+  /** A live room's stored updates are compacted into one snapshot at most this often (seconds), once ROOM_COMPACT_AFTER have gathered. */
+  ROOM_COMPACT_S: z.coerce.number().min(0).default(60),
+  /** Stored updates of a room that make it worth compacting (live, at load and at unload). */
+  ROOM_COMPACT_AFTER: z.coerce.number().int().min(2).default(500),
   /** How often each node looks for revoked and expired invites among its live connections (seconds). */
   INVITE_CHECK_S: z.coerce.number().positive().default(2),
   /** Largest upload (all files of one upload together), bytes. */
@@ -140,6 +144,8 @@ export interface Config {
   inviteTtlHours: number;
   logLevel: z.infer<typeof Env>['LOG_LEVEL'];
   roomIdleUnloadMs: number;
+  /** ROOM_COMPACT_S, ROOM_COMPACT_AFTER: a crash leaves at most this long's (or this many) stored updates of a room to load one by one. */
+  roomCompact: { everyMs: number; afterRows: number };
   /** A revoked or expired invite's live connections are closed within this time. */
   inviteCheckMs: number;
   media: MediaConfig;
@@ -184,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     inviteTtlHours: e.INVITE_TTL_HOURS,
     logLevel: e.LOG_LEVEL,
     roomIdleUnloadMs: e.ROOM_IDLE_UNLOAD_S * 1000,
+    roomCompact: { everyMs: e.ROOM_COMPACT_S * 1000, afterRows: e.ROOM_COMPACT_AFTER },
     inviteCheckMs: e.INVITE_CHECK_S * 1000,
     role: e.ROLE,
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : undefined,

@@ -112,7 +112,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     const roles = new Map(invites.map((i) => [i.id, i.role as Role]));
     return new Map([...bound].map(([client, member]) => [client, { member, role: roles.get(member) }]));
   };
-  const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus, writersOf);
+  const docs = new RoomDocRegistry(new DocRepository(db), log, config.roomIdleUnloadMs, docBus, writersOf, config.roomCompact);
   const clientIds = new ClientIdBindings(clientIdRows);
   const watch = new InviteWatch((ids) => services.inviteRows.revokedAmong(ids), config.inviteCheckMs, log);
   const frames = new FrameService(blobs, new FrameRepository(db), 2, (id) => versions.get(id));
