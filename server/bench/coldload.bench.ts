@@ -3,12 +3,14 @@
  * live session stores it (one update per stroke), then a fresh server and the first room:join timed
  * up to the client holding the whole document. The member runs in its own process (as a browser
  * does: coldload-client.ts) and joins as the web client does, `fresh`: the ack carries the stored
- * rows and the server builds its own copy while the member decodes (gateway room:join). Measured twice: the first load after the session
- * (N separate updates, which the server compacts) and the next one (from the compacted snapshot).
+ * rows and the server builds its own copy while the member decodes (gateway room:join). Measured: the first load after the session
+ * (N separate updates, never compacted, which the server compacts), the first load of a compacted room (one snapshot row; three
+ * rooms, the median), and the first load after a crash mid-session with live compaction (a snapshot and the last 500 strokes' rows).
  * Baseline, same run: a bare Y.applyUpdate of the same snapshot (and merge + apply of the N updates).
  *
- * Both stroke formats are measured in the same run: packed points (what Loupe writes) and the
- * arrays of float64 rooms drawn before packing still hold (read, no longer written). Where the time
+ * Every stored form of a drawing is measured in the same run: packed annotations (one binary each: what Loupe
+ * writes since protocol 2), plain objects with packed points (protocol 1; plugins) and the arrays of float64
+ * rooms drawn before packing held (read; such rooms are packed by the server when they load). Where the time
  * goes is broken down (SQLite read, Yjs decode, the server's sync step 2, the client's first frame),
  * and the ways of loading N stored updates are compared. Last, idle unload: a room whose last member
  * leaves, on a server with the default settings, timed until it is out of memory.
@@ -26,7 +28,7 @@ import * as Y from 'yjs';
 import { annotationPoints, annotationsMap, annotationsOn, applyUpdates, packPoints, type Ack, type Annotation, type Point, type RoomState } from '@loupe/shared';
 import type { Bench, BenchRow } from './runner.js';
 import { barChartSvg, resultsDir, stamp, writeMarkdown, type Comparison } from './report.js';
-import { startServer } from '../src/main.js';
+import { startServer, type RunningServer } from '../src/main.js';
 import { createLogger } from '../src/log.js';
 import { DocRepository } from '../src/store/doc.repository.js';
 import { WRITE_RULES_VERSION } from '../src/collab/doc-repair.js';
@@ -187,6 +189,18 @@ function mergeTree(updates: Uint8Array[]): Uint8Array {
   return level[0] ?? new Uint8Array([0, 0]);
 }
 
+/** Three rooms holding `rows` as stored (checked by the write guard, as a live session's), with an artist's invite each. */
+async function seedRooms(server: RunningServer, name: string, rows: Uint8Array[]): Promise<{ id: string; token: string }[]> {
+  const repo = new DocRepository(server.services.db);
+  const out: { id: string; token: string }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { room, invites } = await server.services.roomService.create(`Cold load (${name}, ${i + 1})`, { demo: false });
+    await repo.appendMany(rows.map((update) => ({ roomId: room.id, update, checked: WRITE_RULES_VERSION })));
+    out.push({ id: room.id, token: invites.find((x) => x.role === 'artist')!.token });
+  }
+  return out;
+}
+
 /**
  * Idle unload on a server with the default settings (ROOM_IDLE_UNLOAD_S): the last member leaves,
  * the room is polled until it is out of memory.
@@ -222,6 +236,7 @@ export const bench: Bench = {
     const seed = await startServer({ port: 0, host: '127.0.0.1', dataDir }, { log: createLogger('silent') });
     const rooms = {} as Record<Format, { id: string; token: string; updates: Uint8Array[] }>;
     const crashRooms: { id: string; token: string }[] = [];
+    const compacted = {} as Record<Format, { id: string; token: string }[]>;
     try {
       for (const format of formats) {
         const { room, invites } = await seed.services.roomService.create(`Cold load (${format})`, { demo: false });
@@ -232,18 +247,17 @@ export const bench: Bench = {
         const repo = new DocRepository(seed.services.db);
         await repo.appendMany(updates.map((update) => ({ roomId: room.id, update, checked: WRITE_RULES_VERSION }))); // checked by the write guard, as a live session's
         rooms[format] = { id: room.id, token, updates };
+        // Rooms as compaction leaves them (one snapshot row), three of each format: a first load each, on
+        // a fresh server (a plain or legacy room is packed by its first load: later loads would be of packed drawings).
+        const full = new Y.Doc();
+        applyUpdates(full, updates, null);
+        compacted[format] = await seedRooms(seed, `${format}, compacted`, [Y.encodeStateAsUpdate(full)]);
         if (format === 'packed') {
           // What a crash mid-session leaves with live compaction (ROOM_COMPACT_AFTER, default 500): a snapshot
-          // of the room as last compacted, and one row per stroke stored since. Three rooms: each is compacted by its first load.
+          // of the room as last compacted, and one row per stroke stored since.
           const snapshotDoc = new Y.Doc();
           applyUpdates(snapshotDoc, updates.slice(0, n - CRASH_TAIL), null);
-          const snapshot = Y.encodeStateAsUpdate(snapshotDoc);
-          for (let i = 0; i < 3; i++) {
-            const crash = await seed.services.roomService.create(`Cold load (after a crash, ${i + 1})`, { demo: false });
-            const crashToken = crash.invites.find((x) => x.role === 'artist')!.token;
-            await repo.appendMany([snapshot, ...updates.slice(n - CRASH_TAIL)].map((update) => ({ roomId: crash.room.id, update, checked: WRITE_RULES_VERSION })));
-            crashRooms.push({ id: crash.room.id, token: crashToken });
-          }
+          crashRooms.push(...(await seedRooms(seed, 'after a crash', [Y.encodeStateAsUpdate(snapshotDoc), ...updates.slice(n - CRASH_TAIL)])));
         }
         log(`${format}: ${n} strokes, ${updates.length} updates, ${(updates.reduce((s, u) => s + u.byteLength, 0) / 1e6).toFixed(1)} MB stored in ${((performance.now() - t) / 1000).toFixed(1)} s`);
       }
@@ -258,7 +272,7 @@ export const bench: Bench = {
       log(`${format}: first load after the session (${first.storedRows} rows): join ack ${first.joinAckMs.toFixed(0)} ms, member's apply ${first.clientApplyMs.toFixed(0)} ms, synced ${first.syncedMs.toFixed(0)} ms`);
       // A fresh server and a fresh member each time; the median of three (2 cores are noisy).
       const runs: Load[] = [];
-      for (let i = 0; i < 3; i++) runs.push(await firstJoin(dataDir, id, token));
+      for (const r of compacted[format]) runs.push(await firstJoin(dataDir, r.id, r.token));
       const again = runs.sort((a, b) => a.syncedMs - b.syncedMs)[1];
       log(`${format}: load from the compacted snapshot (${again.storedRows} row(s)), median of 3: join ack ${again.joinAckMs.toFixed(0)} ms, member's apply ${again.clientApplyMs.toFixed(0)} ms, synced ${again.syncedMs.toFixed(0)} ms`);
       if (first.strokes !== n || again.strokes !== n) throw new Error(`${format}: client got ${first.strokes} / ${again.strokes} strokes, expected ${n}`);
@@ -394,4 +408,7 @@ const TRIED = [
   '- Landed (gateway.ts room:join, room-doc.registry.ts holdCold, RoomDocProvider): a member whose document is empty joins with `fresh`, and when the room is not in memory the ack carries the stored rows as read (packUpdates: one binary, since a Socket.IO message carries at most 10 attachments); the server builds its own copy once the ack has left the socket (whenWritten), while the member decodes. The member applies the state in one transaction with its update listener off (otherwise Yjs re-encodes the whole 5 MB for the listener: ~60 ms). Compaction on load waits a turn so that waiting members are answered first.',
   '- The member now runs in its own process (coldload-client.ts), as a browser does: its decode runs on code not yet optimised (~100-150 ms for the 10,000-stroke snapshot against ~75 ms warm). Measured: compacted room, join ack 25-45 ms (5 MB on the wire), member\'s apply 120-155 ms, synced 150-210 ms (median of three fresh servers and members; was 306 ms in one process, 811 ms before packing). After a session (10,000 separate rows, only left by a crash: a room is compacted when it unloads) ~320-360 ms, the member applying 10,000 updates.',
   '- What is left: the member\'s Yjs decode of ~20 strings and a ContentAny object per stroke, and GC, on a second process sharing 2 cores with the server building its copy. Next: fewer strings per stroke (a schema change for plugins). Compressing the snapshot for remote members was measured: deflate level 1 makes these 4.9 MB 3.1 MB (pen points are near random) in 64 ms, inflate 16 ms: worth it only below ~100 Mbit/s, so not done.',
+  '- Timed on both sides (session 26): after the member applied the state, its sync step 1 waited 70-140 ms for the server, whose event loop was busy with (1) match grade\'s warm-up (fix.runner.ts: 8 rounds of 60-180 ms from 0.5 s after start, so into the first join), (2) the load-time check of every stored value (doc-repair badValues: zod over 10,000 drawings, 90-150 ms), (3) its own apply. Landed: the warm-up waits while a room loads (RoomDocRegistry.quietFor); rows carry the version of the write rules that checked them (doc_updates.checked, migration 0003) and a room whose rows were all checked is not checked again.',
+  '- Landed: packed annotations (protocol 2, shared/src/annotations.ts encodeAnnotation): the whole drawing in one binary, so Yjs decodes one Uint8Array view per stroke instead of ~20 strings and two objects; a frame\'s drawings are found from the headers (frame range, version) without decoding. Snapshot 5.25 -> 4.28 MB, bare apply ~67 -> ~26 ms, the member\'s apply ~160-210 -> ~80-110 ms. Plain objects stay valid (plugins, rooms drawn before); the server packs them when a room loads (one stored update, a second after it is ready).',
+  '- Landed: live compaction (ROOM_COMPACT_S, ROOM_COMPACT_AFTER): a crash leaves a snapshot and the rows since, not one row per stroke of the session (see the row "after a crash").',
 ];

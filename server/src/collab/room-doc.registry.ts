@@ -6,7 +6,7 @@ import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
 import type { DocBus } from '../cluster/doc-bus.js';
 import { storageRefusal } from '../store/storage-errors.js';
-import { WRITE_RULES_VERSION, badValues, removalUpdate, type BoundWriter } from './doc-repair.js';
+import { WRITE_RULES_VERSION, badValues, holdsPlainDrawings, packingUpdate, removalUpdate, type BoundWriter } from './doc-repair.js';
 import type { DocRow } from '../store/doc.repository.js';
 
 /** Who sent a change: typed so that nothing is echoed back to its sender. */
@@ -384,16 +384,19 @@ export class RoomDocRegistry {
       if (this.rooms.get(roomId) === room) this.rooms.delete(roomId);
       this.log.error({ room: roomId, err: err.message }, 'room document could not be loaded');
     });
-    // Long rooms, and rooms whose rows were not all checked, are compacted a second after they are
-    // ready (the members who joined meanwhile are still decoding, and their sync is answered first):
-    // one snapshot of the document, which holds at least the rows up to upTo (what replaceUpTo needs),
-    // marked checked when the repair left it clean.
+    // Long rooms, rooms whose rows were not all checked and rooms holding plain drawings are compacted a
+    // second after they are ready (the members who joined meanwhile are still decoding, and their sync is
+    // answered first): one snapshot of the document, which holds at least the rows up to upTo (what
+    // replaceUpTo needs), marked checked when the repair left it clean. Plain drawings are packed first.
     void repaired.then((clean) => {
-      if (count <= this.compaction.afterRows && (checked || count === 0)) return;
-      setTimeout(() => {
+      const plain = holdsPlainDrawings(doc);
+      if (count <= this.compaction.afterRows && (checked || count === 0) && !plain) return;
+      const later = async () => {
         if (this.rooms.get(roomId) !== room) return;
-        this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc), clean ? WRITE_RULES_VERSION : null).catch((err: Error) => this.log.warn({ room: roomId, err: err.message }, 'room document not compacted'));
-      }, 1000).unref();
+        if (clean && plain && (await this.pack(room))) return this.compact(roomId, true); // the packing's row included
+        await this.store.replaceUpTo(roomId, upTo, Y.encodeStateAsUpdate(doc), clean ? WRITE_RULES_VERSION : null);
+      };
+      setTimeout(() => void later().catch((err: Error) => this.log.warn({ room: roomId, err: err.message }, 'room document not compacted')), 1000).unref();
     }, () => {});
     return { room, rows };
   }
@@ -429,6 +432,21 @@ export class RoomDocRegistry {
     Y.applyUpdate(room.doc, update, REPAIR);
     for (const b of bad) this.log.warn({ room: room.id, map: b.root, key: b.key, why: b.why }, 'stored value removed from the room document: the write guard refuses it');
     return authorship;
+  }
+
+  /**
+   * Packs the drawings a loaded room holds as plain objects (written by plugins, or before protocol 2),
+   * in one update stored then applied with origin REPAIR, like a repair: members and other nodes get it
+   * like any change, the event log ignores it. The room then loads as fast as one drawn today. True
+   * when something was packed and stored.
+   */
+  private async pack(room: LoadedRoom): Promise<boolean> {
+    const packing = packingUpdate(room.doc);
+    if (!packing) return false;
+    await this.store.appendMany([{ roomId: room.id, update: packing.update, checked: WRITE_RULES_VERSION }]);
+    if (this.rooms.get(room.id) === room) Y.applyUpdate(room.doc, packing.update, REPAIR);
+    this.log.info({ room: room.id, drawings: packing.count }, 'drawings stored as plain objects packed (one binary each)');
+    return true;
   }
 
   /**
@@ -487,12 +505,13 @@ export class RoomDocRegistry {
    * Replaces the stored updates by one snapshot made from those same rows (not from this node's
    * document, which may hold changes another node stored after them): rows appended meanwhile stay.
    */
-  private async compact(roomId: string): Promise<void> {
+  private async compact(roomId: string, clean = false): Promise<void> {
     const rows = await this.store.rows(roomId);
     if (rows.length < 2) return;
     const doc = new Y.Doc({ gc: true });
     applyAll(doc, rows, null);
-    const checked = rows.every((r) => r.checked === WRITE_RULES_VERSION) ? WRITE_RULES_VERSION : null;
+    // Checked when every row was, or when `clean`: the rows, read after a load's repair, hold what the repaired document holds.
+    const checked = clean || rows.every((r) => r.checked === WRITE_RULES_VERSION) ? WRITE_RULES_VERSION : null;
     await this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc), checked);
     doc.destroy();
   }
