@@ -79,15 +79,24 @@ function observe(doc: Y.Doc, isRemote: (origin: unknown) => boolean): void {
 }
 
 const KEY = Buffer.from('createdAt');
+/** The bench author's name as a packed annotation holds it (varString), just before createdAt. */
+const NAME = Buffer.from([5, ...Buffer.from('Bench')]);
+const SEND_TIME = /^\d+(\.\d+)?$/;
 /**
  * The send times carried by a message's stroke updates, read from the bytes without a Y.Doc (light
- * receivers): lib0 encodes the key, then 119 (string), a varuint length and the characters. A node
- * that reads several updates from Redis at once sends them as one merged update: every stroke in it
- * counts as a delivery.
+ * receivers). A packed annotation (what Loupe writes, shared/src/annotations.ts) holds author.name
+ * then createdAt as lib0 varStrings; a plain object, the key, then 119 (string), a varuint length
+ * and the characters. A node that reads several updates from Redis at once sends them as one merged
+ * update: every stroke in it counts as a delivery.
  */
 export function sendTimesOf(bytes: Uint8Array): number[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const times: number[] = [];
+  for (let at = buf.indexOf(NAME); at >= 0; at = buf.indexOf(NAME, at + NAME.length)) {
+    const len = buf[at + NAME.length];
+    const s = buf.toString('latin1', at + NAME.length + 1, at + NAME.length + 1 + len);
+    if (SEND_TIME.test(s)) times.push(Number(s)); // a plain object's name is followed by the key createdAt instead
+  }
   for (let at = buf.indexOf(KEY); at >= 0; at = buf.indexOf(KEY, at + KEY.length)) {
     if (buf[at + KEY.length] !== 119) continue;
     const len = buf[at + KEY.length + 1];

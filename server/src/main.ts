@@ -143,7 +143,7 @@ export async function startServer(overrides: ConfigOverrides = {}, opts: { log?:
     versionCreated: (roomId, v) => toLocalRoom(roomId).emit('version:created', v),
   });
   if (redis) await relayFixEvents(redis, relay);
-  const fixWork = openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes, quiet: () => docs.quietFor(2000) });
+  const fixWork = openFixWork({ config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver, relay, runsFixes, quiet: () => docs.quietFor(300) && !inference.busy });
   const fixes = new FixService({
     jobs: fixWork.jobs,
     versions,

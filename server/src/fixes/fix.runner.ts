@@ -143,14 +143,15 @@ export class FixRunner {
    * Compiles match grade's planner in idle moments after start (LOUPE_WARM_UP, on by default): one plan of
    * a made-up pair of frames every 100 ms, `rounds` times, about 0.5 s of CPU once. Without it, the first
    * matches of a fresh process plan 4-5 times slower than later ones (V8 compiles loops as they run).
-   * A round (60-180 ms of CPU on 2 slow cores) waits while `quiet` says the process is busy: a member
-   * opening a room just after start must not wait for it (npm run bench -- coldload).
+   * A round (60-180 ms of CPU on 2 slow cores) waits while `quiet` says the process is busy (a room
+   * loading, a fix running): a member opening a room just after start must not wait for it (npm run
+   * bench -- coldload), nor a fix.
    */
   warmUp(rounds = 8, quiet: () => boolean = () => true): void {
     let round = 0;
     const step = () => {
       if (round >= rounds) return;
-      if (!quiet()) return void setTimeout(step, 500).unref();
+      if (!quiet()) return void setTimeout(step, 100).unref();
       try {
         warmUpRound(round++);
       } catch (err) {
