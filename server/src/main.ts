@@ -359,7 +359,7 @@ function openFixWork(d: {
   handOver: HandOver;
   relay: FixRelay | null;
   runsFixes: boolean;
-  /** Whether the process has nothing pressing (no room loading just now): the warm-up waits for it. */
+  /** Whether the process has nothing pressing (no room loading just now, no fix running): the warm-up waits for it. */
   quiet?: () => boolean;
 }) {
   const { config, log, redis, system, db, rooms, versions, blobs, frames, inference, models, handOver } = d;

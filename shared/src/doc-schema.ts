@@ -68,6 +68,27 @@ export function documentValue(root: string, value: unknown): unknown {
   return root === ANNOTATIONS_KEY && value instanceof Uint8Array ? decodeAnnotation(value) : value;
 }
 
+/** A stored value read for its schema (see documentValue), or why it cannot be: over the limits in either form, or not decodable. */
+export type StoredValue = { value: unknown } | { tooBig: string } | { undecodable: string };
+
+/**
+ * A stored value as its schema checks it: within Limits.maxValueDepth / maxValueBytes as stored and,
+ * for a packed annotation, decoded and within them again (its extra fields ride inside the binary).
+ * One reading for the write guard, the load-time repair and readers (isReadableValue).
+ */
+export function storedValue(root: string, stored: unknown): StoredValue {
+  const raw = valueProblem(stored);
+  if (raw) return { tooBig: raw };
+  let value: unknown;
+  try {
+    value = documentValue(root, stored);
+  } catch (e) {
+    return { undecodable: (e as Error).message };
+  }
+  const decoded = value === stored ? null : valueProblem(value);
+  return decoded ? { tooBig: decoded } : { value };
+}
+
 /**
  * Why a value may not be stored, whatever its schema: nested deeper than Limits.maxValueDepth or
  * larger than Limits.maxValueBytes (as Yjs encodes it, roughly), extra fields included. Null when it
@@ -174,12 +195,8 @@ export function isReadableValue(root: 'annotations' | 'notes', value: unknown): 
   if (typeof value !== 'object' || value === null) return false;
   let ok = readable.get(value);
   if (ok === undefined) {
-    try {
-      const v = documentValue(root, value);
-      ok = valueProblem(value) === null && valueProblem(v) === null && WritableMaps[root].safeParse(v).success;
-    } catch {
-      ok = false;
-    }
+    const read = storedValue(root, value);
+    ok = 'value' in read && WritableMaps[root].safeParse(read.value).success;
     readable.set(value, ok);
   }
   return ok;

@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import { WritableMaps, annotationsMap, can, documentValue, valueProblem, type Annotation, type Role } from '@loupe/shared';
+import { WritableMaps, annotationsMap, can, storedValue, type Annotation, type Role } from '@loupe/shared';
 
 /** The member a Yjs client id of the room is bound to (client-id bindings), with their role when known. */
 export interface BoundWriter {
@@ -20,6 +20,11 @@ export interface BadValue {
  * checked under an older version are then checked again (badValues) when their room loads.
  */
 export const WRITE_RULES_VERSION = 1;
+
+/** Whether every one of the rows was checked under today's write rules. */
+export function allChecked(rows: readonly { checked: number | null }[]): boolean {
+  return rows.every((r) => r.checked === WRITE_RULES_VERSION);
+}
 
 /**
  * The values of a room document that the write guard would refuse if they were written now: stored
@@ -50,16 +55,10 @@ export function badValues(doc: Y.Doc, writerOf: (clientId: number) => BoundWrite
 function problemOf(root: string, schema: (typeof WritableMaps)[string], key: string, item: Y.Item, writerOf: (clientId: number) => BoundWriter | undefined): string | null {
   const values = plainValues(item.content);
   if (!values) return 'not a plain value (a nested shared type)';
-  const stored: unknown = values[values.length - 1];
-  let size = valueProblem(stored);
-  if (size) return `the value is ${size}`;
-  let value: unknown;
-  try {
-    value = documentValue(root, stored);
-  } catch (e) {
-    return `invalid: ${(e as Error).message}`;
-  }
-  if (value !== stored && (size = valueProblem(value))) return `the value is ${size}`;
+  const read = storedValue(root, values[values.length - 1]);
+  if ('tooBig' in read) return `the value is ${read.tooBig}`;
+  if ('undecodable' in read) return `invalid: ${read.undecodable}`;
+  const value = read.value;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

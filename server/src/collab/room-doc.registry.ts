@@ -6,7 +6,7 @@ import type { DocRepository } from '../store/doc.repository.js';
 import type { Logger } from '../log.js';
 import type { DocBus } from '../cluster/doc-bus.js';
 import { storageRefusal } from '../store/storage-errors.js';
-import { WRITE_RULES_VERSION, badValues, holdsPlainDrawings, packingUpdate, removalUpdate, type BoundWriter } from './doc-repair.js';
+import { WRITE_RULES_VERSION, allChecked, badValues, holdsPlainDrawings, packingUpdate, removalUpdate, type BoundWriter } from './doc-repair.js';
 import type { DocRow } from '../store/doc.repository.js';
 
 /** Who sent a change: typed so that nothing is echoed back to its sender. */
@@ -359,7 +359,7 @@ export class RoomDocRegistry {
       if (this.rooms.get(roomId) !== room) return;
       upTo = rows.at(-1)?.id ?? 0;
       count = rows.length;
-      checked = rows.every((r) => r.checked === WRITE_RULES_VERSION);
+      checked = allChecked(rows);
       room.storedUpTo = upTo;
       if (rows.length > 0) applyAll(doc, rows, LOADING);
       room.built = true;
@@ -511,7 +511,7 @@ export class RoomDocRegistry {
     const doc = new Y.Doc({ gc: true });
     applyAll(doc, rows, null);
     // Checked when every row was, or when `clean`: the rows, read after a load's repair, hold what the repaired document holds.
-    const checked = clean || rows.every((r) => r.checked === WRITE_RULES_VERSION) ? WRITE_RULES_VERSION : null;
+    const checked = clean || allChecked(rows) ? WRITE_RULES_VERSION : null;
     await this.store.replaceUpTo(roomId, rows.at(-1)!.id, Y.encodeStateAsUpdate(doc), checked);
     doc.destroy();
   }

@@ -1,5 +1,5 @@
 import * as Y from 'yjs';
-import { ErrorCode, LoupeError, WritableMaps, documentValue, mayDelete, valueProblem, writeProblem, type DocWriter } from '@loupe/shared';
+import { ErrorCode, LoupeError, WritableMaps, documentValue, mayDelete, storedValue, writeProblem, type DocWriter } from '@loupe/shared';
 import { squatted } from './client-ids.js';
 import { plainValues } from './doc-repair.js';
 
@@ -97,15 +97,10 @@ export function guardUpdate(ctx: GuardContext, structs: Struct[], ds: DeleteSet)
     const values = plainValues(content);
     if (!values) throw refuse(`Values in "${root}" must be plain objects.`);
     for (const stored of values) {
-      let tooBig = valueProblem(stored);
-      if (tooBig) throw refuse(`Invalid ${what}: the value is ${tooBig}.`);
-      let value: unknown;
-      try {
-        value = documentValue(root, stored);
-      } catch (e) {
-        throw refuse(`Invalid ${what}: ${(e as Error).message}.`);
-      }
-      if (value !== stored && (tooBig = valueProblem(value))) throw refuse(`Invalid ${what}: the value is ${tooBig}.`);
+      const read = storedValue(root, stored);
+      if ('tooBig' in read) throw refuse(`Invalid ${what}: the value is ${read.tooBig}.`);
+      if ('undecodable' in read) throw refuse(`Invalid ${what}: ${read.undecodable}.`);
+      const value = read.value;
       const parsed = schema.safeParse(value);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
