@@ -4,11 +4,13 @@
  * the stored result is a 16-bit PNG whose low byte carries real information and whose values are the
  * expected transform of the source. An 8-bit source still gives an 8-bit result.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job, Version } from '@loupe/shared';
+import { PROVENANCE_PNG_KEYWORD, type Job, type Version } from '@loupe/shared';
+import { readPngText } from '../src/fixes/png-text.js';
 import { emitAck, joinRoom, tmpDataDir, until, type Member } from './helpers.js';
 import { blob, fileOf, mediaServer, uploadAndWait } from './media-helpers.js';
 import { linearToSrgb, srgbToLinear } from '../src/fixes/colour/space.js';
@@ -82,6 +84,11 @@ describe('a 16-bit source through a fix', () => {
     const png = await blob(server.url, server.token('viewer'), v.media.blob);
     expect((await sharp(png).metadata()).depth).toBe('ushort');
     expect(v.provenance!.computed).toMatchObject({ bitDepth: { source: 16, computed: 16, result: 16 } });
+    // The worker wrote the file with its provenance (sealed) and said its sha256: the blob is what its name says.
+    expect(crypto.createHash('sha256').update(png).digest('hex')).toBe(v.media.blob);
+    // The provenance is the PNG's first chunk after IHDR, where readers look first, and names the job and its provider.
+    expect(png.toString('latin1', 37, 41)).toBe('iTXt');
+    expect(JSON.parse(readPngText(new Uint8Array(png))[PROVENANCE_PNG_KEYWORD])).toMatchObject({ jobId: v.provenance!.jobId, provider: v.provenance!.provider, finishedAt: v.provenance!.finishedAt });
 
     const { px } = await raw16(png);
     const src = gradient(1);

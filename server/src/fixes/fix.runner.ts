@@ -217,9 +217,12 @@ export class FixRunner {
     // picture crosses between the processes (their channel moves some 100 MB/s; a 16-bit 1080p frame is 12 MB).
     const resultPath = plan.run.kind === 'tiles' ? path.join(os.tmpdir(), `loupe-fix-${job.id}-${randomUUID()}.png`) : null;
     // Each batch of tiles is checkpointed as it is sent; a run of a job that ran before loads what it finds.
-    const checkpoint = { dir: checkpointDir(this.deps.dataDir, job.id), id: runIdentity(rec, frameSha, plan.model), resume: !!ctx.rerun };
-    if (!ctx.rerun) await removeCheckpoint(this.deps.dataDir, job.id);
-    const run: InferenceRun = plan.run.kind === 'tiles' ? { ...plan.run, result: { path: resultPath!, ...(alpha ? { alpha } : {}) }, checkpoint } : plan.run;
+    // Not for a pointwise model (colour fixes): its whole frame takes less time to compute again than
+    // its tiles take to write, hash and remove (a 16-bit 1080p frame is 12 MB of checkpoint).
+    const pointwise = this.deps.models.get(plan.model.id)?.manifest.pointwise ?? false;
+    const checkpoint = pointwise ? undefined : { dir: checkpointDir(this.deps.dataDir, job.id), id: runIdentity(rec, frameSha, plan.model), resume: !!ctx.rerun };
+    if (!ctx.rerun && checkpoint) await removeCheckpoint(this.deps.dataDir, job.id);
+    const run: InferenceRun = plan.run.kind === 'tiles' ? { ...plan.run, result: { path: resultPath!, ...(alpha ? { alpha } : {}), sealed: true }, ...(checkpoint ? { checkpoint } : {}) } : plan.run;
     try {
       await this.compute(rec, ctx, { plan, run, alpha, started, mediaSha, frameSha, version, maskInfo });
     } finally {
@@ -243,7 +246,39 @@ export class FixRunner {
     let lastSave = 0;
     // Progress need not wait for its write; a failed one is logged (the next one, or the end, stores it).
     const progress = () => void ctx.sink.save(rec).catch((err: Error) => this.deps.log.warn({ room: rec.roomId, job: job.id, err: err.message }, 'fix progress not stored'));
-    const { provider, rgb: computedRgb, resultPath, depth, info } = await this.deps.inference.run(job.id, run, {
+    // The provenance, made once: as a sealed result is encoded (the worker writes it into the file), or after the run.
+    const sealed: { provenance?: Provenance } = {};
+    const provenanceOf = async (provider: string, resultDepth: 8 | 16, info?: Record<string, unknown>): Promise<Provenance> => {
+      const current = await this.deps.versions.get(version.id);
+      const stale = !current || current.media.type !== 'video' || current.media.blob !== mediaSha;
+      return {
+        aiMade: makerOf(plan.model).kind === 'learned',
+        jobId: job.id,
+        fix: job.fix,
+        params: rec.params.fixParams,
+        computed: { ...plan.computed, ...(info ?? {}), bitDepth: { source: plan.depth.source, computed: plan.depth.computed, result: resultDepth } },
+        model: plan.model,
+        provider,
+        sourceVersionId: version.id,
+        source: { versionId: version.id, mediaSha256: mediaSha, frameSha256: frameSha },
+        ...(plan.reference ? { reference: plan.reference } : {}),
+        frame: job.frame,
+        region: job.region,
+        sourceRect: rect,
+        ...(maskInfo ? { mask: maskInfo } : {}),
+        requestedBy: job.requestedBy,
+        requestedAt: job.createdAt,
+        startedAt: started,
+        finishedAt: new Date().toISOString(),
+        tiles: rec.job.tilesTotal,
+        output: { width: outW, height: outH, sha256: '' },
+        stale,
+      };
+    };
+    // Embedded in the PNG: everything but the PNG's own hash (which it cannot contain).
+    const embedded = ({ output: _o, ...rest }: Provenance) => JSON.stringify({ ...rest, output: { width: outW, height: outH } });
+    const { provider, rgb: computedRgb, resultPath, depth, sha256: sealedSha, info } = await this.deps.inference.run(job.id, run, {
+      seal: async ({ provider, depth }) => ({ keyword: PROVENANCE_PNG_KEYWORD, text: embedded((sealed.provenance = await provenanceOf(provider, depth))) }),
       onStart: ({ tiles: n, restored = 0 }) => {
         // A resumed run counts on from the tiles its checkpoint holds (the room has them).
         rec.job = { ...rec.job, tilesTotal: n, tilesDone: restored, progress: n ? restored / n : 0, output: { width: outW, height: outH } };
@@ -279,40 +314,18 @@ export class FixRunner {
     });
     await Promise.all(encodes);
     ctx.checkStopped();
-    const out = resultPath ? null : plan.deepRegion ? keepDeep(computedRgb as Uint8Array, plan.deepRegion) : computedRgb!;
-    const resultDepth = out ? (out instanceof Uint16Array ? 16 : 8) : depth!;
-
-    // The result, its mask and its sidecar are stored before the version that points at them; the version is made once per job.
-    const current = await this.deps.versions.get(version.id);
-    const stale = !current || current.media.type !== 'video' || current.media.blob !== mediaSha;
-    const provenance: Provenance = {
-      aiMade: makerOf(plan.model).kind === 'learned',
-      jobId: job.id,
-      fix: job.fix,
-      params: rec.params.fixParams,
-      computed: { ...plan.computed, ...(info ?? {}), bitDepth: { source: plan.depth.source, computed: plan.depth.computed, result: resultDepth } },
-      model: plan.model,
-      provider,
-      sourceVersionId: version.id,
-      source: { versionId: version.id, mediaSha256: mediaSha, frameSha256: frameSha },
-      ...(plan.reference ? { reference: plan.reference } : {}),
-      frame: job.frame,
-      region: job.region,
-      sourceRect: rect,
-      ...(maskInfo ? { mask: maskInfo } : {}),
-      requestedBy: job.requestedBy,
-      requestedAt: job.createdAt,
-      startedAt: started,
-      finishedAt: new Date().toISOString(),
-      tiles: rec.job.tilesTotal,
-      output: { width: outW, height: outH, sha256: '' },
-      stale,
-    };
-    // Embedded in the PNG: everything but the PNG's own hash (which it cannot contain).
-    const { output: _o, ...embedded } = provenance;
-    const encoded = resultPath ? new Uint8Array(await readFile(resultPath)) : await writePng(out!, outW, outH, alpha);
-    const png = addPngText(encoded, PROVENANCE_PNG_KEYWORD, JSON.stringify({ ...embedded, output: { width: outW, height: outH } }));
-    const sha256 = await this.deps.blobs.put(png);
+    let sha256: string;
+    let provenance: Provenance;
+    if (resultPath && sealedSha && sealed.provenance) {
+      // Written by the worker with its provenance: moved into the store as it is.
+      provenance = sealed.provenance;
+      sha256 = await this.deps.blobs.putFile(resultPath, sealedSha);
+    } else {
+      const out = resultPath ? null : plan.deepRegion ? keepDeep(computedRgb as Uint8Array, plan.deepRegion) : computedRgb!;
+      provenance = await provenanceOf(provider, out ? (out instanceof Uint16Array ? 16 : 8) : depth!, info);
+      const encoded = resultPath ? new Uint8Array(await readFile(resultPath)) : await writePng(out!, outW, outH, alpha);
+      sha256 = await this.deps.blobs.put(addPngText(encoded, PROVENANCE_PNG_KEYWORD, embedded(provenance)));
+    }
     provenance.output.sha256 = sha256;
     const sidecarSha = await this.deps.blobs.put(Buffer.from(JSON.stringify(provenance, null, 2)));
     provenance.sidecarSha256 = sidecarSha;
@@ -335,6 +348,7 @@ export class FixRunner {
       },
       job.id,
     );
+    const { stale } = provenance;
     rec.job = { ...rec.job, state: 'done', progress: 1, resultVersionId: created.id, ...(stale ? { stale: true } : {}) };
     await ctx.sink.save(rec);
     ctx.sink.versionCreated(rec.roomId, created);

@@ -9,11 +9,12 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import type { InferenceSession } from 'onnxruntime-node';
-import { writeFile } from 'node:fs/promises';
+import crypto from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { batchTiles, blit, centreFirst, fedSize, planTiles, planarToRgb, planarToRgb16, rgbToPlanarBatch, type Pixels, type Rect } from './tiling.js';
-import { PngWriter, cropAlpha, encodeTile, readPixels, to8 } from './png.js';
+import { PngWriter, cropAlpha, encodeTile, readPixels, to8, withPngText } from './png.js';
 import { TileCheckpoint, checkpointKey, type CheckpointTile } from './checkpoint.js';
-import type { InferenceRun, InpaintRun, ModelInspection, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
+import type { InferenceRun, InpaintRun, ModelInspection, PngText, RegionView, SourceRegion, TileRun, ViewPixels, WorkerReply } from './messages.js';
 import { patchMatchFill } from './inpaint/patchmatch.js';
 import { diffuseFill } from './inpaint/diffuse.js';
 import { matchBoundary } from './removal/edge.js';
@@ -171,9 +172,10 @@ export class Engine {
 
   private readonly regions = new Map<string, DecodedRegion>();
 
-  async run(jobId: string, req: InferenceRun, post: Post): Promise<void> {
+  /** `seal`: the text a sealed result file carries, asked for once the picture is encoded (TileRun.result.sealed). */
+  async run(jobId: string, req: InferenceRun, post: Post, seal?: () => Promise<PngText>): Promise<void> {
     this.lastRunMs = 0;
-    if (req.kind === 'tiles') return this.runTiles(jobId, req, post);
+    if (req.kind === 'tiles') return this.runTiles(jobId, req, post, seal);
     return this.runInpaint(jobId, req, post);
   }
 
@@ -184,7 +186,7 @@ export class Engine {
     return outputs;
   }
 
-  private async runTiles(jobId: string, req: TileRun, post: Post) {
+  private async runTiles(jobId: string, req: TileRun, post: Post, seal?: () => Promise<PngText>) {
     const { width, height, scale } = req;
     // The input: pixels sent along, or read here from the frame file (no large copy between processes).
     // Already decoded by read() for this job when the server planned from it.
@@ -287,8 +289,16 @@ export class Engine {
     if (done) emit(done.run, done.values);
     await sent;
     if (out && result) {
-      const png = await writer!.finish();
-      await writeFile(result.path, png);
+      const pieces = await writer!.pieces();
+      if (result.sealed) {
+        if (!seal) throw new Error('a sealed result needs its seal');
+        const text = seal(); // asked before 'encoded' leaves: the answer cannot come first
+        post({ type: 'encoded', jobId, provider, depth: deep ? 16 : 8 });
+        const { keyword, text: body } = await text;
+        const sha256 = await writeHashed(result.path, withPngText(pieces, keyword, body));
+        return post({ type: 'done', jobId, provider, resultPath: result.path, depth: deep ? 16 : 8, sha256 });
+      }
+      await writeHashed(result.path, pieces);
     }
     post({ type: 'done', jobId, provider, ...(result ? { resultPath: result.path, depth: deep ? 16 : 8 } : {}) });
   }
@@ -373,6 +383,23 @@ export class Engine {
       if (!a) continue;
       for (let c = 0; c < 3; c++) pic.data[i * 3 + c] = a * back[i * 3 + c] + (1 - a) * pic.data[i * 3 + c];
     }
+  }
+}
+
+/** Writes `parts` one after the other into `file` and returns the sha256 of what was written (hashed while it is written). */
+async function writeHashed(file: string, parts: Uint8Array[]): Promise<string> {
+  const fh = await open(file, 'w');
+  try {
+    const written = fh.writev(parts);
+    const hash = crypto.createHash('sha256');
+    for (const p of parts) hash.update(p);
+    const sha256 = hash.digest('hex');
+    const { bytesWritten } = await written;
+    const size = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (bytesWritten !== size) throw new Error(`wrote ${bytesWritten} of ${size} bytes of ${file}`);
+    return sha256;
+  } finally {
+    await fh.close();
   }
 }
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.js';
 import { blit, type Pixels, type Rect } from './tiling.js';
 import type { EncodedTile } from './png.js';
-import type { ChunkRun, InferenceRun, ModelInspection, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
+import type { ChunkRun, InferenceRun, ModelInspection, PngText, RegionView, SourceRegion, ViewPixels, WorkerReply, WorkerRequest } from './messages.js';
 
 /** A frame of a chunk, written by the worker: its full-quality PNG and its preview JPEG (temporary files). */
 export interface ChunkFrameWritten {
@@ -20,6 +20,8 @@ export interface InferenceEvents {
   onStart(info: { provider: string; tiles: number; width: number; height: number; restored?: number }): void;
   /** A tile: raw pixels, or encoded for the room when the run writes a result file; `restored`: the room has it already. */
   onTile(tile: { index: number; rect: Rect; rgb?: Pixels; encoded?: EncodedTile; preview?: boolean; restored?: boolean }): void;
+  /** A sealed result is encoded: the text its file carries (the run fails if this throws). */
+  seal?(result: { provider: string; depth: 8 | 16 }): Promise<PngText>;
 }
 
 export interface InferenceResult {
@@ -29,8 +31,20 @@ export interface InferenceResult {
   /** The result PNG the worker wrote (runs with a result file), and its depth. */
   resultPath?: string;
   depth?: 8 | 16;
+  /** A sealed result file's sha256 (hashed as the worker wrote it). */
+  sha256?: string;
   info?: Record<string, unknown>;
 }
+
+/**
+ * How the worker's C library hands out memory. Its big buffers (a 16-bit 1080p frame is 12 MB, its
+ * float tiles twice that) are kept by the process once freed, and in transparent huge pages, rather
+ * than mapped fresh for each and unmapped when freed: on a virtual machine the first touch of fresh
+ * memory is slow (measured here: 29 ms to fill 10 MB just allocated, 0.3-0.7 ms with these settings).
+ * glibc reads it at start (other C libraries ignore it); a GLIBC_TUNABLES of the server's own comes
+ * after, and wins.
+ */
+const WORKER_MALLOC = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824';
 
 /** Why a run was stopped from outside: the job was cancelled, or ran past its time. */
 export class RunStopped extends Error {
@@ -164,7 +178,9 @@ export class InferenceService {
     this.worker = null;
     if (w && w.exitCode === null && w.signalCode === null) {
       const exited = new Promise((r) => w.once('exit', r));
-      w.kill('SIGKILL');
+      // Profiled (LOUPE_WORKER_PROF): let it exit by itself, which writes its profiles.
+      if (process.env.LOUPE_WORKER_PROF) w.disconnect();
+      else w.kill('SIGKILL');
       await exited;
     }
   }
@@ -174,8 +190,10 @@ export class InferenceService {
     if (!this.runs) throw new Error('This node runs no fixes (ROLE=api): the inference process is started on the workers only.');
     const worker = fork(fileURLToPath(new URL('./inference.worker.mjs', import.meta.url)), [], {
       serialization: 'advanced',
-      execArgv: [],
+      // LOUPE_WORKER_PROF=<folder>: CPU profiles of the worker's threads (docs/gpu.md, "Profiling the worker").
+      execArgv: process.env.LOUPE_WORKER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOUPE_WORKER_PROF}`] : [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, GLIBC_TUNABLES: [WORKER_MALLOC, process.env.GLIBC_TUNABLES].filter(Boolean).join(':') },
     });
     worker.on('message', (m: WorkerReply) => {
       if (this.worker === worker) this.onMessage(m);
@@ -220,11 +238,26 @@ export class InferenceService {
         if (cur.assembled.constructor === m.rgb.constructor) blit(cur.assembled, cur.size.width, m.rgb, m.rect);
       }
       cur.events.onTile({ index: m.index, rect: m.rect, rgb: m.rgb, encoded: m.encoded, preview: m.preview, restored: m.restored });
+    } else if (m.type === 'encoded') {
+      const worker = this.worker;
+      const seal = cur.events.seal ? cur.events.seal({ provider: m.provider, depth: m.depth }) : Promise.reject(new Error('a sealed result needs a seal'));
+      seal.then(
+        (text) => {
+          if (this.current === cur) worker?.send({ type: 'seal', jobId: m.jobId, text } satisfies WorkerRequest);
+        },
+        (e: Error) => {
+          // Nothing of the run is kept: the worker, waiting for its seal, is stopped.
+          if (this.current !== cur) return;
+          this.current = null;
+          cur.reject(e);
+          void this.close();
+        },
+      );
     } else if (m.type === 'done') {
       this.current = null;
       const rgb = m.rgb ?? cur.assembled;
       if (!rgb && !m.resultPath) return cur.reject(new Error('the inference worker sent no result'));
-      cur.resolve({ provider: m.provider, rgb, resultPath: m.resultPath, depth: m.depth, info: m.info });
+      cur.resolve({ provider: m.provider, rgb, resultPath: m.resultPath, depth: m.depth, sha256: m.sha256, info: m.info });
     } else if (m.type === 'error') {
       this.current = null;
       cur.reject(new Error(m.message));

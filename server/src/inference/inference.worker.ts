@@ -6,7 +6,7 @@
  */
 import { Engine } from './engine.js';
 import { runChunk } from './chunk.js';
-import type { InferenceRun, WorkerReply, WorkerRequest } from './messages.js';
+import type { InferenceRun, PngText, WorkerReply, WorkerRequest } from './messages.js';
 
 /** Resolves once the message has been handed to the IPC channel (the engine waits for its tiles to leave). */
 const post = (msg: WorkerReply): Promise<void> => new Promise((resolve) => process.send!(msg, undefined, undefined, () => resolve()));
@@ -18,9 +18,18 @@ const engine = (providers: string[]) => {
   return e;
 };
 
+/** The seals sealed results wait for, by job. */
+const seals = new Map<string, (text: PngText) => void>();
+const sealOf = (jobId: string) => () => new Promise<PngText>((resolve) => seals.set(jobId, resolve));
+
 // The server went away: nothing left to work for.
 process.on('disconnect', () => process.exit(0));
 process.on('message', (req: WorkerRequest) => {
+  if (req.type === 'seal') {
+    seals.get(req.jobId)?.(req.text);
+    seals.delete(req.jobId);
+    return;
+  }
   if (req.type === 'inspect') {
     engine(req.providers)
       .inspect(req.modelPath)
@@ -48,6 +57,7 @@ process.on('message', (req: WorkerRequest) => {
   }
   const { type: _type, jobId, providers, ...run } = req;
   engine(providers)
-    .run(jobId, run as InferenceRun, post)
-    .catch((e: Error) => post({ type: 'error', jobId, message: e.message }));
+    .run(jobId, run as InferenceRun, post, sealOf(jobId))
+    .catch((e: Error) => post({ type: 'error', jobId, message: e.message }))
+    .finally(() => seals.delete(jobId));
 });

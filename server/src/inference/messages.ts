@@ -33,7 +33,16 @@ export interface TileRun {
    * The worker writes the result here as PNG (at the input's depth, with `alpha` when given, 8 bits,
    * result size) and streams 8-bit PNG tiles; without it, tiles carry raw pixels to be assembled.
    */
-  result?: { path: string; alpha?: Uint8Array };
+  result?: {
+    path: string;
+    alpha?: Uint8Array;
+    /**
+     * Sealed: once the picture is encoded the worker says so ('encoded') and waits for the text the
+     * file carries (the server's provenance: 'seal'), then writes the file with it, once, and says its
+     * sha256 ('done'): the server moves the file into the store without reading it back.
+     */
+    sealed?: boolean;
+  };
   /**
    * With a result file: each computed batch of tiles is written into this folder before its tiles are
    * sent (checkpoint.ts), checked against `id` (the job, its parameters, its source frame, its model).
@@ -145,7 +154,15 @@ export type WorkerRequest =
    */
   | { type: 'read'; jobId: string; source: SourceRegion; views: RegionView[]; providers: string[] }
   /** A chunk of a shot render: the worker decodes, fixes and writes its frames (chunk.ts). */
-  | (ChunkRun & { type: 'chunk'; jobId: string; providers: string[] });
+  | (ChunkRun & { type: 'chunk'; jobId: string; providers: string[] })
+  /** The text a sealed result carries (an iTXt chunk after IHDR), in answer to 'encoded'. */
+  | { type: 'seal'; jobId: string; text: PngText };
+
+/** A PNG text chunk. */
+export interface PngText {
+  keyword: string;
+  text: string;
+}
 
 export interface ModelInspection {
   provider: string;
@@ -167,7 +184,9 @@ export type WorkerReply =
    * The result: `rgb` (hole fills), or the PNG the worker wrote at `resultPath` (tile runs with a
    * result file), or neither: the final raw tiles cover the result exactly once, assemble them.
    */
-  | { type: 'done'; jobId: string; provider: string; rgb?: Uint8Array; resultPath?: string; depth?: 8 | 16; info?: Record<string, unknown> }
+  | { type: 'done'; jobId: string; provider: string; rgb?: Uint8Array; resultPath?: string; depth?: 8 | 16; sha256?: string; info?: Record<string, unknown> }
+  /** A sealed result is encoded: it waits for its 'seal' (then 'done' carries the file's sha256). */
+  | { type: 'encoded'; jobId: string; provider: string; depth: 8 | 16 }
   | { type: 'read'; jobId: string; views: ViewPixels[] }
   /** A frame of a chunk is written: its full-quality PNG and its preview JPEG, in the chunk's folder. */
   | { type: 'frame'; jobId: string; frame: number; png: string; preview: string; ms: number }

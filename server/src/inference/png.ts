@@ -95,6 +95,42 @@ function adler32(bytes: Uint8Array, adler = 1): number {
   return ((b << 16) | a) >>> 0;
 }
 
+/** A text chunk as PNG's iTXt (UTF-8, uncompressed, no language tag). */
+export function pngTextChunk(keyword: string, text: string): Uint8Array {
+  const key = Buffer.from(keyword, 'latin1');
+  const body = Buffer.from(text, 'utf8');
+  const data = new Uint8Array(key.length + 5 + body.length);
+  data.set(key);
+  data.set(body, key.length + 5); // keyword, NUL, compression flag and method 0, empty language and translated keyword
+  return pngChunk('iTXt', data);
+}
+
+/**
+ * A PNG's pieces (as PngWriter.pieces gives them: the signature, IHDR, then the rest) with a text chunk
+ * right after IHDR, where readers look first. Nothing is copied.
+ */
+export function withPngText(pieces: Uint8Array[], keyword: string, text: string): Uint8Array[] {
+  return [pieces[0], pieces[1], pngTextChunk(keyword, text), ...pieces.slice(2)];
+}
+
+/** A whole PNG file as pieces: the signature, IHDR, the rest (views, not copies). */
+export function pngPieces(png: Uint8Array): Uint8Array[] {
+  for (let i = 0; i < SIGNATURE.length; i++) if (png[i] !== SIGNATURE[i]) throw new Error('not a PNG');
+  const ihdrEnd = 8 + 12 + new DataView(png.buffer, png.byteOffset, png.byteLength).getUint32(8);
+  return [png.subarray(0, 8), png.subarray(8, ihdrEnd), png.subarray(ihdrEnd)];
+}
+
+/** The pieces joined into one file. */
+export function joinPieces(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   const view = new DataView(out.buffer);
@@ -139,6 +175,7 @@ export class PngWriter {
     const filtered = new Uint8Array((y1 - y0) * (rowBytes + 1));
     // Two row buffers of samples as they go in the file (big-endian for 16 bits, alpha interleaved).
     const bpp = this.channels * (this.deep ? 2 : 1);
+    if (!this.alpha && this.upWords(y0, y1, filtered)) return this.deflate(y0, y1, filtered);
     if (!this.deep && !this.alpha) {
       // 8-bit RGB: filtered straight from the pixels, no row copies.
       const px = this.rgb as Uint8Array;
@@ -205,6 +242,46 @@ export class PngWriter {
     this.deflate(y0, y1, filtered);
   }
 
+  /**
+   * RGB rows y0..y1-1 filtered four bytes at a time (SWAR), when every row starts on a 32-bit word of a
+   * little-endian host: each byte's difference with the byte above, without borrows between bytes; at
+   * 16 bits the two bytes of each sample swapped to big-endian (which commutes with the difference).
+   * The first row is Sub (bytes from the left), the others Up. False (nothing done) when rows are not
+   * word-aligned: the byte loops do it.
+   */
+  private upWords(y0: number, y1: number, filtered: Uint8Array): boolean {
+    const { rowBytes, rgb, deep } = this;
+    if (!LITTLE_ENDIAN || rowBytes % 4 !== 0 || rgb.byteOffset % 4 !== 0) return false;
+    const words = new Uint32Array(rgb.buffer, rgb.byteOffset, rgb.byteLength >> 2);
+    const n = rowBytes >> 2;
+    const row = new Uint32Array(n);
+    const rowBytesView = new Uint8Array(row.buffer);
+    const bpp = deep ? 6 : 3;
+    for (let y = y0; y < y1; y++) {
+      const s = y * n;
+      const o = (y - y0) * (rowBytes + 1);
+      if (y === y0) {
+        // Sub: the difference with the pixel to the left, bytes as the file stores them.
+        const bytes = new Uint8Array(rgb.buffer, rgb.byteOffset + s * 4, rowBytes);
+        filtered[o] = 1;
+        for (let i = 0; i < rowBytes; i++) {
+          const b = deep ? i ^ 1 : i; // big-endian samples: the other byte of the pair
+          filtered[o + 1 + i] = bytes[b] - (i >= bpp ? bytes[b - bpp] : 0);
+        }
+        continue;
+      }
+      for (let k = 0; k < n; k++) {
+        const a = words[s + k];
+        const b = words[s - n + k];
+        const d = ((a | 0x80808080) - (b & 0x7f7f7f7f)) ^ ((a ^ ~b) & 0x80808080);
+        row[k] = deep ? ((d & 0x00ff00ff) << 8) | ((d >>> 8) & 0x00ff00ff) : d;
+      }
+      filtered[o] = 2;
+      filtered.set(rowBytesView, o + 1);
+    }
+    return true;
+  }
+
   private deflate(y0: number, y1: number, filtered: Uint8Array): void {
     // The deflate runs in the thread pool; the checksum here, meanwhile.
     const bytes = deflatePart(filtered);
@@ -247,7 +324,16 @@ export class PngWriter {
     }
   }
 
+  /** Waits for every band and returns the file. */
   async finish(): Promise<Uint8Array> {
+    return joinPieces(await this.pieces());
+  }
+
+  /**
+   * Waits for every band and returns the file as pieces, in order, without copying the deflated parts:
+   * the signature, IHDR, then IDAT (its head, the parts, its tail) and IEND.
+   */
+  async pieces(): Promise<Uint8Array[]> {
     const starts = [...this.parts.keys()].sort((a, b) => a - b);
     let y = 0;
     for (const s of starts) {
@@ -266,27 +352,19 @@ export class PngWriter {
     v.setUint32(4, this.height);
     ihdr[8] = this.deep ? 16 : 8;
     ihdr[9] = this.alpha ? 6 : 2;
-    const tail = new Uint8Array(6);
+    // IDAT: length and type, the zlib header, the parts, the final block and Adler-32, then its CRC (over type and data).
+    const dataLength = 2 + bytes.reduce((n, b) => n + b.length, 0) + FINAL_BLOCK.length + 4;
+    const head = Uint8Array.of(0, 0, 0, 0, 0x49, 0x44, 0x41, 0x54, 0x78, 0x01);
+    new DataView(head.buffer).setUint32(0, dataLength);
+    const tail = new Uint8Array(FINAL_BLOCK.length + 8);
     tail.set(FINAL_BLOCK);
-    new DataView(tail.buffer).setUint32(2, adler);
-    const idatLength = 2 + bytes.reduce((n, b) => n + b.length, 0) + tail.length;
-    const idat = new Uint8Array(idatLength);
-    idat[0] = 0x78;
-    idat[1] = 0x01;
-    let at = 2;
-    for (const b of bytes) {
-      idat.set(b, at);
-      at += b.length;
-    }
-    idat.set(tail, at);
-    const chunks = [SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0))];
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    let crc = zlib.crc32(head.subarray(4));
+    for (const b of bytes) crc = zlib.crc32(b, crc);
+    const tailView = new DataView(tail.buffer);
+    tailView.setUint32(FINAL_BLOCK.length, adler);
+    crc = zlib.crc32(tail.subarray(0, FINAL_BLOCK.length + 4), crc);
+    tailView.setUint32(FINAL_BLOCK.length + 4, crc >>> 0);
+    return [SIGNATURE, pngChunk('IHDR', ihdr), head, ...bytes, tail, pngChunk('IEND', new Uint8Array(0))];
   }
 }
 

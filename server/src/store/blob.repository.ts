@@ -29,8 +29,11 @@ export interface BlobStore {
   source(sha256: string): Promise<BlobSource | null>;
   /** Stores bytes; resolves once they are stored (S3: in the bucket), with their sha256. */
   put(bytes: Uint8Array): Promise<string>;
-  /** Stores a finished file, which is moved (not copied) when it can be; resolves with its sha256. */
-  putFile(file: string): Promise<string>;
+  /**
+   * Stores a finished file, which is moved (not copied) when it can be; resolves with its sha256.
+   * `sha256`: the file's, hashed as it was written by this server's own worker (not read again).
+   */
+  putFile(file: string, sha256?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -123,13 +126,12 @@ export class LocalBlobStore implements BlobStore {
     return sha256;
   }
 
-  /** Moves a finished file into the store (same filesystem), hashing it on the way. */
-  async putFile(file: string): Promise<string> {
-    const sha256 = await sha256File(file);
+  /** Moves a finished file into the store, hashing it on the way unless its sha256 is known. */
+  async putFile(file: string, known?: string): Promise<string> {
+    const sha256 = known ? checkSha(known) : await sha256File(file);
     const dest = this.file(sha256);
-    await fs.promises.mkdir(path.dirname(dest), { recursive: true });
     if (fs.existsSync(dest)) await fs.promises.rm(file);
-    else await fs.promises.rename(file, dest);
+    else await moveInto(file, dest);
     return sha256;
   }
 

@@ -156,8 +156,8 @@ export class S3BlobStore implements BlobStore {
     return sha256;
   }
 
-  async putFile(file: string): Promise<string> {
-    const sha256 = await sha256File(file);
+  async putFile(file: string, known?: string): Promise<string> {
+    const sha256 = known ? checkSha(known) : await sha256File(file);
     const size = (await fs.promises.stat(file)).size;
     if ((await this.head(sha256)) === null) await this.upload(sha256, { file }, size);
     if (await this.cache.get(sha256)) await fs.promises.rm(file);
