@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -277,7 +277,7 @@ export class FixRunner {
     };
     // Embedded in the PNG: everything but the PNG's own hash (which it cannot contain).
     const embedded = ({ output: _o, ...rest }: Provenance) => JSON.stringify({ ...rest, output: { width: outW, height: outH } });
-    const { provider, rgb: computedRgb, resultPath, depth, sha256: sealedSha, info } = await this.deps.inference.run(job.id, run, {
+    const { provider, rgb: computedRgb, resultPath, sha256: sealedSha, info } = await this.deps.inference.run(job.id, run, {
       seal: async ({ provider, depth }) => ({ keyword: PROVENANCE_PNG_KEYWORD, text: embedded((sealed.provenance = await provenanceOf(provider, depth))) }),
       onStart: ({ tiles: n, restored = 0 }) => {
         // A resumed run counts on from the tiles its checkpoint holds (the room has them).
@@ -314,17 +314,18 @@ export class FixRunner {
     });
     await Promise.all(encodes);
     ctx.checkStopped();
+    // The result, its mask and its sidecar are stored before the version that points at them; the version is made once per job.
     let sha256: string;
     let provenance: Provenance;
-    if (resultPath && sealedSha && sealed.provenance) {
-      // Written by the worker with its provenance: moved into the store as it is.
+    if (resultPath) {
+      // Written by the worker with its provenance (sealed): moved into the store as it is.
+      if (!sealedSha || !sealed.provenance) throw new Error('the inference worker wrote its result without its provenance');
       provenance = sealed.provenance;
       sha256 = await this.deps.blobs.putFile(resultPath, sealedSha);
     } else {
-      const out = resultPath ? null : plan.deepRegion ? keepDeep(computedRgb as Uint8Array, plan.deepRegion) : computedRgb!;
-      provenance = await provenanceOf(provider, out ? (out instanceof Uint16Array ? 16 : 8) : depth!, info);
-      const encoded = resultPath ? new Uint8Array(await readFile(resultPath)) : await writePng(out!, outW, outH, alpha);
-      sha256 = await this.deps.blobs.put(addPngText(encoded, PROVENANCE_PNG_KEYWORD, embedded(provenance)));
+      const out = plan.deepRegion ? keepDeep(computedRgb as Uint8Array, plan.deepRegion) : computedRgb!;
+      provenance = await provenanceOf(provider, out instanceof Uint16Array ? 16 : 8, info);
+      sha256 = await this.deps.blobs.put(addPngText(await writePng(out, outW, outH, alpha), PROVENANCE_PNG_KEYWORD, embedded(provenance)));
     }
     provenance.output.sha256 = sha256;
     const sidecarSha = await this.deps.blobs.put(Buffer.from(JSON.stringify(provenance, null, 2)));

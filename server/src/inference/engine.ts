@@ -288,19 +288,22 @@ export class Engine {
     }
     if (done) emit(done.run, done.values);
     await sent;
+    let sha256: string | undefined;
     if (out && result) {
-      const pieces = await writer!.pieces();
+      let pieces = await writer!.pieces();
       if (result.sealed) {
         if (!seal) throw new Error('a sealed result needs its seal');
         const text = seal(); // asked before 'encoded' leaves: the answer cannot come first
         post({ type: 'encoded', jobId, provider, depth: deep ? 16 : 8 });
         const { keyword, text: body } = await text;
-        const sha256 = await writeHashed(result.path, withPngText(pieces, keyword, body));
-        return post({ type: 'done', jobId, provider, resultPath: result.path, depth: deep ? 16 : 8, sha256 });
+        pieces = withPngText(pieces, keyword, body);
       }
-      await writeHashed(result.path, pieces);
+      // Hashed here while the thread pool writes it.
+      const written = writePieces(result.path, pieces);
+      if (result.sealed) sha256 = sha256Of(pieces);
+      await written;
     }
-    post({ type: 'done', jobId, provider, ...(result ? { resultPath: result.path, depth: deep ? 16 : 8 } : {}) });
+    post({ type: 'done', jobId, provider, ...(result ? { resultPath: result.path, depth: deep ? 16 : 8, ...(sha256 ? { sha256 } : {}) } : {}) });
   }
 
   private async runInpaint(jobId: string, req: InpaintRun, post: Post) {
@@ -386,21 +389,22 @@ export class Engine {
   }
 }
 
-/** Writes `parts` one after the other into `file` and returns the sha256 of what was written (hashed while it is written). */
-async function writeHashed(file: string, parts: Uint8Array[]): Promise<string> {
+/** Writes `parts` one after the other into `file`. */
+async function writePieces(file: string, parts: Uint8Array[]): Promise<void> {
   const fh = await open(file, 'w');
   try {
-    const written = fh.writev(parts);
-    const hash = crypto.createHash('sha256');
-    for (const p of parts) hash.update(p);
-    const sha256 = hash.digest('hex');
-    const { bytesWritten } = await written;
+    const { bytesWritten } = await fh.writev(parts);
     const size = parts.reduce((n, p) => n + p.byteLength, 0);
     if (bytesWritten !== size) throw new Error(`wrote ${bytesWritten} of ${size} bytes of ${file}`);
-    return sha256;
   } finally {
     await fh.close();
   }
+}
+
+function sha256Of(parts: Uint8Array[]): string {
+  const hash = crypto.createHash('sha256');
+  for (const p of parts) hash.update(p);
+  return hash.digest('hex');
 }
 
 /** Decoded regions kept for later jobs: two 16-bit 4K frames are about 100 MB. */
